@@ -1,0 +1,1 @@
+"""fund — case management for the solidarity fund of the Écoles de Production."""

@@ -1,0 +1,84 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from fund.applications.controllers import ApplicationController
+from fund.auth.controllers import AuthController, MeController, UserController
+from fund.auth.middleware import BearerTokenMiddleware
+from fund.db import create_engine, create_session_factory
+from fund.deps import DEPENDENCIES
+from fund.disbursements.controllers import DisbursementController, ExportController
+from fund.health import health
+from fund.logging import configure_logging
+from fund.problems import EXCEPTION_HANDLERS
+from fund.queue import connect
+from fund.schools.controllers import SchoolController
+from fund.security import FieldCipher
+from fund.settings import Settings, get_settings
+from fund.students.controllers import StudentController
+
+API_CONTROLLERS = [
+    AuthController,
+    MeController,
+    UserController,
+    SchoolController,
+    StudentController,
+    ApplicationController,
+    DisbursementController,
+    ExportController,
+]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.is_production)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.settings = settings
+        app.state.session_factory = create_session_factory(engine)
+        app.state.redis = connect(settings.redis_dsn)
+        app.state.cipher = FieldCipher(settings.effective_secret_key)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=API_CONTROLLERS,
+        middleware=[BearerTokenMiddleware],
+        security=[{"BearerToken": []}],
+    )
+    return Litestar(
+        route_handlers=[health, api],
+        lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        debug=False,
+        request_max_body_size=1_000_000,
+        openapi_config=OpenAPIConfig(
+            title="fund",
+            version="1.0.0",
+            description="Case management for the solidarity fund of the Écoles de Production.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", description="POST /api/v1/auth/token gives the token"
+                    )
+                }
+            ),
+        ),
+    )

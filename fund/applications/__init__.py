@@ -1,0 +1,1 @@
+"""Aid requests (demandes d'aide), their workflow and the committee's votes."""

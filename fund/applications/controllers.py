@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, get, patch, post
+from litestar.params import Parameter
+
+from fund.applications import service
+from fund.applications.models import STATUSES, Application, Vote
+from fund.applications.schemas import (
+    ApplicationCreate,
+    ApplicationOut,
+    ApplicationPatch,
+    DecisionOut,
+    HistoryEntry,
+    PayeeOut,
+    RequestInfoIn,
+    StudentSummary,
+    VoteIn,
+    VoteOut,
+)
+from fund.audit.service import Actor
+from fund.auth.guards import requires_role
+from fund.auth.models import User
+from fund.deps import PAGE
+from fund.errors import InvalidInput
+from fund.funds.policy import CATEGORIES
+from fund.pagination import Page, PageRequest
+from fund.security import FieldCipher
+from fund.students.models import Student
+from fund.uow import UnitOfWork
+
+REFERENT = requires_role("referent")
+COMMITTEE = requires_role("committee", "chair")
+CASE_READERS = requires_role("referent", "committee", "chair")
+
+
+def _age(birth: datetime.date, on: datetime.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def to_out(
+    application: Application, user: User, *, student: Student | None = None, votes: list[Vote] | None = None
+) -> ApplicationOut:
+    """The answer for this reader: the payee only for the school's referents (need to know)."""
+    decision = None
+    if application.status in ("approved", "rejected", "paid", "cancelled") and application.decided_at:
+        decision = DecisionOut(
+            outcome="rejected" if application.status == "rejected" else "approved",
+            amount_granted_cents=application.amount_granted_cents,
+            decided_at=application.decided_at,
+            fast_tracked=application.fast_tracked,
+        )
+    payee = None
+    if service.is_owner(user, application):
+        payee = PayeeOut(
+            kind=application.payee_kind,  # type: ignore[arg-type]
+            name=application.payee_name,
+            iban=application.payee_iban_masked,
+            bic=application.payee_bic,
+        )
+    return ApplicationOut(
+        id=application.id,
+        reference=application.reference,
+        status=application.status,
+        version=application.version,
+        student_id=application.student_id,
+        school_id=application.school_id,
+        category=application.category,
+        amount_requested_cents=application.amount_requested_cents,
+        amount_granted_cents=application.amount_granted_cents,
+        justification=application.justification,
+        urgent=application.urgent,
+        period_start=application.period_start,
+        period_end=application.period_end,
+        payee=payee,
+        student=StudentSummary(age=_age(student.birth_date, datetime.date.today()), trade=student.trade)
+        if student
+        else None,
+        info_request_message=application.info_request_message,
+        created_at=application.created_at,
+        submitted_at=application.submitted_at,
+        decided_at=application.decided_at,
+        decision=decision,
+        votes=[vote_out(v) for v in votes] if votes is not None else None,
+    )
+
+
+def vote_out(vote: Vote) -> VoteOut:
+    return VoteOut(
+        id=vote.id,
+        member_id=vote.member_id,
+        vote=vote.choice,
+        amount_cents=vote.amount_cents,
+        comment=vote.comment,
+        round=vote.round,
+        created_at=vote.created_at,
+    )
+
+
+async def detailed(uow: UnitOfWork, user: User, application: Application) -> ApplicationOut:
+    students = await service.students_by_id(uow, {application.student_id})
+    votes = await service.votes_of(uow, application)
+    return to_out(application, user, student=students.get(application.student_id), votes=votes)
+
+
+class ApplicationController(Controller):
+    path = "/applications"
+    tags = ["applications"]
+    dependencies = PAGE  # noqa: RUF012
+
+    @post(guards=[REFERENT], summary="File an aid request (draft) for a student of your school")
+    async def create_application(
+        self, data: ApplicationCreate, uow: UnitOfWork, user: User, cipher: FieldCipher, actor: Actor
+    ) -> ApplicationOut:
+        application = await service.create(uow, user, data, cipher, actor)
+        return await detailed(uow, user, application)
+
+    @get(guards=[CASE_READERS], summary="Aid requests visible to you, newest first")
+    async def list_applications(
+        self,
+        uow: UnitOfWork,
+        user: User,
+        page: PageRequest,
+        status: Annotated[str | None, Parameter(description="One of " + ", ".join(STATUSES))] = None,
+        category: Annotated[str | None, Parameter(description="One of " + ", ".join(CATEGORIES))] = None,
+        school_id: UUID | None = None,
+    ) -> Page[ApplicationOut]:
+        if status is not None and status not in STATUSES:
+            raise InvalidInput("status", f"statut inconnu (attendu : {', '.join(STATUSES)})")
+        if category is not None and category not in CATEGORIES:
+            raise InvalidInput("category", f"catégorie inconnue (attendu : {', '.join(CATEGORIES)})")
+        filters = service.ListFilters(status=status, category=category, school_id=school_id)
+        rows, cursor = await service.list_for(uow, user, filters, page)
+        students = await service.students_by_id(uow, {a.student_id for a in rows})
+        items = [to_out(a, user, student=students.get(a.student_id)) for a in rows]
+        return Page[ApplicationOut](items=items, next_cursor=cursor)
+
+    @get("/{application_id:uuid}", guards=[CASE_READERS], summary="One aid request, with its votes and decision")
+    async def get_application(self, application_id: UUID, uow: UnitOfWork, user: User) -> ApplicationOut:
+        return await detailed(uow, user, await service.get(uow, user, application_id))
+
+    @patch("/{application_id:uuid}", guards=[REFERENT], summary="Edit a draft (or answer a question); send `version`")
+    async def patch_application(
+        self,
+        application_id: UUID,
+        data: ApplicationPatch,
+        uow: UnitOfWork,
+        user: User,
+        cipher: FieldCipher,
+        actor: Actor,
+    ) -> ApplicationOut:
+        application = await service.patch(uow, user, application_id, data, cipher, actor)
+        return await detailed(uow, user, application)
+
+    @post("/{application_id:uuid}/submit", guards=[REFERENT], status_code=200, summary="Submit to the committee")
+    async def submit_application(
+        self, application_id: UUID, uow: UnitOfWork, user: User, actor: Actor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await service.submit(uow, user, application_id, actor))
+
+    @post("/{application_id:uuid}/withdraw", guards=[REFERENT], status_code=200, summary="Withdraw the request")
+    async def withdraw_application(
+        self, application_id: UUID, uow: UnitOfWork, user: User, actor: Actor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await service.withdraw(uow, user, application_id, actor))
+
+    @post("/{application_id:uuid}/votes", guards=[COMMITTEE], summary="Vote; the policy may decide at once")
+    async def vote_on_application(
+        self, application_id: UUID, data: VoteIn, uow: UnitOfWork, user: User, actor: Actor
+    ) -> Response[ApplicationOut]:
+        application, _ = await service.vote(uow, user, application_id, data, actor)
+        return Response(await detailed(uow, user, application), status_code=201)
+
+    @post(
+        "/{application_id:uuid}/request-info",
+        guards=[COMMITTEE],
+        status_code=200,
+        summary="Ask the referent for more information",
+    )
+    async def request_info(
+        self, application_id: UUID, data: RequestInfoIn, uow: UnitOfWork, user: User, actor: Actor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await service.request_info(uow, user, application_id, data, actor))
+
+    @get("/{application_id:uuid}/history", guards=[CASE_READERS], summary="The request's audit events, oldest first")
+    async def application_history(self, application_id: UUID, uow: UnitOfWork, user: User) -> list[HistoryEntry]:
+        events = await service.history_of(uow, user, application_id)
+        return [
+            HistoryEntry(
+                at=e.at,
+                actor_id=e.actor_id,
+                action=e.action,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                detail=e.detail,
+            )
+            for e in events
+        ]

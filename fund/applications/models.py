@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fund.db import metadata
+
+STATUSES = (
+    "draft",
+    "submitted",
+    "under_review",
+    "info_requested",
+    "approved",
+    "rejected",
+    "withdrawn",
+    "cancelled",
+    "paid",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Application(UUIDv7AuditBase):
+    """A request for aid filed by a school's referent for one student."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(_in("category", ("transport", "housing", "food", "other")), name="category"),
+        CheckConstraint(_in("payee_kind", ("guardian", "student", "third_party")), name="payee_kind"),
+        CheckConstraint("amount_requested_cents > 0", name="amount_requested_positive"),
+        CheckConstraint(
+            "amount_granted_cents IS NULL OR (amount_granted_cents > 0 "
+            "AND amount_granted_cents <= amount_requested_cents)",
+            name="amount_granted_range",
+        ),
+        CheckConstraint("period_end >= period_start", name="period_order"),
+        Index("ix_applications_school_id_id", "school_id", "id"),
+        Index("ix_applications_status_id", "status", "id"),
+        Index("ix_applications_fund_id_id", "fund_id", "id"),
+    )
+
+    fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    student_id: Mapped[UUID] = mapped_column(ForeignKey("students.id"), index=True)
+    school_id: Mapped[UUID] = mapped_column(ForeignKey("schools.id"))
+    created_by_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    amount_requested_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_granted_cents: Mapped[int | None] = mapped_column(BigInteger)
+    justification: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    period_start: Mapped[datetime.date] = mapped_column(Date)
+    period_end: Mapped[datetime.date] = mapped_column(Date)
+    payee_kind: Mapped[str] = mapped_column(String(20))
+    payee_name: Mapped[str] = mapped_column(String(140))
+    payee_iban_encrypted: Mapped[str] = mapped_column(Text)
+    payee_iban_masked: Mapped[str] = mapped_column(String(40))
+    payee_bic: Mapped[str | None] = mapped_column(String(11))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Incremented when a case goes back to review (appeal): earlier rounds' votes are kept but not counted.
+    review_round: Mapped[int] = mapped_column(SmallInteger, default=1)
+    info_request_message: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    fast_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    submitted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    votes: Mapped[list[Vote]] = relationship(
+        back_populates="application", lazy="noload", order_by="Vote.id", viewonly=True
+    )
+
+
+class Vote(UUIDv7AuditBase):
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("application_id", "member_id", "round", name="uq_votes_one_per_member"),
+        CheckConstraint(_in("choice", ("approve", "reject", "abstain")), name="choice"),
+        CheckConstraint(
+            "(choice = 'approve' AND amount_cents > 0) OR (choice <> 'approve' AND amount_cents IS NULL)",
+            name="amount_with_approval",
+        ),
+    )
+
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    member_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    round: Mapped[int] = mapped_column(SmallInteger, default=1)
+    choice: Mapped[str] = mapped_column(String(10))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    by_chair: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    application: Mapped[Application] = relationship(back_populates="votes", lazy="noload")
+
+# One row per year: the last number given to an application reference ``FS-<year>-<6 digits>``.
+reference_counters = Table(
+    "reference_counters",
+    metadata,
+    Column("year", SmallInteger, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)

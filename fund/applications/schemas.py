@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic.types import StrictBool, StrictInt
+
+from fund.auth.schemas import Strict
+from fund.banking import normalize_bic, normalize_iban
+from fund.funds.policy import Category
+
+# 100 000 € is far above any ceiling; it only stops absurd numbers before the rules speak.
+MAX_AMOUNT_CENTS = 10_000_000
+AmountCents = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_CENTS)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+PayeeKind = Literal["guardian", "student", "third_party"]
+
+
+class PayeeIn(Strict):
+    kind: PayeeKind
+    # The exact account holder's name: banks check it against the IBAN; SEPA allows 70 characters.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=70)]
+    iban: Annotated[str, StringConstraints(max_length=50), AfterValidator(normalize_iban)]
+    bic: Annotated[str, StringConstraints(max_length=11), AfterValidator(normalize_bic)] | None = None
+
+
+class PayeeOut(BaseModel):
+    kind: PayeeKind
+    name: str
+    iban: str  # masked
+    bic: str | None
+
+
+def _check_period(start: datetime.date | None, end: datetime.date | None) -> None:
+    if start and end:
+        if end < start:
+            raise ValueError("period_end: la fin de période précède son début")
+        if (end - start).days > 366:
+            raise ValueError("period_end: la période couverte ne peut dépasser un an")
+
+
+class ApplicationCreate(Strict):
+    student_id: UUID
+    category: Category
+    amount_requested_cents: AmountCents
+    justification: Text
+    urgent: StrictBool = False
+    period_start: datetime.date
+    period_end: datetime.date
+    payee: PayeeIn
+
+    @model_validator(mode="after")
+    def _period(self) -> ApplicationCreate:
+        _check_period(self.period_start, self.period_end)
+        return self
+
+
+class ApplicationPatch(Strict):
+    version: StrictInt = Field(ge=1)
+    category: Category | None = None
+    amount_requested_cents: AmountCents | None = None
+    justification: Text | None = None
+    urgent: StrictBool | None = None
+    period_start: datetime.date | None = None
+    period_end: datetime.date | None = None
+    payee: PayeeIn | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> ApplicationPatch:
+        _check_period(self.period_start, self.period_end)
+        return self
+
+
+class VoteIn(Strict):
+    vote: Literal["approve", "reject", "abstain"]
+    amount_cents: AmountCents | None = None
+    comment: Comment | None = None
+
+    @model_validator(mode="after")
+    def _amount_only_when_approving(self) -> VoteIn:
+        if self.amount_cents is not None and self.vote != "approve":
+            raise ValueError("amount_cents: un montant n'accompagne qu'un vote favorable")
+        return self
+
+
+class RequestInfoIn(Strict):
+    message: Comment
+
+
+class VoteOut(BaseModel):
+    id: UUID
+    member_id: UUID
+    vote: str
+    amount_cents: int | None
+    comment: str | None
+    round: int
+    created_at: datetime.datetime
+
+
+class DecisionOut(BaseModel):
+    outcome: Literal["approved", "rejected"]
+    amount_granted_cents: int | None
+    decided_at: datetime.datetime
+    fast_tracked: bool
+
+
+class StudentSummary(BaseModel):
+    """What the committee may know of the student: pseudonymised."""
+
+    age: int
+    trade: str | None
+
+
+class ApplicationOut(BaseModel):
+    id: UUID
+    reference: str
+    status: str
+    version: int
+    student_id: UUID
+    school_id: UUID
+    category: str
+    amount_requested_cents: int
+    amount_granted_cents: int | None
+    justification: str
+    urgent: bool
+    period_start: datetime.date
+    period_end: datetime.date
+    payee: PayeeOut | None = Field(description="Only for the school's referents; null for the committee")
+    student: StudentSummary | None = None
+    info_request_message: str | None
+    created_at: datetime.datetime
+    submitted_at: datetime.datetime | None
+    decided_at: datetime.datetime | None
+    decision: DecisionOut | None
+    votes: list[VoteOut] | None = None
+
+
+class HistoryEntry(BaseModel):
+    at: datetime.datetime
+    actor_id: UUID | None
+    action: str
+    from_status: str | None = None
+    to_status: str | None = None
+    detail: dict[str, object] | None = None

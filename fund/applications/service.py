@@ -1,0 +1,337 @@
+"""Aid requests: filing, editing, submitting, withdrawing, the committee's votes and questions.
+
+Who may see what: a referent sees the requests of their own schools (any status); the committee and the
+chair see every request once submitted; nobody else sees case contents. Invisible means 404.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from fund.applications import workflow
+from fund.applications.models import Application, Vote, reference_counters
+from fund.applications.schemas import ApplicationCreate, ApplicationPatch, PayeeIn, RequestInfoIn, VoteIn
+from fund.audit.models import AuditEvent
+from fund.audit.service import Actor, history, record
+from fund.auth.models import User
+from fund.auth.service import school_ids_of
+from fund.banking import mask_iban
+from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from fund.funds.models import Fund
+from fund.funds.policy import CastVote, Policy, decide
+from fund.outbox.service import add_event
+from fund.pagination import PageRequest, fetch_page
+from fund.security import FieldCipher
+from fund.students.models import Student
+from fund.uow import UnitOfWork
+
+APPROVED_EVENT = "application.approved"
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    status: str | None = None
+    category: str | None = None
+    school_id: UUID | None = None
+
+
+def is_committee(user: User) -> bool:
+    return user.has_role("committee", "chair")
+
+
+def _visibility(user: User) -> ColumnElement[bool]:
+    """The SQL condition for the applications ``user`` may see."""
+    conditions: list[ColumnElement[bool]] = []
+    if user.has_role("referent"):
+        conditions.append(Application.school_id.in_(school_ids_of(user)))
+    if is_committee(user):
+        conditions.append(Application.status != "draft")
+    if not conditions:
+        return Application.id.is_(None)  # sees nothing
+    return or_(*conditions)
+
+
+def may_see(user: User, application: Application) -> bool:
+    if user.has_role("referent") and application.school_id in school_ids_of(user):
+        return True
+    return is_committee(user) and application.status != "draft"
+
+
+def is_owner(user: User, application: Application) -> bool:
+    """The school's referents act on a request; the committee only decides."""
+    return user.has_role("referent") and application.school_id in school_ids_of(user)
+
+
+async def _now(uow: UnitOfWork) -> datetime.datetime:
+    now = await uow.session.scalar(select(func.now()))
+    assert now is not None
+    return now
+
+
+async def _next_reference(uow: UnitOfWork, year: int) -> str:
+    """``FS-<year>-<6 digits>``, allocated by one atomic upsert (no gaps from races, no duplicates)."""
+    stmt = (
+        insert(reference_counters)
+        .values(year=year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["year"], set_={"last_number": reference_counters.c.last_number + 1}
+        )
+        .returning(reference_counters.c.last_number)
+    )
+    number = (await uow.session.execute(stmt)).scalar_one()
+    return f"FS-{year}-{number:06d}"
+
+
+def _set_payee(application: Application, payee: PayeeIn, cipher: FieldCipher) -> None:
+    application.payee_kind = payee.kind
+    application.payee_name = payee.name
+    application.payee_iban_encrypted = cipher.encrypt(payee.iban)
+    application.payee_iban_masked = mask_iban(payee.iban)
+    application.payee_bic = payee.bic
+
+
+async def create(
+    uow: UnitOfWork, user: User, data: ApplicationCreate, cipher: FieldCipher, actor: Actor
+) -> Application:
+    if not user.has_role("referent"):
+        raise Forbidden("only a school's referent files aid requests")
+    student = await uow.session.get(Student, data.student_id)
+    if student is None or student.school_id not in school_ids_of(user):
+        raise InvalidInput("student_id", "élève inconnu dans vos écoles")
+    now = await _now(uow)
+    application = Application(
+        fund_id=user.fund_id,
+        reference=await _next_reference(uow, now.year),
+        student_id=student.id,
+        school_id=student.school_id,
+        created_by_id=user.id,
+        category=data.category,
+        amount_requested_cents=data.amount_requested_cents,
+        justification=data.justification,
+        urgent=data.urgent,
+        period_start=data.period_start,
+        period_end=data.period_end,
+        status="draft",
+        version=1,
+        review_round=1,
+        fast_tracked=False,
+    )
+    _set_payee(application, data.payee, cipher)
+    uow.session.add(application)
+    await uow.session.flush()
+    await record(
+        uow.session, actor, "application.created", entity_type="application", entity_id=application.id,
+        to_status="draft",
+    )
+    await uow.commit()
+    return application
+
+
+async def _load_for_update(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
+    application = await uow.session.get(Application, application_id, with_for_update=True)
+    if application is None or not may_see(user, application):
+        raise NotFound("application not found")
+    return application
+
+
+async def get(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
+    application = await uow.session.get(Application, application_id)
+    if application is None or not may_see(user, application):
+        raise NotFound("application not found")
+    return application
+
+
+async def votes_of(uow: UnitOfWork, application: Application) -> list[Vote]:
+    return list(
+        await uow.session.scalars(select(Vote).where(Vote.application_id == application.id).order_by(Vote.id))
+    )
+
+
+async def patch(
+    uow: UnitOfWork, user: User, application_id: UUID, data: ApplicationPatch, cipher: FieldCipher, actor: Actor
+) -> Application:
+    application = await _load_for_update(uow, user, application_id)
+    if not is_owner(user, application):
+        raise Forbidden("only the school's referent edits a request")
+    if application.version != data.version:
+        raise StaleVersion(
+            f"application {application.reference} was changed since version {data.version} "
+            f"(now version {application.version}): reload it and apply your change again"
+        )
+    if application.status not in workflow.EDITABLE:
+        raise Conflict(f"application {application.reference} is {application.status}: it can no longer be edited")
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "payee"})
+    for name, value in changes.items():
+        if value is None:
+            raise InvalidInput(name, "ce champ ne peut pas être vidé")
+        setattr(application, name, value)
+    if application.period_end < application.period_start:
+        raise InvalidInput("period_end", "la fin de période précède son début")
+    if data.payee is not None:
+        _set_payee(application, data.payee, cipher)
+        changes["payee"] = "changed"
+    application.version += 1
+    await record(
+        uow.session, actor, "application.updated", entity_type="application", entity_id=application.id,
+        detail={"fields": sorted(changes)},
+    )
+    await uow.commit()
+    return application
+
+
+async def _transition(
+    uow: UnitOfWork, application: Application, action: workflow.Action, actor: Actor, **detail: object
+) -> None:
+    before, after = workflow.apply(application, action)
+    await record(
+        uow.session, actor, f"application.{action}", entity_type="application", entity_id=application.id,
+        from_status=before, to_status=after, detail=detail or None,
+    )
+
+
+async def submit(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor) -> Application:
+    application = await _load_for_update(uow, user, application_id)
+    if not is_owner(user, application):
+        raise Forbidden("only the school's referent submits a request")
+    resubmission = application.status == "info_requested"
+    await _transition(uow, application, "submit", actor, **({"resubmission": True} if resubmission else {}))
+    application.submitted_at = await _now(uow)
+    await uow.commit()
+    return application
+
+
+async def withdraw(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor) -> Application:
+    application = await _load_for_update(uow, user, application_id)
+    if not is_owner(user, application):
+        raise Forbidden("only the school's referent withdraws a request")
+    await _transition(uow, application, "withdraw", actor)
+    await uow.commit()
+    return application
+
+
+async def request_info(
+    uow: UnitOfWork, user: User, application_id: UUID, data: RequestInfoIn, actor: Actor
+) -> Application:
+    if not is_committee(user):
+        raise Forbidden("only committee members ask for more information")
+    application = await _load_for_update(uow, user, application_id)
+    _check_no_conflict_of_interest(user, application)
+    await _transition(uow, application, "request_info", actor, message=data.message)
+    application.info_request_message = data.message
+    await uow.commit()
+    return application
+
+
+def _check_no_conflict_of_interest(user: User, application: Application) -> None:
+    if application.created_by_id == user.id:
+        raise Forbidden("you filed this request: you cannot take part in its decision")
+    if application.school_id in school_ids_of(user):
+        raise Forbidden("you are attached to this request's school: you cannot take part in its decision")
+
+
+async def vote(
+    uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor
+) -> tuple[Application, Vote]:
+    """Record a vote and let the policy decide. The application row is locked for the whole count."""
+    if not is_committee(user):
+        raise Forbidden("only committee members and the chair vote")
+    application = await _load_for_update(uow, user, application_id)
+    _check_no_conflict_of_interest(user, application)
+    if application.status not in workflow.VOTABLE:
+        workflow.check(application, "approve")  # raises the 409 that names the state
+    amount = None
+    if data.vote == "approve":
+        amount = data.amount_cents or application.amount_requested_cents
+        if amount > application.amount_requested_cents:
+            raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
+    existing = await uow.session.scalar(
+        select(Vote.id).where(
+            Vote.application_id == application.id,
+            Vote.member_id == user.id,
+            Vote.round == application.review_round,
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"you have already voted on application {application.reference}")
+    cast = Vote(
+        application_id=application.id,
+        member_id=user.id,
+        round=application.review_round,
+        choice=data.vote,
+        amount_cents=amount,
+        comment=data.comment,
+        by_chair=user.has_role("chair"),
+    )
+    uow.session.add(cast)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"you have already voted on application {application.reference}") from exc
+    await record(
+        uow.session, actor, "application.vote", entity_type="application", entity_id=application.id,
+        detail={"vote": data.vote, "amount_cents": amount},
+    )
+    if application.status == "submitted":
+        await _transition(uow, application, "start_review", actor)
+    await _apply_policy(uow, application, actor)
+    await uow.commit()
+    return application, cast
+
+
+async def _apply_policy(uow: UnitOfWork, application: Application, actor: Actor) -> None:
+    fund = await uow.session.get(Fund, application.fund_id)
+    assert fund is not None
+    policy = Policy.model_validate(fund.policy)
+    votes = await uow.session.scalars(
+        select(Vote).where(Vote.application_id == application.id, Vote.round == application.review_round)
+    )
+    outcome = decide(
+        policy,
+        amount_requested_cents=application.amount_requested_cents,
+        urgent=application.urgent,
+        votes=[CastVote(v.choice, v.amount_cents, v.by_chair) for v in votes],  # type: ignore[arg-type]
+    )
+    if outcome.decision is None:
+        return
+    application.decided_at = await _now(uow)
+    if outcome.decision == "approved":
+        application.amount_granted_cents = outcome.amount_granted_cents
+        application.fast_tracked = outcome.fast_tracked
+        await _transition(
+            uow, application, "approve", actor,
+            amount_granted_cents=outcome.amount_granted_cents, fast_tracked=outcome.fast_tracked,
+        )
+        add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
+    else:
+        await _transition(uow, application, "reject", actor)
+
+
+async def list_for(
+    uow: UnitOfWork, user: User, filters: ListFilters, page: PageRequest
+) -> tuple[Sequence[Application], str | None]:
+    query = select(Application).where(_visibility(user))
+    if filters.status:
+        query = query.where(Application.status == filters.status)
+    if filters.category:
+        query = query.where(Application.category == filters.category)
+    if filters.school_id:
+        query = query.where(Application.school_id == filters.school_id)
+    return await fetch_page(uow.session, query, Application.id, page)
+
+
+async def students_by_id(uow: UnitOfWork, ids: set[UUID]) -> dict[UUID, Student]:
+    if not ids:
+        return {}
+    return {s.id: s for s in await uow.session.scalars(select(Student).where(Student.id.in_(ids)))}
+
+
+async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[AuditEvent]:
+    application = await get(uow, user, application_id)
+    return await history(uow.session, "application", application.id)

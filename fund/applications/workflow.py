@@ -1,0 +1,47 @@
+"""The one place that owns an application's transitions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fund.applications.models import Application
+from fund.errors import IllegalTransition
+
+Action = Literal[
+    "submit", "withdraw", "start_review", "request_info", "approve", "reject", "cancel", "appeal", "mark_paid"
+]
+
+TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
+    "submit": (frozenset({"draft", "info_requested"}), "submitted"),
+    "withdraw": (frozenset({"draft", "submitted", "under_review", "info_requested"}), "withdrawn"),
+    "start_review": (frozenset({"submitted"}), "under_review"),
+    "request_info": (frozenset({"submitted", "under_review"}), "info_requested"),
+    "approve": (frozenset({"submitted", "under_review"}), "approved"),
+    "reject": (frozenset({"submitted", "under_review"}), "rejected"),
+    "cancel": (frozenset({"approved"}), "cancelled"),
+    "appeal": (frozenset({"rejected"}), "under_review"),
+    "mark_paid": (frozenset({"approved"}), "paid"),
+}
+
+VOTABLE = frozenset({"submitted", "under_review"})
+EDITABLE = frozenset({"draft", "info_requested"})
+
+
+def check(application: Application, action: Action) -> str:
+    """Return the status ``action`` leads to, or raise a 409 that says which transition and why."""
+    allowed_from, target = TRANSITIONS[action]
+    if application.status not in allowed_from:
+        raise IllegalTransition(
+            f"cannot {action.replace('_', ' ')} application {application.reference}: it is "
+            f"{application.status}, and this is allowed only from {', '.join(sorted(allowed_from))}"
+        )
+    return target
+
+
+def apply(application: Application, action: Action) -> tuple[str, str]:
+    """Move the application; return (from, to). The caller audits and bumps nothing else."""
+    target = check(application, action)
+    previous = application.status
+    application.status = target
+    application.version += 1
+    return previous, target

@@ -1,0 +1,1 @@
+"""Users, roles, school memberships and bearer tokens."""

@@ -1,0 +1,21 @@
+"""Route guards: the role a route requires, declared once on the controller or the handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from fund.auth.models import User
+
+
+def requires_role(*roles: str) -> Any:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.user
+        if not isinstance(user, User) or not user.has_role(*roles):
+            raise PermissionDeniedException(f"this action requires one of the roles: {', '.join(roles)}")
+
+    guard.__name__ = f"requires_{'_or_'.join(roles)}"
+    return guard

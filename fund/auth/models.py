@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import datetime
+from typing import Literal
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fund.db import metadata
+from fund.schools.models import School
+
+Role = Literal["admin", "referent", "committee", "chair", "accountant"]
+ROLES: tuple[Role, ...] = ("admin", "referent", "committee", "chair", "accountant")
+COMMITTEE_ROLES = frozenset({"committee", "chair"})
+
+school_memberships = Table(
+    "school_memberships",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("school_id", ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(UUIDv7AuditBase):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "roles <@ ARRAY['admin','referent','committee','chair','accountant']::varchar[]", name="known_roles"
+        ),
+        CheckConstraint(
+            "NOT (roles && ARRAY['committee','chair']::varchar[] AND 'accountant' = ANY(roles))",
+            name="voter_never_pays",
+        ),
+    )
+
+    fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(20)), server_default=text("'{}'::varchar[]"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+    schools: Mapped[list[School]] = relationship(secondary=school_memberships, lazy="selectin")
+
+    @property
+    def school_ids(self) -> list[UUID]:
+        return [s.id for s in self.schools]
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+class AuthToken(UUIDv7AuditBase):
+    """An opaque bearer token, stored as its digest; it expires and can be revoked."""
+
+    __tablename__ = "auth_tokens"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

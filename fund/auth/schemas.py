@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+Role = Literal["admin", "referent", "committee", "chair", "accountant"]
+Password = Annotated[str, StringConstraints(min_length=12, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenRequest(Strict):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class Me(BaseModel):
+    id: UUID
+    email: str
+    full_name: str
+    roles: list[str]
+    school_ids: list[UUID]
+
+
+class UserCreate(Strict):
+    email: EmailStr
+    full_name: Name
+    password: Password
+    roles: list[Role] = Field(min_length=1, max_length=5)
+    school_ids: list[UUID] = Field(default_factory=list, max_length=50)
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class UserOut(Me):
+    is_active: bool

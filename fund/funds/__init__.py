@@ -1,0 +1,1 @@
+"""Funds: the money pot, its fiscal year and its approval policy."""

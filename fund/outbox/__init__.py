@@ -1,0 +1,1 @@
+"""Transactional outbox: events written with the state change, delivered to the worker after commit."""

@@ -1,0 +1,57 @@
+"""Write events with the state change; deliver them after commit; sweep what was lost; run each once."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fund.outbox.models import OutboxEvent
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[AsyncSession, OutboxEvent], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+_ADDED_KEY = "fund.outbox.added"
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that does the work of one kind of event (in the job's transaction)."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def add_event(session: AsyncSession, kind: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Add an event to the caller's transaction; it exists only if that transaction commits."""
+    event = OutboxEvent(kind=kind, payload=payload, status="pending", attempts=0)
+    session.add(event)
+    session.info.setdefault(_ADDED_KEY, []).append(event)
+    return event
+
+
+def take_added_event_ids(session: AsyncSession) -> list[UUID]:
+    """The ids of the events added since the last call, for enqueuing once the commit succeeded."""
+    return [event.id for event in session.info.pop(_ADDED_KEY, [])]
+
+
+async def stale_pending_event_ids(
+    session: AsyncSession, *, older_than: datetime.timedelta, limit: int = 1000
+) -> list[UUID]:
+    """Pending events old enough that their first enqueue may have been lost."""
+    cutoff = func.now() - older_than
+    rows = await session.scalars(
+        select(OutboxEvent.id)
+        .where(OutboxEvent.status == "pending", OutboxEvent.created_at < cutoff)
+        .order_by(OutboxEvent.created_at)
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,1 @@
+"""Schools (Écoles de Production) and the French UAI identifier."""

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from litestar import Controller, get, post
+
+from fund.audit.service import Actor
+from fund.auth.guards import requires_role
+from fund.auth.models import User
+from fund.schools import service
+from fund.schools.schemas import SchoolCreate, SchoolOut
+from fund.uow import UnitOfWork
+
+
+class SchoolController(Controller):
+    path = "/schools"
+    tags = ["schools"]
+
+    @get(summary="Schools visible to the caller (a referent sees their own)")
+    async def list_schools(self, uow: UnitOfWork, user: User) -> list[SchoolOut]:
+        return [SchoolOut.model_validate(s) for s in await service.list_visible(uow, user)]
+
+    @post(guards=[requires_role("admin")], summary="Register a school (administrator)")
+    async def create_school(self, data: SchoolCreate, uow: UnitOfWork, actor: Actor) -> SchoolOut:
+        return SchoolOut.model_validate(await service.create(uow, data, actor))

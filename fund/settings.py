@@ -1,0 +1,77 @@
+"""Settings read from the environment (``FUND_`` prefix)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"  # noqa: S105
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept a plain ``postgresql://`` URL and give the SQLAlchemy asyncpg form."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("database URL must look like postgresql://user@host:port/db")
+    if scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        return f"postgresql+asyncpg://{rest}"
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: PostgreSQL only")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUND_", extra="ignore")
+
+    env: Literal["dev", "production"] = "dev"
+    database_url: str | None = None
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: str = ".fund-data"
+    token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    # Outbox events still pending after this delay are re-enqueued by the sweeper.
+    outbox_sweep_after_seconds: int = Field(default=30, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.env == "production":
+            if not self.secret_key or len(self.secret_key) < 32:
+                raise ValueError("FUND_SECRET_KEY (at least 32 characters) is required when FUND_ENV=production")
+            if not self.database_url or not self.redis_url:
+                raise ValueError("FUND_DATABASE_URL and FUND_REDIS_URL are required when FUND_ENV=production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def effective_secret_key(self) -> str:
+        return self.secret_key or DEV_SECRET_KEY
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("FUND_DATABASE_URL is not set")
+        return to_asyncpg_url(self.database_url)
+
+    @property
+    def redis_dsn(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("FUND_REDIS_URL is not set")
+        parts = urlsplit(self.redis_url)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("FUND_REDIS_URL must be a redis:// URL")
+        return self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Students of the schools; shown to the committee only pseudonymised."""

@@ -1,0 +1,46 @@
+"""Students: a referent registers and sees only the students of their own schools."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import select
+
+from fund.audit.service import Actor, record
+from fund.auth.models import User
+from fund.auth.service import school_ids_of
+from fund.errors import InvalidInput, NotFound
+from fund.pagination import PageRequest, fetch_page
+from fund.students.models import Student
+from fund.students.schemas import StudentCreate
+from fund.uow import UnitOfWork
+
+
+async def create(uow: UnitOfWork, user: User, data: StudentCreate, actor: Actor) -> Student:
+    if data.school_id not in school_ids_of(user):
+        # The school exists or not: a referent of another school learns nothing either way.
+        raise InvalidInput("school_id", "vous n'êtes pas référent de cette école")
+    student = Student(**data.model_dump())
+    uow.session.add(student)
+    await uow.session.flush()
+    await record(uow.session, actor, "student.created", entity_type="student", entity_id=student.id)
+    await uow.commit()
+    return student
+
+
+async def list_for(
+    uow: UnitOfWork, user: User, page: PageRequest, school_id: UUID | None = None
+) -> tuple[Sequence[Student], str | None]:
+    schools = school_ids_of(user)
+    if school_id is not None:
+        schools &= {school_id}
+    query = select(Student).where(Student.school_id.in_(schools))
+    return await fetch_page(uow.session, query, Student.id, page)
+
+
+async def get_visible(uow: UnitOfWork, user: User, student_id: UUID) -> Student:
+    student = await uow.session.get(Student, student_id)
+    if student is None or student.school_id not in school_ids_of(user):
+        raise NotFound("student not found")
+    return student

@@ -1,0 +1,35 @@
+"""The unit of work: one transaction, and the outbox events it wrote enqueued only once it committed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fund.outbox.service import take_added_event_ids
+from fund.queue import enqueue_outbox_events
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    redis: ArqRedis | None
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        await enqueue_outbox_events(self.redis, take_added_event_ids(self.session))
+
+    async def rollback(self) -> None:
+        take_added_event_ids(self.session)
+        await self.session.rollback()
+
+
+@asynccontextmanager
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], redis: ArqRedis | None
+) -> AsyncIterator[UnitOfWork]:
+    async with factory() as session:
+        yield UnitOfWork(session, redis)

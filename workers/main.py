@@ -1,0 +1,92 @@
+"""arq ``WorkerSettings`` and the jobs. Run with ``fund worker``.
+
+Known arq behaviours designed around: a job may run more than once (every job is idempotent); a reused
+``_job_id`` is refused while arq still knows it, so results are not kept (the outbox row is the record);
+cron jobs get one try (the sweeper simply runs again); each worker has its own health-check key.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from typing import Any
+from uuid import UUID
+
+import structlog
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Retry
+
+import fund.disbursements.service  # noqa: F401  (registers the outbox handlers)
+from fund.db import create_engine, create_session_factory
+from fund.logging import configure_logging
+from fund.outbox.runner import run_event
+from fund.outbox.service import stale_pending_event_ids
+from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect, enqueue_outbox_events
+from fund.settings import get_settings
+
+log = structlog.get_logger(__name__)
+MAX_TRIES = 5
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.is_production)
+    ctx["settings"] = settings
+    ctx["engine"] = create_engine(settings)
+    ctx["session_factory"] = create_session_factory(ctx["engine"])
+    ctx["queue"] = connect(settings.redis_dsn)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["queue"].aclose()
+    await ctx["engine"].dispose()
+
+
+async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
+    """Do the work of one outbox event; a failure is retried with back-off, then left ``failed``."""
+    job_try = ctx.get("job_try", 1)
+    try:
+        return await run_event(ctx["session_factory"], ctx["queue"], UUID(event_id), last_try=job_try >= MAX_TRIES)
+    except Exception as exc:
+        if job_try >= MAX_TRIES:
+            log.error("outbox event failed for good", event_id=event_id, error=str(exc))
+            raise
+        log.warning("outbox event failed; will retry", event_id=event_id, job_try=job_try, error=str(exc))
+        raise Retry(defer=min(2**job_try, 60)) from exc
+
+
+async def sweep_outbox(ctx: dict[str, Any]) -> int:
+    """Re-enqueue events still pending after a while: what Redis lost is delivered anyway."""
+    older_than = datetime.timedelta(seconds=ctx["settings"].outbox_sweep_after_seconds)
+    async with ctx["session_factory"]() as session:
+        ids = await stale_pending_event_ids(session, older_than=older_than)
+    queued = await enqueue_outbox_events(ctx["queue"], ids)
+    if queued:
+        log.info("sweeper re-enqueued outbox events", count=queued)
+    return queued
+
+
+def redis_settings() -> RedisSettings:
+    return RedisSettings.from_dsn(get_settings().redis_dsn)
+
+
+class WorkerSettings:
+    functions = [handle_outbox_event]  # noqa: RUF012
+    cron_jobs = [  # noqa: RUF012
+        cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, timeout=60, keep_result=0),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    queue_name = QUEUE_NAME
+    max_tries = MAX_TRIES
+    job_timeout = 60
+    keep_result = 0
+    max_jobs = 20
+    health_check_interval = 30
+    health_check_key = f"{QUEUE_NAME}:health-check:{socket.gethostname()}:{os.getpid()}"
+    allow_abort_jobs = False
+
+
+assert OUTBOX_JOB == handle_outbox_event.__name__
