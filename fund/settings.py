@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"  # noqa: S105
+DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"
 
 
 def to_asyncpg_url(url: str) -> str:

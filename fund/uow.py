@@ -28,8 +28,6 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(
-    factory: async_sessionmaker[AsyncSession], redis: ArqRedis | None
-) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(factory: async_sessionmaker[AsyncSession], redis: ArqRedis | None) -> AsyncIterator[UnitOfWork]:
     async with factory() as session:
         yield UnitOfWork(session, redis)

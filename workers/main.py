@@ -73,8 +73,8 @@ def redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [handle_outbox_event]  # noqa: RUF012
-    cron_jobs = [  # noqa: RUF012
+    functions = [handle_outbox_event]
+    cron_jobs = [
         cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, timeout=60, keep_result=0),
     ]
     on_startup = startup
@@ -89,4 +89,4 @@ class WorkerSettings:
     allow_abort_jobs = False
 
 
-assert OUTBOX_JOB == handle_outbox_event.__name__
+assert handle_outbox_event.__name__ == OUTBOX_JOB

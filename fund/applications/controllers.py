@@ -5,7 +5,7 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from fund.applications import service
 from fund.applications.models import STATUSES, Application, Vote
@@ -21,14 +21,12 @@ from fund.applications.schemas import (
     VoteIn,
     VoteOut,
 )
-from fund.audit.service import Actor
 from fund.auth.guards import requires_role
 from fund.auth.models import User
-from fund.deps import PAGE
+from fund.deps import PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
-from fund.pagination import Page, PageRequest
-from fund.security import FieldCipher
+from fund.pagination import Page
 from fund.students.models import Student
 from fund.uow import UnitOfWork
 
@@ -42,7 +40,11 @@ def _age(birth: datetime.date, on: datetime.date) -> int:
 
 
 def to_out(
-    application: Application, user: User, *, student: Student | None = None, votes: list[Vote] | None = None
+    application: Application,
+    user: User,
+    *,
+    student: Student | None = None,
+    votes: list[Vote] | None = None,
 ) -> ApplicationOut:
     """The answer for this reader: the payee only for the school's referents (need to know)."""
     decision = None
@@ -109,11 +111,11 @@ async def detailed(uow: UnitOfWork, user: User, application: Application) -> App
 class ApplicationController(Controller):
     path = "/applications"
     tags = ["applications"]
-    dependencies = PAGE  # noqa: RUF012
+    dependencies = PAGE
 
     @post(guards=[REFERENT], summary="File an aid request (draft) for a student of your school")
     async def create_application(
-        self, data: ApplicationCreate, uow: UnitOfWork, user: User, cipher: FieldCipher, actor: Actor
+        self, data: JSONBody[ApplicationCreate], uow: UoW, user: CurrentUser, cipher: Cipher, actor: CurrentActor
     ) -> ApplicationOut:
         application = await service.create(uow, user, data, cipher, actor)
         return await detailed(uow, user, application)
@@ -121,12 +123,12 @@ class ApplicationController(Controller):
     @get(guards=[CASE_READERS], summary="Aid requests visible to you, newest first")
     async def list_applications(
         self,
-        uow: UnitOfWork,
-        user: User,
-        page: PageRequest,
-        status: Annotated[str | None, Parameter(description="One of " + ", ".join(STATUSES))] = None,
-        category: Annotated[str | None, Parameter(description="One of " + ", ".join(CATEGORIES))] = None,
-        school_id: UUID | None = None,
+        uow: UoW,
+        user: CurrentUser,
+        page: Paging,
+        status: Annotated[str | None, QueryParameter(description="One of " + ", ".join(STATUSES))] = None,
+        category: Annotated[str | None, QueryParameter(description="One of " + ", ".join(CATEGORIES))] = None,
+        school_id: FromQuery[UUID | None] = None,
     ) -> Page[ApplicationOut]:
         if status is not None and status not in STATUSES:
             raise InvalidInput("status", f"statut inconnu (attendu : {', '.join(STATUSES)})")
@@ -138,38 +140,46 @@ class ApplicationController(Controller):
         items = [to_out(a, user, student=students.get(a.student_id)) for a in rows]
         return Page[ApplicationOut](items=items, next_cursor=cursor)
 
-    @get("/{application_id:uuid}", guards=[CASE_READERS], summary="One aid request, with its votes and decision")
-    async def get_application(self, application_id: UUID, uow: UnitOfWork, user: User) -> ApplicationOut:
+    @get(
+        "/{application_id:uuid}",
+        guards=[CASE_READERS],
+        summary="One aid request, with its votes and decision",
+    )
+    async def get_application(self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> ApplicationOut:
         return await detailed(uow, user, await service.get(uow, user, application_id))
 
-    @patch("/{application_id:uuid}", guards=[REFERENT], summary="Edit a draft (or answer a question); send `version`")
+    @patch(
+        "/{application_id:uuid}",
+        guards=[REFERENT],
+        summary="Edit a draft (or answer a question); send `version`",
+    )
     async def patch_application(
         self,
-        application_id: UUID,
-        data: ApplicationPatch,
-        uow: UnitOfWork,
-        user: User,
-        cipher: FieldCipher,
-        actor: Actor,
+        application_id: FromPath[UUID],
+        data: JSONBody[ApplicationPatch],
+        uow: UoW,
+        user: CurrentUser,
+        cipher: Cipher,
+        actor: CurrentActor,
     ) -> ApplicationOut:
         application = await service.patch(uow, user, application_id, data, cipher, actor)
         return await detailed(uow, user, application)
 
     @post("/{application_id:uuid}/submit", guards=[REFERENT], status_code=200, summary="Submit to the committee")
     async def submit_application(
-        self, application_id: UUID, uow: UnitOfWork, user: User, actor: Actor
+        self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> ApplicationOut:
         return await detailed(uow, user, await service.submit(uow, user, application_id, actor))
 
     @post("/{application_id:uuid}/withdraw", guards=[REFERENT], status_code=200, summary="Withdraw the request")
     async def withdraw_application(
-        self, application_id: UUID, uow: UnitOfWork, user: User, actor: Actor
+        self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> ApplicationOut:
         return await detailed(uow, user, await service.withdraw(uow, user, application_id, actor))
 
     @post("/{application_id:uuid}/votes", guards=[COMMITTEE], summary="Vote; the policy may decide at once")
     async def vote_on_application(
-        self, application_id: UUID, data: VoteIn, uow: UnitOfWork, user: User, actor: Actor
+        self, application_id: FromPath[UUID], data: JSONBody[VoteIn], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> Response[ApplicationOut]:
         application, _ = await service.vote(uow, user, application_id, data, actor)
         return Response(await detailed(uow, user, application), status_code=201)
@@ -181,12 +191,23 @@ class ApplicationController(Controller):
         summary="Ask the referent for more information",
     )
     async def request_info(
-        self, application_id: UUID, data: RequestInfoIn, uow: UnitOfWork, user: User, actor: Actor
+        self,
+        application_id: FromPath[UUID],
+        data: JSONBody[RequestInfoIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
     ) -> ApplicationOut:
         return await detailed(uow, user, await service.request_info(uow, user, application_id, data, actor))
 
-    @get("/{application_id:uuid}/history", guards=[CASE_READERS], summary="The request's audit events, oldest first")
-    async def application_history(self, application_id: UUID, uow: UnitOfWork, user: User) -> list[HistoryEntry]:
+    @get(
+        "/{application_id:uuid}/history",
+        guards=[CASE_READERS],
+        summary="The request's audit events, oldest first",
+    )
+    async def application_history(
+        self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser
+    ) -> list[HistoryEntry]:
         events = await service.history_of(uow, user, application_id)
         return [
             HistoryEntry(

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from fund.db import metadata
 
@@ -88,10 +88,6 @@ class Application(UUIDv7AuditBase):
     submitted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
-    votes: Mapped[list[Vote]] = relationship(
-        back_populates="application", lazy="noload", order_by="Vote.id", viewonly=True
-    )
-
 
 class Vote(UUIDv7AuditBase):
     __tablename__ = "votes"
@@ -112,7 +108,6 @@ class Vote(UUIDv7AuditBase):
     comment: Mapped[str | None] = mapped_column(Text)
     by_chair: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    application: Mapped[Application] = relationship(back_populates="votes", lazy="noload")
 
 # One row per year: the last number given to an application reference ``FS-<year>-<6 digits>``.
 reference_counters = Table(

@@ -80,9 +80,7 @@ async def _next_reference(uow: UnitOfWork, year: int) -> str:
     stmt = (
         insert(reference_counters)
         .values(year=year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=["year"], set_={"last_number": reference_counters.c.last_number + 1}
-        )
+        .on_conflict_do_update(index_elements=["year"], set_={"last_number": reference_counters.c.last_number + 1})
         .returning(reference_counters.c.last_number)
     )
     number = (await uow.session.execute(stmt)).scalar_one()
@@ -127,7 +125,11 @@ async def create(
     uow.session.add(application)
     await uow.session.flush()
     await record(
-        uow.session, actor, "application.created", entity_type="application", entity_id=application.id,
+        uow.session,
+        actor,
+        "application.created",
+        entity_type="application",
+        entity_id=application.id,
         to_status="draft",
     )
     await uow.commit()
@@ -149,13 +151,16 @@ async def get(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
 
 
 async def votes_of(uow: UnitOfWork, application: Application) -> list[Vote]:
-    return list(
-        await uow.session.scalars(select(Vote).where(Vote.application_id == application.id).order_by(Vote.id))
-    )
+    return list(await uow.session.scalars(select(Vote).where(Vote.application_id == application.id).order_by(Vote.id)))
 
 
 async def patch(
-    uow: UnitOfWork, user: User, application_id: UUID, data: ApplicationPatch, cipher: FieldCipher, actor: Actor
+    uow: UnitOfWork,
+    user: User,
+    application_id: UUID,
+    data: ApplicationPatch,
+    cipher: FieldCipher,
+    actor: Actor,
 ) -> Application:
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
@@ -179,7 +184,11 @@ async def patch(
         changes["payee"] = "changed"
     application.version += 1
     await record(
-        uow.session, actor, "application.updated", entity_type="application", entity_id=application.id,
+        uow.session,
+        actor,
+        "application.updated",
+        entity_type="application",
+        entity_id=application.id,
         detail={"fields": sorted(changes)},
     )
     await uow.commit()
@@ -191,8 +200,14 @@ async def _transition(
 ) -> None:
     before, after = workflow.apply(application, action)
     await record(
-        uow.session, actor, f"application.{action}", entity_type="application", entity_id=application.id,
-        from_status=before, to_status=after, detail=detail or None,
+        uow.session,
+        actor,
+        f"application.{action}",
+        entity_type="application",
+        entity_id=application.id,
+        from_status=before,
+        to_status=after,
+        detail=detail or None,
     )
 
 
@@ -275,7 +290,11 @@ async def vote(
     except IntegrityError as exc:
         raise Conflict(f"you have already voted on application {application.reference}") from exc
     await record(
-        uow.session, actor, "application.vote", entity_type="application", entity_id=application.id,
+        uow.session,
+        actor,
+        "application.vote",
+        entity_type="application",
+        entity_id=application.id,
         detail={"vote": data.vote, "amount_cents": amount},
     )
     if application.status == "submitted":
@@ -305,8 +324,12 @@ async def _apply_policy(uow: UnitOfWork, application: Application, actor: Actor)
         application.amount_granted_cents = outcome.amount_granted_cents
         application.fast_tracked = outcome.fast_tracked
         await _transition(
-            uow, application, "approve", actor,
-            amount_granted_cents=outcome.amount_granted_cents, fast_tracked=outcome.fast_tracked,
+            uow,
+            application,
+            "approve",
+            actor,
+            amount_granted_cents=outcome.amount_granted_cents,
+            fast_tracked=outcome.fast_tracked,
         )
         add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
     else:

@@ -29,7 +29,8 @@ class User(UUIDv7AuditBase):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
-            "roles <@ ARRAY['admin','referent','committee','chair','accountant']::varchar[]", name="known_roles"
+            "roles <@ ARRAY['admin','referent','committee','chair','accountant']::varchar[]",
+            name="known_roles",
         ),
         CheckConstraint(
             "NOT (roles && ARRAY['committee','chair']::varchar[] AND 'accountant' = ANY(roles))",

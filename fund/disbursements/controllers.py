@@ -5,19 +5,17 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from fund.auth.guards import requires_role
-from fund.auth.models import User
-from fund.deps import PAGE
+from fund.deps import PAGE, CurrentUser, Paging, UoW
 from fund.disbursements import service
 from fund.disbursements.export import disbursements_csv
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
 from fund.disbursements.schemas import DisbursementOut
 from fund.errors import InvalidInput
-from fund.pagination import Page, PageRequest
-from fund.uow import UnitOfWork
+from fund.pagination import Page
 
 ACCOUNTANT = requires_role("accountant")
 
@@ -40,16 +38,16 @@ def disbursement_out(d: Disbursement) -> DisbursementOut:
 class DisbursementController(Controller):
     path = "/disbursements"
     tags = ["disbursements"]
-    guards = [ACCOUNTANT]  # noqa: RUF012
-    dependencies = PAGE  # noqa: RUF012
+    guards = [ACCOUNTANT]
+    dependencies = PAGE
 
     @get(summary="Disbursements of the fund, newest first")
     async def list_disbursements(
         self,
-        uow: UnitOfWork,
-        user: User,
-        page: PageRequest,
-        status: Annotated[str | None, Parameter(description="One of " + ", ".join(DISBURSEMENT_STATUSES))] = None,
+        uow: UoW,
+        user: CurrentUser,
+        page: Paging,
+        status: Annotated[str | None, QueryParameter(description="One of " + ", ".join(DISBURSEMENT_STATUSES))] = None,
     ) -> Page[DisbursementOut]:
         if status is not None and status not in DISBURSEMENT_STATUSES:
             raise InvalidInput("status", f"statut inconnu (attendu : {', '.join(DISBURSEMENT_STATUSES)})")
@@ -60,7 +58,7 @@ class DisbursementController(Controller):
 class ExportController(Controller):
     path = "/exports"
     tags = ["exports"]
-    guards = [ACCOUNTANT]  # noqa: RUF012
+    guards = [ACCOUNTANT]
 
     @get(
         "/disbursements.csv",
@@ -70,9 +68,9 @@ class ExportController(Controller):
     async def disbursements_csv(
         self,
         state: State,
-        user: User,
-        date_from: Annotated[datetime.date | None, Parameter(query="from", description="First due date")] = None,
-        date_to: Annotated[datetime.date | None, Parameter(query="to", description="Last due date")] = None,
+        user: CurrentUser,
+        date_from: Annotated[datetime.date | None, QueryParameter(name="from", description="First due date")] = None,
+        date_to: Annotated[datetime.date | None, QueryParameter(name="to", description="Last due date")] = None,
     ) -> Stream:
         if date_from and date_to and date_to < date_from:
             raise InvalidInput("to", "la date de fin précède la date de début")

@@ -4,7 +4,16 @@ import datetime
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fund.applications.models import Application
@@ -18,9 +27,7 @@ class Disbursement(UUIDv7AuditBase):
     __tablename__ = "disbursements"
     __table_args__ = (
         UniqueConstraint("application_id", "sequence", name="uq_disbursements_instalment"),
-        CheckConstraint(
-            "status IN (" + ", ".join(repr(s) for s in DISBURSEMENT_STATUSES) + ")", name="status"
-        ),
+        CheckConstraint("status IN (" + ", ".join(repr(s) for s in DISBURSEMENT_STATUSES) + ")", name="status"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("sequence >= 1", name="sequence_positive"),
         Index("ix_disbursements_status_id", "status", "id"),

@@ -51,7 +51,11 @@ async def schedule_for_approved_application(session: AsyncSession, event: Outbox
     session.add(disbursement)
     await session.flush()
     await record(
-        session, SYSTEM, "disbursement.scheduled", entity_type="disbursement", entity_id=disbursement.id,
+        session,
+        SYSTEM,
+        "disbursement.scheduled",
+        entity_type="disbursement",
+        entity_id=disbursement.id,
         to_status="scheduled",
         detail={"application_id": str(application.id), "amount_cents": disbursement.amount_cents},
     )
@@ -67,9 +71,7 @@ async def list_for(
 ) -> tuple[Sequence[Disbursement], str | None]:
     require_accountant(user)
     query = (
-        select(Disbursement)
-        .where(Disbursement.fund_id == user.fund_id)
-        .options(joinedload(Disbursement.application))
+        select(Disbursement).where(Disbursement.fund_id == user.fund_id).options(joinedload(Disbursement.application))
     )
     if status:
         query = query.where(Disbursement.status == status)

@@ -74,9 +74,7 @@ class Outcome:
     fast_tracked: bool = False
 
 
-def decide(
-    policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: Sequence[CastVote]
-) -> Outcome:
+def decide(policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: Sequence[CastVote]) -> Outcome:
     """Apply the policy to the votes counted so far.
 
     The quorum is taken on the amount requested; the granted amount is the lowest among the approving votes.
@@ -84,11 +82,7 @@ def decide(
     """
     approvals = [v for v in votes if v.choice == "approve"]
     rejections = [v for v in votes if v.choice == "reject"]
-    if (
-        urgent
-        and amount_requested_cents <= policy.fast_track_ceiling_cents
-        and any(v.by_chair for v in approvals)
-    ):
+    if urgent and amount_requested_cents <= policy.fast_track_ceiling_cents and any(v.by_chair for v in approvals):
         chair_amount = min(v.amount_cents or amount_requested_cents for v in approvals if v.by_chair)
         return Outcome("approved", chair_amount, fast_tracked=True)
     if len(approvals) >= policy.approvals_needed(amount_requested_cents):

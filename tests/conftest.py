@@ -1,0 +1,201 @@
+"""Test fixtures: real PostgreSQL and Redis, the schema built by the migrations, each test on clean tables.
+
+When FUND_DATABASE_URL / FUND_REDIS_URL are set, the tests create a database of their own on that server
+(and use Redis database 15); otherwise they start embedded servers in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from fund.app import create_app
+from fund.db import create_engine, create_session_factory, metadata
+from fund.demo import seed
+from fund.embedded import EmbeddedPostgres, EmbeddedRedis
+from fund.migrate import upgrade
+from fund.queue import connect
+from fund.settings import Settings, get_settings
+
+TEST_SECRET = "test-secret-key-for-the-suite-only-0123456789"
+
+
+def _server_database(base_url: str, name: str) -> tuple[str, str]:
+    """(admin URL, test database URL) on the server of ``base_url``."""
+    head, _, tail = base_url.partition("://")
+    authority, _, rest = tail.partition("/")
+    _, _, query = rest.partition("?")
+    suffix = f"?{query}" if query else ""
+    return f"{head}://{authority}/postgres{suffix}", f"{head}://{authority}/{name}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[str, str]]:
+    """(database URL, Redis URL) for the whole run."""
+    given_db, given_redis = os.environ.get("FUND_DATABASE_URL"), os.environ.get("FUND_REDIS_URL")
+    tmp = Path(tempfile.mkdtemp(prefix="fund-tests-"))
+    postgres = redis = None
+    name = f"fund_test_{uuid.uuid4().hex[:8]}"
+    admin_url = None
+    if given_db:
+        admin_url, database_url = _server_database(given_db, name)
+        asyncio.run(_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    else:
+        postgres = EmbeddedPostgres(tmp / "postgres", delete_on_stop=True)
+        database_url = postgres.start(name)
+    if given_redis:
+        redis_url = given_redis.rsplit("/", 1)[0] + "/15" if given_redis.count("/") > 2 else given_redis + "/15"
+    else:
+        redis = EmbeddedRedis(tmp / "redis", persist=False)
+        redis_url = redis.start()
+    upgrade(database_url)
+    saved = {k: os.environ.get(k) for k in ("FUND_DATABASE_URL", "FUND_REDIS_URL", "FUND_SECRET_KEY")}
+    os.environ.update(FUND_DATABASE_URL=database_url, FUND_REDIS_URL=redis_url, FUND_SECRET_KEY=TEST_SECRET)
+    get_settings.cache_clear()
+    try:
+        yield database_url, redis_url
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        if admin_url:
+            asyncio.run(_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.stop()
+
+
+async def _execute(url: str, sql: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from fund.settings import to_asyncpg_url
+
+    engine = create_async_engine(to_asyncpg_url(url), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(servers: tuple[str, str]) -> Settings:
+    database_url, redis_url = servers
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
+        env="dev",
+        outbox_sweep_after_seconds=1,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+    client = connect(settings.redis_dsn)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts on empty tables and an empty Redis database."""
+    if "servers" not in request.fixturenames:
+        yield
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    redis: ArqRedis = request.getfixturevalue("redis")
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await redis.flushdb()
+    yield
+
+
+@pytest.fixture
+async def app_client(settings: Settings, servers: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # The lifespan's task group must be entered and left by one task: a fixture's setup and
+        # teardown run in different tasks, so a task of its own holds it.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await started.wait()
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+    finally:
+        stop.set()
+        await lifespan
+
+
+@pytest.fixture
+async def demo(session_factory: async_sessionmaker[AsyncSession], settings: Settings, servers: Any) -> None:
+    assert await seed(session_factory, settings)
+
+
+class Api:
+    """A signed-in client for one demo account."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+        self.client, self.token = client, token
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def get(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(url, headers=self.headers, **kw)
+
+    async def post(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.post(url, headers=self.headers, **kw)
+
+    async def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.patch(url, headers=self.headers, **kw)
+
+    async def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.delete(url, headers=self.headers, **kw)
+
+
+@pytest.fixture
+def login(app_client: httpx.AsyncClient, demo: None):  # type: ignore[no-untyped-def]
+    cache: dict[str, Api] = {}
+
+    async def _login(email: str, password: str = "demo-password") -> Api:
+        if email not in cache:
+            response = await app_client.post("/api/v1/auth/token", json={"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            cache[email] = Api(app_client, response.json()["access_token"])
+        return cache[email]
+
+    return _login
