@@ -116,13 +116,13 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
         for student, category, amount, why, kind, payee in requests:
             data = ApplicationCreate(
                 student_id=student.id,
-                category=category,  # type: ignore[arg-type]
+                category=category,
                 amount_requested_cents=amount,
                 justification=why,
                 urgent=False,
                 period_start=today,
                 period_end=today + datetime.timedelta(days=30),
-                payee=PayeeIn(kind=kind, name=payee, iban="FR7630006000011234567890189"),  # type: ignore[arg-type]
+                payee=PayeeIn(kind=kind, name=payee, iban="FR7630006000011234567890189"),
             )
             application = await applications.create(uow, referent, data, cipher, actor)
             await applications.submit(uow, referent, application.id, actor)

@@ -58,7 +58,7 @@ def to_out(
     payee = None
     if service.is_owner(user, application):
         payee = PayeeOut(
-            kind=application.payee_kind,  # type: ignore[arg-type]
+            kind=application.payee_kind,
             name=application.payee_name,
             iban=application.payee_iban_masked,
             bic=application.payee_bic,

@@ -28,7 +28,7 @@ def disbursement_out(d: Disbursement) -> DisbursementOut:
         sequence=d.sequence,
         amount_cents=d.amount_cents,
         due_date=d.due_date,
-        status=d.status,  # type: ignore[arg-type]
+        status=d.status,
         payee_name=d.application.payee_name,
         payee_iban=d.application.payee_iban_masked,
         created_at=d.created_at,
