@@ -24,6 +24,7 @@ from fund.schools.controllers import SchoolController
 from fund.security import FieldCipher
 from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
+from fund.validation import model_rules_plugin
 
 API_CONTROLLERS = [
     AuthController,
@@ -58,7 +59,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/api/v1",
         route_handlers=API_CONTROLLERS,
         middleware=[BearerTokenMiddleware],
-        security=[{"BearerToken": []}],
     )
     return Litestar(
         route_handlers=[health, api],
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         debug=False,
+        plugins=[model_rules_plugin()],
         request_max_body_size=1_000_000,
         openapi_config=OpenAPIConfig(
             title="fund",

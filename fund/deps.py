@@ -62,6 +62,9 @@ DEPENDENCIES = {
     "cipher": Provide(provide_cipher, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
 }
+# The OpenAPI security requirement of every /api/v1 route but sign-in.
+BEARER: list[dict[str, list[str]]] = [{"BearerToken": []}]
+
 UoW = NamedDependency[UnitOfWork]
 CurrentUser = NamedDependency[User]
 CurrentActor = NamedDependency[Actor]
@@ -71,6 +74,7 @@ Paging = NamedDependency[PageRequest]
 
 PAGE = {"page": Provide(provide_page, sync_to_thread=False)}
 __all__ = [
+    "BEARER",
     "DEPENDENCIES",
     "MAX_LIMIT",
     "PAGE",

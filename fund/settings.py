@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"
@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     outbox_sweep_after_seconds: int = Field(default=30, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_only(cls, value: str | None) -> str | None:
+        if value:
+            to_asyncpg_url(value)  # raises ValueError for anything but PostgreSQL
+        return value
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:

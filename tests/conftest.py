@@ -91,6 +91,13 @@ async def _execute(url: str, sql: str) -> None:
     await engine.dispose()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the servers starts from a clean state, whatever fixture brought them in."""
+    for item in items:
+        if "servers" in getattr(item, "fixturenames", ()):
+            item.fixturenames.insert(0, "clean_state")  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def settings(servers: tuple[str, str]) -> Settings:
     database_url, redis_url = servers
@@ -123,19 +130,13 @@ async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     await client.aclose()
 
 
-@pytest.fixture(autouse=True)
-async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test starts on empty tables and an empty Redis database."""
-    if "servers" not in request.fixturenames:
-        yield
-        return
-    engine: AsyncEngine = request.getfixturevalue("engine")
-    redis: ArqRedis = request.getfixturevalue("redis")
+@pytest.fixture
+async def clean_state(engine: AsyncEngine, redis: ArqRedis) -> None:
+    """Empty tables and an empty Redis database (used by every test that touches the servers)."""
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await redis.flushdb()
-    yield
 
 
 @pytest.fixture

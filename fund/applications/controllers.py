@@ -23,7 +23,7 @@ from fund.applications.schemas import (
 )
 from fund.auth.guards import requires_role
 from fund.auth.models import User
-from fund.deps import PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
+from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
 from fund.pagination import Page
@@ -110,6 +110,7 @@ async def detailed(uow: UnitOfWork, user: User, application: Application) -> App
 
 class ApplicationController(Controller):
     path = "/applications"
+    security = BEARER
     tags = ["applications"]
     dependencies = PAGE
 

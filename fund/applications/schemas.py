@@ -34,7 +34,7 @@ class PayeeOut(BaseModel):
     bic: str | None
 
 
-def _check_period(start: datetime.date | None, end: datetime.date | None) -> None:
+def check_period(start: datetime.date | None, end: datetime.date | None) -> None:
     if start and end:
         if end < start:
             raise ValueError("period_end: la fin de période précède son début")
@@ -54,7 +54,7 @@ class ApplicationCreate(Strict):
 
     @model_validator(mode="after")
     def _period(self) -> ApplicationCreate:
-        _check_period(self.period_start, self.period_end)
+        check_period(self.period_start, self.period_end)
         return self
 
 
@@ -70,7 +70,7 @@ class ApplicationPatch(Strict):
 
     @model_validator(mode="after")
     def _period(self) -> ApplicationPatch:
-        _check_period(self.period_start, self.period_end)
+        check_period(self.period_start, self.period_end)
         return self
 
 

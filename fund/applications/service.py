@@ -17,13 +17,20 @@ from sqlalchemy.exc import IntegrityError
 
 from fund.applications import workflow
 from fund.applications.models import Application, Vote, reference_counters
-from fund.applications.schemas import ApplicationCreate, ApplicationPatch, PayeeIn, RequestInfoIn, VoteIn
+from fund.applications.schemas import (
+    ApplicationCreate,
+    ApplicationPatch,
+    PayeeIn,
+    RequestInfoIn,
+    VoteIn,
+    check_period,
+)
 from fund.audit.models import AuditEvent
 from fund.audit.service import Actor, history, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
-from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
 from fund.funds.models import Fund
 from fund.funds.policy import CastVote, Policy, decide
 from fund.outbox.service import add_event
@@ -52,7 +59,7 @@ def _visibility(user: User) -> ColumnElement[bool]:
     if user.has_role("referent"):
         conditions.append(Application.school_id.in_(school_ids_of(user)))
     if is_committee(user):
-        conditions.append(Application.status != "draft")
+        conditions.append(Application.submitted_at.is_not(None))
     if not conditions:
         return Application.id.is_(None)  # sees nothing
     return or_(*conditions)
@@ -61,7 +68,7 @@ def _visibility(user: User) -> ColumnElement[bool]:
 def may_see(user: User, application: Application) -> bool:
     if user.has_role("referent") and application.school_id in school_ids_of(user):
         return True
-    return is_committee(user) and application.status != "draft"
+    return is_committee(user) and application.submitted_at is not None
 
 
 def is_owner(user: User, application: Application) -> bool:
@@ -172,16 +179,18 @@ async def patch(
         )
     if application.status not in workflow.EDITABLE:
         raise Conflict(f"application {application.reference} is {application.status}: it can no longer be edited")
-    changes = data.model_dump(exclude_unset=True, exclude={"version", "payee"})
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for name, value in changes.items():
         if value is None:
             raise InvalidInput(name, "ce champ ne peut pas être vidé")
-        setattr(application, name, value)
-    if application.period_end < application.period_start:
-        raise InvalidInput("period_end", "la fin de période précède son début")
+        if name != "payee":
+            setattr(application, name, value)
+    try:
+        check_period(application.period_start, application.period_end)
+    except ValueError as exc:
+        raise InvalidInput("period_end", str(exc).removeprefix("period_end: ")) from exc
     if data.payee is not None:
         _set_payee(application, data.payee, cipher)
-        changes["payee"] = "changed"
     application.version += 1
     await record(
         uow.session,
@@ -260,7 +269,10 @@ async def vote(
     application = await _load_for_update(uow, user, application_id)
     _check_no_conflict_of_interest(user, application)
     if application.status not in workflow.VOTABLE:
-        workflow.check(application, "approve")  # raises the 409 that names the state
+        raise IllegalTransition(
+            f"cannot vote on application {application.reference}: it is {application.status}, and votes are "
+            f"accepted only while it is {' or '.join(sorted(workflow.VOTABLE))}"
+        )
     amount = None
     if data.vote == "approve":
         amount = data.amount_cents or application.amount_requested_cents

@@ -11,7 +11,7 @@ from fund.auth import service
 from fund.auth.guards import requires_role
 from fund.auth.models import User
 from fund.auth.schemas import Me, TokenRequest, TokenResponse, UserCreate, UserOut
-from fund.deps import AppSettings, CurrentActor, CurrentUser, UoW
+from fund.deps import BEARER, AppSettings, CurrentActor, CurrentUser, UoW
 
 
 def me_of(user: User) -> Me:
@@ -25,7 +25,6 @@ class AuthController(Controller):
     @post(
         "/token",
         opt={"exclude_from_auth": True},
-        security=[],
         summary="Sign in: exchange an email and a password for a bearer token",
         status_code=200,
     )
@@ -37,13 +36,14 @@ class AuthController(Controller):
             raise NotAuthorizedException("wrong email or password") from exc
         return TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds)
 
-    @delete("/token", summary="Sign out: revoke the token used for this request", status_code=204)
+    @delete("/token", security=BEARER, summary="Sign out: revoke the token used for this request", status_code=204)
     async def revoke_token(self, request: Request[Any, Any, Any], uow: UoW) -> None:
         await service.revoke_token(uow, str(request.auth))
 
 
 class MeController(Controller):
     path = "/me"
+    security = BEARER
     tags = ["auth"]
 
     @get(summary="The signed-in user")
@@ -53,6 +53,7 @@ class MeController(Controller):
 
 class UserController(Controller):
     path = "/users"
+    security = BEARER
     tags = ["users"]
     guards = [requires_role("admin")]
 

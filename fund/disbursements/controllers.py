@@ -9,7 +9,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from fund.auth.guards import requires_role
-from fund.deps import PAGE, CurrentUser, Paging, UoW
+from fund.deps import BEARER, PAGE, CurrentUser, Paging, UoW
 from fund.disbursements import service
 from fund.disbursements.export import disbursements_csv
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
@@ -35,8 +35,19 @@ def disbursement_out(d: Disbursement) -> DisbursementOut:
     )
 
 
+def parse_date(field: str, value: str | None) -> datetime.date | None:
+    """Query dates are parsed here so that an error names the parameter the client sent."""
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(field, "date attendue au format AAAA-MM-JJ") from exc
+
+
 class DisbursementController(Controller):
     path = "/disbursements"
+    security = BEARER
     tags = ["disbursements"]
     guards = [ACCOUNTANT]
     dependencies = PAGE
@@ -57,6 +68,7 @@ class DisbursementController(Controller):
 
 class ExportController(Controller):
     path = "/exports"
+    security = BEARER
     tags = ["exports"]
     guards = [ACCOUNTANT]
 
@@ -69,13 +81,18 @@ class ExportController(Controller):
         self,
         state: State,
         user: CurrentUser,
-        date_from: Annotated[datetime.date | None, QueryParameter(name="from", description="First due date")] = None,
-        date_to: Annotated[datetime.date | None, QueryParameter(name="to", description="Last due date")] = None,
+        date_from: Annotated[
+            str | None, QueryParameter(name="from", description="First due date (YYYY-MM-DD)", max_length=10)
+        ] = None,
+        date_to: Annotated[
+            str | None, QueryParameter(name="to", description="Last due date (YYYY-MM-DD)", max_length=10)
+        ] = None,
     ) -> Stream:
-        if date_from and date_to and date_to < date_from:
+        first, last = parse_date("from", date_from), parse_date("to", date_to)
+        if first and last and last < first:
             raise InvalidInput("to", "la date de fin précède la date de début")
-        name = f"versements_{date_from or 'debut'}_{date_to or 'fin'}.csv"
-        body: Any = disbursements_csv(state.session_factory, user.fund_id, date_from, date_to)
+        name = f"versements_{first or 'debut'}_{last or 'fin'}.csv"
+        body: Any = disbursements_csv(state.session_factory, user.fund_id, first, last)
         return Stream(
             body,
             media_type="text/csv; charset=utf-8",

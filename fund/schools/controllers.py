@@ -4,13 +4,14 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import CurrentActor, CurrentUser, UoW
+from fund.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.schools import service
 from fund.schools.schemas import SchoolCreate, SchoolOut
 
 
 class SchoolController(Controller):
     path = "/schools"
+    security = BEARER
     tags = ["schools"]
 
     @get(summary="Schools visible to the caller (a referent sees their own)")

@@ -6,7 +6,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.pagination import Page
 from fund.students import service
 from fund.students.schemas import StudentCreate, StudentOut
@@ -14,6 +14,7 @@ from fund.students.schemas import StudentCreate, StudentOut
 
 class StudentController(Controller):
     path = "/students"
+    security = BEARER
     tags = ["students"]
     guards = [requires_role("referent")]
     dependencies = PAGE

@@ -1,0 +1,343 @@
+"""The transactional outbox and the arq worker: queued after commit, done once, swept when lost, failures kept."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from arq.worker import Retry, Worker
+from sqlalchemy import select, text
+
+from fund.app import create_app
+from fund.applications.models import Application
+from fund.audit.models import AuditEvent
+from fund.disbursements.models import Disbursement
+from fund.outbox.models import OutboxEvent
+from fund.outbox.runner import run_event
+from fund.outbox.service import HANDLERS, add_event
+from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
+from fund.settings import Settings
+from tests.helpers import submitted, vote
+from workers.main import MAX_TRIES, WorkerSettings, handle_outbox_event, shutdown, startup, sweep_outbox
+
+# conftest's clean_state looks the engine and Redis fixtures up lazily (getfixturevalue inside a running
+# event loop), which fails unless the test asked for them: ask for them here.
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@asynccontextmanager
+async def worker_context(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    """The ctx a worker process builds, with the suite's settings (sweep after 1 s)."""
+    ctx: dict[str, Any] = {"job_try": 1}
+    await startup(ctx)
+    ctx["settings"] = settings
+    try:
+        yield ctx
+    finally:
+        await shutdown(ctx)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app of its own (e.g. with Redis away), its lifespan held by one task as in conftest's app_client."""
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await started.wait()
+    try:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
+            yield client
+    finally:
+        stop.set()
+        await lifespan
+
+
+async def approved(login: Any, amount: int = 20_000, **overrides: Any) -> dict[str, Any]:
+    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount, **overrides)
+    await vote(await login("committee1@example.org"), application["id"])
+    response = await vote(await login("committee2@example.org"), application["id"])
+    assert response.json()["status"] == "approved", response.text
+    return dict(response.json())
+
+
+async def events(session_factory: Any) -> list[OutboxEvent]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at)))
+
+
+async def disbursements(session_factory: Any) -> list[Disbursement]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(Disbursement)))
+
+
+async def queued(redis: Any) -> list[str]:
+    return [job.decode() for job in await redis.zrange(QUEUE_NAME, 0, -1)]
+
+
+async def age_events(session_factory: Any, seconds: int = 5) -> None:
+    """Make every outbox event look older than the sweeper's delay, rather than sleeping."""
+    async with session_factory() as session:
+        await session.execute(
+            text("UPDATE outbox_events SET created_at = created_at - make_interval(secs => :s)"), {"s": seconds}
+        )
+        await session.commit()
+
+
+async def test_an_approval_writes_a_pending_event_and_queues_its_job(login, session_factory, redis) -> None:
+    application = await approved(login)
+    [event] = await events(session_factory)
+    assert (event.kind, event.status, event.attempts) == ("application.approved", "pending", 0)
+    assert event.payload == {"application_id": application["id"]}
+    assert await queued(redis) == [f"outbox:{event.id}"]
+    assert await redis.exists(f"arq:job:outbox:{event.id}")
+
+
+async def test_nothing_is_queued_before_a_decision(login, session_factory, redis) -> None:
+    application = await submitted(await login("referent@example.org"))
+    await vote(await login("committee1@example.org"), application["id"])
+    assert await events(session_factory) == []
+    assert await queued(redis) == []
+
+
+async def test_the_job_schedules_one_disbursement_due_on_the_decision_day(login, session_factory, settings) -> None:
+    application = await approved(login, amount=25_000)
+    [event] = await events(session_factory)
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(event.id)) == "done"
+    [disbursement] = await disbursements(session_factory)
+    decided_at = datetime.datetime.fromisoformat(application["decided_at"])
+    assert disbursement.application_id == UUID(application["id"])
+    assert disbursement.amount_cents == application["amount_granted_cents"] == 25_000
+    assert disbursement.due_date == decided_at.astimezone(PARIS).date()
+    assert (disbursement.status, disbursement.sequence) == ("scheduled", 1)
+    [event] = await events(session_factory)
+    assert (event.status, event.attempts, event.last_error) == ("done", 1, None)
+    assert event.processed_at is not None
+    async with session_factory() as session:
+        actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == disbursement.id)))
+    assert actions == ["disbursement.scheduled"]
+
+
+async def test_the_disbursement_carries_the_lowest_approving_amount(login, session_factory, settings) -> None:
+    application = await submitted(await login("referent@example.org"), amount_requested_cents=20_000)
+    await vote(await login("committee1@example.org"), application["id"], amount_cents=16_000)
+    await vote(await login("committee2@example.org"), application["id"], amount_cents=17_500)
+    [event] = await events(session_factory)
+    async with worker_context(settings) as ctx:
+        await handle_outbox_event(ctx, str(event.id))
+    assert [d.amount_cents for d in await disbursements(session_factory)] == [16_000]
+
+
+async def test_running_the_job_twice_leaves_one_disbursement(login, session_factory, settings) -> None:
+    await approved(login)
+    [event] = await events(session_factory)
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(event.id)) == "done"
+        assert await handle_outbox_event(ctx, str(event.id)) == "done"
+    assert len(await disbursements(session_factory)) == 1
+    [event] = await events(session_factory)
+    assert event.attempts == 1
+
+
+async def test_two_workers_running_the_same_event_at_once_schedule_one_disbursement(
+    login, session_factory, settings
+) -> None:
+    await approved(login)
+    [event] = await events(session_factory)
+    async with worker_context(settings) as ctx:
+        results = await asyncio.gather(*(handle_outbox_event(dict(ctx), str(event.id)) for _ in range(3)))
+    assert results == ["done", "done", "done"]
+    assert len(await disbursements(session_factory)) == 1
+
+
+async def test_a_duplicate_event_for_the_same_application_schedules_nothing_more(
+    login, session_factory, settings
+) -> None:
+    application = await approved(login)
+    async with session_factory() as session:
+        add_event(session, "application.approved", {"application_id": application["id"]})
+        await session.commit()
+    async with worker_context(settings) as ctx:
+        for event in await events(session_factory):
+            assert await handle_outbox_event(ctx, str(event.id)) == "done"
+    assert len(await disbursements(session_factory)) == 1
+    assert {e.status for e in await events(session_factory)} == {"done"}
+
+
+async def test_an_unknown_event_id_is_reported_missing(settings) -> None:
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, "00000000-0000-7000-8000-000000000000") == "missing"
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")  # inside arq's Worker.close
+async def test_a_lost_job_is_re_enqueued_by_the_sweeper_and_run_by_a_real_worker(
+    login, session_factory, redis, settings
+) -> None:
+    await approved(login)
+    [event] = await events(session_factory)
+    await redis.flushdb()  # Redis lost the job: PostgreSQL still knows the event
+    async with worker_context(settings) as ctx:
+        assert await sweep_outbox(ctx) == 0  # too fresh: its first enqueue may still be on its way
+        await age_events(session_factory)
+        assert await sweep_outbox(ctx) == 1
+        assert await sweep_outbox(ctx) == 0  # already queued: arq refuses the same job id
+    assert await queued(redis) == [f"outbox:{event.id}"]
+
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        on_startup=WorkerSettings.on_startup,
+        on_shutdown=WorkerSettings.on_shutdown,
+        queue_name=WorkerSettings.queue_name,
+        max_tries=WorkerSettings.max_tries,
+        keep_result=WorkerSettings.keep_result,
+        redis_pool=connect(settings.redis_dsn),
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+    )
+    try:
+        await asyncio.wait_for(worker.main(), timeout=20)
+    finally:
+        await worker.close()
+    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+    assert len(await disbursements(session_factory)) == 1
+    [event] = await events(session_factory)
+    assert event.status == "done"
+    assert await queued(redis) == []
+
+
+async def test_the_sweeper_does_not_re_enqueue_a_done_event(login, session_factory, redis, settings) -> None:
+    await approved(login)
+    [event] = await events(session_factory)
+    async with worker_context(settings) as ctx:
+        await handle_outbox_event(ctx, str(event.id))
+        await redis.flushdb()
+        await age_events(session_factory)
+        assert await sweep_outbox(ctx) == 0
+    assert await queued(redis) == []
+
+
+async def test_the_api_answers_when_redis_is_away_and_the_sweeper_delivers_later(
+    demo, session_factory, redis, settings
+) -> None:
+    away = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async with running_app(away) as client:
+
+        async def sign_in(email: str) -> dict[str, str]:
+            response = await client.post("/api/v1/auth/token", json={"email": email, "password": "demo-password"})
+            assert response.status_code == 200, response.text
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        committee = [await sign_in(f"committee{i}@example.org") for i in (1, 2)]
+        listing = await client.get("/api/v1/applications", params={"status": "submitted"}, headers=committee[0])
+        assert listing.status_code == 200
+        application_id = listing.json()["items"][0]["id"]
+        for headers in committee:
+            response = await client.post(
+                f"/api/v1/applications/{application_id}/votes", json={"vote": "approve"}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+        assert response.json()["status"] == "approved"
+
+    [event] = await events(session_factory)
+    assert event.status == "pending"
+    assert await queued(redis) == []
+    await age_events(session_factory)
+    async with worker_context(settings) as ctx:
+        assert await sweep_outbox(ctx) == 1
+        assert await handle_outbox_event(ctx, str(event.id)) == "done"
+    assert [d.application_id for d in await disbursements(session_factory)] == [UUID(application_id)]
+
+
+@pytest.fixture
+def exploding_handler() -> Any:
+    calls: list[UUID] = []
+
+    async def explode(session: Any, event: OutboxEvent) -> None:
+        calls.append(event.id)
+        # Work done before the failure must be rolled back with it.
+        application = await session.scalar(select(Application).limit(1))
+        if application is not None:
+            application.justification = "modifié par un gestionnaire en échec"
+        raise RuntimeError("the bank is closed")
+
+    HANDLERS["test.explodes"] = explode
+    try:
+        yield calls
+    finally:
+        HANDLERS.pop("test.explodes", None)
+
+
+async def _add(session_factory: Any, kind: str) -> UUID:
+    async with session_factory() as session:
+        event = add_event(session, kind, {"n": 1})
+        await session.commit()
+        return event.id
+
+
+async def test_a_failing_handler_records_its_error_then_fails_on_the_last_try(
+    demo, session_factory, settings, exploding_handler
+) -> None:
+    event_id = await _add(session_factory, "test.explodes")
+    async with worker_context(settings) as ctx:
+        with pytest.raises(Retry):
+            await handle_outbox_event({**ctx, "job_try": 1}, str(event_id))
+        [event] = await events(session_factory)
+        assert (event.status, event.attempts) == ("pending", 1)
+        assert event.last_error == "RuntimeError: the bank is closed"
+        assert event.processed_at is None
+
+        with pytest.raises(RuntimeError, match="the bank is closed"):
+            await handle_outbox_event({**ctx, "job_try": MAX_TRIES}, str(event_id))
+        [event] = await events(session_factory)
+        assert (event.status, event.attempts) == ("failed", 2)
+
+        # A failed event is not run again, nor swept.
+        assert await handle_outbox_event({**ctx, "job_try": 1}, str(event_id)) == "failed"
+        await age_events(session_factory)
+        assert await sweep_outbox(ctx) == 0
+    assert len(exploding_handler) == 2
+    async with session_factory() as session:
+        justifications = set(await session.scalars(select(Application.justification)))
+    assert "modifié par un gestionnaire en échec" not in justifications
+
+
+async def test_an_event_without_a_handler_is_recorded_as_an_error(demo, session_factory, settings) -> None:
+    event_id = await _add(session_factory, "test.nobody-handles-this")
+    with pytest.raises(LookupError):
+        await run_event(session_factory, None, event_id, last_try=True)
+    [event] = await events(session_factory)
+    assert event.status == "failed"
+    assert "no handler" in (event.last_error or "")
+
+
+async def test_enqueue_refuses_a_job_id_already_queued(demo, session_factory, redis) -> None:
+    event_id = await _add(session_factory, "test.anything")
+    assert await enqueue_outbox_events(redis, [event_id]) == 1
+    assert await enqueue_outbox_events(redis, [event_id]) == 0
+    assert await enqueue_outbox_events(None, [event_id]) == 0
+    assert await redis.zcard(QUEUE_NAME) == 1
+
+
+async def test_enqueue_to_an_unreachable_redis_returns_zero_without_raising() -> None:
+    away = connect("redis://127.0.0.1:1/0")
+    try:
+        ids = [UUID("00000000-0000-7000-8000-000000000001"), UUID("00000000-0000-7000-8000-000000000002")]
+        assert await enqueue_outbox_events(away, ids) == 0
+    finally:
+        await away.aclose()
