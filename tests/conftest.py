@@ -20,13 +20,13 @@ from arq.connections import ArqRedis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fund.app import create_app
 from fund.db import create_engine, create_session_factory, metadata
 from fund.demo import seed
 from fund.embedded import EmbeddedPostgres, EmbeddedRedis
 from fund.migrate import upgrade
 from fund.queue import connect
 from fund.settings import Settings, get_settings
+from tests.helpers import running_app
 
 TEST_SECRET = "test-secret-key-for-the-suite-only-0123456789"
 
@@ -141,26 +141,8 @@ async def clean_state(engine: AsyncEngine, redis: ArqRedis) -> None:
 
 @pytest.fixture
 async def app_client(settings: Settings, servers: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        # The lifespan's task group must be entered and left by one task: a fixture's setup and
-        # teardown run in different tasks, so a task of its own holds it.
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await started.wait()
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
-    finally:
-        stop.set()
-        await lifespan
+    async with running_app(settings) as client:
+        yield client
 
 
 @pytest.fixture

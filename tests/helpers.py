@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from tests.conftest import Api
+import httpx
+
+from fund.app import create_app
+from fund.settings import Settings
+
+PROBLEM = "application/problem+json"
 
 VALID_IBAN = "FR76 3000 6000 0112 3456 7890 189"
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, client_ip: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, served in-process to an httpx client.
+
+    The lifespan's task group must be entered and left by one task, while a fixture's setup and teardown run
+    in different tasks: a task of its own holds it.
+    """
+    app = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await started.wait()
+    try:
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
+            yield client
+    finally:
+        stop.set()
+        await lifespan
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with this status; with ``field``, its ``errors`` name that field (or a sub-field)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    if field is not None:
+        fields = [e["field"] for e in body.get("errors", [])]
+        assert any(f == field or f.startswith(f"{field}.") for f in fields), body
+    return dict(body)
 
 
 def application_body(student_id: str, **overrides: Any) -> dict[str, Any]:
@@ -26,13 +74,13 @@ def application_body(student_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def first_student(referent: Api) -> str:
+async def first_student(referent: Any) -> str:
     response = await referent.get("/api/v1/students")
     assert response.status_code == 200, response.text
     return str(response.json()["items"][0]["id"])
 
 
-async def draft(referent: Api, **overrides: Any) -> dict[str, Any]:
+async def draft(referent: Any, **overrides: Any) -> dict[str, Any]:
     response = await referent.post(
         "/api/v1/applications", json=application_body(await first_student(referent), **overrides)
     )
@@ -40,12 +88,12 @@ async def draft(referent: Api, **overrides: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def submitted(referent: Api, **overrides: Any) -> dict[str, Any]:
+async def submitted(referent: Any, **overrides: Any) -> dict[str, Any]:
     application = await draft(referent, **overrides)
     response = await referent.post(f"/api/v1/applications/{application['id']}/submit")
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
-async def vote(member: Api, application_id: str, choice: str = "approve", **extra: Any) -> Any:
+async def vote(member: Any, application_id: str, choice: str = "approve", **extra: Any) -> Any:
     return await member.post(f"/api/v1/applications/{application_id}/votes", json={"vote": choice, **extra})

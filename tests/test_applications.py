@@ -6,19 +6,13 @@ import datetime
 import re
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from fund.security import FieldCipher
 from tests.conftest import TEST_SECRET, Api
-from tests.helpers import VALID_IBAN, application_body, draft, first_student, submitted
+from tests.helpers import PROBLEM, VALID_IBAN, application_body, assert_problem, draft, first_student, submitted
 
-# clean_state (autouse) reaches these two session fixtures through getfixturevalue, which only works
-# when the test's own closure has already set them up.
-
-
-PROBLEM = "application/problem+json"
 UNKNOWN_ID = "01900000-0000-7000-8000-000000000000"
 REFERENCE = re.compile(r"^FS-\d{4}-\d{6}$")
 COMPACT_IBAN = "FR7630006000011234567890189"
@@ -35,19 +29,6 @@ def iban_with_check_digits(country: str, bban: str) -> str:
 
 # The demo IBAN's BBAN with the French RIB key 88 instead of 89: mod-97 holds, the RIB key does not.
 WRONG_RIB_KEY_IBAN = iban_with_check_digits("FR", "30006000011234567890188")
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    if field is not None:
-        fields = [e["field"] for e in body.get("errors", [])]
-        assert any(f == field or f.startswith(f"{field}.") for f in fields), body
-    return dict(body)
 
 
 async def count(session_factory: Any, table: str = "applications") -> int:

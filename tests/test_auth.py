@@ -10,26 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import Api
+from tests.helpers import assert_problem
 
-# clean_state (autouse) reaches these two session fixtures through getfixturevalue, which only works
-# when the test's own closure has already set them up.
-
-
-PROBLEM = "application/problem+json"
 PASSWORD = "demo-password"
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    if field is not None:
-        fields = [e["field"] for e in body.get("errors", [])]
-        assert any(f == field or f.startswith(f"{field}.") for f in fields), body
-    return dict(body)
 
 
 async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,10 +9,10 @@ from pydantic import ValidationError
 
 import fund.models  # noqa: F401  (every table in the metadata)
 from fund import cli
-from fund.app import create_app
 from fund.db import metadata
 from fund.demo import seed
 from fund.settings import DEV_SECRET_KEY, Settings, get_settings, to_asyncpg_url
+from tests.helpers import running_app
 
 DB = "postgresql://fund@127.0.0.1:5432/fund"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -25,8 +20,6 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 UNREACHABLE_DB = "postgresql://nobody@127.0.0.1:1/nothing"
 KEY_40 = "k" * 40
 
-# conftest's clean_state looks the engine and Redis fixtures up lazily (getfixturevalue inside a running
-# event loop), which fails unless the test asked for them: ask for them here.
 
 # The routes of API.md that this build has (payment batches, bank statements, budgets, policy, the XLSX and
 # FEC exports are not built yet).
@@ -50,28 +43,6 @@ API_ROUTES = [
     ("get", "/api/v1/exports/disbursements.csv"),
     ("post", "/api/v1/users"),
 ]
-
-
-@asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app of its own (e.g. with Redis away), its lifespan held by one task as in conftest's app_client."""
-    app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await started.wait()
-    try:
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
-            yield client
-    finally:
-        stop.set()
-        await lifespan
 
 
 @pytest.fixture

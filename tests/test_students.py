@@ -5,30 +5,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import Api
+from tests.helpers import assert_problem
 
-# clean_state (autouse) reaches these two session fixtures through getfixturevalue, which only works
-# when the test's own closure has already set them up.
-
-
-PROBLEM = "application/problem+json"
 UNKNOWN_ID = "01900000-0000-7000-8000-000000000000"
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status
-    assert body["detail"]
-    if field is not None:
-        fields = [e["field"] for e in body.get("errors", [])]
-        assert any(f == field or f.startswith(f"{field}.") for f in fields), body
-    return dict(body)
 
 
 def years_ago(years: int, days: int = 0) -> str:

@@ -10,12 +10,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from arq.worker import Retry, Worker
 from sqlalchemy import select, text
 
-from fund.app import create_app
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
 from fund.disbursements.models import Disbursement
@@ -24,11 +22,8 @@ from fund.outbox.runner import run_event
 from fund.outbox.service import HANDLERS, add_event
 from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
 from fund.settings import Settings
-from tests.helpers import submitted, vote
+from tests.helpers import running_app, submitted, vote
 from workers.main import MAX_TRIES, WorkerSettings, handle_outbox_event, shutdown, startup, sweep_outbox
-
-# conftest's clean_state looks the engine and Redis fixtures up lazily (getfixturevalue inside a running
-# event loop), which fails unless the test asked for them: ask for them here.
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -43,28 +38,6 @@ async def worker_context(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         yield ctx
     finally:
         await shutdown(ctx)
-
-
-@asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app of its own (e.g. with Redis away), its lifespan held by one task as in conftest's app_client."""
-    app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await started.wait()
-    try:
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
-            yield client
-    finally:
-        stop.set()
-        await lifespan
 
 
 async def approved(login: Any, amount: int = 20_000, **overrides: Any) -> dict[str, Any]:
