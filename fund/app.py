@@ -10,12 +10,14 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from fund.applications.controllers import ApplicationController
+from fund.applications.controllers import ApplicationController, RatificationController
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
+from fund.budgets.controllers import BudgetController
 from fund.db import create_engine, create_session_factory
 from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
+from fund.funds.controllers import PolicyController
 from fund.health import health
 from fund.logging import configure_logging
 from fund.problems import EXCEPTION_HANDLERS
@@ -33,6 +35,9 @@ API_CONTROLLERS = [
     SchoolController,
     StudentController,
     ApplicationController,
+    RatificationController,
+    PolicyController,
+    BudgetController,
     DisbursementController,
     ExportController,
 ]

@@ -14,6 +14,7 @@ from fund.applications import service as applications
 from fund.applications.schemas import ApplicationCreate, PayeeIn
 from fund.audit.service import Actor
 from fund.auth.models import User
+from fund.budgets.models import BudgetEnvelope
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
 from fund.schools.models import School
@@ -22,6 +23,7 @@ from fund.settings import Settings
 from fund.students.models import Student
 from fund.uow import UnitOfWork
 
+DEMO_BUDGET_CENTS = 5_000_000  # 50 000 €
 DEMO_PASSWORD = "demo-password"
 
 SCHOOLS = [
@@ -62,7 +64,11 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
     if not await is_empty(factory):
         return False
     async with factory() as session:
-        fund = Fund(name="Fonds de solidarité des Écoles de Production", policy=DEMO_POLICY.model_dump())
+        fund = Fund(
+            name="Fonds de solidarité des Écoles de Production",
+            policy=DEMO_POLICY.model_dump(mode="json"),
+            fiscal_year_start_month=1,
+        )
         session.add(fund)
         schools = [School(name=n, uai=u, region=r, department=d) for n, u, r, d in SCHOOLS]
         session.add_all(schools)
@@ -86,6 +92,16 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
             for i, f, last, b, t in STUDENTS
         ]
         session.add_all(students)
+        today = datetime.date.today()
+        session.add(
+            BudgetEnvelope(
+                fund_id=fund.id,
+                fiscal_year=today.year if today.month >= fund.fiscal_year_start_month else today.year - 1,
+                amount_cents=DEMO_BUDGET_CENTS,
+                reserved_cents=0,
+                paid_cents=0,
+            )
+        )
         await session.commit()
 
     # Two requests through the real service, so that the committee has work waiting.

@@ -1,8 +1,9 @@
 """Every table, imported once so that Alembic and the mappers see the whole schema."""
 
-from fund.applications.models import Application, Vote, reference_counters
+from fund.applications.models import Application, Recusal, Vote, reference_counters
 from fund.audit.models import AuditEvent
 from fund.auth.models import AuthToken, User, school_memberships
+from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.db import metadata
 from fund.disbursements.models import Disbursement
 from fund.funds.models import Fund
@@ -14,9 +15,12 @@ __all__ = [
     "Application",
     "AuditEvent",
     "AuthToken",
+    "BudgetEnvelope",
+    "BudgetReservation",
     "Disbursement",
     "Fund",
     "OutboxEvent",
+    "Recusal",
     "School",
     "Student",
     "User",

@@ -7,15 +7,19 @@ from uuid import UUID
 from litestar import Controller, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from fund.applications import service
+from fund.applications import decisions, service
 from fund.applications.models import STATUSES, Application, Vote
 from fund.applications.schemas import (
     ApplicationCreate,
     ApplicationOut,
     ApplicationPatch,
+    CapsOut,
+    ChairDecisionIn,
     DecisionOut,
     HistoryEntry,
     PayeeOut,
+    RatificationIn,
+    ReasonIn,
     RequestInfoIn,
     StudentSummary,
     VoteIn,
@@ -45,6 +49,7 @@ def to_out(
     *,
     student: Student | None = None,
     votes: list[Vote] | None = None,
+    caps: CapsOut | None = None,
 ) -> ApplicationOut:
     """The answer for this reader: the payee only for the school's referents (need to know)."""
     decision = None
@@ -54,6 +59,9 @@ def to_out(
             amount_granted_cents=application.amount_granted_cents,
             decided_at=application.decided_at,
             fast_tracked=application.fast_tracked,
+            decided_by_chair=application.decided_by_chair,
+            reason=application.decision_reason if application.status == "rejected" else None,
+            ratification=application.ratification,
         )
     payee = None
     if service.is_owner(user, application):
@@ -82,6 +90,11 @@ def to_out(
         if student
         else None,
         info_request_message=application.info_request_message,
+        info_response_message=application.info_response_message,
+        appeal_reason=application.appeal_reason,
+        cancel_reason=application.cancel_reason,
+        review_round=application.review_round,
+        caps=caps if service.is_owner(user, application) else None,
         created_at=application.created_at,
         submitted_at=application.submitted_at,
         decided_at=application.decided_at,
@@ -105,7 +118,18 @@ def vote_out(vote: Vote) -> VoteOut:
 async def detailed(uow: UnitOfWork, user: User, application: Application) -> ApplicationOut:
     students = await service.students_by_id(uow, {application.student_id})
     votes = await service.votes_of(uow, application)
-    return to_out(application, user, student=students.get(application.student_id), votes=votes)
+    caps = None
+    if service.is_owner(user, application):
+        summary = await service.caps_for(uow, application)
+        caps = CapsOut(
+            fiscal_year=summary.fiscal_year,
+            student_granted_cents=summary.granted_cents,
+            student_pending_cents=summary.pending_cents,
+            student_yearly_ceiling_cents=summary.yearly_ceiling_cents,
+            student_remaining_cents=summary.remaining_cents,
+            category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
+        )
+    return to_out(application, user, student=students.get(application.student_id), votes=votes, caps=caps)
 
 
 class ApplicationController(Controller):
@@ -182,7 +206,7 @@ class ApplicationController(Controller):
     async def vote_on_application(
         self, application_id: FromPath[UUID], data: JSONBody[VoteIn], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> Response[ApplicationOut]:
-        application, _ = await service.vote(uow, user, application_id, data, actor)
+        application, _ = await decisions.vote(uow, user, application_id, data, actor)
         return Response(await detailed(uow, user, application), status_code=201)
 
     @post(
@@ -199,7 +223,83 @@ class ApplicationController(Controller):
         user: CurrentUser,
         actor: CurrentActor,
     ) -> ApplicationOut:
-        return await detailed(uow, user, await service.request_info(uow, user, application_id, data, actor))
+        return await detailed(uow, user, await decisions.request_info(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/answer",
+        guards=[REFERENT],
+        status_code=200,
+        summary="Answer the committee's question (in `reason`); the request goes back to the committee",
+    )
+    async def answer_committee(
+        self, application_id: FromPath[UUID], data: JSONBody[ReasonIn], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.answer(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/recusal",
+        guards=[COMMITTEE],
+        status_code=200,
+        summary="Stand aside from this request, with a reason; the quorum counts those who remain",
+    )
+    async def recuse(
+        self, application_id: FromPath[UUID], data: JSONBody[ReasonIn], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.recuse(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/chair-decision",
+        guards=[requires_role("chair")],
+        status_code=200,
+        summary="The chair decides a split vote (the votes still to come can no longer decide)",
+    )
+    async def chair_decision(
+        self,
+        application_id: FromPath[UUID],
+        data: JSONBody[ChairDecisionIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.decide_as_chair(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/cancel",
+        guards=[requires_role("chair")],
+        status_code=200,
+        summary="Cancel an approved request before any payment (releases the budget)",
+    )
+    async def cancel_application(
+        self, application_id: FromPath[UUID], data: JSONBody[ReasonIn], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.cancel(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/appeal",
+        guards=[REFERENT],
+        status_code=200,
+        summary="Appeal a rejection once, with a reason: back to review, earlier votes no longer count",
+    )
+    async def appeal_application(
+        self, application_id: FromPath[UUID], data: JSONBody[ReasonIn], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.appeal(uow, user, application_id, data, actor))
+
+    @post(
+        "/{application_id:uuid}/ratification",
+        guards=[requires_role("chair")],
+        status_code=200,
+        summary="Record the committee's ratification or disavowal of a fast-tracked decision",
+    )
+    async def ratify_application(
+        self,
+        application_id: FromPath[UUID],
+        data: JSONBody[RatificationIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> ApplicationOut:
+        return await detailed(uow, user, await decisions.ratify(uow, user, application_id, data, actor))
 
     @get(
         "/{application_id:uuid}/history",
@@ -221,3 +321,18 @@ class ApplicationController(Controller):
             )
             for e in events
         ]
+
+
+class RatificationController(Controller):
+    path = "/ratifications"
+    tags = ["applications"]
+    security = BEARER
+    dependencies = PAGE
+
+    @get(guards=[COMMITTEE], summary="Fast-tracked decisions awaiting the committee's ratification")
+    async def list_ratifications(self, uow: UoW, user: CurrentUser, page: Paging) -> Page[ApplicationOut]:
+        rows, cursor = await decisions.awaiting_ratification(uow, user, page)
+        students = await service.students_by_id(uow, {a.student_id for a in rows})
+        return Page[ApplicationOut](
+            items=[to_out(a, user, student=students.get(a.student_id)) for a in rows], next_cursor=cursor
+        )

@@ -56,6 +56,7 @@ class Application(UUIDv7AuditBase):
             name="amount_granted_range",
         ),
         CheckConstraint("period_end >= period_start", name="period_order"),
+        CheckConstraint("ratification IS NULL OR ratification IN ('ratified', 'disavowed')", name="ratification"),
         Index("ix_applications_school_id_id", "school_id", "id"),
         Index("ix_applications_status_id", "status", "id"),
         Index("ix_applications_fund_id_id", "fund_id", "id"),
@@ -85,6 +86,15 @@ class Application(UUIDv7AuditBase):
     info_request_message: Mapped[str | None] = mapped_column(Text)
     decision_reason: Mapped[str | None] = mapped_column(Text)
     fast_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_by_chair: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    info_response_message: Mapped[str | None] = mapped_column(Text)
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    appealed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # Fast-tracked decisions are put to the committee afterwards: ratified or disavowed.
+    ratification: Mapped[str | None] = mapped_column(String(10))
+    ratified_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    ratified_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"))
     submitted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
@@ -107,6 +117,17 @@ class Vote(UUIDv7AuditBase):
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     by_chair: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Recusal(UUIDv7AuditBase):
+    """A member stands aside from one request (conflict of interest they declare), with a reason."""
+
+    __tablename__ = "recusals"
+    __table_args__ = (UniqueConstraint("application_id", "member_id", name="uq_recusals_application_member"),)
+
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    member_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 # One row per year: the last number given to an application reference ``FS-<year>-<6 digits>``.

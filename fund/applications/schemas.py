@@ -90,6 +90,29 @@ class RequestInfoIn(Strict):
     message: Comment
 
 
+class ReasonIn(Strict):
+    reason: Comment
+
+
+class ChairDecisionIn(Strict):
+    outcome: Literal["approve", "reject"]
+    amount_cents: AmountCents | None = None
+    reason: Comment | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChairDecisionIn:
+        if self.amount_cents is not None and self.outcome != "approve":
+            raise ValueError("amount_cents: un montant n'accompagne qu'une décision favorable")
+        if self.outcome == "reject" and not self.reason:
+            raise ValueError("reason: un refus doit être motivé")
+        return self
+
+
+class RatificationIn(Strict):
+    outcome: Literal["ratified", "disavowed"]
+    comment: Comment | None = None
+
+
 class VoteOut(BaseModel):
     id: UUID
     member_id: UUID
@@ -105,6 +128,20 @@ class DecisionOut(BaseModel):
     amount_granted_cents: int | None
     decided_at: datetime.datetime
     fast_tracked: bool
+    decided_by_chair: bool
+    reason: str | None
+    ratification: Literal["ratified", "disavowed"] | None
+
+
+class CapsOut(BaseModel):
+    """For the referent, before submitting: the student's aid this fiscal year and the room left."""
+
+    fiscal_year: int
+    student_granted_cents: int
+    student_pending_cents: int
+    student_yearly_ceiling_cents: int | None
+    student_remaining_cents: int | None
+    category_ceiling_cents: int | None
 
 
 class StudentSummary(BaseModel):
@@ -131,6 +168,11 @@ class ApplicationOut(BaseModel):
     payee: PayeeOut | None = Field(description="Only for the school's referents; null for the committee")
     student: StudentSummary | None = None
     info_request_message: str | None
+    info_response_message: str | None = None
+    appeal_reason: str | None = None
+    cancel_reason: str | None = None
+    review_round: int = 1
+    caps: CapsOut | None = Field(default=None, description="Only for the school's referents")
     created_at: datetime.datetime
     submitted_at: datetime.datetime | None
     decided_at: datetime.datetime | None

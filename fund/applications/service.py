@@ -13,16 +13,13 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 
-from fund.applications import workflow
+from fund.applications import caps, workflow
 from fund.applications.models import Application, Vote, reference_counters
 from fund.applications.schemas import (
     ApplicationCreate,
     ApplicationPatch,
     PayeeIn,
-    RequestInfoIn,
-    VoteIn,
     check_period,
 )
 from fund.audit.models import AuditEvent
@@ -30,16 +27,13 @@ from fund.audit.service import Actor, history, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
-from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound, StaleVersion
-from fund.funds.models import Fund
-from fund.funds.policy import CastVote, Policy, decide
-from fund.outbox.service import add_event
+from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from fund.funds.policy import Policy
+from fund.funds.service import fiscal_year_of, get_fund, local_day
 from fund.pagination import PageRequest, fetch_page
 from fund.security import FieldCipher
 from fund.students.models import Student
 from fund.uow import UnitOfWork
-
-APPROVED_EVENT = "application.approved"
 
 
 @dataclass(frozen=True)
@@ -240,114 +234,6 @@ async def withdraw(uow: UnitOfWork, user: User, application_id: UUID, actor: Act
     return application
 
 
-async def request_info(
-    uow: UnitOfWork, user: User, application_id: UUID, data: RequestInfoIn, actor: Actor
-) -> Application:
-    if not is_committee(user):
-        raise Forbidden("only committee members ask for more information")
-    application = await _load_for_update(uow, user, application_id)
-    _check_no_conflict_of_interest(user, application)
-    await _transition(uow, application, "request_info", actor, message=data.message)
-    application.info_request_message = data.message
-    await uow.commit()
-    return application
-
-
-def _check_no_conflict_of_interest(user: User, application: Application) -> None:
-    if application.created_by_id == user.id:
-        raise Forbidden("you filed this request: you cannot take part in its decision")
-    if application.school_id in school_ids_of(user):
-        raise Forbidden("you are attached to this request's school: you cannot take part in its decision")
-
-
-async def vote(
-    uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor
-) -> tuple[Application, Vote]:
-    """Record a vote and let the policy decide. The application row is locked for the whole count."""
-    if not is_committee(user):
-        raise Forbidden("only committee members and the chair vote")
-    application = await _load_for_update(uow, user, application_id)
-    _check_no_conflict_of_interest(user, application)
-    if application.status not in workflow.VOTABLE:
-        raise IllegalTransition(
-            f"cannot vote on application {application.reference}: it is {application.status}, and votes are "
-            f"accepted only while it is {' or '.join(sorted(workflow.VOTABLE))}"
-        )
-    amount = None
-    if data.vote == "approve":
-        amount = data.amount_cents or application.amount_requested_cents
-        if amount > application.amount_requested_cents:
-            raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
-    existing = await uow.session.scalar(
-        select(Vote.id).where(
-            Vote.application_id == application.id,
-            Vote.member_id == user.id,
-            Vote.round == application.review_round,
-        )
-    )
-    if existing is not None:
-        raise Conflict(f"you have already voted on application {application.reference}")
-    cast = Vote(
-        application_id=application.id,
-        member_id=user.id,
-        round=application.review_round,
-        choice=data.vote,
-        amount_cents=amount,
-        comment=data.comment,
-        by_chair=user.has_role("chair"),
-    )
-    uow.session.add(cast)
-    try:
-        await uow.session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"you have already voted on application {application.reference}") from exc
-    await record(
-        uow.session,
-        actor,
-        "application.vote",
-        entity_type="application",
-        entity_id=application.id,
-        detail={"vote": data.vote, "amount_cents": amount},
-    )
-    if application.status == "submitted":
-        await _transition(uow, application, "start_review", actor)
-    await _apply_policy(uow, application, actor)
-    await uow.commit()
-    return application, cast
-
-
-async def _apply_policy(uow: UnitOfWork, application: Application, actor: Actor) -> None:
-    fund = await uow.session.get(Fund, application.fund_id)
-    assert fund is not None
-    policy = Policy.model_validate(fund.policy)
-    votes = await uow.session.scalars(
-        select(Vote).where(Vote.application_id == application.id, Vote.round == application.review_round)
-    )
-    outcome = decide(
-        policy,
-        amount_requested_cents=application.amount_requested_cents,
-        urgent=application.urgent,
-        votes=[CastVote(v.choice, v.amount_cents, v.by_chair) for v in votes],  # type: ignore[arg-type]
-    )
-    if outcome.decision is None:
-        return
-    application.decided_at = await _now(uow)
-    if outcome.decision == "approved":
-        application.amount_granted_cents = outcome.amount_granted_cents
-        application.fast_tracked = outcome.fast_tracked
-        await _transition(
-            uow,
-            application,
-            "approve",
-            actor,
-            amount_granted_cents=outcome.amount_granted_cents,
-            fast_tracked=outcome.fast_tracked,
-        )
-        add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
-    else:
-        await _transition(uow, application, "reject", actor)
-
-
 async def list_for(
     uow: UnitOfWork, user: User, filters: ListFilters, page: PageRequest
 ) -> tuple[Sequence[Application], str | None]:
@@ -370,3 +256,13 @@ async def students_by_id(uow: UnitOfWork, ids: set[UUID]) -> dict[UUID, Student]
 async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[AuditEvent]:
     application = await get(uow, user, application_id)
     return await history(uow.session, "application", application.id)
+
+
+async def caps_for(uow: UnitOfWork, application: Application) -> caps.AidSummary:
+    """The student's aid this fiscal year (today's), the application itself left out."""
+    fund = await get_fund(uow.session, application.fund_id)
+    policy = Policy.model_validate(fund.policy)
+    fiscal_year = fiscal_year_of(fund, local_day(await _now(uow)))
+    return await caps.student_aid(
+        uow.session, fund, policy, application.student_id, fiscal_year, exclude=application.id
+    )

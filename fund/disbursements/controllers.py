@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, PAGE, CurrentUser, Paging, UoW
+from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.disbursements import service
 from fund.disbursements.export import disbursements_csv
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
@@ -64,6 +65,16 @@ class DisbursementController(Controller):
             raise InvalidInput("status", f"statut inconnu (attendu : {', '.join(DISBURSEMENT_STATUSES)})")
         rows, cursor = await service.list_for(uow, user, status, page)
         return Page[DisbursementOut](items=[disbursement_out(d) for d in rows], next_cursor=cursor)
+
+    @post(
+        "/{disbursement_id:uuid}/paid",
+        status_code=200,
+        summary="Record that the bank paid this disbursement (the budget moves from reserved to paid)",
+    )
+    async def mark_disbursement_paid(
+        self, disbursement_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> DisbursementOut:
+        return disbursement_out(await service.mark_paid(uow, user, disbursement_id, actor))
 
 
 class ExportController(Controller):

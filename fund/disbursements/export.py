@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
 from fund.disbursements.models import Disbursement
-from fund.disbursements.service import PARIS
+from fund.funds.service import local_day
 from fund.money import format_amount_fr
 
 HEADER = [
@@ -96,7 +96,7 @@ async def disbursements_csv(
                     [
                         ref,
                         seq,
-                        date_fr(decided_at.astimezone(PARIS).date()) if decided_at else "",
+                        date_fr(local_day(decided_at)) if decided_at else "",
                         date_fr(due),
                         safe_text(name),
                         iban,

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from fund.applications import workflow
+from fund.applications.decisions import APPROVED_EVENT
 from fund.applications.models import Application
-from fund.applications.service import APPROVED_EVENT
-from fund.audit.service import SYSTEM, record
+from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
+from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
-from fund.errors import Forbidden
+from fund.errors import Forbidden, IllegalTransition, NotFound
+from fund.funds.service import local_day
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import handles
 from fund.pagination import PageRequest, fetch_page
 from fund.uow import UnitOfWork
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def decision_day(decided_at: datetime.datetime) -> datetime.date:
-    """The fund works on French time: a decision at 23:30 UTC in winter is due the next day."""
-    return decided_at.astimezone(PARIS).date()
 
 
 @handles(APPROVED_EVENT)
@@ -45,7 +39,7 @@ async def schedule_for_approved_application(session: AsyncSession, event: Outbox
         application_id=application.id,
         sequence=1,
         amount_cents=application.amount_granted_cents,
-        due_date=decision_day(application.decided_at),
+        due_date=local_day(application.decided_at),
         status="scheduled",
     )
     session.add(disbursement)
@@ -76,3 +70,54 @@ async def list_for(
     if status:
         query = query.where(Disbursement.status == status)
     return await fetch_page(uow.session, query, Disbursement.id, page)
+
+
+async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
+    """The bank confirmed the transfer: the disbursement is paid, the budget moves from reserved to paid, and the
+    application is paid once all its disbursements are."""
+    require_accountant(user)
+    disbursement = await uow.session.get(
+        Disbursement, disbursement_id, with_for_update=True, options=[joinedload(Disbursement.application)]
+    )
+    if disbursement is None or disbursement.fund_id != user.fund_id:
+        raise NotFound("disbursement not found")
+    if disbursement.status not in PAYABLE:
+        raise IllegalTransition(
+            f"cannot mark disbursement {disbursement.application.reference}/{disbursement.sequence} paid: it is "
+            f"{disbursement.status}, and only {', '.join(PAYABLE)} disbursements can be"
+        )
+    application = await uow.session.get(Application, disbursement.application_id, with_for_update=True)
+    assert application is not None
+    previous, disbursement.status = disbursement.status, "paid"
+    await budgets.consume(uow.session, application.id, disbursement.amount_cents)
+    await record(
+        uow.session,
+        actor,
+        "disbursement.paid",
+        entity_type="disbursement",
+        entity_id=disbursement.id,
+        from_status=previous,
+        to_status="paid",
+        detail={"amount_cents": disbursement.amount_cents},
+    )
+    unpaid = await uow.session.scalar(
+        select(Disbursement.id).where(
+            Disbursement.application_id == application.id, Disbursement.status.not_in(("paid", "cancelled"))
+        )
+    )
+    if unpaid is None and application.status == "approved":
+        before, after = workflow.apply(application, "mark_paid")
+        await record(
+            uow.session,
+            actor,
+            "application.mark_paid",
+            entity_type="application",
+            entity_id=application.id,
+            from_status=before,
+            to_status=after,
+        )
+    await uow.commit()
+    return disbursement
+
+
+PAYABLE = ("scheduled", "batched", "sent")

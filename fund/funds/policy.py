@@ -6,20 +6,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Category = Literal["transport", "housing", "food", "other"]
 CATEGORIES: tuple[Category, ...] = ("transport", "housing", "food", "other")
 
 
 class Band(BaseModel):
-    """Requests up to ``up_to_cents`` (inclusive; ``None`` = no upper bound) need ``approvals`` approving votes."""
+    """Requests up to ``up_to_cents`` (inclusive; ``None`` = no upper bound) need ``approvals`` approving votes,
+    the chair's among them when ``chair_required``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     up_to_cents: int | None = Field(default=None, gt=0)
     approvals: int = Field(ge=1, le=20)
+    chair_required: bool = False
 
 
 class Policy(BaseModel):
+    """A fund's approval policy. Bands cover the amounts without gaps: each starts where the previous ends."""
+
+    model_config = ConfigDict(extra="forbid")
+
     bands: list[Band] = Field(min_length=1)
     rejections_to_reject: int = Field(ge=1, le=20)
     fast_track_ceiling_cents: int = Field(default=0, ge=0)
@@ -40,11 +48,17 @@ class Policy(BaseModel):
             raise ValueError("the last band must be unbounded (up_to_cents null)")
         return self
 
-    def approvals_needed(self, amount_cents: int) -> int:
+    def band_for(self, amount_cents: int) -> Band:
         for band in self.bands:
             if band.up_to_cents is None or amount_cents <= band.up_to_cents:
-                return band.approvals
+                return band
         raise AssertionError("the last band is unbounded")
+
+    def approvals_needed(self, amount_cents: int) -> int:
+        return self.band_for(amount_cents).approvals
+
+    def category_ceiling(self, category: str) -> int | None:
+        return self.category_ceilings_cents.get(category)  # type: ignore[call-overload]
 
 
 DEMO_POLICY = Policy(
@@ -85,8 +99,28 @@ def decide(policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: 
     if urgent and amount_requested_cents <= policy.fast_track_ceiling_cents and any(v.by_chair for v in approvals):
         chair_amount = min(v.amount_cents or amount_requested_cents for v in approvals if v.by_chair)
         return Outcome("approved", chair_amount, fast_tracked=True)
-    if len(approvals) >= policy.approvals_needed(amount_requested_cents):
+    band = policy.band_for(amount_requested_cents)
+    chair_ok = not band.chair_required or any(v.by_chair for v in approvals)
+    if len(approvals) >= band.approvals and chair_ok:
         return Outcome("approved", min(v.amount_cents or amount_requested_cents for v in approvals))
     if len(rejections) >= policy.rejections_to_reject:
         return Outcome("rejected")
     return Outcome(None)
+
+
+def deadlocked(
+    policy: Policy, *, amount_requested_cents: int, votes: Sequence[CastVote], voters_left: int, chair_left: bool
+) -> bool:
+    """True when the votes still to come can no longer decide either way: the chair then decides alone.
+
+    ``voters_left`` counts the eligible members (not recused, no conflict of interest) who have not voted.
+    """
+    band = policy.band_for(amount_requested_cents)
+    approvals = sum(1 for v in votes if v.choice == "approve")
+    rejections = sum(1 for v in votes if v.choice == "reject")
+    chair_approved = any(v.by_chair and v.choice == "approve" for v in votes)
+    can_approve = approvals + voters_left >= band.approvals and (
+        not band.chair_required or chair_approved or chair_left
+    )
+    can_reject = rejections + voters_left >= policy.rejections_to_reject
+    return not can_approve and not can_reject

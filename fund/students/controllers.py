@@ -9,7 +9,7 @@ from fund.auth.guards import requires_role
 from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.pagination import Page
 from fund.students import service
-from fund.students.schemas import StudentCreate, StudentOut
+from fund.students.schemas import StudentAidOut, StudentCreate, StudentOut
 
 
 class StudentController(Controller):
@@ -35,3 +35,18 @@ class StudentController(Controller):
     @get("/{student_id:uuid}", summary="One student of your schools")
     async def get_student(self, student_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> StudentOut:
         return StudentOut.model_validate(await service.get_visible(uow, user, student_id))
+
+    @get(
+        "/{student_id:uuid}/aid",
+        summary="The student's aid this fiscal year, what is being decided, and the room left under the ceilings",
+    )
+    async def student_aid(self, student_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> StudentAidOut:
+        summary = await service.aid_of(uow, user, student_id)
+        return StudentAidOut(
+            fiscal_year=summary.fiscal_year,
+            granted_cents=summary.granted_cents,
+            pending_cents=summary.pending_cents,
+            yearly_ceiling_cents=summary.yearly_ceiling_cents,
+            remaining_cents=summary.remaining_cents,
+            category_ceilings_cents=summary.category_ceilings_cents,
+        )

@@ -44,3 +44,12 @@ class StudentOut(BaseModel):
     guardian_email: str | None
     guardian_phone: str | None
     created_at: datetime.datetime
+
+
+class StudentAidOut(BaseModel):
+    fiscal_year: int
+    granted_cents: int
+    pending_cents: int
+    yearly_ceiling_cents: int | None
+    remaining_cents: int | None
+    category_ceilings_cents: dict[str, int]

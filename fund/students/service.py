@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from fund.applications.caps import AidSummary, student_aid
 from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.errors import InvalidInput, NotFound
+from fund.funds.policy import Policy
+from fund.funds.service import fiscal_year_of, get_fund, local_day
 from fund.pagination import PageRequest, fetch_page
 from fund.students.models import Student
 from fund.students.schemas import StudentCreate
@@ -44,3 +47,12 @@ async def get_visible(uow: UnitOfWork, user: User, student_id: UUID) -> Student:
     if student is None or student.school_id not in school_ids_of(user):
         raise NotFound("student not found")
     return student
+
+
+async def aid_of(uow: UnitOfWork, user: User, student_id: UUID) -> AidSummary:
+    student = await get_visible(uow, user, student_id)
+    fund = await get_fund(uow.session, user.fund_id)
+    policy = Policy.model_validate(fund.policy)
+    today = await uow.session.scalar(select(func.now()))
+    assert today is not None
+    return await student_aid(uow.session, fund, policy, student.id, fiscal_year_of(fund, local_day(today)))

@@ -1,0 +1,93 @@
+"""Ceilings: per request and category, and per student and fiscal year. Shown before submitting, enforced at
+the decision whatever the votes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fund.applications.models import Application
+from fund.errors import Conflict
+from fund.funds.models import Fund
+from fund.funds.policy import Policy
+from fund.funds.service import fiscal_year_bounds
+from fund.money import format_euros_fr
+from fund.students.models import Student
+
+COUNTED = ("approved", "paid")
+PENDING = ("submitted", "under_review", "info_requested")
+
+
+@dataclass(frozen=True)
+class AidSummary:
+    fiscal_year: int
+    granted_cents: int
+    pending_cents: int
+    yearly_ceiling_cents: int | None
+    remaining_cents: int | None
+    category_ceilings_cents: dict[str, int]
+
+
+async def student_aid(
+    session: AsyncSession,
+    fund: Fund,
+    policy: Policy,
+    student_id: UUID,
+    fiscal_year: int,
+    *,
+    exclude: UUID | None = None,
+) -> AidSummary:
+    """What the student was granted in the fiscal year (by decision date), and what is still being decided."""
+    start, end = fiscal_year_bounds(fund, fiscal_year)
+    base = select(func.coalesce(func.sum(Application.amount_granted_cents), 0)).where(
+        Application.fund_id == fund.id, Application.student_id == student_id
+    )
+    if exclude is not None:
+        base = base.where(Application.id != exclude)
+    granted = await session.scalar(
+        base.where(Application.status.in_(COUNTED), Application.decided_at >= start, Application.decided_at < end)
+    )
+    pending_query = select(func.coalesce(func.sum(Application.amount_requested_cents), 0)).where(
+        Application.fund_id == fund.id, Application.student_id == student_id, Application.status.in_(PENDING)
+    )
+    if exclude is not None:
+        pending_query = pending_query.where(Application.id != exclude)
+    pending = await session.scalar(pending_query)
+    ceiling = policy.student_yearly_ceiling_cents
+    return AidSummary(
+        fiscal_year=fiscal_year,
+        granted_cents=int(granted or 0),
+        pending_cents=int(pending or 0),
+        yearly_ceiling_cents=ceiling,
+        remaining_cents=None if ceiling is None else max(0, ceiling - int(granted or 0)),
+        category_ceilings_cents={str(k): v for k, v in policy.category_ceilings_cents.items()},
+    )
+
+
+async def enforce(
+    session: AsyncSession, fund: Fund, policy: Policy, application: Application, amount_cents: int, fiscal_year: int
+) -> None:
+    """Raise a 409 naming the ceiling that granting ``amount_cents`` would exceed.
+
+    The student's row is locked first, so two approvals for the same student are counted one after the other.
+    """
+    ceiling = policy.category_ceiling(application.category)
+    if ceiling is not None and amount_cents > ceiling:
+        raise Conflict(
+            f"ceiling exceeded: the {application.category} ceiling per request is {format_euros_fr(ceiling)}, "
+            f"{format_euros_fr(amount_cents)} would be granted"
+        )
+    if policy.student_yearly_ceiling_cents is None:
+        return
+    await session.execute(select(Student.id).where(Student.id == application.student_id).with_for_update())
+    summary = await student_aid(session, fund, policy, application.student_id, fiscal_year, exclude=application.id)
+    if summary.granted_cents + amount_cents > policy.student_yearly_ceiling_cents:
+        raise Conflict(
+            f"ceiling exceeded: the yearly ceiling per student is "
+            f"{format_euros_fr(policy.student_yearly_ceiling_cents)} for fiscal year {fiscal_year}; "
+            f"{format_euros_fr(summary.granted_cents)} already granted, {format_euros_fr(amount_cents)} more "
+            f"would exceed it"
+        )

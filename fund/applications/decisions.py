@@ -1,0 +1,368 @@
+"""The committee's side of a case, top to bottom: questions, recusals, votes, the decision (caps, budget,
+payment event), the chair's casting decision, cancellation, appeal and ratification of fast-tracked decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fund.applications import caps, workflow
+from fund.applications.models import Application, Recusal, Vote
+from fund.applications.schemas import ChairDecisionIn, RatificationIn, ReasonIn, RequestInfoIn, VoteIn
+from fund.applications.service import _load_for_update, _now, _transition, is_committee, is_owner
+from fund.audit.service import Actor, record
+from fund.auth.models import User, school_memberships
+from fund.auth.service import school_ids_of
+from fund.budgets import service as budgets
+from fund.disbursements.models import Disbursement
+from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
+from fund.funds.policy import CastVote, Policy, deadlocked, decide
+from fund.funds.service import fiscal_year_of, get_fund, local_day
+from fund.outbox.service import add_event
+from fund.pagination import PageRequest, fetch_page
+from fund.uow import UnitOfWork
+
+APPROVED_EVENT = "application.approved"
+
+
+def _check_no_conflict_of_interest(user: User, application: Application) -> None:
+    if application.created_by_id == user.id:
+        raise Forbidden("you filed this request: you cannot take part in its decision")
+    if application.school_id in school_ids_of(user):
+        raise Forbidden("you are attached to this request's school: you cannot take part in its decision")
+
+
+def _require_votable(application: Application) -> None:
+    if application.status not in workflow.VOTABLE:
+        raise IllegalTransition(
+            f"cannot vote on application {application.reference}: it is {application.status}, and votes are "
+            f"accepted only while it is {' or '.join(sorted(workflow.VOTABLE))}"
+        )
+
+
+async def _votes(uow: UnitOfWork, application: Application) -> list[Vote]:
+    """The votes that count: those of the current review round."""
+    return list(
+        await uow.session.scalars(
+            select(Vote).where(Vote.application_id == application.id, Vote.round == application.review_round)
+        )
+    )
+
+
+def _cast(votes: Sequence[Vote]) -> list[CastVote]:
+    return [CastVote(v.choice, v.amount_cents, v.by_chair) for v in votes]  # type: ignore[arg-type]
+
+
+async def _eligible_voters(uow: UnitOfWork, application: Application) -> list[tuple[UUID, bool]]:
+    """(member id, is chair) of everyone who may vote on this request: active committee members and chairs who
+    did not file it, are not attached to its school and have not recused themselves."""
+    attached = exists().where(
+        school_memberships.c.user_id == User.id, school_memberships.c.school_id == application.school_id
+    )
+    recused = exists().where(Recusal.application_id == application.id, Recusal.member_id == User.id)
+    rows = await uow.session.execute(
+        select(User.id, User.roles).where(
+            User.fund_id == application.fund_id,
+            User.is_active.is_(True),
+            User.roles.overlap(["committee", "chair"]),
+            User.id != application.created_by_id,
+            ~attached,
+            ~recused,
+        )
+    )
+    return [(row.id, "chair" in row.roles) for row in rows]
+
+
+async def request_info(
+    uow: UnitOfWork, user: User, application_id: UUID, data: RequestInfoIn, actor: Actor
+) -> Application:
+    if not is_committee(user):
+        raise Forbidden("only committee members ask for more information")
+    application = await _load_for_update(uow, user, application_id)
+    _check_no_conflict_of_interest(user, application)
+    await _transition(uow, application, "request_info", actor, message=data.message)
+    application.info_request_message = data.message
+    await uow.commit()
+    return application
+
+
+async def answer(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
+    """The referent answers the committee's question; the request goes back to the committee."""
+    application = await _load_for_update(uow, user, application_id)
+    if not is_owner(user, application):
+        raise Forbidden("only the school's referent answers the committee")
+    if application.status != "info_requested":
+        raise IllegalTransition(
+            f"cannot answer application {application.reference}: it is {application.status}, and an answer is "
+            f"expected only when the committee asked for information (info_requested)"
+        )
+    await _transition(uow, application, "submit", actor, answer=data.reason)
+    application.info_response_message = data.reason
+    await uow.commit()
+    return application
+
+
+async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
+    """A member stands aside; the quorum is then counted among those who remain."""
+    if not is_committee(user):
+        raise Forbidden("only committee members recuse themselves")
+    application = await _load_for_update(uow, user, application_id)
+    _require_votable(application)
+    voted = await uow.session.scalar(
+        select(Vote.id).where(
+            Vote.application_id == application.id, Vote.member_id == user.id, Vote.round == application.review_round
+        )
+    )
+    if voted is not None:
+        raise Conflict(f"you have already voted on application {application.reference}: too late to recuse")
+    if await uow.session.scalar(
+        select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
+    ):
+        raise Conflict(f"you have already recused yourself from application {application.reference}")
+    uow.session.add(Recusal(application_id=application.id, member_id=user.id, reason=data.reason))
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "application.recusal",
+        entity_type="application",
+        entity_id=application.id,
+        detail={"reason": data.reason},
+    )
+    await uow.commit()
+    return application
+
+
+async def vote(
+    uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor
+) -> tuple[Application, Vote]:
+    """Record a vote and let the policy decide. The application row is locked for the whole count."""
+    if not is_committee(user):
+        raise Forbidden("only committee members and the chair vote")
+    application = await _load_for_update(uow, user, application_id)
+    _check_no_conflict_of_interest(user, application)
+    _require_votable(application)
+    amount = None
+    if data.vote == "approve":
+        amount = data.amount_cents or application.amount_requested_cents
+        if amount > application.amount_requested_cents:
+            raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
+    if await uow.session.scalar(
+        select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
+    ):
+        raise Conflict(f"you recused yourself from application {application.reference}: you cannot vote on it")
+    existing = await uow.session.scalar(
+        select(Vote.id).where(
+            Vote.application_id == application.id,
+            Vote.member_id == user.id,
+            Vote.round == application.review_round,
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"you have already voted on application {application.reference}")
+    cast = Vote(
+        application_id=application.id,
+        member_id=user.id,
+        round=application.review_round,
+        choice=data.vote,
+        amount_cents=amount,
+        comment=data.comment,
+        by_chair=user.has_role("chair"),
+    )
+    uow.session.add(cast)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"you have already voted on application {application.reference}") from exc
+    await record(
+        uow.session,
+        actor,
+        "application.vote",
+        entity_type="application",
+        entity_id=application.id,
+        detail={"vote": data.vote, "amount_cents": amount},
+    )
+    if application.status == "submitted":
+        await _transition(uow, application, "start_review", actor)
+    votes = await _votes(uow, application)
+    policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
+    outcome = decide(
+        policy,
+        amount_requested_cents=application.amount_requested_cents,
+        urgent=application.urgent,
+        votes=_cast(votes),
+    )
+    if outcome.decision == "approved":
+        assert outcome.amount_granted_cents is not None
+        await grant(uow, application, outcome.amount_granted_cents, actor, fast_tracked=outcome.fast_tracked)
+    elif outcome.decision == "rejected":
+        reasons = [v.comment for v in votes if v.choice == "reject" and v.comment]
+        await refuse(uow, application, actor, reason="; ".join(reasons) or None)
+    await uow.commit()
+    return application, cast
+
+
+async def grant(
+    uow: UnitOfWork,
+    application: Application,
+    amount_cents: int,
+    actor: Actor,
+    *,
+    fast_tracked: bool = False,
+    by_chair: bool = False,
+) -> None:
+    """Approve: ceilings checked, budget reserved, payment event written — or a 409 and nothing changes."""
+    fund = await get_fund(uow.session, application.fund_id)
+    policy = Policy.model_validate(fund.policy)
+    decided_at = await _now(uow)
+    fiscal_year = fiscal_year_of(fund, local_day(decided_at))
+    await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
+    await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
+    application.decided_at = decided_at
+    application.amount_granted_cents = amount_cents
+    application.fast_tracked = fast_tracked
+    application.decided_by_chair = by_chair
+    await _transition(
+        uow,
+        application,
+        "approve",
+        actor,
+        amount_granted_cents=amount_cents,
+        fast_tracked=fast_tracked,
+        decided_by_chair=by_chair,
+        fiscal_year=fiscal_year,
+    )
+    add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
+
+
+async def refuse(uow: UnitOfWork, application: Application, actor: Actor, *, reason: str | None) -> None:
+    application.decided_at = await _now(uow)
+    application.decision_reason = reason
+    await _transition(uow, application, "reject", actor, **({"reason": reason} if reason else {}))
+
+
+async def decide_as_chair(
+    uow: UnitOfWork, user: User, application_id: UUID, data: ChairDecisionIn, actor: Actor
+) -> Application:
+    """The chair's casting decision when the votes still to come can no longer decide (split vote)."""
+    if not user.has_role("chair"):
+        raise Forbidden("only the chair decides a split vote")
+    application = await _load_for_update(uow, user, application_id)
+    _check_no_conflict_of_interest(user, application)
+    if application.status != "under_review":
+        raise IllegalTransition(
+            f"cannot decide application {application.reference} as chair: it is {application.status}, and the "
+            f"chair decides only a split vote under review"
+        )
+    policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
+    votes = await _votes(uow, application)
+    voted = {v.member_id for v in votes}
+    left = [(member, is_chair) for member, is_chair in await _eligible_voters(uow, application) if member not in voted]
+    if not deadlocked(
+        policy,
+        amount_requested_cents=application.amount_requested_cents,
+        votes=_cast(votes),
+        voters_left=len(left),
+        chair_left=any(is_chair for _, is_chair in left),
+    ):
+        raise Conflict(
+            f"the committee can still decide application {application.reference}: {len(left)} member(s) "
+            f"have not voted yet"
+        )
+    if data.outcome == "approve":
+        approving = [v.amount_cents for v in votes if v.choice == "approve" and v.amount_cents]
+        amount = data.amount_cents or (min(approving) if approving else application.amount_requested_cents)
+        if amount > application.amount_requested_cents:
+            raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
+        await grant(uow, application, amount, actor, by_chair=True)
+    else:
+        application.decided_by_chair = True
+        await refuse(uow, application, actor, reason=data.reason)
+    await uow.commit()
+    return application
+
+
+async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
+    """The chair cancels an approval before any payment: the budget is released and nothing will be paid."""
+    if not user.has_role("chair"):
+        raise Forbidden("only the chair cancels an approved request")
+    application = await _load_for_update(uow, user, application_id)
+    workflow.check(application, "cancel")
+    under_way = await uow.session.scalar(
+        select(Disbursement.id).where(
+            Disbursement.application_id == application.id,
+            Disbursement.status.not_in(("scheduled", "cancelled")),
+        )
+    )
+    if under_way is not None:
+        raise Conflict(f"application {application.reference} is already being paid: it can no longer be cancelled")
+    await uow.session.execute(
+        update(Disbursement)
+        .where(Disbursement.application_id == application.id, Disbursement.status == "scheduled")
+        .values(status="cancelled")
+    )
+    released = await budgets.release(uow.session, application.id)
+    application.cancel_reason = data.reason
+    await _transition(uow, application, "cancel", actor, reason=data.reason, released_cents=released)
+    await uow.commit()
+    return application
+
+
+async def appeal(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
+    """One appeal of a rejection: back to review; earlier votes stay in the history but no longer count."""
+    application = await _load_for_update(uow, user, application_id)
+    if not is_owner(user, application):
+        raise Forbidden("only the school's referent appeals a decision")
+    if application.status == "rejected" and application.appealed_at is not None:
+        raise Conflict(f"application {application.reference} was already appealed once: no second appeal")
+    await _transition(uow, application, "appeal", actor, reason=data.reason, previous_round=application.review_round)
+    application.review_round += 1
+    application.appeal_reason = data.reason
+    application.appealed_at = await _now(uow)
+    application.decided_at = None
+    application.decision_reason = None
+    application.decided_by_chair = False
+    await uow.commit()
+    return application
+
+
+async def ratify(uow: UnitOfWork, user: User, application_id: UUID, data: RatificationIn, actor: Actor) -> Application:
+    """The committee's verdict on a fast-tracked decision, recorded by the chair."""
+    if not user.has_role("chair"):
+        raise Forbidden("only the chair records a ratification")
+    application = await _load_for_update(uow, user, application_id)
+    if not application.fast_tracked:
+        raise Conflict(f"application {application.reference} was not fast-tracked: there is nothing to ratify")
+    if application.ratification is not None:
+        raise Conflict(f"application {application.reference} was already {application.ratification}")
+    application.ratification = data.outcome
+    application.ratified_at = await _now(uow)
+    application.ratified_by_id = user.id
+    application.version += 1
+    await record(
+        uow.session,
+        actor,
+        f"application.{data.outcome}",
+        entity_type="application",
+        entity_id=application.id,
+        detail={"comment": data.comment} if data.comment else None,
+    )
+    await uow.commit()
+    return application
+
+
+async def awaiting_ratification(
+    uow: UnitOfWork, user: User, page: PageRequest
+) -> tuple[Sequence[Application], str | None]:
+    if not is_committee(user):
+        raise Forbidden("only the committee sees the decisions to ratify")
+    query = select(Application).where(
+        Application.fund_id == user.fund_id,
+        Application.fast_tracked.is_(True),
+        Application.ratification.is_(None),
+    )
+    return await fetch_page(uow.session, query, Application.id, page)

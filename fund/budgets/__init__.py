@@ -1,0 +1,1 @@
+"""Budget envelopes: money set aside per fiscal year, reserved by approvals, consumed by payments."""
