@@ -24,6 +24,7 @@ from fund.problems import EXCEPTION_HANDLERS
 from fund.queue import connect
 from fund.schools.controllers import SchoolController
 from fund.security import FieldCipher
+from fund.sessions.controllers import SessionController
 from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
 from fund.validation import model_rules_plugin
@@ -38,6 +39,7 @@ API_CONTROLLERS = [
     RatificationController,
     PolicyController,
     BudgetController,
+    SessionController,
     DisbursementController,
     ExportController,
 ]

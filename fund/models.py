@@ -9,14 +9,17 @@ from fund.disbursements.models import Disbursement
 from fund.funds.models import Fund
 from fund.outbox.models import OutboxEvent
 from fund.schools.models import School
+from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.students.models import Student
 
 __all__ = [
+    "AgendaItem",
     "Application",
     "AuditEvent",
     "AuthToken",
     "BudgetEnvelope",
     "BudgetReservation",
+    "CommitteeSession",
     "Disbursement",
     "Fund",
     "OutboxEvent",
@@ -28,4 +31,5 @@ __all__ = [
     "metadata",
     "reference_counters",
     "school_memberships",
+    "session_attendees",
 ]

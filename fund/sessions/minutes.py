@@ -1,0 +1,105 @@
+"""The minutes (procès-verbal) of a committee session: a printable page a committee signs, students pseudonymised."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+
+from fund.auth.models import User
+from fund.funds.models import Fund
+from fund.funds.service import local_day
+from fund.money import format_euros_fr
+from fund.schools.models import School
+from fund.sessions import service
+from fund.students.models import Student
+from fund.uow import UnitOfWork
+
+_env = Environment(loader=PackageLoader("fund.sessions", "templates"), autoescape=select_autoescape(["html"]))
+
+CATEGORY_FR = {"transport": "transport", "housing": "logement", "food": "alimentation", "other": "autre"}
+VOTE_FR = {"approve": "pour", "reject": "contre", "abstain": "abstention"}
+STATUS_FR = {
+    "approved": "accordée",
+    "rejected": "refusée",
+    "paid": "accordée (payée)",
+    "cancelled": "annulée",
+    "withdrawn": "retirée",
+    "info_requested": "complément d'information demandé",
+    "submitted": "ajournée (aucun vote)",
+    "under_review": "ajournée (pas de majorité)",
+}
+RATIFICATION_FR = {"ratified": "ratifiée", "disavowed": "désavouée", None: "non examinée"}
+
+
+def _date_fr(day: datetime.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _age(birth: datetime.date, on: datetime.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _decision(status: str, amount: int | None) -> str:
+    label = STATUS_FR.get(status, status)
+    return f"{label} — {format_euros_fr(amount)}" if status in ("approved", "paid") and amount else label
+
+
+async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str]:
+    """(file name, HTML) of the minutes. Before closing they are marked as a draft."""
+    view = await service.view(uow, user, session_id)
+    session = view.session
+    fund = await uow.session.get(Fund, session.fund_id)
+    chair = await uow.session.get(User, session.opened_by_id)
+    assert fund is not None
+    assert chair is not None
+    applications = [application for _, application in view.items]
+    students = {s.id: s for s in await _load(uow, Student, {a.student_id for a in applications})}
+    schools = {s.id: s for s in await _load(uow, School, {a.school_id for a in applications})}
+    votes = await service.votes_by_application(uow, {a.id for a in applications})
+    decisions: list[dict[str, Any]] = []
+    ratifications: list[dict[str, Any]] = []
+    for item, application in view.items:
+        status = item.final_status or application.status
+        amount = item.final_amount_cents if item.final_status else application.amount_granted_cents
+        student = students[application.student_id]
+        school = schools[application.school_id]
+        entry = {
+            "reference": application.reference,
+            "category": CATEGORY_FR.get(application.category, application.category),
+            "amount_requested": format_euros_fr(application.amount_requested_cents),
+            "amount_granted": format_euros_fr(amount) if amount else "—",
+            "urgent": application.urgent,
+            "student": f"{_age(student.birth_date, session.held_on)} ans, {student.trade or 'métier non précisé'}, "
+            f"{school.name}",
+            "votes": [
+                {
+                    "member": name,
+                    "choice": VOTE_FR.get(vote.choice, vote.choice),
+                    "amount": format_euros_fr(vote.amount_cents) if vote.amount_cents else "",
+                }
+                for vote, name in votes.get(application.id, [])
+            ],
+            "decision": _decision(status, amount),
+            "ratification": RATIFICATION_FR.get(application.ratification, application.ratification),
+        }
+        (decisions if item.kind == "decision" else ratifications).append(entry)
+    html = _env.get_template("minutes.html").render(
+        fund_name=fund.name,
+        held_on=_date_fr(session.held_on),
+        closed_at=_date_fr(local_day(session.closed_at)) if session.closed_at else None,
+        chair_name=chair.full_name,
+        attendees=[a.full_name for a in view.attendees],
+        decisions=decisions,
+        ratifications=ratifications,
+        draft=session.status != "closed",
+    )
+    return f"pv-comite-{session.held_on.isoformat()}.html", html
+
+
+async def _load(uow: UnitOfWork, model: Any, ids: set[Any]) -> list[Any]:
+    if not ids:
+        return []
+    return list(await uow.session.scalars(select(model).where(model.id.in_(ids))))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fund.db import metadata
+
+
+class CommitteeSession(UUIDv7AuditBase):
+    __tablename__ = "committee_sessions"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        # One open session per fund at a time.
+        Index("uq_committee_sessions_one_open", "fund_id", unique=True, postgresql_where=text("status = 'open'")),
+    )
+
+    fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))
+    held_on: Mapped[datetime.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    opened_by_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class AgendaItem(UUIDv7AuditBase):
+    """A request on a session's agenda: to decide, or a fast-tracked decision to ratify.
+
+    At closing, the outcome is frozen here so that the minutes say what the session saw.
+    """
+
+    __tablename__ = "session_agenda_items"
+    __table_args__ = (
+        UniqueConstraint("session_id", "application_id", name="uq_session_agenda_items_application"),
+        CheckConstraint("kind IN ('decision', 'ratification')", name="kind"),
+    )
+
+    session_id: Mapped[UUID] = mapped_column(ForeignKey("committee_sessions.id", ondelete="CASCADE"))
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    final_status: Mapped[str | None] = mapped_column(String(20))
+    final_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+
+
+session_attendees = Table(
+    "session_attendees",
+    metadata,
+    Column("session_id", ForeignKey("committee_sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+)
