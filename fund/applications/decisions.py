@@ -219,13 +219,15 @@ async def grant(
     fast_tracked: bool = False,
     by_chair: bool = False,
 ) -> None:
-    """Approve: ceilings checked, budget reserved, payment event written — or a 409 and nothing changes."""
+    """Approve: ceilings checked, budget reserved, payment event written — or a 409 and nothing changes.
+
+    Lock order, the same in every path: the application row, the audit chain (first audit record), then the
+    student's row and the budget envelopes — so that concurrent decisions never deadlock.
+    """
     fund = await get_fund(uow.session, application.fund_id)
     policy = Policy.model_validate(fund.policy)
     decided_at = await _now(uow)
     fiscal_year = fiscal_year_of(fund, local_day(decided_at))
-    await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
-    await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
     application.decided_at = decided_at
     application.amount_granted_cents = amount_cents
     application.fast_tracked = fast_tracked
@@ -240,6 +242,8 @@ async def grant(
         decided_by_chair=by_chair,
         fiscal_year=fiscal_year,
     )
+    await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
+    await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
     add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
 
 
@@ -304,14 +308,14 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     )
     if under_way is not None:
         raise Conflict(f"application {application.reference} is already being paid: it can no longer be cancelled")
+    application.cancel_reason = data.reason
+    await _transition(uow, application, "cancel", actor, reason=data.reason)
     await uow.session.execute(
         update(Disbursement)
         .where(Disbursement.application_id == application.id, Disbursement.status == "scheduled")
         .values(status="cancelled")
     )
-    released = await budgets.release(uow.session, application.id)
-    application.cancel_reason = data.reason
-    await _transition(uow, application, "cancel", actor, reason=data.reason, released_cents=released)
+    await budgets.release(uow.session, application.id)
     await uow.commit()
     return application
 

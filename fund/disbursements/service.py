@@ -76,20 +76,26 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
     """The bank confirmed the transfer: the disbursement is paid, the budget moves from reserved to paid, and the
     application is paid once all its disbursements are."""
     require_accountant(user)
+    application_id = await uow.session.scalar(
+        select(Disbursement.application_id).where(
+            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
+        )
+    )
+    if application_id is None:
+        raise NotFound("disbursement not found")
+    # Lock order as everywhere else: the application first, then its disbursements.
+    application = await uow.session.get(Application, application_id, with_for_update=True)
+    assert application is not None
     disbursement = await uow.session.get(
         Disbursement, disbursement_id, with_for_update=True, options=[joinedload(Disbursement.application)]
     )
-    if disbursement is None or disbursement.fund_id != user.fund_id:
-        raise NotFound("disbursement not found")
+    assert disbursement is not None
     if disbursement.status not in PAYABLE:
         raise IllegalTransition(
             f"cannot mark disbursement {disbursement.application.reference}/{disbursement.sequence} paid: it is "
             f"{disbursement.status}, and only {', '.join(PAYABLE)} disbursements can be"
         )
-    application = await uow.session.get(Application, disbursement.application_id, with_for_update=True)
-    assert application is not None
     previous, disbursement.status = disbursement.status, "paid"
-    await budgets.consume(uow.session, application.id, disbursement.amount_cents)
     await record(
         uow.session,
         actor,
@@ -100,6 +106,7 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
         to_status="paid",
         detail={"amount_cents": disbursement.amount_cents},
     )
+    await budgets.consume(uow.session, application.id, disbursement.amount_cents)
     unpaid = await uow.session.scalar(
         select(Disbursement.id).where(
             Disbursement.application_id == application.id, Disbursement.status.not_in(("paid", "cancelled"))
