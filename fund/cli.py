@@ -1,4 +1,4 @@
-"""The ``fund`` command: dev, serve, worker, db upgrade, demo."""
+"""The ``fund`` command: dev, serve, worker, db upgrade, demo, audit verify."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from fund.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from fund.audit.service import ChainReport
 
 
 def _fail(message: str) -> int:
@@ -89,6 +92,35 @@ def cmd_demo(_: argparse.Namespace) -> int:
     seeded = asyncio.run(_seed(settings))
     print("fund: demo data seeded" if seeded else "fund: the database already holds data; nothing seeded")
     return 0
+
+
+async def _verify_audit_chain(settings: Settings) -> ChainReport:
+    from fund.audit.service import verify_chain
+    from fund.db import create_engine, create_session_factory
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await verify_chain(session)
+    finally:
+        await engine.dispose()
+
+
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    """Exit 0 when the audit chain holds, 1 at the first broken link (named), 2 when it cannot be checked."""
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    report = asyncio.run(_verify_audit_chain(settings))
+    broken = report.first_break
+    if broken is None:
+        print(f"audit chain intact: {report.checked} events")
+        return 0
+    print(
+        f"audit chain BROKEN at seq {broken.seq} (event {broken.id}, action {broken.action}): {broken.problem}; "
+        f"{report.checked} events before it hold"
+    )
+    return 1
 
 
 def _print_banner(settings: Settings, seeded: bool) -> None:
@@ -225,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
     sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
+    audit = sub.add_parser("audit", help="audit trail commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints, field_validator
 
 Role = Literal["admin", "referent", "committee", "chair", "accountant"]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=200)]
@@ -50,3 +50,16 @@ class UserCreate(Strict):
 
 class UserOut(Me):
     is_active: bool
+
+
+class UserPatch(Strict):
+    """An administrator's change to an account; fields left out stay as they are. The email never changes."""
+
+    full_name: Name | None = None
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
+    school_ids: list[UUID] | None = Field(default=None, max_length=50)
+    is_active: StrictBool | None = None
+
+
+class PasswordReset(Strict):
+    password: Password

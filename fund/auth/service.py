@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -10,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from fund.audit.service import Actor, record
-from fund.auth.models import COMMITTEE_ROLES, AuthToken, User
-from fund.auth.schemas import UserCreate
-from fund.errors import Conflict, InvalidInput
+from fund.auth.models import COMMITTEE_ROLES, AuthToken, User, school_memberships
+from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
+from fund.errors import Conflict, InvalidInput, NotFound
+from fund.pagination import PageRequest, fetch_page
 from fund.schools.models import School
 from fund.security import hash_password, new_token, token_digest, verify_password
 from fund.uow import UnitOfWork
@@ -64,14 +68,25 @@ async def revoke_token(uow: UnitOfWork, token: str) -> None:
     await uow.commit()
 
 
+async def _schools(uow: UnitOfWork, school_ids: list[UUID]) -> list[School]:
+    """The schools named, in the order given (duplicates dropped); an unknown id is a 422 on ``school_ids``."""
+    wanted = list(dict.fromkeys(school_ids))
+    found = {s.id: s for s in await uow.session.scalars(select(School).where(School.id.in_(wanted)))}
+    if len(found) != len(wanted):
+        raise InvalidInput("school_ids", "école inconnue")
+    return [found[i] for i in wanted]
+
+
+def _check_referent_has_school(roles: list[str], schools: list[School]) -> None:
+    if "referent" in roles and not schools:
+        raise InvalidInput("school_ids", "un référent doit être rattaché à au moins une école")
+
+
 async def create_user(uow: UnitOfWork, admin: User, data: UserCreate, actor: Actor) -> User:
     check_role_compatibility(list(data.roles))
-    school_ids = list(dict.fromkeys(data.school_ids))
-    schools = list(await uow.session.scalars(select(School).where(School.id.in_(school_ids))))
-    if len(schools) != len(school_ids):
-        raise InvalidInput("school_ids", "école inconnue")
-    if "referent" in data.roles and not schools:
-        raise InvalidInput("school_ids", "un référent doit être rattaché à au moins une école")
+    schools = await _schools(uow, data.school_ids)
+    school_ids = [s.id for s in schools]
+    _check_referent_has_school(list(data.roles), schools)
     if await uow.session.scalar(select(User.id).where(User.email == data.email)):
         raise Conflict("a user with this email already exists")
     user = User(
@@ -102,3 +117,118 @@ async def create_user(uow: UnitOfWork, admin: User, data: UserCreate, actor: Act
 
 def school_ids_of(user: User) -> set[UUID]:
     return {s.id for s in user.schools}
+
+
+# --- administration of accounts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserFilters:
+    role: str | None = None
+    school_id: UUID | None = None
+    active: bool | None = None
+
+
+async def list_users(
+    uow: UnitOfWork, admin: User, filters: UserFilters, page: PageRequest
+) -> tuple[Sequence[User], str | None]:
+    """The accounts of the administrator's fund, newest first (schools loaded in one more query per page)."""
+    query = select(User).where(User.fund_id == admin.fund_id)
+    if filters.role is not None:
+        query = query.where(User.roles.contains([filters.role]))
+    if filters.school_id is not None:
+        members = select(school_memberships.c.user_id).where(school_memberships.c.school_id == filters.school_id)
+        query = query.where(User.id.in_(members))
+    if filters.active is not None:
+        query = query.where(User.is_active.is_(filters.active))
+    return await fetch_page(uow.session, query, User.id, page)
+
+
+async def get_user(uow: UnitOfWork, admin: User, user_id: UUID, *, for_update: bool = False) -> User:
+    """An account of the administrator's fund; another fund's account is as unknown as a missing one."""
+    query = select(User).where(User.id == user_id, User.fund_id == admin.fund_id)
+    user = await uow.session.scalar(query.with_for_update() if for_update else query)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+async def _revoke_all_tokens(uow: UnitOfWork, user_id: UUID) -> int:
+    result = await uow.session.execute(
+        update(AuthToken)
+        .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def update_user(uow: UnitOfWork, admin: User, user_id: UUID, data: UserPatch, actor: Actor) -> User:
+    """Change an account's name, roles, schools or activity; deactivating it revokes every token it holds.
+
+    Rules: committee roles and the accountant role stay apart (409); a referent keeps at least one school (422);
+    an administrator neither drops their own admin role nor deactivates themselves (409), so that an
+    administrator always remains.
+    """
+    sent = data.model_dump(exclude_unset=True)
+    if not sent:
+        raise InvalidInput("body", "aucun champ à modifier")
+    for name, value in sent.items():
+        if value is None:
+            raise InvalidInput(name, "ce champ ne peut pas être vidé")
+    user = await get_user(uow, admin, user_id, for_update=True)
+    roles: list[str] = list(dict.fromkeys(data.roles)) if data.roles is not None else list(user.roles)
+    check_role_compatibility(roles)
+    if user.id == admin.id and "admin" not in roles:
+        raise Conflict("an administrator cannot remove their own admin role")
+    if user.id == admin.id and data.is_active is False:
+        raise Conflict("an administrator cannot deactivate their own account")
+    schools = await _schools(uow, data.school_ids) if data.school_ids is not None else list(user.schools)
+    _check_referent_has_school(roles, schools)
+
+    changes: dict[str, Any] = {}
+    if data.full_name is not None and data.full_name != user.full_name:
+        user.full_name = data.full_name  # personal data: named among the changed fields, not copied to the trail
+        changes["full_name"] = None
+    if set(roles) != set(user.roles):
+        changes["roles"] = {"from": list(user.roles), "to": roles}
+        user.roles = roles
+    if {s.id for s in schools} != school_ids_of(user):
+        changes["school_ids"] = {"from": [str(s.id) for s in user.schools], "to": [str(s.id) for s in schools]}
+        user.schools = schools
+    deactivated = user.is_active and data.is_active is False
+    if data.is_active is not None and data.is_active != user.is_active:
+        changes["is_active"] = {"from": user.is_active, "to": data.is_active}
+        user.is_active = data.is_active
+    if not changes:
+        return user  # nothing to change, nothing to record
+    detail: dict[str, Any] = {"fields": sorted(changes), **{k: v for k, v in changes.items() if v is not None}}
+    if deactivated:
+        detail["tokens_revoked"] = await _revoke_all_tokens(uow, user.id)
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "user.deactivated" if deactivated else "user.updated",
+        entity_type="user",
+        entity_id=user.id,
+        detail=detail,
+    )
+    await uow.commit()
+    return user
+
+
+async def reset_password(uow: UnitOfWork, admin: User, user_id: UUID, data: PasswordReset, actor: Actor) -> None:
+    """Set a new password chosen by the administrator and sign the account out everywhere."""
+    user = await get_user(uow, admin, user_id, for_update=True)
+    user.password_hash = hash_password(data.password)
+    revoked = await _revoke_all_tokens(uow, user.id)
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "user.password_reset",
+        entity_type="user",
+        entity_id=user.id,
+        detail={"tokens_revoked": revoked},
+    )
+    await uow.commit()

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from litestar import Controller, get, post
-from litestar.params import JSONBody
+from uuid import UUID
+
+from litestar import Controller, get, patch, post
+from litestar.params import FromPath, JSONBody
 
 from fund.auth.guards import requires_role
 from fund.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.schools import service
-from fund.schools.schemas import SchoolCreate, SchoolOut
+from fund.schools.schemas import ReferentOut, SchoolCreate, SchoolOut, SchoolPatch
+
+ADMIN = requires_role("admin")
 
 
 class SchoolController(Controller):
@@ -18,6 +22,20 @@ class SchoolController(Controller):
     async def list_schools(self, uow: UoW, user: CurrentUser) -> list[SchoolOut]:
         return [SchoolOut.model_validate(s) for s in await service.list_visible(uow, user)]
 
-    @post(guards=[requires_role("admin")], summary="Register a school (administrator)")
+    @post(guards=[ADMIN], summary="Register a school (administrator)")
     async def create_school(self, data: JSONBody[SchoolCreate], uow: UoW, actor: CurrentActor) -> SchoolOut:
         return SchoolOut.model_validate(await service.create(uow, data, actor))
+
+    @patch(
+        "/{school_id:uuid}",
+        guards=[ADMIN],
+        summary="Change a school's name, region or department (administrator); the UAI never changes",
+    )
+    async def update_school(
+        self, school_id: FromPath[UUID], data: JSONBody[SchoolPatch], uow: UoW, actor: CurrentActor
+    ) -> SchoolOut:
+        return SchoolOut.model_validate(await service.update(uow, school_id, data, actor))
+
+    @get("/{school_id:uuid}/referents", guards=[ADMIN], summary="The referents attached to a school (administrator)")
+    async def list_school_referents(self, school_id: FromPath[UUID], uow: UoW) -> list[ReferentOut]:
+        return [ReferentOut.model_validate(u) for u in await service.referents_of(uow, school_id)]

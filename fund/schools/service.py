@@ -1,14 +1,16 @@
-"""Schools: who sees which, and their creation by the administrator."""
+"""Schools: who sees which, and their administration (creation, changes, referents)."""
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from sqlalchemy import select
 
 from fund.audit.service import Actor, record
-from fund.auth.models import User
-from fund.errors import Conflict
+from fund.auth.models import User, school_memberships
+from fund.errors import Conflict, InvalidInput, NotFound
 from fund.schools.models import School
-from fund.schools.schemas import SchoolCreate
+from fund.schools.schemas import SchoolCreate, SchoolPatch
 from fund.uow import UnitOfWork
 
 
@@ -29,3 +31,43 @@ async def create(uow: UnitOfWork, data: SchoolCreate, actor: Actor) -> School:
     await record(uow.session, actor, "school.created", entity_type="school", entity_id=school.id)
     await uow.commit()
     return school
+
+
+async def get(uow: UnitOfWork, school_id: UUID, *, for_update: bool = False) -> School:
+    query = select(School).where(School.id == school_id)
+    school = await uow.session.scalar(query.with_for_update() if for_update else query)
+    if school is None:
+        raise NotFound("school not found")
+    return school
+
+
+async def update(uow: UnitOfWork, school_id: UUID, data: SchoolPatch, actor: Actor) -> School:
+    """Rename or relocate a school (its UAI stays); unchanged values record nothing."""
+    sent = data.model_dump(exclude_unset=True)
+    if not sent:
+        raise InvalidInput("body", "aucun champ à modifier")
+    for name, value in sent.items():
+        if value is None:
+            raise InvalidInput(name, "ce champ ne peut pas être vidé")
+    school = await get(uow, school_id, for_update=True)
+    changed = sorted(name for name, value in sent.items() if getattr(school, name) != value)
+    if not changed:
+        return school
+    for name in changed:
+        setattr(school, name, sent[name])
+    await uow.session.flush()
+    await record(
+        uow.session, actor, "school.updated", entity_type="school", entity_id=school.id, detail={"fields": changed}
+    )
+    await uow.commit()
+    return school
+
+
+async def referents_of(uow: UnitOfWork, school_id: UUID) -> list[User]:
+    """The referents attached to a school, active or not, by name."""
+    await get(uow, school_id)
+    members = select(school_memberships.c.user_id).where(school_memberships.c.school_id == school_id)
+    query = (
+        select(User).where(User.id.in_(members), User.roles.contains(["referent"])).order_by(User.full_name, User.id)
+    )
+    return list(await uow.session.scalars(query))
