@@ -19,6 +19,7 @@ from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.funds.controllers import PolicyController
 from fund.health import health
+from fund.ledger.service import Books
 from fund.logging import configure_logging
 from fund.problems import EXCEPTION_HANDLERS
 from fund.queue import connect
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = connect(settings.redis_dsn)
         app.state.cipher = FieldCipher(settings.effective_secret_key)
+        app.state.books = Books(settings, app.state.cipher)
         try:
             yield
         finally:

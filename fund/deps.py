@@ -20,7 +20,7 @@ from fund.uow import UnitOfWork
 
 async def provide_uow(state: State) -> AsyncIterator[UnitOfWork]:
     async with state.session_factory() as session:
-        yield UnitOfWork(session, state.redis)
+        yield UnitOfWork(session, state.redis, state.books)
 
 
 def provide_user(request: Request[Any, Any, Any]) -> User:

@@ -5,8 +5,16 @@ from fund.audit.models import AuditEvent
 from fund.auth.models import AuthToken, User, school_memberships
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.db import metadata
-from fund.disbursements.models import Disbursement
+from fund.disbursements.models import (
+    BankStatement,
+    Disbursement,
+    ExportRecord,
+    PaymentAttempt,
+    PaymentBatch,
+    StatementEntry,
+)
 from fund.funds.models import Fund
+from fund.ledger.models import JournalEntry, JournalLine, journal_counters
 from fund.outbox.models import OutboxEvent
 from fund.schools.models import School
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
@@ -17,17 +25,25 @@ __all__ = [
     "Application",
     "AuditEvent",
     "AuthToken",
+    "BankStatement",
     "BudgetEnvelope",
     "BudgetReservation",
     "CommitteeSession",
     "Disbursement",
+    "ExportRecord",
     "Fund",
+    "JournalEntry",
+    "JournalLine",
     "OutboxEvent",
+    "PaymentAttempt",
+    "PaymentBatch",
     "Recusal",
     "School",
+    "StatementEntry",
     "Student",
     "User",
     "Vote",
+    "journal_counters",
     "metadata",
     "reference_counters",
     "school_memberships",

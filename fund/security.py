@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -36,11 +37,18 @@ def token_digest(token: str) -> str:
 
 
 class FieldCipher:
-    """Authenticated symmetric encryption (Fernet) with a key derived from the secret key."""
+    """Authenticated symmetric encryption (Fernet) with a key derived from the secret key, and keyed
+    fingerprints (to recognise the same IBAN without storing it in clear)."""
 
     def __init__(self, secret_key: str) -> None:
         key = hashlib.sha256(b"fund-field-encryption:" + secret_key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._hmac_key = hashlib.sha256(b"fund-field-fingerprint:" + secret_key.encode()).digest()
+
+    def fingerprint(self, value: str, length: int = 6) -> str:
+        """A short, stable, keyed code for a value (upper-case base32): the same IBAN always gives the same code."""
+        digest = hmac.new(self._hmac_key, value.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode()[:length]
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

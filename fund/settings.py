@@ -10,6 +10,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"
+# Development only: a made-up account and SIREN so that the demo can produce payment files and a FEC.
+DEV_DEBTOR = ("Fonds de solidarite des Ecoles de Production", "FR7630004000000001234567845", "BNPAFRPPXXX")
+DEV_SIREN = "123456782"
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -39,6 +42,17 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
 
+    # The fund as debtor of its SEPA transfers, and its books.
+    debtor_name: str | None = None
+    debtor_iban: str | None = None
+    debtor_bic: str | None = None
+    siren: str | None = Field(default=None, pattern=r"^\d{9}$")
+    account_grants: str = "6571"
+    account_payees: str = "467"
+    account_bank: str = "512"
+    journal_grants: str = "OD"
+    journal_bank: str = "BQ"
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_only(cls, value: str | None) -> str | None:
@@ -54,6 +68,19 @@ class Settings(BaseSettings):
             if not self.database_url or not self.redis_url:
                 raise ValueError("FUND_DATABASE_URL and FUND_REDIS_URL are required when FUND_ENV=production")
         return self
+
+    @property
+    def payment_debtor(self) -> tuple[str, str, str | None] | None:
+        """(name, IBAN, BIC) of the fund's account; demo values in development, None if unset in production."""
+        if self.debtor_name and self.debtor_iban:
+            return self.debtor_name, self.debtor_iban, self.debtor_bic
+        if self.is_production:
+            return None
+        return DEV_DEBTOR
+
+    @property
+    def effective_siren(self) -> str:
+        return self.siren or ("" if self.is_production else DEV_SIREN)
 
     @property
     def is_production(self) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.ledger.service import Books
 from fund.outbox.service import take_added_event_ids
 from fund.queue import enqueue_outbox_events
 
@@ -17,6 +18,12 @@ from fund.queue import enqueue_outbox_events
 class UnitOfWork:
     session: AsyncSession
     redis: ArqRedis | None
+    # The accounts and the cipher that money-moving services post journal entries with.
+    books: Books | None = None
+
+    def require_books(self) -> Books:
+        assert self.books is not None, "this unit of work was opened without the books"
+        return self.books
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -20,10 +20,12 @@ from arq.worker import Retry
 
 import fund.disbursements.service  # noqa: F401  (registers the outbox handlers)
 from fund.db import create_engine, create_session_factory
+from fund.ledger.service import Books
 from fund.logging import configure_logging
 from fund.outbox.runner import run_event
 from fund.outbox.service import stale_pending_event_ids
 from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect, enqueue_outbox_events
+from fund.security import FieldCipher
 from fund.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -37,6 +39,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["session_factory"] = create_session_factory(ctx["engine"])
     ctx["queue"] = connect(settings.redis_dsn)
+    ctx["books"] = Books(settings, FieldCipher(settings.effective_secret_key))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -48,7 +51,9 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
     """Do the work of one outbox event; a failure is retried with back-off, then left ``failed``."""
     job_try = ctx.get("job_try", 1)
     try:
-        return await run_event(ctx["session_factory"], ctx["queue"], UUID(event_id), last_try=job_try >= MAX_TRIES)
+        return await run_event(
+            ctx["session_factory"], ctx["queue"], UUID(event_id), last_try=job_try >= MAX_TRIES, books=ctx["books"]
+        )
     except Exception as exc:
         if job_try >= MAX_TRIES:
             log.error("outbox event failed for good", event_id=event_id, error=str(exc))

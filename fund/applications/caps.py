@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
 from fund.errors import Conflict
+from fund.funds.calendar import fiscal_year_bounds
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
-from fund.funds.service import fiscal_year_bounds
 from fund.money import format_euros_fr
 from fund.students.models import Student
 

@@ -20,8 +20,10 @@ from fund.auth.service import school_ids_of
 from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
+from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import CastVote, Policy, deadlocked, decide
-from fund.funds.service import fiscal_year_of, get_fund, local_day
+from fund.funds.service import get_fund
+from fund.ledger import service as ledger
 from fund.outbox.service import add_event
 from fund.pagination import PageRequest, fetch_page
 from fund.uow import UnitOfWork
@@ -244,6 +246,7 @@ async def grant(
     )
     await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
     await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
+    await ledger.record_grant(uow.session, uow.require_books(), fund, application, amount_cents, local_day(decided_at))
     add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
 
 
@@ -315,7 +318,11 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
         .where(Disbursement.application_id == application.id, Disbursement.status == "scheduled")
         .values(status="cancelled")
     )
-    await budgets.release(uow.session, application.id)
+    released = await budgets.release(uow.session, application.id)
+    if released:
+        fund = await get_fund(uow.session, application.fund_id)
+        today = local_day(await _now(uow))
+        await ledger.record_cancellation(uow.session, uow.require_books(), fund, application, released, today)
     await uow.commit()
     return application
 

@@ -79,6 +79,10 @@ class Application(UUIDv7AuditBase):
     payee_iban_encrypted: Mapped[str] = mapped_column(Text)
     payee_iban_masked: Mapped[str] = mapped_column(String(40))
     payee_bic: Mapped[str | None] = mapped_column(String(11))
+    # A postal address is required by SEPA for payees outside the EEA (GB, CH, MC…).
+    payee_town: Mapped[str | None] = mapped_column(String(35))
+    payee_country: Mapped[str | None] = mapped_column(String(2))
+    payee_address_line: Mapped[str | None] = mapped_column(String(70))
     status: Mapped[str] = mapped_column(String(20), default="draft")
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Incremented when a case goes back to review (appeal): earlier rounds' votes are kept but not counted.

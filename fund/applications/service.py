@@ -28,8 +28,9 @@ from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
 from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
-from fund.funds.service import fiscal_year_of, get_fund, local_day
+from fund.funds.service import get_fund
 from fund.pagination import PageRequest, fetch_page
 from fund.security import FieldCipher
 from fund.students.models import Student

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,25 +13,6 @@ from fund.errors import InvalidInput, NotFound
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
 from fund.uow import UnitOfWork
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def local_day(moment: datetime.datetime) -> datetime.date:
-    """The fund works on French time: a decision at 23:30 UTC in winter belongs to the next day."""
-    return moment.astimezone(PARIS).date()
-
-
-def fiscal_year_of(fund: Fund, day: datetime.date) -> int:
-    """A fiscal year is named by the calendar year it starts in."""
-    return day.year if day.month >= fund.fiscal_year_start_month else day.year - 1
-
-
-def fiscal_year_bounds(fund: Fund, year: int) -> tuple[datetime.datetime, datetime.datetime]:
-    """[start, end) of a fiscal year as instants, French midnight to French midnight."""
-    start = datetime.datetime(year, fund.fiscal_year_start_month, 1, tzinfo=PARIS)
-    end = datetime.datetime(year + 1, fund.fiscal_year_start_month, 1, tzinfo=PARIS)
-    return start, end
 
 
 async def get_fund(session: AsyncSession, fund_id: UUID) -> Fund:

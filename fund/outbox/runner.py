@@ -9,6 +9,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.ledger.service import Books
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import HANDLERS
 from fund.uow import UnitOfWork
@@ -22,6 +23,7 @@ async def run_event(
     event_id: UUID,
     *,
     last_try: bool = False,
+    books: Books | None = None,
 ) -> str:
     """Lock the event row, skip it if done, run its handler, mark it done — in one transaction.
 
@@ -29,7 +31,7 @@ async def run_event(
     given the same event wait on the row lock and the second finds it done. Returns the final status.
     """
     async with factory() as session:
-        uow = UnitOfWork(session, redis)
+        uow = UnitOfWork(session, redis, books)
         event = await session.get(OutboxEvent, event_id, with_for_update=True)
         if event is None:
             log.warning("outbox event not found", event_id=str(event_id))

@@ -12,8 +12,9 @@ from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.errors import InvalidInput, NotFound
+from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
-from fund.funds.service import fiscal_year_of, get_fund, local_day
+from fund.funds.service import get_fund
 from fund.pagination import PageRequest, fetch_page
 from fund.students.models import Student
 from fund.students.schemas import StudentCreate

@@ -1,0 +1,177 @@
+"""Journal entries on the accounts of the French associations' chart (ANC 2018-06).
+
+grant decided           debit 6571 Aides financières octroyées   credit 467<payee>
+transfer booked         debit 467<payee>                         credit 512 Banque
+transfer returned       debit 512 Banque                         credit 467<payee>
+grant cancelled         debit 467<payee>                         credit 6571
+
+Each payee has a sub-account of 467 whose code is a keyed fingerprint of their IBAN (stable, reveals nothing).
+Entries are numbered without gaps per journal and fiscal year (an atomic counter row) and balanced by construction.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fund.applications.models import Application
+from fund.funds.calendar import fiscal_year_of
+from fund.funds.models import Fund
+from fund.ledger.models import JournalEntry, JournalLine, journal_counters
+from fund.security import FieldCipher
+from fund.settings import Settings
+
+ACCOUNT_LABELS = {"grants": "Aides financières octroyées", "payees": "Bénéficiaires d'aides", "bank": "Banque"}
+
+
+@dataclass(frozen=True)
+class Books:
+    """The account numbers and journals from the settings, and the cipher that names payee sub-accounts."""
+
+    settings: Settings
+    cipher: FieldCipher
+
+    def payee_account(self, application: Application) -> tuple[str, str]:
+        iban = self.cipher.decrypt(application.payee_iban_encrypted)
+        return f"{self.settings.account_payees}{self.cipher.fingerprint(iban)}", application.payee_name[:100]
+
+
+async def _next_number(session: AsyncSession, fund_id: object, journal: str, fiscal_year: int) -> int:
+    stmt = (
+        insert(journal_counters)
+        .values(fund_id=fund_id, journal_code=journal, fiscal_year=fiscal_year, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["fund_id", "journal_code", "fiscal_year"],
+            set_={"last_number": journal_counters.c.last_number + 1},
+        )
+        .returning(journal_counters.c.last_number)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def _post(
+    session: AsyncSession,
+    fund: Fund,
+    *,
+    journal: str,
+    kind: str,
+    day: datetime.date,
+    application: Application,
+    label: str,
+    debit: tuple[str, str, str | None, str | None],
+    credit: tuple[str, str, str | None, str | None],
+    amount_cents: int,
+) -> JournalEntry:
+    """One balanced two-line entry: ``debit`` and ``credit`` are (account, label, aux account, aux label)."""
+    assert amount_cents > 0
+    fiscal_year = fiscal_year_of(fund, day)
+    entry = JournalEntry(
+        fund_id=fund.id,
+        journal_code=journal,
+        fiscal_year=fiscal_year,
+        number=await _next_number(session, fund.id, journal, fiscal_year),
+        entry_date=day,
+        piece_ref=application.reference,
+        piece_date=day,
+        label=label[:200],
+        kind=kind,
+        application_id=application.id,
+    )
+    session.add(entry)
+    await session.flush()
+    for line_no, ((account, account_label, aux, aux_label), debit_cents, credit_cents) in enumerate(
+        [(debit, amount_cents, 0), (credit, 0, amount_cents)], start=1
+    ):
+        session.add(
+            JournalLine(
+                entry_id=entry.id,
+                line_no=line_no,
+                account=account,
+                account_label=account_label,
+                aux_account=aux,
+                aux_label=aux_label,
+                debit_cents=debit_cents,
+                credit_cents=credit_cents,
+            )
+        )
+    await session.flush()
+    return entry
+
+
+async def record_grant(
+    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
+) -> JournalEntry:
+    s = books.settings
+    payee, payee_label = books.payee_account(application)
+    return await _post(
+        session,
+        fund,
+        journal=s.journal_grants,
+        kind="grant",
+        day=day,
+        application=application,
+        label=f"Aide accordée {application.reference}",
+        amount_cents=amount_cents,
+        debit=(s.account_grants, ACCOUNT_LABELS["grants"], None, None),
+        credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+    )
+
+
+async def record_cancellation(
+    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
+) -> JournalEntry:
+    s = books.settings
+    payee, payee_label = books.payee_account(application)
+    return await _post(
+        session,
+        fund,
+        journal=s.journal_grants,
+        kind="cancellation",
+        day=day,
+        application=application,
+        label=f"Annulation aide {application.reference}",
+        amount_cents=amount_cents,
+        debit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+        credit=(s.account_grants, ACCOUNT_LABELS["grants"], None, None),
+    )
+
+
+async def record_transfer(
+    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
+) -> JournalEntry:
+    s = books.settings
+    payee, payee_label = books.payee_account(application)
+    return await _post(
+        session,
+        fund,
+        journal=s.journal_bank,
+        kind="transfer",
+        day=day,
+        application=application,
+        label=f"Virement aide {application.reference}",
+        amount_cents=amount_cents,
+        debit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+        credit=(s.account_bank, ACCOUNT_LABELS["bank"], None, None),
+    )
+
+
+async def record_return(
+    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
+) -> JournalEntry:
+    s = books.settings
+    payee, payee_label = books.payee_account(application)
+    return await _post(
+        session,
+        fund,
+        journal=s.journal_bank,
+        kind="return",
+        day=day,
+        application=application,
+        label=f"Retour virement {application.reference}",
+        amount_cents=amount_cents,
+        debit=(s.account_bank, ACCOUNT_LABELS["bank"], None, None),
+        credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+    )
