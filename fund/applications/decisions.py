@@ -379,5 +379,6 @@ async def awaiting_ratification(
         Application.fund_id == user.fund_id,
         Application.fast_tracked.is_(True),
         Application.ratification.is_(None),
+        Application.status.in_(("approved", "paid")),
     )
     return await fetch_page(uow.session, query, Application.id, page)

@@ -47,8 +47,11 @@ async def school_names(session: AsyncSession, envelopes: Sequence[BudgetEnvelope
 
 
 async def create(uow: UnitOfWork, admin: User, data: BudgetCreate, actor: Actor) -> BudgetEnvelope:
-    if data.school_id is not None and await uow.session.get(School, data.school_id) is None:
+    school = await uow.session.get(School, data.school_id) if data.school_id is not None else None
+    if data.school_id is not None and school is None:
         raise InvalidInput("school_id", "école inconnue")
+    if school is not None and data.region is not None and school.region != data.region:
+        raise InvalidInput("region", f"l'école choisie est dans la région {school.region}")
     if data.region is not None and not await uow.session.scalar(
         select(School.id).where(School.region == data.region).limit(1)
     ):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
 from fund.disbursements.models import Disbursement
-from fund.funds.service import local_day
+from fund.funds.calendar import local_day
 from fund.money import format_amount_fr
 
 HEADER = [

@@ -17,7 +17,7 @@ from fund.auth.models import User
 from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
 from fund.errors import Forbidden, IllegalTransition, NotFound
-from fund.funds.service import local_day
+from fund.funds.calendar import local_day
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import handles
 from fund.pagination import PageRequest, fetch_page
@@ -87,7 +87,11 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
     application = await uow.session.get(Application, application_id, with_for_update=True)
     assert application is not None
     disbursement = await uow.session.get(
-        Disbursement, disbursement_id, with_for_update=True, options=[joinedload(Disbursement.application)]
+        Disbursement,
+        disbursement_id,
+        with_for_update=True,
+        # An inner join: PostgreSQL cannot lock through the nullable side of an outer join.
+        options=[joinedload(Disbursement.application, innerjoin=True)],
     )
     assert disbursement is not None
     if disbursement.status not in PAYABLE:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,7 +31,7 @@ class Policy(BaseModel):
     bands: list[Band] = Field(min_length=1)
     rejections_to_reject: int = Field(ge=1, le=20)
     fast_track_ceiling_cents: int = Field(default=0, ge=0)
-    category_ceilings_cents: dict[Category, int] = Field(default_factory=dict)
+    category_ceilings_cents: dict[Category, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     student_yearly_ceiling_cents: int | None = Field(default=None, gt=0)
     target_decision_hours: int = Field(default=72, ge=1)
     target_decision_hours_urgent: int = Field(default=24, ge=1)
@@ -40,12 +40,12 @@ class Policy(BaseModel):
     def _bands_ordered(self) -> Policy:
         bounds = [b.up_to_cents for b in self.bands]
         if any(b is None for b in bounds[:-1]):
-            raise ValueError("only the last band may be unbounded")
+            raise ValueError("bands: only the last band may be unbounded")
         finite = [b for b in bounds if b is not None]
         if finite != sorted(finite) or len(set(finite)) != len(finite):
-            raise ValueError("bands must be in increasing order of amount")
+            raise ValueError("bands: bands must be in increasing order of amount")
         if bounds[-1] is not None:
-            raise ValueError("the last band must be unbounded (up_to_cents null)")
+            raise ValueError("bands: the last band must be unbounded (up_to_cents null)")
         return self
 
     def band_for(self, amount_cents: int) -> Band:

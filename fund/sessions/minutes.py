@@ -9,8 +9,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from fund.auth.models import User
+from fund.funds.calendar import local_day
 from fund.funds.models import Fund
-from fund.funds.service import local_day
 from fund.money import format_euros_fr
 from fund.schools.models import School
 from fund.sessions import service

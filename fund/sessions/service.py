@@ -17,7 +17,7 @@ from fund.applications.schemas import VoteIn
 from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.errors import Conflict, Forbidden, IllegalTransition, NotFound
-from fund.funds.service import local_day
+from fund.funds.calendar import local_day
 from fund.pagination import PageRequest, fetch_page
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.sessions.schemas import SessionOpen
