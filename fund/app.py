@@ -21,6 +21,7 @@ from fund.funds.controllers import PolicyController
 from fund.health import health
 from fund.ledger.service import Books
 from fund.logging import configure_logging
+from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.problems import EXCEPTION_HANDLERS
 from fund.queue import connect
 from fund.schools.controllers import SchoolController
@@ -42,6 +43,8 @@ API_CONTROLLERS = [
     BudgetController,
     SessionController,
     DisbursementController,
+    PaymentBatchController,
+    BankStatementController,
     ExportController,
 ]
 

@@ -163,6 +163,9 @@ class Api:
     async def post(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.post(url, headers=self.headers, **kw)
 
+    async def put(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.put(url, headers=self.headers, **kw)
+
     async def patch(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.patch(url, headers=self.headers, **kw)
 

@@ -97,3 +97,30 @@ async def submitted(referent: Any, **overrides: Any) -> dict[str, Any]:
 
 async def vote(member: Any, application_id: str, choice: str = "approve", **extra: Any) -> Any:
     return await member.post(f"/api/v1/applications/{application_id}/votes", json={"vote": choice, **extra})
+
+
+async def drain_outbox(session_factory: Any) -> int:
+    """Run every pending outbox event as the worker would (its own context), until none is left."""
+    from sqlalchemy import select
+
+    from fund.outbox.models import OutboxEvent
+    from workers.main import handle_outbox_event, shutdown, startup
+
+    ctx: dict[str, Any] = {"job_try": 1}
+    await startup(ctx)
+    ran = 0
+    try:
+        while True:
+            async with session_factory() as session:
+                pending = list(
+                    await session.scalars(
+                        select(OutboxEvent.id).where(OutboxEvent.status == "pending").order_by(OutboxEvent.id)
+                    )
+                )
+            if not pending:
+                return ran
+            for event_id in pending:
+                await handle_outbox_event(ctx, str(event_id))
+                ran += 1
+    finally:
+        await shutdown(ctx)

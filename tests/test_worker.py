@@ -241,10 +241,10 @@ async def test_the_api_answers_when_redis_is_away_and_the_sweeper_delivers_later
 def exploding_handler() -> Any:
     calls: list[UUID] = []
 
-    async def explode(session: Any, event: OutboxEvent) -> None:
+    async def explode(uow: Any, event: OutboxEvent) -> None:
         calls.append(event.id)
         # Work done before the failure must be rolled back with it.
-        application = await session.scalar(select(Application).limit(1))
+        application = await uow.session.scalar(select(Application).limit(1))
         if application is not None:
             application.justification = "modifié par un gestionnaire en échec"
         raise RuntimeError("the bank is closed")

@@ -18,7 +18,9 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Retry
 
-import fund.disbursements.service  # noqa: F401  (registers the outbox handlers)
+import fund.disbursements.service
+import fund.payments.batches
+import fund.payments.statements  # noqa: F401
 from fund.db import create_engine, create_session_factory
 from fund.ledger.service import Books
 from fund.logging import configure_logging

@@ -4,7 +4,7 @@ import datetime
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Response, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from fund.applications import decisions, service
@@ -17,6 +17,7 @@ from fund.applications.schemas import (
     ChairDecisionIn,
     DecisionOut,
     HistoryEntry,
+    PayeeIn,
     PayeeOut,
     RatificationIn,
     ReasonIn,
@@ -70,6 +71,8 @@ def to_out(
             name=application.payee_name,
             iban=application.payee_iban_masked,
             bic=application.payee_bic,
+            town=application.payee_town,
+            country=application.payee_country,
         )
     return ApplicationOut(
         id=application.id,
@@ -224,6 +227,30 @@ class ApplicationController(Controller):
         actor: CurrentActor,
     ) -> ApplicationOut:
         return await detailed(uow, user, await decisions.request_info(uow, user, application_id, data, actor))
+
+    @put(
+        "/{application_id:uuid}/payee",
+        guards=[requires_role("referent", "accountant")],
+        summary="Correct the payee of an approved request (none of its transfers in a batch or at the bank); audited",
+    )
+    async def change_payee(
+        self,
+        application_id: FromPath[UUID],
+        data: JSONBody[PayeeIn],
+        uow: UoW,
+        user: CurrentUser,
+        cipher: Cipher,
+        actor: CurrentActor,
+    ) -> PayeeOut:
+        application = await service.change_payee(uow, user, application_id, data, cipher, actor)
+        return PayeeOut(
+            kind=application.payee_kind,
+            name=application.payee_name,
+            iban=application.payee_iban_masked,
+            bic=application.payee_bic,
+            town=application.payee_town,
+            country=application.payee_country,
+        )
 
     @post(
         "/{application_id:uuid}/answer",

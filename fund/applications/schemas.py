@@ -10,6 +10,7 @@ from pydantic.types import StrictBool, StrictInt
 from fund.auth.schemas import Strict
 from fund.banking import normalize_bic, normalize_iban
 from fund.funds.policy import Category
+from fund.payments.sepa import NON_EEA_SEPA_COUNTRIES, SEPA_COUNTRIES
 
 # 100 000 € is far above any ceiling; it only stops absurd numbers before the rules speak.
 MAX_AMOUNT_CENTS = 10_000_000
@@ -25,6 +26,23 @@ class PayeeIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=70)]
     iban: Annotated[str, StringConstraints(max_length=50), AfterValidator(normalize_iban)]
     bic: Annotated[str, StringConstraints(max_length=11), AfterValidator(normalize_bic)] | None = None
+    # Required by SEPA for an account outside the EEA (GB, CH, MC…): the town and the country at least.
+    town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    address_line: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=70)] | None = None
+
+    @model_validator(mode="after")
+    def _sepa_reachable(self) -> PayeeIn:
+        country = self.iban[:2]
+        if country not in SEPA_COUNTRIES:
+            raise ValueError("iban: ce compte n'est pas dans la zone SEPA : un virement SEPA ne peut l'atteindre")
+        if (country in NON_EEA_SEPA_COUNTRIES or (self.country or "") in NON_EEA_SEPA_COUNTRIES) and not (
+            self.town and self.country
+        ):
+            raise ValueError("town: hors de l'EEE, la ville et le pays du bénéficiaire sont obligatoires")
+        if bool(self.town) != bool(self.country):
+            raise ValueError("country: indiquer la ville et le pays ensemble")
+        return self
 
 
 class PayeeOut(BaseModel):
@@ -32,6 +50,8 @@ class PayeeOut(BaseModel):
     name: str
     iban: str  # masked
     bic: str | None
+    town: str | None = None
+    country: str | None = None
 
 
 def check_period(start: datetime.date | None, end: datetime.date | None) -> None:

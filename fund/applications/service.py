@@ -27,6 +27,7 @@ from fund.audit.service import Actor, history, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
+from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
@@ -95,6 +96,9 @@ def _set_payee(application: Application, payee: PayeeIn, cipher: FieldCipher) ->
     application.payee_iban_encrypted = cipher.encrypt(payee.iban)
     application.payee_iban_masked = mask_iban(payee.iban)
     application.payee_bic = payee.bic
+    application.payee_town = payee.town
+    application.payee_country = payee.country
+    application.payee_address_line = payee.address_line
 
 
 async def create(
@@ -267,3 +271,41 @@ async def caps_for(uow: UnitOfWork, application: Application) -> caps.AidSummary
     return await caps.student_aid(
         uow.session, fund, policy, application.student_id, fiscal_year, exclude=application.id
     )
+
+
+async def change_payee(
+    uow: UnitOfWork, user: User, application_id: UUID, payee: PayeeIn, cipher: FieldCipher, actor: Actor
+) -> Application:
+    """Correct the payee of an approved request (e.g. after a returned transfer): only while no transfer of it is
+    in a batch or at the bank; audited with the masked IBANs."""
+    application = await uow.session.get(Application, application_id, with_for_update=True)
+    accountant = application is not None and user.has_role("accountant") and application.fund_id == user.fund_id
+    if application is None or not (is_owner(user, application) or accountant):
+        raise NotFound("application not found")
+    if application.status != "approved":
+        raise Conflict(
+            f"application {application.reference} is {application.status}: edit a draft with PATCH, "
+            f"the payee of a paid or closed request no longer changes"
+        )
+    in_flight = await uow.session.scalar(
+        select(Disbursement.id).where(
+            Disbursement.application_id == application.id, Disbursement.status.in_(("batched", "sent"))
+        )
+    )
+    if in_flight is not None:
+        raise Conflict(
+            "a transfer to the current payee is in a batch or at the bank: wait for it to be paid or returned"
+        )
+    before = {"name": application.payee_name, "iban": application.payee_iban_masked}
+    _set_payee(application, payee, cipher)
+    application.version += 1
+    await record(
+        uow.session,
+        actor,
+        "application.payee_changed",
+        entity_type="application",
+        entity_id=application.id,
+        detail={"before": before, "after": {"name": application.payee_name, "iban": application.payee_iban_masked}},
+    )
+    await uow.commit()
+    return application

@@ -205,3 +205,29 @@ async def consume(session: AsyncSession, application_id: UUID, amount_cents: int
         if reservation.paid_cents == reservation.amount_cents:
             reservation.status = "paid"
     await session.flush()
+
+
+async def unconsume(session: AsyncSession, application_id: UUID, amount_cents: int) -> None:
+    """A paid transfer came back: the money is owed again (paid → reserved) until it is re-issued or cancelled."""
+    reservations = list(
+        await session.scalars(
+            select(BudgetReservation)
+            .where(BudgetReservation.application_id == application_id, BudgetReservation.status != "released")
+            .order_by(BudgetReservation.envelope_id)
+            .with_for_update()
+        )
+    )
+    for reservation in reservations:
+        if reservation.paid_cents < amount_cents:
+            raise Conflict("a return exceeds what was paid for this application")
+        await session.execute(
+            update(BudgetEnvelope)
+            .where(BudgetEnvelope.id == reservation.envelope_id)
+            .values(
+                reserved_cents=BudgetEnvelope.reserved_cents + amount_cents,
+                paid_cents=BudgetEnvelope.paid_cents - amount_cents,
+            )
+        )
+        reservation.paid_cents -= amount_cents
+        reservation.status = "reserved"
+    await session.flush()

@@ -19,4 +19,8 @@ class DisbursementOut(BaseModel):
     status: DisbursementStatus
     payee_name: str
     payee_iban: str  # masked
+    attempts: int
+    return_reason_code: str | None
+    return_reason: str | None
+    paid_on: datetime.date | None
     created_at: datetime.datetime

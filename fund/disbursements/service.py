@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from fund.applications import workflow
@@ -16,7 +15,7 @@ from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
-from fund.errors import Forbidden, IllegalTransition, NotFound
+from fund.errors import Conflict, Forbidden, IllegalTransition, NotFound
 from fund.funds.calendar import local_day
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import handles
@@ -25,8 +24,9 @@ from fund.uow import UnitOfWork
 
 
 @handles(APPROVED_EVENT)
-async def schedule_for_approved_application(session: AsyncSession, event: OutboxEvent) -> None:
+async def schedule_for_approved_application(uow: UnitOfWork, event: OutboxEvent) -> None:
     """Create the disbursement of an approved application; does nothing if it already exists."""
+    session = uow.session
     application = await session.get(Application, UUID(event.payload["application_id"]), with_for_update=True)
     if application is None or application.status != "approved" or application.amount_granted_cents is None:
         return
@@ -132,3 +132,47 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
 
 
 PAYABLE = ("scheduled", "batched", "sent")
+
+
+async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
+    """A returned transfer is due again (once the payee is corrected); the next batch gives it a new EndToEndId."""
+    require_accountant(user)
+    application_id = await uow.session.scalar(
+        select(Disbursement.application_id).where(
+            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
+        )
+    )
+    if application_id is None:
+        raise NotFound("disbursement not found")
+    application = await uow.session.get(Application, application_id, with_for_update=True)
+    assert application is not None
+    disbursement = await uow.session.get(
+        Disbursement,
+        disbursement_id,
+        with_for_update=True,
+        options=[joinedload(Disbursement.application, innerjoin=True)],
+    )
+    assert disbursement is not None
+    if disbursement.status != "returned":
+        raise IllegalTransition(
+            f"cannot re-issue disbursement {application.reference}/{disbursement.sequence}: it is "
+            f"{disbursement.status}, and only a returned transfer is re-issued"
+        )
+    if application.status != "approved":
+        raise Conflict(f"application {application.reference} is {application.status}: nothing to re-issue")
+    today = await uow.session.scalar(select(func.current_date()))
+    assert today is not None
+    disbursement.status = "scheduled"
+    disbursement.due_date = max(disbursement.due_date, today)
+    await record(
+        uow.session,
+        actor,
+        "disbursement.reissued",
+        entity_type="disbursement",
+        entity_id=disbursement.id,
+        from_status="returned",
+        to_status="scheduled",
+        detail={"previous_return_reason": disbursement.return_reason_code, "payee": application.payee_iban_masked},
+    )
+    await uow.commit()
+    return disbursement

@@ -42,7 +42,7 @@ async def run_event(
         try:
             if handler is None:
                 raise LookupError(f"no handler for outbox event kind {event.kind!r}")
-            await handler(session, event)
+            await handler(uow, event)
         except Exception as exc:
             await uow.rollback()
             await _record_failure(factory, event_id, exc, last_try=last_try)

@@ -15,7 +15,8 @@ from fund.outbox.models import OutboxEvent
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[AsyncSession, OutboxEvent], Awaitable[None]]
+# A handler receives the job's unit of work (fund.uow.UnitOfWork: session, queue, books) and the event.
+Handler = Callable[[Any, OutboxEvent], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 _ADDED_KEY = "fund.outbox.added"
 

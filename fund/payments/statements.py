@@ -1,0 +1,320 @@
+"""Bank statements (camt.053 / camt.054): import, then reconciliation by the worker.
+
+Each booked entry is matched on the EndToEndId of the transfer (or, for a batch booking, on the PmtInfId and the
+batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512), a credit with return
+information marks it returned with the reason (budget paid → reserved, journal 512 / 467). The bank's reference of
+each entry (AcctSvcrRef) is kept, so importing the same statement again changes nothing. What matches nothing is
+listed as unmatched for the accountant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import select
+
+from fund.applications import workflow
+from fund.applications.models import Application
+from fund.audit.service import SYSTEM, Actor, record
+from fund.auth.models import User
+from fund.budgets import service as budgets
+from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
+from fund.errors import Forbidden, InvalidInput, NotFound
+from fund.funds.calendar import local_day
+from fund.funds.service import get_fund
+from fund.ledger import service as ledger
+from fund.outbox.models import OutboxEvent
+from fund.outbox.service import add_event, handles
+from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
+from fund.uow import UnitOfWork
+
+STATEMENT_IMPORTED = "bank_statement.imported"
+MAX_STATEMENT_BYTES = 10 * 1024 * 1024
+
+
+def require_accountant(user: User) -> None:
+    if not user.has_role("accountant"):
+        raise Forbidden("only the accountant imports bank statements")
+
+
+async def import_file(uow: UnitOfWork, user: User, file_name: str, content: bytes, actor: Actor) -> BankStatement:
+    """Check that the file is a camt.053/054 (422 naming ``file`` otherwise), keep it, queue its reconciliation."""
+    require_accountant(user)
+    if len(content) > MAX_STATEMENT_BYTES:
+        raise InvalidInput("file", "le relevé dépasse 10 Mo")
+    try:
+        statement = parse_statement(content)
+    except StatementFormatError as exc:
+        raise InvalidInput("file", str(exc)) from exc
+    row = BankStatement(
+        fund_id=user.fund_id,
+        uploaded_by_id=user.id,
+        file_name=file_name[:255] or "releve.xml",
+        kind=statement.kind,
+        version=statement.version,
+        message_id=statement.message_id[:100],
+        checksum_sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        status="pending",
+        matched=0,
+        returned=0,
+        unmatched=0,
+        already_known=0,
+    )
+    uow.session.add(row)
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "bank_statement.imported",
+        entity_type="bank_statement",
+        entity_id=row.id,
+        detail={"kind": statement.version, "entries": len(statement.entries), "checksum_sha256": row.checksum_sha256},
+    )
+    add_event(uow.session, STATEMENT_IMPORTED, {"statement_id": str(row.id)})
+    await uow.commit()
+    return row
+
+
+def _entry_key(statement_message_id: str, index: int, entry: Entry) -> str:
+    """The bank's reference, or a stable stand-in when a bank gives none."""
+    if entry.account_servicer_ref:
+        return entry.account_servicer_ref[:100]
+    raw = f"{statement_message_id}|{index}|{entry.entry_ref}|{entry.amount_cents}|{entry.booking_date}"
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:64]
+
+
+@dataclass
+class _Tally:
+    matched: int = 0
+    returned: int = 0
+    unmatched: int = 0
+    already_known: int = 0
+
+
+@handles(STATEMENT_IMPORTED)
+async def reconcile(uow: UnitOfWork, event: OutboxEvent) -> None:
+    session = uow.session
+    statement = await session.get(BankStatement, UUID(event.payload["statement_id"]), with_for_update=True)
+    if statement is None or statement.status != "pending":
+        return
+    content = await session.scalar(select(BankStatement.content).where(BankStatement.id == statement.id))
+    assert content is not None
+    parsed = parse_statement(content)
+    tally = _Tally()
+    for index, entry in enumerate(parsed.entries):
+        key = _entry_key(parsed.message_id, index, entry)
+        known = await session.scalar(
+            select(StatementEntry.id).where(
+                StatementEntry.fund_id == statement.fund_id, StatementEntry.account_servicer_ref == key
+            )
+        )
+        if known is not None:
+            tally.already_known += 1
+            continue
+        outcome, detail, e2e, pmt_inf, reason = await _apply_entry(uow, statement, entry)
+        if outcome == "paid":
+            tally.matched += 1
+        elif outcome == "returned":
+            tally.returned += 1
+        elif outcome == "unmatched":
+            tally.unmatched += 1
+        session.add(
+            StatementEntry(
+                fund_id=statement.fund_id,
+                statement_id=statement.id,
+                account_servicer_ref=key,
+                amount_cents=entry.amount_cents,
+                credit_debit=entry.credit_debit,
+                booking_date=entry.booking_date,
+                end_to_end_id=e2e,
+                payment_info_id=pmt_inf,
+                return_reason_code=reason,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+        await session.flush()
+    statement.matched, statement.returned = tally.matched, tally.returned
+    statement.unmatched, statement.already_known = tally.unmatched, tally.already_known
+    statement.status = "duplicate" if parsed.entries and tally.already_known == len(parsed.entries) else "processed"
+    await record(
+        session,
+        SYSTEM,
+        "bank_statement.reconciled",
+        entity_type="bank_statement",
+        entity_id=statement.id,
+        to_status=statement.status,
+        detail={
+            "matched": tally.matched,
+            "returned": tally.returned,
+            "unmatched": tally.unmatched,
+            "already_known": tally.already_known,
+        },
+    )
+
+
+async def _apply_entry(
+    uow: UnitOfWork, statement: BankStatement, entry: Entry
+) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """(outcome, detail, EndToEndId, PmtInfId, return reason) of one entry, with its effects applied."""
+    if entry.status.upper() not in ("BOOK", "BOOKED") or entry.reversal:
+        return "ignored", f"entry status {entry.status}", None, None, None
+    returns = [t for t in entry.transactions if t.is_return and t.end_to_end_id]
+    if entry.credit_debit == "CRDT" and returns:
+        done: list[str] = []
+        for tx in returns:
+            attempt = await _attempt(uow, statement, tx.end_to_end_id)
+            if attempt is None or attempt.status not in ("sent", "paid"):
+                return "unmatched", f"no transfer {tx.end_to_end_id} to return", tx.end_to_end_id, None, None
+            await _mark_returned(uow, attempt, tx.return_reason or "NARR", entry)
+            done.append(attempt.end_to_end_id)
+        reason = returns[0].return_reason
+        return "returned", return_reason_fr(reason or "NARR"), ",".join(done)[:35], None, reason
+    if entry.credit_debit == "DBIT":
+        with_e2e = [t for t in entry.transactions if t.end_to_end_id]
+        if with_e2e:
+            attempts = [await _attempt(uow, statement, t.end_to_end_id) for t in with_e2e]
+            if any(a is None or a.status != "sent" for a in attempts):
+                return "unmatched", "unknown or not sent EndToEndId", with_e2e[0].end_to_end_id, None, None
+            if sum(a.amount_cents for a in attempts if a) != entry.amount_cents:
+                return "unmatched", "amount differs from the transfers", with_e2e[0].end_to_end_id, None, None
+            for attempt in attempts:
+                assert attempt is not None
+                await _mark_paid(uow, attempt, entry)
+            return "paid", None, with_e2e[0].end_to_end_id, None, None
+        batch_id = entry.batch_payment_info_id or next(
+            (t.payment_info_id for t in entry.transactions if t.payment_info_id), None
+        )
+        if batch_id:
+            return await _apply_batch_booking(uow, statement, entry, batch_id)
+    return "unmatched", "no EndToEndId nor PmtInfId of ours", None, None, None
+
+
+async def _apply_batch_booking(
+    uow: UnitOfWork, statement: BankStatement, entry: Entry, payment_info_id: str
+) -> tuple[str, str | None, str | None, str | None, str | None]:
+    batch = await uow.session.scalar(
+        select(PaymentBatch).where(
+            PaymentBatch.fund_id == statement.fund_id, PaymentBatch.payment_info_id == payment_info_id
+        )
+    )
+    if batch is None or batch.status != "sent":
+        return "unmatched", f"no sent batch {payment_info_id}", None, payment_info_id[:35], None
+    if batch.total_cents != entry.amount_cents:
+        return "unmatched", "amount differs from the batch total", None, payment_info_id[:35], None
+    attempts = list(
+        await uow.session.scalars(
+            select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id, PaymentAttempt.status == "sent")
+        )
+    )
+    for attempt in attempts:
+        await _mark_paid(uow, attempt, entry)
+    return "paid", f"{len(attempts)} transfers", None, payment_info_id[:35], None
+
+
+async def _attempt(uow: UnitOfWork, statement: BankStatement, end_to_end_id: str | None) -> PaymentAttempt | None:
+    if not end_to_end_id:
+        return None
+    return await uow.session.scalar(
+        select(PaymentAttempt)
+        .join(PaymentBatch, PaymentBatch.id == PaymentAttempt.batch_id)
+        .where(PaymentAttempt.end_to_end_id == end_to_end_id, PaymentBatch.fund_id == statement.fund_id)
+        .with_for_update(of=PaymentAttempt)
+    )
+
+
+async def _load(uow: UnitOfWork, attempt: PaymentAttempt) -> tuple[Application, Disbursement]:
+    disbursement = await uow.session.get(Disbursement, attempt.disbursement_id)
+    assert disbursement is not None
+    application = await uow.session.get(Application, disbursement.application_id, with_for_update=True)
+    assert application is not None
+    await uow.session.refresh(disbursement, with_for_update=True)
+    return application, disbursement
+
+
+async def _mark_paid(uow: UnitOfWork, attempt: PaymentAttempt, entry: Entry) -> None:
+    application, disbursement = await _load(uow, attempt)
+    day = entry.booking_date or entry.value_date
+    attempt.status = "paid"
+    disbursement.status = "paid"
+    disbursement.paid_on = day
+    await record(
+        uow.session,
+        SYSTEM,
+        "disbursement.paid",
+        entity_type="disbursement",
+        entity_id=disbursement.id,
+        from_status="sent",
+        to_status="paid",
+        detail={"end_to_end_id": attempt.end_to_end_id, "amount_cents": attempt.amount_cents},
+    )
+    await budgets.consume(uow.session, application.id, attempt.amount_cents)
+    fund = await get_fund(uow.session, application.fund_id)
+    booked = day or local_day(disbursement.updated_at)
+    await ledger.record_transfer(uow.session, uow.require_books(), fund, application, attempt.amount_cents, booked)
+    await _close_if_paid(uow, application)
+
+
+async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, entry: Entry) -> None:
+    application, disbursement = await _load(uow, attempt)
+    was_paid = attempt.status == "paid"
+    attempt.status = "returned"
+    attempt.return_reason_code = reason[:4]
+    previous = disbursement.status
+    disbursement.status = "returned"
+    disbursement.return_reason_code = reason[:4]
+    await record(
+        uow.session,
+        SYSTEM,
+        "disbursement.returned",
+        entity_type="disbursement",
+        entity_id=disbursement.id,
+        from_status=previous,
+        to_status="returned",
+        # Recorded for the referent and the accountant; the notifications deliver it to them.
+        detail={"end_to_end_id": attempt.end_to_end_id, "reason": reason, "reason_fr": return_reason_fr(reason)},
+    )
+    if was_paid:
+        await budgets.unconsume(uow.session, application.id, attempt.amount_cents)
+        fund = await get_fund(uow.session, application.fund_id)
+        day = entry.booking_date or entry.value_date or local_day(disbursement.updated_at)
+        await ledger.record_return(uow.session, uow.require_books(), fund, application, attempt.amount_cents, day)
+        if application.status == "paid":
+            application.status = "approved"
+            application.version += 1
+
+
+async def _close_if_paid(uow: UnitOfWork, application: Application) -> None:
+    unpaid = await uow.session.scalar(
+        select(Disbursement.id).where(
+            Disbursement.application_id == application.id, Disbursement.status.not_in(("paid", "cancelled"))
+        )
+    )
+    if unpaid is None and application.status == "approved":
+        before, after = workflow.apply(application, "mark_paid")
+        await record(
+            uow.session,
+            SYSTEM,
+            "application.mark_paid",
+            entity_type="application",
+            entity_id=application.id,
+            from_status=before,
+            to_status=after,
+        )
+
+
+async def get(uow: UnitOfWork, user: User, statement_id: UUID) -> tuple[BankStatement, Sequence[StatementEntry]]:
+    require_accountant(user)
+    statement = await uow.session.get(BankStatement, statement_id)
+    if statement is None or statement.fund_id != user.fund_id:
+        raise NotFound("bank statement not found")
+    entries = list(
+        await uow.session.scalars(
+            select(StatementEntry).where(StatementEntry.statement_id == statement.id).order_by(StatementEntry.id)
+        )
+    )
+    return statement, entries

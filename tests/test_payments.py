@@ -1,0 +1,212 @@
+"""Paying approved aid end to end: batch → SEPA file → sent → bank statement → paid, returned, re-issued; the books."""
+
+from __future__ import annotations
+
+import datetime
+import io
+from typing import Any
+
+import openpyxl
+from lxml import etree
+from sqlalchemy import func, select
+
+from fund.budgets.models import BudgetEnvelope
+from fund.disbursements.models import ExportRecord
+from fund.ledger.models import JournalLine
+from fund.payments.sepa import validate_pain001
+from tests.helpers import assert_problem, drain_outbox, submitted, vote
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
+
+
+async def approved(login: Any, session_factory: Any, amount: int = 20000, **overrides: Any) -> dict[str, Any]:
+    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount, **overrides)
+    for email in ("committee1@example.org", "committee2@example.org", "committee3@example.org"):
+        response = await vote(await login(email), application["id"])
+        if response.json()["status"] == "approved":
+            break
+    await drain_outbox(session_factory)
+    return dict(response.json())
+
+
+async def ready_batch(login: Any, session_factory: Any, **body: Any) -> dict[str, Any]:
+    accountant = await login("accountant@example.org")
+    created = await accountant.post("/api/v1/payment-batches", json=body)
+    assert created.status_code == 202, created.text
+    assert created.json()["status"] == "pending"
+    await drain_outbox(session_factory)
+    batch = (await accountant.get(f"/api/v1/payment-batches/{created.json()['id']}")).json()
+    assert batch["status"] == "ready", batch
+    return dict(batch)
+
+
+def camt054(entries: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
+ <BkToCstmrDbtCdtNtfctn>
+  <GrpHdr><MsgId>NTF-1</MsgId><CreDtTm>2026-11-27T10:00:00</CreDtTm></GrpHdr>
+  <Ntfctn><Id>NTF-1-1</Id><CreDtTm>2026-11-27T10:00:00</CreDtTm>
+   <Acct><Id><IBAN>FR7630004000000001234567845</IBAN></Id></Acct>
+   {entries}
+  </Ntfctn>
+ </BkToCstmrDbtCdtNtfctn>
+</Document>""".encode()
+
+
+def entry(ref: str, amount: str, side: str, e2e: str, *, reason: str | None = None) -> str:
+    rtr = f"<RtrInf><Rsn><Cd>{reason}</Cd></Rsn></RtrInf>" if reason else ""
+    return f"""<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{side}</CdtDbtInd>
+     <Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-30</Dt></BookgDt><ValDt><Dt>2026-11-30</Dt></ValDt>
+     <AcctSvcrRef>{ref}</AcctSvcrRef><BkTxCd/>
+     <NtryDtls><TxDtls><Refs><EndToEndId>{e2e}</EndToEndId></Refs>
+      <Amt Ccy="EUR">{amount}</Amt>{rtr}</TxDtls></NtryDtls></Ntry>"""
+
+
+async def import_statement(login: Any, session_factory: Any, content: bytes) -> dict[str, Any]:
+    accountant = await login("accountant@example.org")
+    response = await accountant.post("/api/v1/bank-statements", files={"file": ("releve.xml", content, "text/xml")})
+    assert response.status_code == 202, response.text
+    await drain_outbox(session_factory)
+    return dict((await accountant.get(f"/api/v1/bank-statements/{response.json()['id']}")).json())
+
+
+async def test_the_demo_approved_request_is_paid_end_to_end(login, session_factory) -> None:
+    application = await approved(login, session_factory, amount=20000)
+    accountant = await login("accountant@example.org")
+
+    batch = await ready_batch(login, session_factory)
+    assert batch["transfer_count"] == 1
+    assert batch["total_cents"] == 20000
+    transfer = batch["transfers"][0]
+    assert transfer["end_to_end_id"] == application["reference"].replace("-", "") + "-1-1"
+
+    file = await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file")
+    assert file.status_code == 200
+    assert file.headers["content-type"].startswith("application/xml")
+    validate_pain001(file.content, "pain.001.001.09")
+    root = etree.fromstring(file.content)
+    assert root.findtext(".//p:CdtTrfTxInf/p:PmtId/p:EndToEndId", namespaces=NS) == transfer["end_to_end_id"]
+    assert root.findtext(".//p:CdtTrfTxInf/p:CdtrAcct/p:Id/p:IBAN", namespaces=NS) == "FR7630006000011234567890189"
+    remittance = root.findtext(".//p:RmtInf/p:Ustrd", namespaces=NS)
+    assert application["reference"] in remittance
+    assert "aide" not in remittance.lower()
+
+    sent = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
+    assert sent.json()["status"] == "sent"
+
+    statement = await import_statement(
+        login, session_factory, camt054(entry("BANK-REF-1", "200.00", "DBIT", transfer["end_to_end_id"]))
+    )
+    assert (statement["status"], statement["matched"], statement["unmatched"]) == ("processed", 1, 0)
+
+    shown = (await (await login("referent@example.org")).get(f"/api/v1/applications/{application['id']}")).json()
+    assert shown["status"] == "paid"
+    disbursements = (await accountant.get("/api/v1/disbursements")).json()["items"]
+    assert disbursements[0]["status"] == "paid"
+    assert disbursements[0]["paid_on"] == "2026-11-30"
+    async with session_factory() as session:
+        envelope = await session.scalar(select(BudgetEnvelope))
+        assert (envelope.reserved_cents, envelope.paid_cents) == (0, 20000)
+        debit = await session.scalar(select(func.sum(JournalLine.debit_cents)))
+        credit = await session.scalar(select(func.sum(JournalLine.credit_cents)))
+        assert debit == credit == 40000  # grant 6571/467 and transfer 467/512
+
+    again = await import_statement(
+        login, session_factory, camt054(entry("BANK-REF-1", "200.00", "DBIT", transfer["end_to_end_id"]))
+    )
+    assert (again["status"], again["matched"], again["already_known"]) == ("duplicate", 0, 1)
+
+
+async def test_nothing_due_is_a_clear_409(login) -> None:
+    accountant = await login("accountant@example.org")
+    assert_problem(await accountant.post("/api/v1/payment-batches", json={}), 409)
+
+
+async def test_a_returned_transfer_is_recorded_and_reissued_with_a_new_end_to_end_id(login, session_factory) -> None:
+    application = await approved(login, session_factory, amount=15000)
+    accountant = await login("accountant@example.org")
+    batch = await ready_batch(login, session_factory)
+    e2e = batch["transfers"][0]["end_to_end_id"]
+    await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
+    paid = camt054(entry("REF-PAID", "150.00", "DBIT", e2e))
+    await import_statement(login, session_factory, paid)
+    returned = camt054(entry("REF-RTRN", "150.00", "CRDT", e2e, reason="AC04"))
+    statement = await import_statement(login, session_factory, returned)
+    assert statement["returned"] == 1
+    assert statement["entries"][0]["return_reason_code"] == "AC04"
+
+    disbursement = (await accountant.get("/api/v1/disbursements", params={"status": "returned"})).json()["items"][0]
+    assert disbursement["return_reason"] == "compte clos"
+    referent = await login("referent@example.org")
+    assert (await referent.get(f"/api/v1/applications/{application['id']}")).json()["status"] == "approved"
+
+    # Re-issuing before correcting is possible, but the payee is corrected first here.
+    corrected = await referent.put(
+        f"/api/v1/applications/{application['id']}/payee",
+        json={"kind": "guardian", "name": "Mme Dupont Claire", "iban": "DE89 3704 0044 0532 0130 00"},
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["iban"] == "DE89 •••• •••• 3000"
+    reissued = await accountant.post(f"/api/v1/disbursements/{disbursement['id']}/reissue")
+    assert reissued.json()["status"] == "scheduled"
+
+    second = await ready_batch(login, session_factory)
+    assert second["transfers"][0]["end_to_end_id"] == e2e[:-1] + "2"
+    async with session_factory() as session:
+        envelope = await session.scalar(select(BudgetEnvelope))
+        assert (envelope.reserved_cents, envelope.paid_cents) == (15000, 0)
+
+
+async def test_an_unknown_entry_is_listed_unmatched(login, session_factory) -> None:
+    statement = await import_statement(login, session_factory, camt054(entry("REF-X", "12.00", "DBIT", "SOMEONE-ELSE")))
+    assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert statement["entries"][0]["outcome"] == "unmatched"
+
+
+async def test_a_file_that_is_not_a_statement_is_422_naming_the_file(login) -> None:
+    accountant = await login("accountant@example.org")
+    response = await accountant.post(
+        "/api/v1/bank-statements", files={"file": ("page.html", b"<html><body>hi</body></html>", "text/html")}
+    )
+    assert_problem(response, 422, "file")
+
+
+async def test_exports_are_recorded_the_xlsx_holds_no_formula_and_the_fec_balances(login, session_factory) -> None:
+    await approved(
+        login,
+        session_factory,
+        amount=12345,
+        payee={
+            "kind": "third_party",
+            "name": '=HYPERLINK("http://x")',
+            "iban": "FR76 3000 6000 0112 3456 7890 189",
+        },
+    )
+    accountant = await login("accountant@example.org")
+
+    xlsx = await accountant.get("/api/v1/exports/disbursements.xlsx")
+    assert xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][4] == '=HYPERLINK("http://x")'
+    assert sheet.cell(row=2, column=5).data_type == "s"
+    assert rows[1][7] == 123.45
+    assert isinstance(rows[1][3], datetime.datetime)
+
+    fec = await accountant.get("/api/v1/exports/fec.txt")
+    assert fec.status_code == 200
+    assert 'filename="123456782FEC' in fec.headers["content-disposition"]
+    lines = fec.content.decode("iso-8859-15").splitlines()
+    assert lines[0].split("|")[0] == "JournalCode"
+    assert len(lines[0].split("|")) == 18
+    body = [line.split("|") for line in lines[1:]]
+    debit = sum(int(f[11].replace(",", "")) for f in body)
+    credit = sum(int(f[12].replace(",", "")) for f in body)
+    assert debit == credit == 12345
+    assert {f[4] for f in body} == {"6571", body[1][4]}
+    assert body[1][4].startswith("467")
+
+    async with session_factory() as session:
+        records = list(await session.scalars(select(ExportRecord).order_by(ExportRecord.id)))
+    assert [r.kind for r in records] == ["xlsx", "fec"]
+    assert all(r.checksum_sha256 and r.completed_at for r in records)
