@@ -75,11 +75,15 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 async def _seed(settings: Settings) -> bool:
     from fund.db import create_engine, create_session_factory
     from fund.demo import seed
+    from fund.queue import connect
 
     engine = create_engine(settings)
+    redis = connect(settings.redis_dsn) if settings.redis_url else None
     try:
-        return await seed(create_session_factory(engine), settings)
+        return await seed(create_session_factory(engine), settings, redis)
     finally:
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""Demo data: a fund, three schools in two regions, the demo accounts of API.md, students and requests.
+"""Demo data: a fund, three schools in two regions, the demo accounts of API.md, students, a budget, two requests
+waiting for the committee and one approved request whose transfer the accountant can pay.
 
 Seeded only when the database holds no fund, and never in production.
 """
@@ -7,16 +8,19 @@ from __future__ import annotations
 
 import datetime
 
+from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.applications import decisions
 from fund.applications import service as applications
-from fund.applications.schemas import ApplicationCreate, PayeeIn
+from fund.applications.schemas import ApplicationCreate, PayeeIn, VoteIn
 from fund.audit.service import Actor
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
+from fund.ledger.service import Books
 from fund.schools.models import School
 from fund.security import FieldCipher, hash_password
 from fund.settings import Settings
@@ -57,8 +61,17 @@ async def is_empty(factory: async_sessionmaker[AsyncSession]) -> bool:
         return await session.scalar(select(Fund.id).limit(1)) is None
 
 
-async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
-    """Fill an empty database with the demo; return False (and touch nothing) if it holds data."""
+async def seed(
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    redis: ArqRedis | None = None,
+    *,
+    with_approved_request: bool = True,
+) -> bool:
+    """Fill an empty database with the demo; return False (and touch nothing) if it holds data.
+
+    With ``redis``, the approval's payment job is queued at once; otherwise the worker's sweeper finds it.
+    """
     if settings.is_production:
         raise RuntimeError("demo data are never seeded in production")
     if not await is_empty(factory):
@@ -126,9 +139,17 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
             "third_party",
             "Restaurant scolaire de Vaise",
         ),
+        (
+            students[2],
+            "housing",
+            25_000,
+            "Loyer du foyer de jeunes travailleurs pour le mois.",
+            "third_party",
+            "Foyer des jeunes travailleurs",
+        ),
     ]
     async with factory() as session:
-        uow = UnitOfWork(session, None)
+        uow = UnitOfWork(session, redis, Books(settings, cipher))
         for student, category, amount, why, kind, payee in requests:
             data = ApplicationCreate(
                 student_id=student.id,
@@ -142,4 +163,9 @@ async def seed(factory: async_sessionmaker[AsyncSession], settings: Settings) ->
             )
             application = await applications.create(uow, referent, data, cipher, actor)
             await applications.submit(uow, referent, application.id, actor)
+            if category == "housing" and with_approved_request:
+                # Two committee members approve it: the accountant then has a transfer to pay.
+                for email in ("committee1@example.org", "committee2@example.org"):
+                    member = users[email]
+                    await decisions.vote(uow, member, application.id, VoteIn(vote="approve"), Actor(member.id))
     return True

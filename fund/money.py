@@ -22,3 +22,13 @@ def format_euros_fr(cents: int) -> str:
     cents = abs(cents)
     euros = f"{cents // 100:,}".replace(",", "\u202f")
     return f"{sign}{euros},{cents % 100:02d}\u00a0€"
+
+
+def split_cents(total_cents: int, parts: int) -> list[int]:
+    """Split exactly: equal instalments, the leftover cents on the first one (``10000 / 3`` → 3334, 3333, 3333)."""
+    if parts < 1:
+        raise ValueError("at least one part")
+    if total_cents < parts:
+        raise ValueError("fewer cents than parts")
+    base, leftover = divmod(total_cents, parts)
+    return [base + leftover] + [base] * (parts - 1)

@@ -147,7 +147,8 @@ async def app_client(settings: Settings, servers: tuple[str, str]) -> AsyncItera
 
 @pytest.fixture
 async def demo(session_factory: async_sessionmaker[AsyncSession], settings: Settings, servers: Any) -> None:
-    assert await seed(session_factory, settings)
+    # The demo less its approved request, so that budgets and disbursements start empty in the tests.
+    assert await seed(session_factory, settings, with_approved_request=False)
 
 
 class Api:
@@ -157,20 +158,23 @@ class Api:
         self.client, self.token = client, token
         self.headers = {"Authorization": f"Bearer {token}"}
 
+    def _headers(self, kw: dict[str, Any]) -> dict[str, str]:
+        return {**self.headers, **kw.pop("headers", {})}
+
     async def get(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.get(url, headers=self.headers, **kw)
+        return await self.client.get(url, headers=self._headers(kw), **kw)
 
     async def post(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.post(url, headers=self.headers, **kw)
+        return await self.client.post(url, headers=self._headers(kw), **kw)
 
     async def put(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.put(url, headers=self.headers, **kw)
+        return await self.client.put(url, headers=self._headers(kw), **kw)
 
     async def patch(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.patch(url, headers=self.headers, **kw)
+        return await self.client.patch(url, headers=self._headers(kw), **kw)
 
     async def delete(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.delete(url, headers=self.headers, **kw)
+        return await self.client.delete(url, headers=self._headers(kw), **kw)
 
 
 @pytest.fixture

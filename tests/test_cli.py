@@ -72,6 +72,22 @@ def test_fund_dev_starts_embedded_servers_seeds_the_demo_serves_and_stops_on_ctr
             {"email": "chair@example.org", "password": "demo-password"},
         )
         assert token["token_type"] == "bearer"
+        # The demo's approved request: the worker has scheduled its payment for the accountant.
+        accountant = _post(
+            f"http://127.0.0.1:{port}/api/v1/auth/token",
+            {"email": "accountant@example.org", "password": "demo-password"},
+        )["access_token"]
+        deadline = time.monotonic() + 20
+        scheduled: list[dict] = []
+        while not scheduled and time.monotonic() < deadline:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v1/disbursements?status=scheduled",
+                headers={"Authorization": f"Bearer {accountant}"},
+            )
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                scheduled = json.loads(response.read())["items"]
+            time.sleep(0.2)
+        assert [d["amount_cents"] for d in scheduled] == [25000]
 
         # A second `fund dev` on the same data folder refuses instead of fighting over the servers.
         second = subprocess.run(

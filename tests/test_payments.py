@@ -7,12 +7,15 @@ import io
 from typing import Any
 
 import openpyxl
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import func, select
 
 from fund.budgets.models import BudgetEnvelope
 from fund.disbursements.models import ExportRecord
 from fund.ledger.models import JournalLine
+from fund.money import split_cents
 from fund.payments.sepa import validate_pain001
 from tests.helpers import assert_problem, drain_outbox, submitted, vote
 
@@ -210,3 +213,62 @@ async def test_exports_are_recorded_the_xlsx_holds_no_formula_and_the_fec_balanc
         records = list(await session.scalars(select(ExportRecord).order_by(ExportRecord.id)))
     assert [r.kind for r in records] == ["xlsx", "fec"]
     assert all(r.checksum_sha256 and r.completed_at for r in records)
+
+
+async def test_an_approved_amount_is_paid_in_instalments_split_to_the_cent(login, session_factory) -> None:
+    await approved(login, session_factory, amount=100000, category="housing")
+    accountant = await login("accountant@example.org")
+    disbursement = (await accountant.get("/api/v1/disbursements")).json()["items"][0]
+    today = datetime.date.today()
+    dates = [today, today + datetime.timedelta(days=31), today + datetime.timedelta(days=62)]
+    response = await accountant.post(
+        f"/api/v1/disbursements/{disbursement['id']}/instalments", json={"due_dates": [d.isoformat() for d in dates]}
+    )
+    assert response.status_code == 200, response.text
+    assert [(d["sequence"], d["amount_cents"]) for d in response.json()] == [(1, 33334), (2, 33333), (3, 33333)]
+
+    batch = await ready_batch(login, session_factory)  # only the first instalment is due today
+    assert (batch["transfer_count"], batch["total_cents"]) == (1, 33334)
+    again = response.json()[1]["id"]
+    assert_problem(
+        await accountant.post(f"/api/v1/disbursements/{again}/instalments", json={"due_dates": [str(today)] * 2}),
+        422,
+        "due_dates",
+    )
+    in_batch = await accountant.post(
+        f"/api/v1/disbursements/{again}/instalments",
+        json={"due_dates": [str(today + datetime.timedelta(days=1)), str(today + datetime.timedelta(days=2))]},
+    )
+    assert_problem(in_batch, 409)
+
+
+@given(total=st.integers(min_value=1, max_value=10**12), parts=st.integers(min_value=1, max_value=24))
+def test_splitting_keeps_every_cent(total: int, parts: int) -> None:
+    if total < parts:
+        return
+    amounts = split_cents(total, parts)
+    assert sum(amounts) == total
+    assert len(amounts) == parts
+    assert max(amounts) - min(amounts) < parts
+    assert all(a > 0 for a in amounts)
+
+
+async def test_a_newcomer_pays_the_demo_approved_request(session_factory, settings, app_client) -> None:
+    from fund.demo import seed
+    from tests.conftest import Api
+
+    assert await seed(session_factory, settings)  # the full demo, with its approved housing request
+    await drain_outbox(session_factory)
+    token = await app_client.post(
+        "/api/v1/auth/token", json={"email": "accountant@example.org", "password": "demo-password"}
+    )
+    accountant = Api(app_client, token.json()["access_token"])
+    scheduled = (await accountant.get("/api/v1/disbursements", params={"status": "scheduled"})).json()["items"]
+    assert [d["amount_cents"] for d in scheduled] == [25000]
+    created = await accountant.post("/api/v1/payment-batches", json={}, headers={"Idempotency-Key": "demo-1"})
+    assert created.status_code == 202
+    await drain_outbox(session_factory)
+    batch = (await accountant.get(f"/api/v1/payment-batches/{created.json()['id']}")).json()
+    assert batch["status"] == "ready"
+    file = await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file")
+    validate_pain001(file.content, "pain.001.001.09")

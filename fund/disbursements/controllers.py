@@ -6,7 +6,7 @@ from uuid import UUID
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from fund.audit.service import Actor
@@ -15,7 +15,7 @@ from fund.auth.models import User
 from fund.deps import BEARER, PAGE, AppSettings, CurrentActor, CurrentUser, Paging, UoW
 from fund.disbursements import export, service
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
-from fund.disbursements.schemas import DisbursementOut
+from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
 from fund.errors import Conflict, InvalidInput
 from fund.pagination import Page
 from fund.payments.camt import return_reason_fr
@@ -91,6 +91,22 @@ class DisbursementController(Controller):
         self, disbursement_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> DisbursementOut:
         return disbursement_out(await service.reissue(uow, user, disbursement_id, actor))
+
+    @post(
+        "/{disbursement_id:uuid}/instalments",
+        status_code=200,
+        summary="Pay the approved amount in instalments on the given dates (split exactly to the cent)",
+    )
+    async def split_disbursement(
+        self,
+        disbursement_id: FromPath[UUID],
+        data: JSONBody[InstalmentsIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> list[DisbursementOut]:
+        created = await service.split_into_instalments(uow, user, disbursement_id, data.due_dates, actor)
+        return [disbursement_out(d) for d in created]
 
 
 def _range(date_from: str | None, date_to: str | None) -> tuple[datetime.date | None, datetime.date | None]:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
+
+from fund.auth.schemas import Strict
 
 DisbursementStatus = Literal["scheduled", "batched", "sent", "paid", "returned", "cancelled"]
 
@@ -24,3 +27,16 @@ class DisbursementOut(BaseModel):
     return_reason: str | None
     paid_on: datetime.date | None
     created_at: datetime.datetime
+
+
+class InstalmentsIn(Strict):
+    """The dates of the instalments; the amount is split exactly, the leftover cents on the first one."""
+
+    due_dates: list[datetime.date] = Field(min_length=2, max_length=24)
+
+    @field_validator("due_dates")
+    @classmethod
+    def _increasing(cls, value: list[datetime.date]) -> list[datetime.date]:
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("les échéances doivent être en ordre croissant, sans doublon")
+        return value

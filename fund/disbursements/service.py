@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -15,8 +16,9 @@ from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
-from fund.errors import Conflict, Forbidden, IllegalTransition, NotFound
+from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
+from fund.money import split_cents
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import handles
 from fund.pagination import PageRequest, fetch_page
@@ -176,3 +178,66 @@ async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Act
     )
     await uow.commit()
     return disbursement
+
+
+async def split_into_instalments(
+    uow: UnitOfWork, user: User, disbursement_id: UUID, due_dates: list[datetime.date], actor: Actor
+) -> list[Disbursement]:
+    """Pay an approved amount in instalments (e.g. housing paid monthly): only while nothing of it left the fund."""
+    require_accountant(user)
+    application_id = await uow.session.scalar(
+        select(Disbursement.application_id).where(
+            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
+        )
+    )
+    if application_id is None:
+        raise NotFound("disbursement not found")
+    application = await uow.session.get(Application, application_id, with_for_update=True)
+    assert application is not None
+    current = list(
+        await uow.session.scalars(
+            select(Disbursement).where(Disbursement.application_id == application.id).with_for_update()
+        )
+    )
+    if application.status != "approved" or any(d.status != "scheduled" for d in current):
+        raise Conflict(
+            f"application {application.reference} can be paid in instalments only while all its disbursements "
+            f"are scheduled (none in a batch, sent or paid)"
+        )
+    today = await uow.session.scalar(select(func.current_date()))
+    assert today is not None
+    if due_dates[0] < today:
+        raise InvalidInput("due_dates", "une échéance ne peut pas être passée")
+    assert application.amount_granted_cents is not None
+    amounts = split_cents(application.amount_granted_cents, len(due_dates))
+    for disbursement in current:
+        await uow.session.delete(disbursement)
+    await uow.session.flush()
+    created = [
+        Disbursement(
+            fund_id=application.fund_id,
+            application_id=application.id,
+            sequence=index,
+            amount_cents=amount,
+            due_date=due,
+            status="scheduled",
+            attempts=0,
+        )
+        for index, (amount, due) in enumerate(zip(amounts, due_dates, strict=True), start=1)
+    ]
+    uow.session.add_all(created)
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "disbursement.instalments",
+        entity_type="application",
+        entity_id=application.id,
+        detail={
+            "instalments": [{"due_date": str(d), "amount_cents": a} for a, d in zip(amounts, due_dates, strict=True)]
+        },
+    )
+    await uow.commit()
+    for disbursement in created:
+        disbursement.application = application
+    return created
