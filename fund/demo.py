@@ -151,6 +151,8 @@ async def seed(
     async with factory() as session:
         uow = UnitOfWork(session, redis, Books(settings, cipher))
         for student, category, amount, why, kind, payee in requests:
+            if category == "housing" and not with_approved_request:
+                continue
             data = ApplicationCreate(
                 student_id=student.id,
                 category=category,
@@ -163,7 +165,7 @@ async def seed(
             )
             application = await applications.create(uow, referent, data, cipher, actor)
             await applications.submit(uow, referent, application.id, actor)
-            if category == "housing" and with_approved_request:
+            if category == "housing":
                 # Two committee members approve it: the accountant then has a transfer to pay.
                 for email in ("committee1@example.org", "committee2@example.org"):
                     member = users[email]

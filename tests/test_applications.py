@@ -92,7 +92,14 @@ async def test_referent_files_a_draft(login) -> None:
     assert created["decided_at"] is None
     assert created["decision"] is None
     assert created["votes"] == []
-    assert created["payee"] == {"kind": "guardian", "name": "Mme Dupont Claire", "iban": MASKED_IBAN, "bic": None}
+    assert created["payee"] == {
+        "kind": "guardian",
+        "name": "Mme Dupont Claire",
+        "iban": MASKED_IBAN,
+        "bic": None,
+        "town": None,
+        "country": None,
+    }
 
     fetched = await referent.get(f"/api/v1/applications/{created['id']}")
     assert fetched.status_code == 200
@@ -417,7 +424,14 @@ async def test_referent_answer_carries_the_payee_and_the_student_summary(login) 
     referent = await login("referent@example.org")
     application = await submitted(referent, payee=payee(kind="third_party", name="SNCF Voyageurs"))
     seen = (await referent.get(f"/api/v1/applications/{application['id']}")).json()
-    assert seen["payee"] == {"kind": "third_party", "name": "SNCF Voyageurs", "iban": MASKED_IBAN, "bic": None}
+    assert seen["payee"] == {
+        "kind": "third_party",
+        "name": "SNCF Voyageurs",
+        "iban": MASKED_IBAN,
+        "bic": None,
+        "town": None,
+        "country": None,
+    }
     assert set(seen["student"]) == {"age", "trade"}
 
 
@@ -551,6 +565,8 @@ async def test_replacing_the_payee_changes_the_masked_iban(login, session_factor
         "name": "Résidence Habitat Jeunes",
         "iban": "DE89 •••• •••• 3000",
         "bic": "COBADEFFXXX",
+        "town": None,
+        "country": None,
     }
     assert response.json()["version"] == 2
     stored = await column(session_factory, application["id"], "payee_iban_encrypted")
