@@ -21,6 +21,9 @@ from fund.funds.controllers import PolicyController
 from fund.health import health
 from fund.ledger.service import Books
 from fund.logging import configure_logging
+from fund.metrics import metrics
+from fund.notifications.controllers import NotificationController
+from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.problems import EXCEPTION_HANDLERS
 from fund.queue import connect
@@ -46,6 +49,8 @@ API_CONTROLLERS = [
     PaymentBatchController,
     BankStatementController,
     ExportController,
+    NotificationController,
+    OperationsController,
 ]
 
 
@@ -73,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[BearerTokenMiddleware],
     )
     return Litestar(
-        route_handlers=[health, api],
+        route_handlers=[health, metrics, api],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -15,6 +15,7 @@ from fund.disbursements.models import (
 )
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
+from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
 from fund.schools.models import School
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
@@ -29,11 +30,13 @@ __all__ = [
     "BudgetEnvelope",
     "BudgetReservation",
     "CommitteeSession",
+    "DeliveryLog",
     "Disbursement",
     "ExportRecord",
     "Fund",
     "JournalEntry",
     "JournalLine",
+    "Notification",
     "OutboxEvent",
     "PaymentAttempt",
     "PaymentBatch",
@@ -45,6 +48,7 @@ __all__ = [
     "Vote",
     "journal_counters",
     "metadata",
+    "notification_preferences",
     "reference_counters",
     "school_memberships",
     "session_attendees",

@@ -42,3 +42,13 @@ async def enqueue_outbox_events(redis: ArqRedis | None, event_ids: Iterable[UUID
         if job is not None:
             queued += 1
     return queued
+
+
+async def queue_depth(redis: ArqRedis | None) -> int | None:
+    """Jobs waiting in the queue, or None when Redis does not answer."""
+    if redis is None:
+        return None
+    try:
+        return int(await redis.zcard(QUEUE_NAME))
+    except (RedisError, OSError):
+        return None

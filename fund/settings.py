@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     outbox_sweep_after_seconds: int = Field(default=30, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    # Links in mails point here; mail comes from this address.
+    base_url: str | None = None
+    mail_from: str = "fonds-solidarite@localhost"
+    digest_hour: int = Field(default=7, ge=0, le=23)
 
     # The fund as debtor of its SEPA transfers, and its books.
     debtor_name: str | None = None
@@ -81,6 +87,14 @@ class Settings(BaseSettings):
     @property
     def effective_siren(self) -> str:
         return self.siren or ("" if self.is_production else DEV_SIREN)
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.data_dir) / "mail"
 
     @property
     def is_production(self) -> bool:

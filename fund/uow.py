@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +21,8 @@ class UnitOfWork:
     redis: ArqRedis | None
     # The accounts and the cipher that money-moving services post journal entries with.
     books: Books | None = None
+    # The worker's mail sender (fund.notifications.mail.Mailer); None outside the worker.
+    mailer: Any = None
 
     def require_books(self) -> Books:
         assert self.books is not None, "this unit of work was opened without the books"
@@ -35,6 +38,8 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession], redis: ArqRedis | None) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], redis: ArqRedis | None, books: Books | None = None
+) -> AsyncIterator[UnitOfWork]:
     async with factory() as session:
-        yield UnitOfWork(session, redis)
+        yield UnitOfWork(session, redis, books)

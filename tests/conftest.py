@@ -60,8 +60,17 @@ def servers() -> Iterator[tuple[str, str]]:
         redis = EmbeddedRedis(tmp / "redis", persist=False)
         redis_url = redis.start()
     upgrade(database_url)
-    saved = {k: os.environ.get(k) for k in ("FUND_DATABASE_URL", "FUND_REDIS_URL", "FUND_SECRET_KEY")}
-    os.environ.update(FUND_DATABASE_URL=database_url, FUND_REDIS_URL=redis_url, FUND_SECRET_KEY=TEST_SECRET)
+    saved = {
+        k: os.environ.get(k)
+        for k in ("FUND_DATABASE_URL", "FUND_REDIS_URL", "FUND_SECRET_KEY", "FUND_DATA_DIR", "FUND_SMTP_URL")
+    }
+    os.environ.pop("FUND_SMTP_URL", None)  # mail goes to a folder of the run's own
+    os.environ.update(
+        FUND_DATABASE_URL=database_url,
+        FUND_REDIS_URL=redis_url,
+        FUND_SECRET_KEY=TEST_SECRET,
+        FUND_DATA_DIR=str(tmp / "data"),
+    )
     get_settings.cache_clear()
     try:
         yield database_url, redis_url
@@ -105,6 +114,7 @@ def settings(servers: tuple[str, str]) -> Settings:
         database_url=database_url,
         redis_url=redis_url,
         secret_key=TEST_SECRET,
+        data_dir=os.environ["FUND_DATA_DIR"],
         env="dev",
         outbox_sweep_after_seconds=1,
         log_level="WARNING",

@@ -17,18 +17,23 @@ import structlog
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Retry
+from fund.notifications.mail import mailer_from_settings
 
 import fund.disbursements.service
 import fund.payments.batches
 import fund.payments.statements  # noqa: F401
+from fund.applications.deadlines import escalate_late_requests
 from fund.db import create_engine, create_session_factory
+from fund.funds.calendar import PARIS
 from fund.ledger.service import Books
 from fund.logging import configure_logging
+from fund.notifications.service import queue_digests
 from fund.outbox.runner import run_event
 from fund.outbox.service import stale_pending_event_ids
 from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect, enqueue_outbox_events
 from fund.security import FieldCipher
 from fund.settings import get_settings
+from fund.uow import unit_of_work
 
 log = structlog.get_logger(__name__)
 MAX_TRIES = 5
@@ -42,6 +47,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["session_factory"] = create_session_factory(ctx["engine"])
     ctx["queue"] = connect(settings.redis_dsn)
     ctx["books"] = Books(settings, FieldCipher(settings.effective_secret_key))
+    ctx["mailer"] = mailer_from_settings(settings.smtp_url, settings.mail_dir, settings.mail_from)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -54,7 +60,12 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
     job_try = ctx.get("job_try", 1)
     try:
         return await run_event(
-            ctx["session_factory"], ctx["queue"], UUID(event_id), last_try=job_try >= MAX_TRIES, books=ctx["books"]
+            ctx["session_factory"],
+            ctx["queue"],
+            UUID(event_id),
+            last_try=job_try >= MAX_TRIES,
+            books=ctx["books"],
+            mailer=ctx["mailer"],
         )
     except Exception as exc:
         if job_try >= MAX_TRIES:
@@ -75,6 +86,21 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return queued
 
 
+async def escalate_deadlines(ctx: dict[str, Any]) -> int:
+    """Remind the committee, then alert the chair, of requests waiting past the target decision time."""
+    async with unit_of_work(ctx["session_factory"], ctx["queue"], ctx["books"]) as uow:
+        return await escalate_late_requests(uow)
+
+
+async def send_daily_digests(ctx: dict[str, Any]) -> int:
+    """Once a day at FUND_DIGEST_HOUR (French time): one digest mail per user with notifications waiting."""
+    now = datetime.datetime.now(PARIS)
+    if now.hour != ctx["settings"].digest_hour:
+        return 0
+    async with unit_of_work(ctx["session_factory"], ctx["queue"], ctx["books"]) as uow:
+        return await queue_digests(uow, now.date())
+
+
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_dsn)
 
@@ -83,6 +109,8 @@ class WorkerSettings:
     functions = [handle_outbox_event]
     cron_jobs = [
         cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, timeout=60, keep_result=0),
+        cron(escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, timeout=120, keep_result=0),
+        cron(send_daily_digests, minute=0, second=10, unique=True, timeout=300, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -24,6 +24,7 @@ from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import CastVote, Policy, deadlocked, decide
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.notifications.service import notify
 from fund.outbox.service import add_event
 from fund.pagination import PageRequest, fetch_page
 from fund.uow import UnitOfWork
@@ -88,6 +89,7 @@ async def request_info(
     _check_no_conflict_of_interest(user, application)
     await _transition(uow, application, "request_info", actor, message=data.message)
     application.info_request_message = data.message
+    notify(uow.session, "info_requested", application_id=application.id)
     await uow.commit()
     return application
 
@@ -248,12 +250,14 @@ async def grant(
     await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
     await ledger.record_grant(uow.session, uow.require_books(), fund, application, amount_cents, local_day(decided_at))
     add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
+    notify(uow.session, "decision_approved", application_id=application.id)
 
 
 async def refuse(uow: UnitOfWork, application: Application, actor: Actor, *, reason: str | None) -> None:
     application.decided_at = await _now(uow)
     application.decision_reason = reason
     await _transition(uow, application, "reject", actor, **({"reason": reason} if reason else {}))
+    notify(uow.session, "decision_rejected", application_id=application.id)
 
 
 async def decide_as_chair(

@@ -99,6 +99,8 @@ class Application(UUIDv7AuditBase):
     ratification: Mapped[str | None] = mapped_column(String(10))
     ratified_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     ratified_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Deadline escalation already done: 0 none, 1 committee reminded, 2 chair alerted.
+    escalation_stage: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     submitted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 

@@ -32,6 +32,7 @@ from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersio
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
+from fund.notifications.service import notify
 from fund.pagination import PageRequest, fetch_page
 from fund.security import FieldCipher
 from fund.students.models import Student
@@ -226,6 +227,11 @@ async def submit(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor
     resubmission = application.status == "info_requested"
     await _transition(uow, application, "submit", actor, **({"resubmission": True} if resubmission else {}))
     application.submitted_at = await _now(uow)
+    if not resubmission:
+        notify(uow.session, "new_request", application_id=application.id)
+        policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
+        if application.urgent and application.amount_requested_cents <= policy.fast_track_ceiling_cents:
+            notify(uow.session, "fast_track_request", application_id=application.id)
     await uow.commit()
     return application
 

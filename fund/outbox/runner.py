@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -24,6 +25,7 @@ async def run_event(
     *,
     last_try: bool = False,
     books: Books | None = None,
+    mailer: Any = None,
 ) -> str:
     """Lock the event row, skip it if done, run its handler, mark it done — in one transaction.
 
@@ -31,7 +33,7 @@ async def run_event(
     given the same event wait on the row lock and the second finds it done. Returns the final status.
     """
     async with factory() as session:
-        uow = UnitOfWork(session, redis, books)
+        uow = UnitOfWork(session, redis, books, mailer)
         event = await session.get(OutboxEvent, event_id, with_for_update=True)
         if event is None:
             log.warning("outbox event not found", event_id=str(event_id))

@@ -56,3 +56,30 @@ async def stale_pending_event_ids(
         .limit(limit)
     )
     return list(rows)
+
+
+async def queue_figures(session: AsyncSession) -> dict[str, Any]:
+    """Counts by status and the age of the oldest pending event (seconds), for the administrator and /metrics."""
+    counts = dict((await session.execute(select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status))).all())
+    oldest = await session.scalar(
+        select(func.extract("epoch", func.now() - func.min(OutboxEvent.created_at))).where(
+            OutboxEvent.status == "pending"
+        )
+    )
+    return {
+        "pending": int(counts.get("pending", 0)),
+        "failed": int(counts.get("failed", 0)),
+        "done": int(counts.get("done", 0)),
+        "oldest_pending_seconds": float(oldest or 0.0),
+    }
+
+
+async def retry_failed(session: AsyncSession, event_id: UUID) -> OutboxEvent | None:
+    """Put a dead event back in line (its last error is kept until it succeeds); None if it is not failed."""
+    event = await session.get(OutboxEvent, event_id, with_for_update=True)
+    if event is None or event.status != "failed":
+        return None
+    event.status = "pending"
+    event.attempts = 0
+    session.info.setdefault(_ADDED_KEY, []).append(event)
+    return event

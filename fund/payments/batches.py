@@ -22,6 +22,8 @@ from fund.auth.models import User
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
+from fund.money import format_euros_fr
+from fund.notifications.service import notify
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event, handles
 from fund.pagination import PageRequest, fetch_page
@@ -206,6 +208,14 @@ async def build_file(uow: UnitOfWork, event: OutboxEvent) -> None:
         to_status="ready",
         detail={"checksum_sha256": batch.checksum_sha256, "bytes": len(xml)},
     )
+    notify(
+        session,
+        "batch_ready",
+        fund_id=batch.fund_id,
+        transfer_count=batch.transfer_count,
+        total=format_euros_fr(batch.total_cents),
+        link=f"/api/v1/payment-batches/{batch.id}",
+    )
 
 
 async def _applications_of(uow: UnitOfWork, attempts: Sequence[PaymentAttempt]) -> dict[UUID, Application]:
@@ -286,6 +296,7 @@ async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -
         from_status="ready",
         to_status="sent",
     )
+    notify(uow.session, "transfer_sent", batch_id=batch.id)
     await uow.commit()
     return batch
 

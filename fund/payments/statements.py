@@ -26,6 +26,7 @@ from fund.errors import Forbidden, InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.notifications.service import notify
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event, handles
 from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
@@ -141,6 +142,14 @@ async def reconcile(uow: UnitOfWork, event: OutboxEvent) -> None:
     statement.matched, statement.returned = tally.matched, tally.returned
     statement.unmatched, statement.already_known = tally.unmatched, tally.already_known
     statement.status = "duplicate" if parsed.entries and tally.already_known == len(parsed.entries) else "processed"
+    if tally.returned:
+        notify(
+            session,
+            "statement_returns",
+            fund_id=statement.fund_id,
+            returned_count=tally.returned,
+            link=f"/api/v1/bank-statements/{statement.id}",
+        )
     await record(
         session,
         SYSTEM,
@@ -286,6 +295,7 @@ async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, 
         if application.status == "paid":
             application.status = "approved"
             application.version += 1
+    notify(uow.session, "transfer_returned", disbursement_id=disbursement.id, reason_fr=return_reason_fr(reason))
 
 
 async def _close_if_paid(uow: UnitOfWork, application: Application) -> None:

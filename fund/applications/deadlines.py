@@ -1,0 +1,64 @@
+"""Requests waiting past the fund's target decision time are escalated, once per stage: first a reminder to the
+committee (at the target), then an alert to the chair (at twice the target). The cron calls this."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import func, select
+
+from fund.applications.models import Application
+from fund.audit.service import SYSTEM, record
+from fund.funds.models import Fund
+from fund.funds.policy import Policy
+from fund.notifications.service import notify
+from fund.uow import UnitOfWork
+
+WAITING = ("submitted", "under_review")
+# The chair is alerted when a request has waited this many times the target.
+CHAIR_FACTOR = 2
+
+
+async def escalate_late_requests(uow: UnitOfWork) -> int:
+    """Escalate what is late; returns how many requests moved to a new stage."""
+    session = uow.session
+    now = await session.scalar(select(func.now()))
+    assert now is not None
+    moved = 0
+    for fund in list(await session.scalars(select(Fund))):
+        policy = Policy.model_validate(fund.policy)
+        for urgent, hours in ((False, policy.target_decision_hours), (True, policy.target_decision_hours_urgent)):
+            target = datetime.timedelta(hours=hours)
+            for stage, age, kind in ((2, target * CHAIR_FACTOR, "escalation"), (1, target, "deadline_reminder")):
+                late = list(
+                    await session.scalars(
+                        select(Application)
+                        .where(
+                            Application.fund_id == fund.id,
+                            Application.status.in_(WAITING),
+                            Application.urgent.is_(urgent),
+                            Application.escalation_stage < stage,
+                            Application.submitted_at < now - age,
+                        )
+                        .order_by(Application.submitted_at)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                for application in late:
+                    assert application.submitted_at is not None
+                    hours_waiting = int((now - application.submitted_at).total_seconds() // 3600)
+                    if stage == 2 and application.escalation_stage == 0:
+                        notify(session, "deadline_reminder", application_id=application.id, hours_waiting=hours_waiting)
+                    application.escalation_stage = stage
+                    notify(session, kind, application_id=application.id, hours_waiting=hours_waiting)
+                    await record(
+                        session,
+                        SYSTEM,
+                        f"application.{kind}",
+                        entity_type="application",
+                        entity_id=application.id,
+                        detail={"hours_waiting": hours_waiting, "target_hours": hours},
+                    )
+                    moved += 1
+    await uow.commit()
+    return moved

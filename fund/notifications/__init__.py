@@ -1,0 +1,1 @@
+"""Notifications: what each person is told, in the API and by mail."""

@@ -1,0 +1,339 @@
+"""Mail: French templates (text and HTML, one layout) and two senders — SMTP, or a folder of ``.eml`` files.
+
+A mail carries a reference and a link to the case, never an IBAN, a social justification or a student's name:
+the contexts handed to :func:`render` never hold them, and :func:`assert_no_sensitive` checks the result.
+Senders raise :class:`TransientMailError` (try again later) or :class:`PermanentMailError` (give up); the caller
+owns the retries and their back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import ssl
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, parseaddr
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import aiosmtplib
+import structlog
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+log = structlog.get_logger(__name__)
+
+KINDS = (
+    "decision_approved",
+    "decision_rejected",
+    "info_requested",
+    "transfer_sent",
+    "transfer_returned",
+    "new_request",
+    "new_requests_digest",
+    "deadline_reminder",
+    "escalation",
+    "fast_track_request",
+    "batch_ready",
+    "statement_returns",
+    "daily_digest",
+)
+DEFAULT_LOCALE = "fr"
+DEFAULT_SENDER = "fund@localhost"
+TEMPLATES = Path(__file__).parent / "templates"
+
+# Safe in a Message-ID header and in a file name.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,190}")
+# Two letters, two check digits, then 10 to 30 letters or digits, single spaces allowed (printed IBAN groups).
+# Upper case only, as IBANs are stored and printed; lower-case hex (UUIDs in links) never matches.
+_IBAN_LIKE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){10,30}\b")
+# Context keys that would carry what a mail must never show.
+_FORBIDDEN_KEYS = frozenset(
+    {"iban", "bic", "justification", "first_name", "last_name", "student_name", "birth_date", "payee_name"}
+)
+_LOCALE = re.compile(r"[a-z]{2}(?:_[A-Z]{2})?")
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to one person. ``message_id`` is stable across re-sends (the header is ``<{message_id}@fund>``)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+
+    def __post_init__(self) -> None:
+        if not _MESSAGE_ID.fullmatch(self.message_id):
+            raise ValueError("message_id: letters, digits, '.', '_' and '-' only, at most 191 characters")
+
+
+class MailError(Exception):
+    """A mail was not delivered; ``code`` is the SMTP reply code when there was one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientMailError(MailError):
+    """Try again later: server unreachable, timeout, TLS failure, 4xx reply."""
+
+
+class PermanentMailError(MailError):
+    """Trying again will not help: 5xx reply (unknown user, bad credentials), malformed address."""
+
+
+class SensitiveDataError(ValueError):
+    """A rendered mail would show data that must never leave the service by mail."""
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    async def send(self, mail: Mail) -> None: ...
+
+
+# ---------------------------------------------------------------- templates
+
+
+@cache
+def _environment(locale: str) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES / locale),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _resolve_locale(locale: str) -> str:
+    """``fr_FR`` / ``fr-FR`` → that folder if it exists, else ``fr``'s language folder, else French."""
+    candidate = locale.replace("-", "_")
+    if not _LOCALE.fullmatch(candidate):
+        return DEFAULT_LOCALE
+    for name in (candidate, candidate[:2]):
+        if (TEMPLATES / name / "layout.txt").is_file():
+            return name
+    return DEFAULT_LOCALE
+
+
+def assert_no_sensitive(text: str) -> None:
+    """Raise :class:`SensitiveDataError` if ``text`` holds something that looks like an IBAN."""
+    if _IBAN_LIKE.search(text):
+        raise SensitiveDataError("a mail must not contain an IBAN")
+
+
+def render(
+    kind: str, context: Mapping[str, Any], *, fund_name: str, base_url: str, locale: str = DEFAULT_LOCALE
+) -> tuple[str, str, str]:
+    """(subject, text, html) of a mail of ``kind`` in ``locale`` (French when that locale has no templates).
+
+    ``context`` holds the keys of the kind (see the templates); links are paths, made absolute with ``base_url``.
+    Optional keys for every kind: ``recipient_name`` (the greeting) and ``preferences_link`` (the footer).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    forbidden = _FORBIDDEN_KEYS.intersection(context)
+    if forbidden:
+        raise SensitiveDataError(f"a mail context must not hold {', '.join(sorted(forbidden))}")
+    resolved = _resolve_locale(locale)
+    env = _environment(resolved)
+    root = base_url.rstrip("/")
+
+    def url(link: str) -> str:
+        return link if link.startswith(("https://", "http://")) else f"{root}/{link.lstrip('/')}"
+
+    values: dict[str, Any] = {**context, "fund_name": fund_name, "url": url, "locale": resolved}
+    text_template = env.get_template(f"{kind}.txt")
+    subject = _one_line(_render_block(text_template, "subject", values))
+    values["subject"] = subject
+    text = text_template.render(values)
+    html = env.get_template(f"{kind}.html").render(values)
+    for part in (subject, text, html):
+        assert_no_sensitive(part)
+    return subject, text, html
+
+
+def _one_line(text: str) -> str:
+    """Collapse line breaks and runs of spaces; keep no-break spaces (``1 234,50 €``)."""
+    return re.sub(r"[ \t\r\n]+", " ", text).strip()
+
+
+def _render_block(template: Template, name: str, values: dict[str, Any]) -> str:
+    block: Callable[[Any], Any] = template.blocks[name]
+    return "".join(block(template.new_context(values)))
+
+
+# ---------------------------------------------------------------- the message
+
+
+def build_message(mail: Mail, sender: str) -> EmailMessage:
+    """The RFC 5322 message: multipart/alternative (text, then HTML), UTF-8, quoted-printable (7-bit safe)."""
+    try:
+        Address(addr_spec=mail.to)
+    except Exception as exc:  # the header parser raises several types for a malformed address
+        raise PermanentMailError(f"malformed recipient address: {exc}") from None
+    message = EmailMessage()
+    message["Subject"] = _one_line(mail.subject)
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = f"<{mail.message_id}@fund>"
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a robot
+    message.set_content(mail.text, cte="quoted-printable")
+    message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+# ---------------------------------------------------------------- SMTP
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class SmtpMailer:
+    """Send through an SMTP server given by URL.
+
+    ``smtp://[user:password@]host[:port]`` (port 25): STARTTLS when the server offers it; ``?starttls=1`` makes it
+    mandatory (no plain-text fallback), ``?starttls=0`` never tries. ``smtps://…`` (port 465): implicit TLS.
+    ``?timeout=`` seconds (default 10); ``?from=`` the sender, which wins over ``sender``. User and password are
+    percent-decoded. ``tls_context`` replaces the system's trust store (a test's self-signed certificate).
+    """
+
+    def __init__(self, url: str, *, sender: str | None = None, tls_context: ssl.SSLContext | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"smtp", "smtps"}:
+            raise ValueError("the SMTP URL must start with smtp:// or smtps://")
+        if not parts.hostname:
+            raise ValueError("the SMTP URL has no host")
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        unknown = set(query) - {"starttls", "timeout", "from"}
+        if unknown:
+            raise ValueError(f"unknown SMTP URL parameter(s): {', '.join(sorted(unknown))}")
+        self.hostname = parts.hostname
+        self.use_tls = parts.scheme == "smtps"
+        self.port = parts.port or (465 if self.use_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password is not None else None
+        self.start_tls = _parse_starttls(query.get("starttls"))
+        if self.use_tls and self.start_tls:
+            raise ValueError("smtps:// already uses TLS: starttls=1 does not apply")
+        try:
+            self.timeout = float(query.get("timeout", "10"))
+        except ValueError:
+            raise ValueError("timeout must be a number of seconds") from None
+        if not self.timeout > 0:
+            raise ValueError("timeout must be positive")
+        self.sender = query.get("from") or sender or DEFAULT_SENDER
+        self.tls_context = tls_context
+
+    def __repr__(self) -> str:  # never the password
+        user = f"{self.username}:***@" if self.username else ""
+        return f"SmtpMailer({'smtps' if self.use_tls else 'smtp'}://{user}{self.hostname}:{self.port})"
+
+    async def send(self, mail: Mail) -> None:
+        message = build_message(mail, self.sender)
+        try:
+            errors, _ = await aiosmtplib.send(
+                message,
+                sender=parseaddr(self.sender)[1],
+                recipients=[mail.to],
+                hostname=self.hostname,
+                port=self.port,
+                username=self.username,
+                password=self._password,
+                use_tls=self.use_tls,
+                start_tls=self.start_tls,
+                tls_context=self.tls_context,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise _by_code(min((r.code for r in exc.recipients), default=None), str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc.code, f"{exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:
+            # Unreachable, timed out, disconnected, TLS failed (or mandatory and not offered): the server's state,
+            # not the mail's.
+            raise TransientMailError(f"{type(exc).__name__}: {exc}") from exc
+        if errors:  # a recipient refused while the mail went to others (never with one recipient, kept for safety)
+            response = next(iter(errors.values()))
+            raise _by_code(response.code, f"{response.code} {response.message}")
+        log.info("mail.sent", to=mail.to, subject=mail.subject, message_id=mail.message_id)
+
+
+def _parse_starttls(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError("starttls must be 0 or 1")
+
+
+def _by_code(code: int | None, message: str) -> MailError:
+    if code is not None and 500 <= code < 600:
+        return PermanentMailError(message, code)
+    return TransientMailError(message, code)
+
+
+# ---------------------------------------------------------------- folder
+
+
+class FileMailer:
+    """Write each mail as ``<timestamp>-<message_id>.eml`` in ``folder`` (the demo's mailbox) and log one line.
+
+    Sending the same ``message_id`` again rewrites the same file.
+    """
+
+    def __init__(self, folder: Path, *, sender: str = DEFAULT_SENDER) -> None:
+        self.folder = Path(folder)
+        self.sender = sender
+        self._lock = asyncio.Lock()
+
+    async def send(self, mail: Mail) -> None:
+        data = build_message(mail, self.sender).as_bytes(policy=SMTP)
+        async with self._lock:
+            path = await asyncio.to_thread(self._write, mail.message_id, data)
+        log.info("mail.written", to=mail.to, subject=mail.subject, path=str(path))
+
+    def path_for(self, message_id: str) -> Path | None:
+        """The file already written for ``message_id``, if any."""
+        suffix = f"-{message_id}.eml"
+        for path in self.folder.glob(f"*{suffix}"):
+            if path.name.split("-", 1)[1] == suffix[1:]:  # the timestamp holds no '-': an exact match
+                return path
+        return None
+
+    def _write(self, message_id: str, data: bytes) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(message_id)
+        if path is None:
+            path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{message_id}.eml"
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def mailer_from_settings(smtp_url: str | None, mail_dir: Path, sender: str) -> Mailer:
+    """SMTP when a URL is configured, else the folder (development and demo)."""
+    if smtp_url:
+        return SmtpMailer(smtp_url, sender=sender)
+    return FileMailer(mail_dir, sender=sender)

@@ -1,0 +1,323 @@
+"""Who is told what, and when the mail goes.
+
+Domain services call :func:`notify` in their own transaction: it writes one outbox event. The worker fans it out to
+the recipients (one notification each, keyed so that a re-run creates nothing twice) and, for each recipient who
+wants it now (or for an urgent kind), writes a ``mail.send`` event. Sending marks the notification ``sent`` in the
+same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice.
+Non-urgent notifications of users who chose the daily digest wait for the digest cron.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
+
+from fund.applications.models import Application
+from fund.auth.models import User, school_memberships
+from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
+from fund.errors import NotFound
+from fund.funds.models import Fund
+from fund.money import format_euros_fr
+from fund.notifications.mail import Mail, render
+from fund.notifications.models import DeliveryLog, Notification, notification_preferences
+from fund.outbox.models import OutboxEvent
+from fund.outbox.service import add_event, handles
+from fund.pagination import PageRequest, fetch_page
+from fund.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+NOTIFY = "notify"
+SEND_MAIL = "mail.send"
+# Always mailed at once, whatever the user's choice.
+URGENT = frozenset(
+    {
+        "decision_approved",
+        "decision_rejected",
+        "info_requested",
+        "transfer_returned",
+        "escalation",
+        "fast_track_request",
+    }
+)
+# Bundled in the daily digest whatever the user's choice (the committee's digest of new requests).
+ALWAYS_DIGEST = frozenset({"new_request"})
+CATEGORY_FR = {"transport": "Transport", "housing": "Logement", "food": "Alimentation", "other": "Autre"}
+
+
+def notify(session: AsyncSession, kind: str, **payload: Any) -> None:
+    """Record, in the caller's transaction, that people must be told; the worker decides who and how."""
+    plain = {k: v if isinstance(v, bool | int | float) else str(v) for k, v in payload.items()}
+    add_event(session, NOTIFY, {"kind": kind, **plain})
+
+
+# --- recipients --------------------------------------------------------------------------------------------------
+
+
+async def _users(session: AsyncSession, fund_id: UUID, *roles: str) -> list[User]:
+    return list(
+        await session.scalars(
+            select(User).where(User.fund_id == fund_id, User.is_active.is_(True), User.roles.overlap(list(roles)))
+        )
+    )
+
+
+async def _referents(session: AsyncSession, application: Application) -> list[User]:
+    return list(
+        await session.scalars(
+            select(User)
+            .join(school_memberships, school_memberships.c.user_id == User.id)
+            .where(
+                school_memberships.c.school_id == application.school_id,
+                User.is_active.is_(True),
+                User.roles.contains(["referent"]),
+            )
+        )
+    )
+
+
+def _case_link(application: Application) -> str:
+    return f"/api/v1/applications/{application.id}"
+
+
+async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str, dict[str, Any], str]]:
+    """(recipient, kind, context, link) for one ``notify`` event."""
+    session = uow.session
+    payload = event.payload
+    kind = payload["kind"]
+    if kind in ("decision_approved", "decision_rejected", "info_requested", "new_request", "fast_track_request"):
+        application = await session.get(Application, UUID(payload["application_id"]))
+        if application is None:
+            return []
+        link = _case_link(application)
+        context = {
+            "reference": application.reference,
+            "amount": format_euros_fr(application.amount_granted_cents or application.amount_requested_cents),
+            "category_label": CATEGORY_FR.get(application.category, application.category),
+            "urgent": application.urgent,
+            "link": link,
+        }
+        if kind == "new_request":
+            recipients = await _users(session, application.fund_id, "committee", "chair")
+        elif kind == "fast_track_request":
+            recipients = await _users(session, application.fund_id, "chair")
+        else:
+            recipients = await _referents(session, application)
+        return [(user, kind, context, link) for user in recipients]
+    if kind in ("deadline_reminder", "escalation"):
+        application = await session.get(Application, UUID(payload["application_id"]))
+        if application is None:
+            return []
+        link = _case_link(application)
+        context = {
+            "reference": application.reference,
+            "hours_waiting": int(payload["hours_waiting"]),
+            "urgent": application.urgent,
+            "link": link,
+        }
+        roles = ("committee", "chair") if kind == "deadline_reminder" else ("chair",)
+        return [(user, kind, context, link) for user in await _users(session, application.fund_id, *roles)]
+    if kind == "transfer_sent":
+        batch = await session.get(PaymentBatch, UUID(payload["batch_id"]))
+        if batch is None:
+            return []
+        rows = await session.execute(
+            select(Application, PaymentAttempt.amount_cents)
+            .join(Disbursement, Disbursement.application_id == Application.id)
+            .join(PaymentAttempt, PaymentAttempt.disbursement_id == Disbursement.id)
+            .where(PaymentAttempt.batch_id == batch.id)
+        )
+        out = []
+        for application, amount in rows:
+            link = _case_link(application)
+            context = {"reference": application.reference, "amount": format_euros_fr(amount), "link": link}
+            out += [(user, kind, context, link) for user in await _referents(session, application)]
+        return out
+    if kind == "transfer_returned":
+        disbursement = await session.get(Disbursement, UUID(payload["disbursement_id"]))
+        if disbursement is None:
+            return []
+        application = await session.get(Application, disbursement.application_id)
+        assert application is not None
+        context = {
+            "reference": application.reference,
+            "amount": format_euros_fr(disbursement.amount_cents),
+            "reason": payload.get("reason_fr", ""),
+            "link": _case_link(application),
+        }
+        referents = [(u, kind, context, _case_link(application)) for u in await _referents(session, application)]
+        accountant_link = "/api/v1/disbursements?status=returned"
+        accountants = [
+            (u, kind, {**context, "link": accountant_link}, accountant_link)
+            for u in await _users(session, application.fund_id, "accountant")
+        ]
+        return referents + accountants
+    if kind in ("batch_ready", "statement_returns"):
+        fund_id = UUID(payload["fund_id"])
+        link = payload["link"]
+        context = {k: v for k, v in payload.items() if k not in ("kind", "fund_id")}
+        return [(user, kind, context, link) for user in await _users(session, fund_id, "accountant")]
+    raise LookupError(f"unknown notification kind {kind!r}")
+
+
+async def _mail_mode(session: AsyncSession, user_id: UUID) -> str:
+    mode = await session.scalar(
+        select(notification_preferences.c.mail_mode).where(notification_preferences.c.user_id == user_id)
+    )
+    return mode or "immediate"
+
+
+@handles(NOTIFY)
+async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
+    """Create each recipient's notification once, and queue the mails that go now."""
+    for user, kind, context, link in await _fan_out(uow, event):
+        urgent = kind in URGENT
+        if kind in ALWAYS_DIGEST:
+            status = "digest"
+        elif urgent or await _mail_mode(uow.session, user.id) == "immediate":
+            status = "pending"
+        else:
+            status = "digest"
+        inserted = await uow.session.scalar(
+            insert(Notification)
+            .values(
+                id=uuid7(),
+                user_id=user.id,
+                kind=kind,
+                context=context,
+                link=link,
+                urgent=urgent,
+                dedup_key=f"{event.id}:{user.id}",
+                mail_status=status,
+                created_at=func.now(),
+                updated_at=func.now(),
+            )
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(Notification.id)
+        )
+        if inserted is not None and status == "pending":
+            add_event(uow.session, SEND_MAIL, {"notification_id": str(inserted)})
+
+
+async def _fund_name(session: AsyncSession, fund_id: UUID) -> str:
+    return await session.scalar(select(Fund.name).where(Fund.id == fund_id)) or "Fonds de solidarité"
+
+
+async def _send(uow: UnitOfWork, user: User, kind: str, context: dict[str, Any], message_id: str) -> None:
+    """Render and hand one mail to the mailer; SMTP trouble raises (the job retries with back-off)."""
+    books = uow.require_books()
+    subject, text, html = render(
+        kind, context, fund_name=await _fund_name(uow.session, user.fund_id), base_url=books.settings.public_url
+    )
+    await uow.mailer.send(Mail(to=user.email, subject=subject, text=text, html=html, message_id=message_id))
+    uow.session.add(DeliveryLog(message_id=message_id, user_id=user.id, subject=subject))
+
+
+@handles(SEND_MAIL)
+async def send_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
+    notification = await uow.session.get(Notification, UUID(event.payload["notification_id"]), with_for_update=True)
+    if notification is None or notification.mail_status != "pending":
+        return  # already sent (a re-run) or turned into a digest
+    user = await uow.session.get(User, notification.user_id)
+    if user is None or not user.is_active:
+        notification.mail_status = "none"
+        return
+    await _send(uow, user, notification.kind, notification.context, f"notification-{notification.id}")
+    notification.mail_status = "sent"
+    notification.mailed_at = await uow.session.scalar(select(func.now()))
+
+
+DIGEST = "mail.digest"
+
+
+async def queue_digests(uow: UnitOfWork, day: datetime.date) -> int:
+    """One digest event per user with notifications waiting (the cron calls this once a day)."""
+    users = list(
+        await uow.session.scalars(select(Notification.user_id).where(Notification.mail_status == "digest").distinct())
+    )
+    for user_id in users:
+        add_event(uow.session, DIGEST, {"user_id": str(user_id), "day": day.isoformat()})
+    await uow.commit()
+    return len(users)
+
+
+@handles(DIGEST)
+async def send_digest(uow: UnitOfWork, event: OutboxEvent) -> None:
+    user = await uow.session.get(User, UUID(event.payload["user_id"]), with_for_update=True)
+    if user is None:
+        return
+    waiting = list(
+        await uow.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user.id, Notification.mail_status == "digest")
+            .order_by(Notification.id)
+            .with_for_update()
+        )
+    )
+    if not waiting:
+        return
+    if user.is_active:
+        items = [{"subject": subject_of(n.kind, n.context), "link": n.link} for n in waiting]
+        await _send(uow, user, "daily_digest", {"items": items, "link": "/api/v1/notifications"}, f"digest-{event.id}")
+    now = await uow.session.scalar(select(func.now()))
+    for notification in waiting:
+        notification.mail_status = "sent" if user.is_active else "none"
+        notification.mailed_at = now
+
+
+def subject_of(kind: str, context: dict[str, Any]) -> str:
+    return render(kind, context, fund_name="", base_url="")[0]
+
+
+# --- the API ------------------------------------------------------------------------------------------------------
+
+
+async def list_for(
+    uow: UnitOfWork, user: User, page: PageRequest, *, unread: bool = False
+) -> tuple[Sequence[Notification], str | None]:
+    query = select(Notification).where(Notification.user_id == user.id)
+    if unread:
+        query = query.where(Notification.read_at.is_(None))
+    return await fetch_page(uow.session, query, Notification.id, page)
+
+
+async def mark_read(uow: UnitOfWork, user: User, notification_id: UUID) -> Notification:
+    notification = await uow.session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user.id:
+        raise NotFound("notification not found")
+    if notification.read_at is None:
+        notification.read_at = await uow.session.scalar(select(func.now()))
+        await uow.commit()
+    return notification
+
+
+async def mark_all_read(uow: UnitOfWork, user: User) -> int:
+    result = await uow.session.execute(
+        update(Notification)
+        .where(and_(Notification.user_id == user.id, Notification.read_at.is_(None)))
+        .values(read_at=func.now())
+    )
+    await uow.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def get_mode(uow: UnitOfWork, user: User) -> str:
+    return await _mail_mode(uow.session, user.id)
+
+
+async def set_mode(uow: UnitOfWork, user: User, mode: str) -> str:
+    await uow.session.execute(
+        insert(notification_preferences)
+        .values(user_id=user.id, mail_mode=mode)
+        .on_conflict_do_update(index_elements=["user_id"], set_={"mail_mode": mode})
+    )
+    await uow.commit()
+    return mode
