@@ -57,7 +57,11 @@ def cmd_worker(_: argparse.Namespace) -> int:
     settings = _settings()
     if not settings.database_url or not settings.redis_url:
         return _fail("FUND_DATABASE_URL and FUND_REDIS_URL must be set (or use `fund dev`)")
-    run_worker(WorkerSettings, redis_settings=redis_settings())  # type: ignore[arg-type]
+    run_worker(
+        WorkerSettings,  # type: ignore[arg-type]
+        redis_settings=redis_settings(),
+        job_timeout=settings.job_timeout_seconds,
+    )
     return 0
 
 
