@@ -10,7 +10,7 @@ from pydantic.types import StrictBool, StrictInt
 from fund.auth.schemas import Strict
 from fund.banking import normalize_bic, normalize_iban
 from fund.funds.policy import Category
-from fund.payments.sepa import NON_EEA_SEPA_COUNTRIES, SEPA_COUNTRIES
+from fund.payments.sepa import NON_EEA_SEPA_COUNTRIES, SEPA_COUNTRIES, sepa_text
 
 # 100 000 € is far above any ceiling; it only stops absurd numbers before the rules speak.
 MAX_AMOUNT_CENTS = 10_000_000
@@ -33,6 +33,8 @@ class PayeeIn(Strict):
 
     @model_validator(mode="after")
     def _sepa_reachable(self) -> PayeeIn:
+        if not sepa_text(self.name, 70).strip():
+            raise ValueError("name: ce nom ne peut pas s'écrire dans un virement SEPA (lettres latines requises)")
         country = self.iban[:2]
         if country not in SEPA_COUNTRIES:
             raise ValueError("iban: ce compte n'est pas dans la zone SEPA : un virement SEPA ne peut l'atteindre")

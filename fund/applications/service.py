@@ -32,6 +32,7 @@ from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersio
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
+from fund.ledger import service as ledger
 from fund.notifications.service import notify
 from fund.pagination import PageRequest, fetch_page
 from fund.security import FieldCipher
@@ -303,8 +304,21 @@ async def change_payee(
             "a transfer to the current payee is in a batch or at the bank: wait for it to be paid or returned"
         )
     before = {"name": application.payee_name, "iban": application.payee_iban_masked}
+    books = uow.require_books()
+    previous_account = books.payee_account(application)
     _set_payee(application, payee, cipher)
     application.version += 1
+    paid = await uow.session.scalar(
+        select(func.coalesce(func.sum(Disbursement.amount_cents), 0)).where(
+            Disbursement.application_id == application.id, Disbursement.status == "paid"
+        )
+    )
+    still_owed = (application.amount_granted_cents or 0) - int(paid or 0)
+    if still_owed > 0 and books.payee_account(application)[0] != previous_account[0]:
+        fund = await get_fund(uow.session, application.fund_id)
+        await ledger.record_payee_change(
+            uow.session, books, fund, application, previous_account, still_owed, local_day(await _now(uow))
+        )
     await record(
         uow.session,
         actor,

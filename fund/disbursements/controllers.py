@@ -17,6 +17,7 @@ from fund.disbursements import export, service
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
 from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
 from fund.errors import Conflict, InvalidInput
+from fund.funds.calendar import local_day
 from fund.pagination import Page
 from fund.payments.camt import return_reason_fr
 
@@ -196,7 +197,7 @@ class ExportController(Controller):
         siren = settings.effective_siren
         if not siren:
             raise Conflict("the fund's SIREN is not configured (FUND_SIREN): the FEC file is named after it")
-        closing = last or datetime.date.today()
+        closing = last or local_day(datetime.datetime.now(datetime.UTC))
         name = f"{siren}FEC{closing.strftime('%Y%m%d')}.txt"
         return await self._stream(
             state, user, actor, "fec", name, "text/plain; charset=iso-8859-15", export.fec, first, last

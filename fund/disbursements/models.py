@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -135,7 +136,14 @@ class StatementEntry(UUIDv7AuditBase):
     __tablename__ = "statement_entries"
     __table_args__ = (
         CheckConstraint(_in("outcome", ("paid", "returned", "unmatched", "ignored")), name="outcome"),
-        UniqueConstraint("fund_id", "account_servicer_ref", name="uq_statement_entries_account_servicer_ref"),
+        # A bank reference moves money once; entries that did not (pending, unmatched) may come again.
+        Index(
+            "uq_statement_entries_applied_ref",
+            "fund_id",
+            "account_servicer_ref",
+            unique=True,
+            postgresql_where=text("outcome IN ('paid', 'returned')"),
+        ),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))

@@ -175,3 +175,29 @@ async def record_return(
         debit=(s.account_bank, ACCOUNT_LABELS["bank"], None, None),
         credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
     )
+
+
+async def record_payee_change(
+    session: AsyncSession,
+    books: Books,
+    fund: Fund,
+    application: Application,
+    previous: tuple[str, str],
+    amount_cents: int,
+    day: datetime.date,
+) -> JournalEntry:
+    """The grant still owed moves from the former payee's sub-account to the new one's, so that each clears."""
+    s = books.settings
+    payee, payee_label = books.payee_account(application)
+    return await _post(
+        session,
+        fund,
+        journal=s.journal_grants,
+        kind="payee_change",
+        day=day,
+        application=application,
+        label=f"Changement de bénéficiaire {application.reference}",
+        amount_cents=amount_cents,
+        debit=(s.account_payees, ACCOUNT_LABELS["payees"], previous[0], previous[1]),
+        credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+    )

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
@@ -62,6 +62,10 @@ async def create(
     the batch it created the first time."""
     require_accountant(user)
     if idempotency_key:
+        # A retry that arrives while the first request is still running waits for it, then finds its batch.
+        await uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"batch:{user.fund_id}:{idempotency_key}"}
+        )
         existing = await uow.session.scalar(
             select(PaymentBatch).where(
                 PaymentBatch.fund_id == user.fund_id, PaymentBatch.idempotency_key == idempotency_key

@@ -108,9 +108,13 @@ async def reconcile(uow: UnitOfWork, event: OutboxEvent) -> None:
     tally = _Tally()
     for index, entry in enumerate(parsed.entries):
         key = _entry_key(parsed.message_id, index, entry)
+        # Only an entry that moved money is final: one seen pending, or that matched nothing before (a batch not
+        # yet marked sent), is applied when it comes again.
         known = await session.scalar(
             select(StatementEntry.id).where(
-                StatementEntry.fund_id == statement.fund_id, StatementEntry.account_servicer_ref == key
+                StatementEntry.fund_id == statement.fund_id,
+                StatementEntry.account_servicer_ref == key,
+                StatementEntry.outcome.in_(("paid", "returned")),
             )
         )
         if known is not None:
@@ -174,11 +178,13 @@ async def _apply_entry(
         return "ignored", f"entry status {entry.status}", None, None, None
     returns = [t for t in entry.transactions if t.is_return and t.end_to_end_id]
     if entry.credit_debit == "CRDT" and returns:
-        done: list[str] = []
-        for tx in returns:
-            attempt = await _attempt(uow, statement, tx.end_to_end_id)
+        found = [(tx, await _attempt(uow, statement, tx.end_to_end_id)) for tx in returns]
+        for tx, attempt in found:  # all of the entry or nothing
             if attempt is None or attempt.status not in ("sent", "paid"):
                 return "unmatched", f"no transfer {tx.end_to_end_id} to return", tx.end_to_end_id, None, None
+        done: list[str] = []
+        for tx, attempt in found:
+            assert attempt is not None
             await _mark_returned(uow, attempt, tx.return_reason or "NARR", entry)
             done.append(attempt.end_to_end_id)
         reason = returns[0].return_reason
