@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     # Outbox events still pending after this delay are re-enqueued by the sweeper.
     outbox_sweep_after_seconds: int = Field(default=30, ge=1)
-    # A job running longer is cancelled; a killed worker's job is taken again after about this long.
+    # A job running longer is cancelled; a killed worker's jobs are taken again this long plus 10 s later.
     job_timeout_seconds: int = Field(default=60, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

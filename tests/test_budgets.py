@@ -282,7 +282,7 @@ async def test_an_envelope_without_room_refuses_the_deciding_vote_and_nothing_ch
     assert figures(scoped(items)) == (DEMO_BUDGET, 0, 0, DEMO_BUDGET)
     assert figures(scoped(items, category="food")) == (10_000, 0, 0, 10_000)
     assert await count(session_factory, BudgetReservation) == 0
-    assert await count(session_factory, OutboxEvent) == 0
+    assert await count(session_factory, OutboxEvent, OutboxEvent.kind == "application.approved") == 0
     # A lower amount that fits is granted.
     response = await vote(await login("committee2@example.org"), application["id"], amount_cents=10_000)
     assert response.status_code == 201, response.text
@@ -324,7 +324,7 @@ async def test_without_a_fund_wide_envelope_for_the_year_nothing_is_granted(logi
 async def test_cancelling_an_approval_releases_the_budget_and_cancels_the_disbursement(login, session_factory) -> None:
     assert (await create_budget(login, fiscal_year=YEAR, amount_cents=100_000, category="transport")).status_code == 201
     application = await approved(login, amount_requested_cents=20_000)
-    assert await run_outbox(session_factory) == 1
+    await run_outbox(session_factory)
     assert (await disbursement_of(login, application["id"]))["status"] == "scheduled"
     assert figures(await fund_wide(login)) == (DEMO_BUDGET, 20_000, 0, DEMO_BUDGET - 20_000)
 
@@ -350,7 +350,7 @@ async def test_cancelling_before_the_job_ran_releases_and_no_disbursement_appear
         f"/api/v1/applications/{application['id']}/cancel", json={"reason": "Erreur de saisie."}
     )
     assert response.status_code == 200, response.text
-    assert await run_outbox(session_factory) == 1  # the job finds the request cancelled: nothing to do
+    await run_outbox(session_factory)  # the job finds the request cancelled: nothing to do
     listing = (await (await login("accountant@example.org")).get("/api/v1/disbursements")).json()
     assert listing["items"] == []
     assert figures(await fund_wide(login)) == (DEMO_BUDGET, 0, 0, DEMO_BUDGET)
@@ -454,7 +454,7 @@ async def test_concurrent_approvals_never_overspend_an_envelope(login, session_f
     assert figures(scoped(items, category="food")) == (50_000, 45_000, 0, 5_000)
     assert figures(scoped(items)) == (DEMO_BUDGET, 45_000, 0, DEMO_BUDGET - 45_000)
     assert await count(session_factory, BudgetReservation) == 6
-    assert await count(session_factory, OutboxEvent) == 3
+    assert await count(session_factory, OutboxEvent, OutboxEvent.kind == "application.approved") == 3
 
     # The database itself refuses any state where an envelope is overspent.
     async with session_factory() as session:

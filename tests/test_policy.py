@@ -65,7 +65,11 @@ async def reservation_count(session_factory: Any) -> int:
 
 async def outbox_count(session_factory: Any) -> int:
     async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(OutboxEvent)))
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.kind == "application.approved")
+            )
+        )
 
 
 async def fund_wide_reserved(login: Any) -> int:

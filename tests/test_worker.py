@@ -48,9 +48,16 @@ async def approved(login: Any, amount: int = 20_000, **overrides: Any) -> dict[s
     return dict(response.json())
 
 
+APPROVED = "application.approved"  # the payment event; notifications add events of their own
+
+
 async def events(session_factory: Any) -> list[OutboxEvent]:
     async with session_factory() as session:
-        return list(await session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at)))
+        return list(
+            await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.kind == APPROVED).order_by(OutboxEvent.created_at)
+            )
+        )
 
 
 async def disbursements(session_factory: Any) -> list[Disbursement]:

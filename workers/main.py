@@ -17,7 +17,6 @@ import structlog
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Retry
-from fund.notifications.mail import mailer_from_settings
 
 import fund.disbursements.service
 import fund.payments.batches
@@ -27,6 +26,7 @@ from fund.db import create_engine, create_session_factory
 from fund.funds.calendar import PARIS
 from fund.ledger.service import Books
 from fund.logging import configure_logging
+from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import queue_digests
 from fund.outbox.runner import run_event
 from fund.outbox.service import stale_pending_event_ids
@@ -108,9 +108,11 @@ def redis_settings() -> RedisSettings:
 class WorkerSettings:
     functions = [handle_outbox_event]
     cron_jobs = [
-        cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, timeout=60, keep_result=0),
-        cron(escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, timeout=120, keep_result=0),
-        cron(send_daily_digests, minute=0, second=10, unique=True, timeout=300, keep_result=0),
+        # No cron timeout longer than the job timeout: arq keeps a killed worker's jobs for the longest timeout of
+        # any function plus 10 s before another worker may take them.
+        cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, keep_result=0),
+        cron(escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, keep_result=0),
+        cron(send_daily_digests, minute=0, second=10, unique=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

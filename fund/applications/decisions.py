@@ -248,7 +248,9 @@ async def grant(
     )
     await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
     await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
-    await ledger.record_grant(uow.session, uow.require_books(), fund, application, amount_cents, local_day(decided_at))
+    await ledger.record_movement(
+        uow.session, uow.require_books(), fund, application, "grant", amount_cents, local_day(decided_at)
+    )
     add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
     notify(uow.session, "decision_approved", application_id=application.id)
 
@@ -326,7 +328,9 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     if released:
         fund = await get_fund(uow.session, application.fund_id)
         today = local_day(await _now(uow))
-        await ledger.record_cancellation(uow.session, uow.require_books(), fund, application, released, today)
+        await ledger.record_movement(
+            uow.session, uow.require_books(), fund, application, "cancellation", released, today
+        )
     await uow.commit()
     return application
 

@@ -18,6 +18,8 @@ from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
+from fund.funds.service import get_fund
+from fund.ledger import service as ledger
 from fund.money import split_cents
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import handles
@@ -74,9 +76,8 @@ async def list_for(
     return await fetch_page(uow.session, query, Disbursement.id, page)
 
 
-async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
-    """The bank confirmed the transfer: the disbursement is paid, the budget moves from reserved to paid, and the
-    application is paid once all its disbursements are."""
+async def lock_for_update(uow: UnitOfWork, user: User, disbursement_id: UUID) -> tuple[Application, Disbursement]:
+    """The accountant's disbursement and its application, locked in the order used everywhere: application first."""
     require_accountant(user)
     application_id = await uow.session.scalar(
         select(Disbursement.application_id).where(
@@ -85,7 +86,6 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
     )
     if application_id is None:
         raise NotFound("disbursement not found")
-    # Lock order as everywhere else: the application first, then its disbursements.
     application = await uow.session.get(Application, application_id, with_for_update=True)
     assert application is not None
     disbursement = await uow.session.get(
@@ -96,12 +96,21 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
         options=[joinedload(Disbursement.application, innerjoin=True)],
     )
     assert disbursement is not None
-    if disbursement.status not in PAYABLE:
-        raise IllegalTransition(
-            f"cannot mark disbursement {disbursement.application.reference}/{disbursement.sequence} paid: it is "
-            f"{disbursement.status}, and only {', '.join(PAYABLE)} disbursements can be"
-        )
+    return application, disbursement
+
+
+async def settle(
+    uow: UnitOfWork,
+    application: Application,
+    disbursement: Disbursement,
+    day: datetime.date,
+    actor: Actor,
+    **detail: object,
+) -> None:
+    """Money left the fund's account: the disbursement is paid, the budget moves from reserved to paid, the books
+    record the transfer (467 / 512), and the application is paid once all its disbursements are."""
     previous, disbursement.status = disbursement.status, "paid"
+    disbursement.paid_on = day
     await record(
         uow.session,
         actor,
@@ -110,9 +119,13 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
         entity_id=disbursement.id,
         from_status=previous,
         to_status="paid",
-        detail={"amount_cents": disbursement.amount_cents},
+        detail={"amount_cents": disbursement.amount_cents, **detail},
     )
     await budgets.consume(uow.session, application.id, disbursement.amount_cents)
+    fund = await get_fund(uow.session, application.fund_id)
+    await ledger.record_movement(
+        uow.session, uow.require_books(), fund, application, "transfer", disbursement.amount_cents, day
+    )
     unpaid = await uow.session.scalar(
         select(Disbursement.id).where(
             Disbursement.application_id == application.id, Disbursement.status.not_in(("paid", "cancelled"))
@@ -129,6 +142,19 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
             from_status=before,
             to_status=after,
         )
+
+
+async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
+    """The accountant records a payment the bank confirmed outside a statement import."""
+    application, disbursement = await lock_for_update(uow, user, disbursement_id)
+    if disbursement.status not in PAYABLE:
+        raise IllegalTransition(
+            f"cannot mark disbursement {disbursement.application.reference}/{disbursement.sequence} paid: it is "
+            f"{disbursement.status}, and only {', '.join(PAYABLE)} disbursements can be"
+        )
+    today = await uow.session.scalar(select(func.now()))
+    assert today is not None
+    await settle(uow, application, disbursement, local_day(today), actor, recorded_by_hand=True)
     await uow.commit()
     return disbursement
 
@@ -138,23 +164,7 @@ PAYABLE = ("scheduled", "batched", "sent")
 
 async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
     """A returned transfer is due again (once the payee is corrected); the next batch gives it a new EndToEndId."""
-    require_accountant(user)
-    application_id = await uow.session.scalar(
-        select(Disbursement.application_id).where(
-            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
-        )
-    )
-    if application_id is None:
-        raise NotFound("disbursement not found")
-    application = await uow.session.get(Application, application_id, with_for_update=True)
-    assert application is not None
-    disbursement = await uow.session.get(
-        Disbursement,
-        disbursement_id,
-        with_for_update=True,
-        options=[joinedload(Disbursement.application, innerjoin=True)],
-    )
-    assert disbursement is not None
+    application, disbursement = await lock_for_update(uow, user, disbursement_id)
     if disbursement.status != "returned":
         raise IllegalTransition(
             f"cannot re-issue disbursement {application.reference}/{disbursement.sequence}: it is "
@@ -184,16 +194,7 @@ async def split_into_instalments(
     uow: UnitOfWork, user: User, disbursement_id: UUID, due_dates: list[datetime.date], actor: Actor
 ) -> list[Disbursement]:
     """Pay an approved amount in instalments (e.g. housing paid monthly): only while nothing of it left the fund."""
-    require_accountant(user)
-    application_id = await uow.session.scalar(
-        select(Disbursement.application_id).where(
-            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
-        )
-    )
-    if application_id is None:
-        raise NotFound("disbursement not found")
-    application = await uow.session.get(Application, application_id, with_for_update=True)
-    assert application is not None
+    application, _ = await lock_for_update(uow, user, disbursement_id)
     current = list(
         await uow.session.scalars(
             select(Disbursement).where(Disbursement.application_id == application.id).with_for_update()

@@ -101,79 +101,44 @@ async def _post(
     return entry
 
 
-async def record_grant(
-    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
+# kind → (journal setting, debit side, credit side, label); a side is "grants", "bank" or "payee".
+MOVEMENTS: dict[str, tuple[str, str, str, str]] = {
+    "grant": ("journal_grants", "grants", "payee", "Aide accordée"),
+    "cancellation": ("journal_grants", "payee", "grants", "Annulation aide"),
+    "transfer": ("journal_bank", "payee", "bank", "Virement aide"),
+    "return": ("journal_bank", "bank", "payee", "Retour virement"),
+}
+
+
+async def record_movement(
+    session: AsyncSession,
+    books: Books,
+    fund: Fund,
+    application: Application,
+    kind: str,
+    amount_cents: int,
+    day: datetime.date,
 ) -> JournalEntry:
+    """Post one of the four movements of an aid (see the module's table)."""
+    journal_setting, debit_side, credit_side, label = MOVEMENTS[kind]
     s = books.settings
     payee, payee_label = books.payee_account(application)
+    sides = {
+        "grants": (s.account_grants, ACCOUNT_LABELS["grants"], None, None),
+        "bank": (s.account_bank, ACCOUNT_LABELS["bank"], None, None),
+        "payee": (s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+    }
     return await _post(
         session,
         fund,
-        journal=s.journal_grants,
-        kind="grant",
+        journal=getattr(s, journal_setting),
+        kind=kind,
         day=day,
         application=application,
-        label=f"Aide accordée {application.reference}",
+        label=f"{label} {application.reference}",
         amount_cents=amount_cents,
-        debit=(s.account_grants, ACCOUNT_LABELS["grants"], None, None),
-        credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
-    )
-
-
-async def record_cancellation(
-    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
-) -> JournalEntry:
-    s = books.settings
-    payee, payee_label = books.payee_account(application)
-    return await _post(
-        session,
-        fund,
-        journal=s.journal_grants,
-        kind="cancellation",
-        day=day,
-        application=application,
-        label=f"Annulation aide {application.reference}",
-        amount_cents=amount_cents,
-        debit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
-        credit=(s.account_grants, ACCOUNT_LABELS["grants"], None, None),
-    )
-
-
-async def record_transfer(
-    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
-) -> JournalEntry:
-    s = books.settings
-    payee, payee_label = books.payee_account(application)
-    return await _post(
-        session,
-        fund,
-        journal=s.journal_bank,
-        kind="transfer",
-        day=day,
-        application=application,
-        label=f"Virement aide {application.reference}",
-        amount_cents=amount_cents,
-        debit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
-        credit=(s.account_bank, ACCOUNT_LABELS["bank"], None, None),
-    )
-
-
-async def record_return(
-    session: AsyncSession, books: Books, fund: Fund, application: Application, amount_cents: int, day: datetime.date
-) -> JournalEntry:
-    s = books.settings
-    payee, payee_label = books.payee_account(application)
-    return await _post(
-        session,
-        fund,
-        journal=s.journal_bank,
-        kind="return",
-        day=day,
-        application=application,
-        label=f"Retour virement {application.reference}",
-        amount_cents=amount_cents,
-        debit=(s.account_bank, ACCOUNT_LABELS["bank"], None, None),
-        credit=(s.account_payees, ACCOUNT_LABELS["payees"], payee, payee_label),
+        debit=sides[debit_side],
+        credit=sides[credit_side],
     )
 
 

@@ -16,11 +16,11 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
+from fund.disbursements import service as disbursements
 from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
 from fund.errors import Forbidden, InvalidInput, NotFound
 from fund.funds.calendar import local_day
@@ -253,25 +253,9 @@ async def _load(uow: UnitOfWork, attempt: PaymentAttempt) -> tuple[Application, 
 
 async def _mark_paid(uow: UnitOfWork, attempt: PaymentAttempt, entry: Entry) -> None:
     application, disbursement = await _load(uow, attempt)
-    day = entry.booking_date or entry.value_date
     attempt.status = "paid"
-    disbursement.status = "paid"
-    disbursement.paid_on = day
-    await record(
-        uow.session,
-        SYSTEM,
-        "disbursement.paid",
-        entity_type="disbursement",
-        entity_id=disbursement.id,
-        from_status="sent",
-        to_status="paid",
-        detail={"end_to_end_id": attempt.end_to_end_id, "amount_cents": attempt.amount_cents},
-    )
-    await budgets.consume(uow.session, application.id, attempt.amount_cents)
-    fund = await get_fund(uow.session, application.fund_id)
-    booked = day or local_day(disbursement.updated_at)
-    await ledger.record_transfer(uow.session, uow.require_books(), fund, application, attempt.amount_cents, booked)
-    await _close_if_paid(uow, application)
+    day = entry.booking_date or entry.value_date or local_day(disbursement.updated_at)
+    await disbursements.settle(uow, application, disbursement, day, SYSTEM, end_to_end_id=attempt.end_to_end_id)
 
 
 async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, entry: Entry) -> None:
@@ -297,30 +281,13 @@ async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, 
         await budgets.unconsume(uow.session, application.id, attempt.amount_cents)
         fund = await get_fund(uow.session, application.fund_id)
         day = entry.booking_date or entry.value_date or local_day(disbursement.updated_at)
-        await ledger.record_return(uow.session, uow.require_books(), fund, application, attempt.amount_cents, day)
+        await ledger.record_movement(
+            uow.session, uow.require_books(), fund, application, "return", attempt.amount_cents, day
+        )
         if application.status == "paid":
             application.status = "approved"
             application.version += 1
     notify(uow.session, "transfer_returned", disbursement_id=disbursement.id, reason_fr=return_reason_fr(reason))
-
-
-async def _close_if_paid(uow: UnitOfWork, application: Application) -> None:
-    unpaid = await uow.session.scalar(
-        select(Disbursement.id).where(
-            Disbursement.application_id == application.id, Disbursement.status.not_in(("paid", "cancelled"))
-        )
-    )
-    if unpaid is None and application.status == "approved":
-        before, after = workflow.apply(application, "mark_paid")
-        await record(
-            uow.session,
-            SYSTEM,
-            "application.mark_paid",
-            entity_type="application",
-            entity_id=application.id,
-            from_status=before,
-            to_status=after,
-        )
 
 
 async def get(uow: UnitOfWork, user: User, statement_id: UUID) -> tuple[BankStatement, Sequence[StatementEntry]]:

@@ -7,7 +7,6 @@ Create Date: 2026-11-27 10:17:23.196195
 
 from collections.abc import Sequence
 
-import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
