@@ -9,7 +9,9 @@ from tests.helpers import submitted, vote
 from workers.main import handle_outbox_event, startup
 
 
-async def test_referent_files_committee_approves_worker_schedules_accountant_exports(login, redis) -> None:
+async def test_referent_files_committee_approves_worker_schedules_accountant_exports(
+    login, redis, session_factory
+) -> None:
     referent = await login("referent@example.org")
     application = await submitted(referent, amount_requested_cents=25000)
     assert application["status"] == "submitted"
@@ -23,7 +25,20 @@ async def test_referent_files_committee_approves_worker_schedules_accountant_exp
     assert decided["amount_granted_cents"] == 20000  # the lowest approving amount
 
     # The approval enqueued one job whose id is the outbox event's id; run it as the worker does.
-    job_ids = [k.decode().removeprefix("arq:job:") for k in await redis.keys("arq:job:*")]
+    from sqlalchemy import select
+
+    from fund.outbox.models import OutboxEvent
+
+    async with session_factory() as session:
+        payment_events = {
+            f"outbox:{e}"
+            for e in await session.scalars(select(OutboxEvent.id).where(OutboxEvent.kind == "application.approved"))
+        }
+    job_ids = [
+        k.decode().removeprefix("arq:job:")
+        for k in await redis.keys("arq:job:*")
+        if k.decode().removeprefix("arq:job:") in payment_events
+    ]
     assert len(job_ids) == 1
     assert job_ids[0].startswith("outbox:")
     ctx: dict = {"job_try": 1}

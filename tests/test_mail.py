@@ -60,6 +60,13 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
         "info_requested": {"reference": reference, "link": LINK},
         "transfer_sent": {"reference": reference, "amount": EURO, "link": LINK},
         "transfer_returned": {"reference": reference, "amount": EURO, "reason": "Compte clôturé", "link": LINK},
+        "new_request": {
+            "reference": reference,
+            "category_label": "Transport",
+            "amount": "120,00\u00a0€",
+            "urgent": True,
+            "link": LINK,
+        },
         "new_requests_digest": {"items": items, "link": LINK},
         "deadline_reminder": {"reference": reference, "hours_waiting": 80, "urgent": True, "link": LINK},
         "escalation": {"reference": reference, "hours_waiting": 96, "urgent": False, "link": LINK},

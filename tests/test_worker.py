@@ -48,14 +48,15 @@ async def approved(login: Any, amount: int = 20_000, **overrides: Any) -> dict[s
     return dict(response.json())
 
 
-APPROVED = "application.approved"  # the payment event; notifications add events of their own
+# Notifications add events of their own (fan-out, mails); these tests follow the others.
+NOTIFICATIONS = ("notify", "mail.send", "mail.digest")
 
 
 async def events(session_factory: Any) -> list[OutboxEvent]:
     async with session_factory() as session:
         return list(
             await session.scalars(
-                select(OutboxEvent).where(OutboxEvent.kind == APPROVED).order_by(OutboxEvent.created_at)
+                select(OutboxEvent).where(OutboxEvent.kind.not_in(NOTIFICATIONS)).order_by(OutboxEvent.created_at)
             )
         )
 
@@ -65,8 +66,10 @@ async def disbursements(session_factory: Any) -> list[Disbursement]:
         return list(await session.scalars(select(Disbursement)))
 
 
-async def queued(redis: Any) -> list[str]:
-    return [job.decode() for job in await redis.zrange(QUEUE_NAME, 0, -1)]
+async def queued(redis: Any, session_factory: Any) -> list[str]:
+    """The queued jobs of payment events (notifications queue jobs of their own)."""
+    payment_jobs = {f"outbox:{event.id}" for event in await events(session_factory)}
+    return [job.decode() for job in await redis.zrange(QUEUE_NAME, 0, -1) if job.decode() in payment_jobs]
 
 
 async def age_events(session_factory: Any, seconds: int = 5) -> None:
@@ -83,7 +86,7 @@ async def test_an_approval_writes_a_pending_event_and_queues_its_job(login, sess
     [event] = await events(session_factory)
     assert (event.kind, event.status, event.attempts) == ("application.approved", "pending", 0)
     assert event.payload == {"application_id": application["id"]}
-    assert await queued(redis) == [f"outbox:{event.id}"]
+    assert await queued(redis, session_factory) == [f"outbox:{event.id}"]
     assert await redis.exists(f"arq:job:outbox:{event.id}")
 
 
@@ -91,7 +94,7 @@ async def test_nothing_is_queued_before_a_decision(login, session_factory, redis
     application = await submitted(await login("referent@example.org"))
     await vote(await login("committee1@example.org"), application["id"])
     assert await events(session_factory) == []
-    assert await queued(redis) == []
+    assert await queued(redis, session_factory) == []
 
 
 async def test_the_job_schedules_one_disbursement_due_on_the_decision_day(login, session_factory, settings) -> None:
@@ -174,9 +177,9 @@ async def test_a_lost_job_is_re_enqueued_by_the_sweeper_and_run_by_a_real_worker
     async with worker_context(settings) as ctx:
         assert await sweep_outbox(ctx) == 0  # too fresh: its first enqueue may still be on its way
         await age_events(session_factory)
-        assert await sweep_outbox(ctx) == 1
+        assert await sweep_outbox(ctx) >= 1
         assert await sweep_outbox(ctx) == 0  # already queued: arq refuses the same job id
-    assert await queued(redis) == [f"outbox:{event.id}"]
+    assert await queued(redis, session_factory) == [f"outbox:{event.id}"]
 
     worker = Worker(
         functions=WorkerSettings.functions,
@@ -194,11 +197,12 @@ async def test_a_lost_job_is_re_enqueued_by_the_sweeper_and_run_by_a_real_worker
         await asyncio.wait_for(worker.main(), timeout=20)
     finally:
         await worker.close()
-    assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
+    assert worker.jobs_failed == 0
+    assert worker.jobs_complete >= 1
     assert len(await disbursements(session_factory)) == 1
     [event] = await events(session_factory)
     assert event.status == "done"
-    assert await queued(redis) == []
+    assert await queued(redis, session_factory) == []
 
 
 async def test_the_sweeper_does_not_re_enqueue_a_done_event(login, session_factory, redis, settings) -> None:
@@ -208,8 +212,8 @@ async def test_the_sweeper_does_not_re_enqueue_a_done_event(login, session_facto
         await handle_outbox_event(ctx, str(event.id))
         await redis.flushdb()
         await age_events(session_factory)
-        assert await sweep_outbox(ctx) == 0
-    assert await queued(redis) == []
+        await sweep_outbox(ctx)  # notifications may still be pending; the payment event is done
+    assert await queued(redis, session_factory) == []
 
 
 async def test_the_api_answers_when_redis_is_away_and_the_sweeper_delivers_later(
@@ -236,10 +240,10 @@ async def test_the_api_answers_when_redis_is_away_and_the_sweeper_delivers_later
 
     [event] = await events(session_factory)
     assert event.status == "pending"
-    assert await queued(redis) == []
+    assert await queued(redis, session_factory) == []
     await age_events(session_factory)
     async with worker_context(settings) as ctx:
-        assert await sweep_outbox(ctx) == 1
+        assert await sweep_outbox(ctx) >= 1
         assert await handle_outbox_event(ctx, str(event.id)) == "done"
     assert [d.application_id for d in await disbursements(session_factory)] == [UUID(application_id)]
 
@@ -290,7 +294,9 @@ async def test_a_failing_handler_records_its_error_then_fails_on_the_last_try(
         # A failed event is not run again, nor swept.
         assert await handle_outbox_event({**ctx, "job_try": 1}, str(event_id)) == "failed"
         await age_events(session_factory)
-        assert await sweep_outbox(ctx) == 0
+        await sweep_outbox(ctx)  # the demo's notifications may be swept; the failed event is not
+        [event] = await events(session_factory)
+        assert (event.status, event.attempts) == ("failed", 2)
     assert len(exploding_handler) == 2
     async with session_factory() as session:
         justifications = set(await session.scalars(select(Application.justification)))
