@@ -272,3 +272,16 @@ async def test_a_newcomer_pays_the_demo_approved_request(session_factory, settin
     assert batch["status"] == "ready"
     file = await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file")
     validate_pain001(file.content, "pain.001.001.09")
+
+
+async def test_a_statement_of_a_few_megabytes_is_accepted_and_one_over_ten_is_refused(login) -> None:
+    accountant = await login("accountant@example.org")
+    entries = "".join(entry(f"REF-{i:05d}", "1.00", "DBIT", f"UNKNOWN-{i}") for i in range(6000))
+    big = camt054(entries)
+    assert 1_500_000 < len(big) < 10_000_000
+    response = await accountant.post("/api/v1/bank-statements", files={"file": ("gros.xml", big, "text/xml")})
+    assert response.status_code == 202, response.text
+    huge = b" " * (11 * 1024 * 1024)
+    refused = await accountant.post("/api/v1/bank-statements", files={"file": ("huge.xml", huge, "text/xml")})
+    assert refused.status_code in (413, 422)
+    assert refused.headers["content-type"].startswith("application/problem+json")

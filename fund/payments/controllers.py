@@ -124,7 +124,12 @@ class BankStatementController(Controller):
     security = BEARER
     guards = [ACCOUNTANT]
 
-    @post(status_code=202, summary="Import a camt.053 or camt.054 file (multipart field `file`)")
+    @post(
+        status_code=202,
+        summary="Import a camt.053 or camt.054 file (multipart field `file`, up to 10 MB)",
+        # Statements are larger than the 1 MB allowed elsewhere; the service refuses more than 10 MB of file.
+        request_max_body_size=11 * 1024 * 1024,
+    )
     async def import_statement(
         self,
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
