@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from fund.applications.controllers import ApplicationController, RatificationController
 from fund.auth.controllers import AuthController, MeController, UserController
@@ -33,6 +40,8 @@ from fund.sessions.controllers import SessionController
 from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
 from fund.validation import model_rules_plugin
+from fund.web.controllers import WebController
+from fund.web.formatting import FILTERS
 
 API_CONTROLLERS = [
     AuthController,
@@ -52,6 +61,15 @@ API_CONTROLLERS = [
     NotificationController,
     OperationsController,
 ]
+
+
+WEB = Path(__file__).parent / "web"
+TEMPLATES = WEB / "templates"
+STATIC = WEB / "static"
+
+
+def _filters(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters.update(FILTERS)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -77,8 +95,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=API_CONTROLLERS,
         middleware=[BearerTokenMiddleware],
     )
+    secret = settings.effective_secret_key
+    sessions = CookieBackendConfig(
+        secret=hashlib.sha256(b"fund-web-session:" + secret.encode()).digest(),
+        key="fund_session",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_production,
+        max_age=settings.token_ttl_seconds,
+        # Only the web pages have sessions; the API authenticates each request with its bearer token.
+        exclude=["^/api/", "^/health", "^/metrics", "^/schema", "^/static/"],
+    )
     return Litestar(
-        route_handlers=[health, metrics, api],
+        route_handlers=[
+            health,
+            metrics,
+            api,
+            WebController,
+            create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
+        ],
+        middleware=[sessions.middleware],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_filters),
+        csrf_config=CSRFConfig(
+            secret=secret,
+            cookie_secure=settings.is_production,
+            cookie_samesite="strict",
+            # The API authenticates with bearer tokens, which a foreign site cannot send: no CSRF there.
+            exclude=["/api/", "/health", "/metrics", "/schema", "/static/"],
+        ),
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,0 +1,199 @@
+"""Sign-in, sign-out and each role's home page. The pages call the same services as the API, with the same rules."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from fund.applications.models import Application
+from fund.applications.service import ListFilters, list_for
+from fund.auth import service as auth
+from fund.auth.models import User
+from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
+from fund.funds.policy import Policy
+from fund.funds.service import policy_of
+from fund.pagination import PageRequest
+from fund.uow import UnitOfWork
+
+SESSION_TOKEN = "token"
+DISBURSEMENT_FR = {
+    "scheduled": "Programmés",
+    "batched": "En remise",
+    "sent": "Envoyés",
+    "paid": "Payés",
+    "returned": "Rejetés par la banque",
+    "cancelled": "Annulés",
+}
+
+
+class LoginForm(BaseModel):
+    email: str = ""
+    password: str = ""
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in user: the handler sends the browser to the sign-in page."""
+
+
+def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
+    return Redirect("/connexion")
+
+
+async def signed_in(request: Request[Any, Any, Any], state: State) -> User:
+    token = request.session.get(SESSION_TOKEN) if request.session else None
+    if not token:
+        raise LoginRequired
+    async with state.session_factory() as session:
+        user = await auth.user_for_token(UnitOfWork(session, None), token)
+    if user is None:
+        request.clear_session()
+        raise LoginRequired
+    return user
+
+
+def home_of(user: User) -> str:
+    if user.has_role("referent"):
+        return "/referent"
+    if user.has_role("committee", "chair"):
+        return "/comite"
+    if user.has_role("accountant"):
+        return "/comptabilite"
+    return "/administration"
+
+
+REFERENT_GROUPS = [
+    ("À compléter", ("info_requested", "draft")),
+    ("En attente du comité", ("submitted", "under_review")),
+    ("Décidées", ("approved", "paid", "rejected")),
+    ("Closes", ("withdrawn", "cancelled")),
+]
+
+
+class WebController(Controller):
+    path = "/"
+    include_in_schema = False
+    exception_handlers = {LoginRequired: on_login_required}
+
+    @get("/")
+    async def index(self, request: Request[Any, Any, Any], state: State) -> Redirect:
+        return Redirect(home_of(await signed_in(request, state)))
+
+    @get("/connexion")
+    async def login_page(self) -> Template:
+        return Template("connexion.html", context={"user": None})
+
+    @post("/connexion", status_code=200)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        ttl = datetime.timedelta(seconds=state.settings.token_ttl_seconds)
+        try:
+            async with state.session_factory() as session:
+                token = await auth.issue_token(UnitOfWork(session, None), data.email, data.password, ttl)
+        except auth.InvalidCredentials:
+            return Template(
+                "connexion.html",
+                context={"user": None, "error": "Adresse ou mot de passe incorrect.", "email": data.email},
+                status_code=401,
+            )
+        request.set_session({SESSION_TOKEN: token})
+        async with state.session_factory() as session:
+            user = await auth.user_for_token(UnitOfWork(session, None), token)
+        assert user is not None
+        return Redirect(home_of(user), status_code=303)
+
+    @post("/deconnexion", status_code=303)
+    async def logout(self, request: Request[Any, Any, Any], state: State) -> Redirect:
+        token = request.session.get(SESSION_TOKEN) if request.session else None
+        if token:
+            async with state.session_factory() as session:
+                await auth.revoke_token(UnitOfWork(session, None), token)
+        request.clear_session()
+        return Redirect("/connexion", status_code=303)
+
+    @get("/referent")
+    async def referent_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("referent"):
+            return Redirect(home_of(user))
+        async with state.session_factory() as session:
+            rows, _ = await list_for(UnitOfWork(session, None), user, ListFilters(), PageRequest(limit=200))
+        groups = [(title, [a for a in rows if a.status in statuses]) for title, statuses in REFERENT_GROUPS]
+        return Template("referent.html", context={"user": user, "groups": groups})
+
+    @get("/comite")
+    async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("committee", "chair"):
+            return Redirect(home_of(user))
+        async with state.session_factory() as session:
+            policy: Policy = await policy_of(session, user.fund_id)
+            waiting = list(
+                await session.scalars(
+                    select(Application)
+                    .where(Application.fund_id == user.fund_id, Application.status.in_(("submitted", "under_review")))
+                    .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
+                    .limit(200)
+                )
+            )
+        rows = [
+            (
+                a,
+                (a.submitted_at or a.created_at)
+                + datetime.timedelta(
+                    hours=policy.target_decision_hours_urgent if a.urgent else policy.target_decision_hours
+                ),
+            )
+            for a in waiting
+        ]
+        return Template("comite.html", context={"user": user, "rows": rows})
+
+    @get("/comptabilite")
+    async def accountant_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("accountant"):
+            return Redirect(home_of(user))
+        async with state.session_factory() as session:
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Disbursement.status, func.count())
+                        .where(Disbursement.fund_id == user.fund_id)
+                        .group_by(Disbursement.status)
+                    )
+                ).all()
+            )
+            due = list(
+                await session.scalars(
+                    select(Disbursement)
+                    .where(Disbursement.fund_id == user.fund_id, Disbursement.status.in_(("scheduled", "returned")))
+                    .options(joinedload(Disbursement.application))
+                    .order_by(Disbursement.due_date, Disbursement.id)
+                    .limit(200)
+                )
+            )
+        statuses = [(s, DISBURSEMENT_FR[s], counts.get(s, 0)) for s in DISBURSEMENT_STATUSES]
+        return Template("comptabilite.html", context={"user": user, "statuses": statuses, "due": due})
+
+    @get("/administration")
+    async def admin_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("admin"):
+            return Redirect(home_of(user))
+        async with state.session_factory() as session:
+            users = list(
+                await session.scalars(select(User).where(User.fund_id == user.fund_id).order_by(User.full_name))
+            )
+        return Template("administration.html", context={"user": user, "users": users})

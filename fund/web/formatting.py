@@ -1,0 +1,49 @@
+"""French formats for people: ``1 234,50 €``, ``27/11/2026``, status and category labels."""
+
+from __future__ import annotations
+
+import datetime
+
+from fund.funds.calendar import local_day
+from fund.money import format_euros_fr
+
+STATUS_FR = {
+    "draft": "Brouillon",
+    "submitted": "Déposée",
+    "under_review": "En cours d'examen",
+    "info_requested": "Complément demandé",
+    "approved": "Accordée",
+    "rejected": "Refusée",
+    "withdrawn": "Retirée",
+    "cancelled": "Annulée",
+    "paid": "Payée",
+}
+ROLE_FR = {
+    "admin": "administrateur",
+    "referent": "référent",
+    "committee": "comité",
+    "chair": "présidence",
+    "accountant": "comptable",
+}
+CATEGORY_FR = {"transport": "Transport", "housing": "Logement", "food": "Alimentation", "other": "Autre"}
+
+
+def euros(cents: int | None) -> str:
+    return "—" if cents is None else format_euros_fr(cents)
+
+
+def date_fr(value: datetime.date | datetime.datetime | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime.datetime):
+        value = local_day(value)
+    return value.strftime("%d/%m/%Y")
+
+
+FILTERS = {
+    "euros": euros,
+    "date_fr": date_fr,
+    "status_fr": lambda s: STATUS_FR.get(s, s),
+    "category_fr": lambda c: CATEGORY_FR.get(c, c),
+    "role_fr": lambda r: ROLE_FR.get(r, r),
+}

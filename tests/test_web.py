@@ -1,0 +1,129 @@
+"""The web pages: sign-in with a session cookie and CSRF, each role's home page, the same rules as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from fund.demo import STUDENTS
+from tests.helpers import running_app, submitted
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str = "demo-password") -> httpx.Response:
+    page = await client.get("/connexion")
+    assert page.status_code == 200
+    token = client.cookies.get("csrftoken")
+    assert token
+    return await client.post(
+        "/connexion", data={"email": email, "password": password, "_csrf_token": token}, follow_redirects=False
+    )
+
+
+async def test_the_sign_in_page_is_french_labelled_and_sets_a_csrf_cookie(app_client, demo) -> None:
+    page = await app_client.get("/connexion")
+    assert page.status_code == 200
+    assert '<html lang="fr">' in page.text
+    assert '<label for="email">Adresse électronique</label>' in page.text
+    assert '<label for="password">Mot de passe</label>' in page.text
+    assert 'name="_csrf_token"' in page.text
+    assert app_client.cookies.get("csrftoken")
+
+
+async def test_a_form_post_without_the_csrf_token_is_refused(app_client, demo) -> None:
+    await app_client.get("/connexion")
+    response = await app_client.post(
+        "/connexion", data={"email": "referent@example.org", "password": "demo-password"}, follow_redirects=False
+    )
+    assert response.status_code == 403
+    assert "fund_session" not in response.cookies
+
+
+async def test_a_wrong_password_shows_the_error_next_to_the_form(app_client, demo) -> None:
+    response = await sign_in(app_client, "referent@example.org", "not-the-password")
+    assert response.status_code == 401
+    assert "Adresse ou mot de passe incorrect." in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert 'value="referent@example.org"' in response.text
+
+
+async def test_a_page_without_a_session_sends_to_the_sign_in_page(app_client, demo) -> None:
+    for path in ("/", "/referent", "/comite", "/comptabilite", "/administration"):
+        response = await app_client.get(path, follow_redirects=False)
+        assert response.status_code in (302, 303, 307), path
+        assert response.headers["location"] == "/connexion"
+
+
+async def test_the_referent_lands_on_their_requests_and_never_sees_another_school(login, settings) -> None:
+    own = await submitted(await login("referent@example.org"), amount_requested_cents=12345)
+    other = await submitted(await login("referent.b@example.org"), amount_requested_cents=54321)
+    async with running_app(settings) as client:
+        response = await sign_in(client, "referent@example.org")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/referent"
+        assert "fund_session" in client.cookies
+        page = await client.get("/referent")
+    assert page.status_code == 200
+    assert own["reference"] in page.text
+    assert "123,45\u00a0€" in page.text
+    assert other["reference"] not in page.text
+    assert "En attente du comité" in page.text
+
+
+async def test_each_role_lands_on_its_own_home(settings, demo) -> None:
+    homes = {
+        "committee1@example.org": ("/comite", "Demandes à examiner"),
+        "chair@example.org": ("/comite", "Demandes à examiner"),
+        "accountant@example.org": ("/comptabilite", "Versements"),
+        "admin@example.org": ("/administration", "Utilisateurs"),
+    }
+    for email, (home, heading) in homes.items():
+        async with running_app(settings) as client:
+            response = await sign_in(client, email)
+            assert response.headers["location"] == home, email
+            page = await client.get(home)
+            assert f"<h1>{heading}</h1>" in page.text
+            # Another role's page sends back home.
+            elsewhere = await client.get("/referent", follow_redirects=False)
+            assert elsewhere.headers["location"] == home
+
+
+async def test_the_committee_queue_is_pseudonymised_and_urgent_first(login, settings) -> None:
+    referent = await login("referent@example.org")
+    urgent = await submitted(referent, urgent=True, amount_requested_cents=10000)
+    async with running_app(settings) as client:
+        await sign_in(client, "committee1@example.org")
+        page = (await client.get("/comite")).text
+    assert page.index(urgent["reference"]) < page.index("FS-") + 200  # listed at the top
+    rows = page.split("<tbody>", 1)[1]
+    assert (
+        rows.index(urgent["reference"])
+        < min(rows.index(r) for r in [line.split("<td>")[1].split("<")[0] for line in rows.split("<tr")[2:3]]) + 1
+    )
+    for _, first, last, *_ in STUDENTS:
+        assert first not in page
+        assert last not in page
+
+
+async def test_signing_out_revokes_the_session(settings, demo) -> None:
+    async with running_app(settings) as client:
+        await sign_in(client, "referent@example.org")
+        assert (await client.get("/referent")).status_code == 200
+        out = await client.post(
+            "/deconnexion", data={"_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False
+        )
+        assert out.status_code == 303
+        assert (await client.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
+
+
+async def test_the_api_is_not_subject_to_csrf(app_client: Any, demo) -> None:
+    response = await app_client.post(
+        "/api/v1/auth/token", json={"email": "referent@example.org", "password": "demo-password"}
+    )
+    assert response.status_code == 200
+
+
+async def test_the_stylesheet_is_served(app_client) -> None:
+    response = await app_client.get("/static/fund.css")
+    assert response.status_code == 200
+    assert ":focus-visible" in response.text
