@@ -27,7 +27,7 @@ def to_asyncpg_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FUND_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FUND_", extra="ignore", env_ignore_empty=True)
 
     env: Literal["dev", "production"] = "dev"
     database_url: str | None = None
