@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from fund.applications import decisions
+from fund.applications import service as applications
 from fund.applications.models import Application
+from fund.applications.schemas import VoteIn
 from fund.applications.service import ListFilters, list_for
+from fund.audit.service import Actor
 from fund.auth import service as auth
 from fund.auth.models import User
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
+from fund.errors import DomainError, NotFound
 from fund.funds.policy import Policy
 from fund.funds.service import policy_of
 from fund.pagination import PageRequest
+from fund.students.models import Student
 from fund.uow import UnitOfWork
 
 SESSION_TOKEN = "token"
@@ -197,3 +204,125 @@ class WebController(Controller):
                 await session.scalars(select(User).where(User.fund_id == user.fund_id).order_by(User.full_name))
             )
         return Template("administration.html", context={"user": user, "users": users})
+
+
+ACTIONS_FR = {
+    "application.created": "demande créée",
+    "application.updated": "demande modifiée",
+    "application.submit": "demande déposée",
+    "application.withdraw": "demande retirée",
+    "application.start_review": "examen commencé",
+    "application.request_info": "complément demandé",
+    "application.vote": "vote enregistré",
+    "application.recusal": "un membre s'est récusé",
+    "application.approve": "demande accordée",
+    "application.reject": "demande refusée",
+    "application.cancel": "décision annulée",
+    "application.appeal": "recours déposé",
+    "application.ratified": "décision ratifiée",
+    "application.disavowed": "décision désavouée",
+    "application.mark_paid": "aide payée",
+    "application.payee_changed": "bénéficiaire modifié",
+    "application.deadline_reminder": "rappel au comité",
+    "application.escalation": "alerte à la présidence",
+}
+
+
+def parse_euros(text: str) -> int | None:
+    """``"1 234,50"``, ``"120"``, ``"120.5"`` → cents; None for an empty field; ValueError otherwise."""
+    cleaned = text.replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("€", "").replace(",", ".")
+    if not cleaned:
+        return None
+    euros, _, cents = cleaned.partition(".")
+    if not euros.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
+        raise ValueError("montant attendu en euros, par exemple 120 ou 120,50")
+    return int(euros) * 100 + int((cents or "0").ljust(2, "0"))
+
+
+class VoteForm(BaseModel):
+    vote: str = "approve"
+    amount: str = ""
+    comment: str = ""
+
+
+class CaseController(Controller):
+    """One request's page: its facts for this reader, votes, history; the committee votes from it."""
+
+    path = "/demandes"
+    include_in_schema = False
+    exception_handlers = {LoginRequired: on_login_required}
+
+    async def _page(
+        self, state: State, user: User, application_id: UUID, *, errors: dict[str, str] | None = None, **extra: Any
+    ) -> Template:
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            try:
+                application = await applications.get(uow, user, application_id)
+            except NotFound:
+                return Template("introuvable.html", context={"user": user}, status_code=404)
+            student = await session.get(Student, application.student_id)
+            votes = await applications.votes_of(uow, application)
+            history = await applications.history_of(uow, user, application_id)
+        assert student is not None
+        today = datetime.date.today()
+        born = student.birth_date
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        can_vote = (
+            user.has_role("committee", "chair")
+            and application.status in ("submitted", "under_review")
+            and application.created_by_id != user.id
+            and application.school_id not in {s.id for s in user.schools}
+            and not any(v.member_id == user.id and v.round == application.review_round for v in votes)
+        )
+        return Template(
+            "demande.html",
+            context={
+                "user": user,
+                "a": application,
+                "student": student,
+                "age": age,
+                "owner": applications.is_owner(user, application),
+                "votes": [v for v in votes if v.round == application.review_round],
+                "history": history,
+                "can_vote": can_vote,
+                "errors": errors or {},
+                "action_fr": lambda action: ACTIONS_FR.get(action, action),
+                **extra,
+            },
+            status_code=422 if errors else 200,
+        )
+
+    @get("/{application_id:uuid}")
+    async def case_page(
+        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template:
+        return await self._page(state, await signed_in(request, state), application_id)
+
+    @post("/{application_id:uuid}/vote", status_code=303)
+    async def vote(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[VoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state)
+        try:
+            amount = parse_euros(data.amount) if data.vote == "approve" else None
+            vote_in = VoteIn(vote=data.vote, amount_cents=amount, comment=data.comment.strip() or None)
+        except (ValueError, ValidationError) as exc:
+            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            return await self._page(state, user, application_id, errors={"amount": message}, form_amount=data.amount)
+        async with state.session_factory() as session:
+            try:
+                uow = UnitOfWork(session, state.redis, state.books)
+                actor = Actor(user.id, request.client.host if request.client else None)
+                await decisions.vote(uow, user, application_id, vote_in, actor)
+            except DomainError as exc:
+                if exc.errors and exc.errors[0].field == "amount_cents":
+                    errors = {"amount": exc.errors[0].message}
+                else:
+                    errors = {"_": exc.detail}
+                return await self._page(state, user, application_id, errors=errors, form_amount=data.amount)
+        return Redirect(f"/demandes/{application_id}", status_code=303)
