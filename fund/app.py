@@ -40,7 +40,7 @@ from fund.sessions.controllers import SessionController
 from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
 from fund.validation import model_rules_plugin
-from fund.web.controllers import CaseController, WebController
+from fund.web.controllers import CaseController, NewRequestController, WebController
 from fund.web.formatting import FILTERS
 
 API_CONTROLLERS = [
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             api,
             WebController,
+            NewRequestController,
             CaseController,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],

@@ -177,3 +177,63 @@ async def test_a_bad_amount_is_shown_next_to_the_field_and_nothing_is_recorded(l
             assert 'aria-invalid="true"' in response.text
     shown = (await (await login("committee2@example.org")).get(f"/api/v1/applications/{application['id']}")).json()
     assert shown["votes"] == []
+
+
+async def _new_request(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    form = (await client.get("/demandes/nouvelle")).text
+    student = form.split('<option value="', 1)[1].split('"', 1)[0]
+    data = {
+        "student_id": student,
+        "category": "transport",
+        "amount": "45,50",
+        "period_start": "2026-12-01",
+        "period_end": "2026-12-31",
+        "justification": "Abonnement de bus pour rejoindre l'atelier.",
+        "payee_kind": "guardian",
+        "payee_name": "Mme Dupont Claire",
+        "payee_iban": "FR76 3000 6000 0112 3456 7890 189",
+        "_csrf_token": client.cookies.get("csrftoken") or "",
+    }
+    data.update(fields)
+    return await client.post("/demandes/nouvelle", data=data, follow_redirects=False)
+
+
+async def test_the_referent_files_a_request_from_the_form(settings, demo, login) -> None:
+    async with running_app(settings) as client:
+        await sign_in(client, "referent@example.org")
+        page = await client.get("/demandes/nouvelle")
+        assert page.status_code == 200
+        for label in ("Élève", "Catégorie", "Montant demandé en euros", "IBAN"):
+            assert label in page.text
+        response = await _new_request(client)
+        assert response.status_code == 303, response.text
+        case = await client.get(response.headers["location"])
+        assert "45,50\u00a0€" in case.text
+        assert "Brouillon" in case.text
+    drafts = (
+        await (await login("referent@example.org")).get("/api/v1/applications", params={"status": "draft"})
+    ).json()
+    assert [(a["amount_requested_cents"], a["category"]) for a in drafts["items"]] == [(4550, "transport")]
+
+
+async def test_the_form_shows_each_error_next_to_its_field_and_files_nothing(settings, demo, login) -> None:
+    async with running_app(settings) as client:
+        await sign_in(client, "referent@example.org")
+        response = await _new_request(
+            client, amount="beaucoup", payee_iban="FR76 3000 6000 0112 3456 7890 188", period_end="2026-11-01"
+        )
+        assert response.status_code == 422
+        for field in ("amount", "payee_iban", "period_end"):
+            assert f'id="erreur-{field}"' in response.text, field
+        assert 'value="Mme Dupont Claire"' in response.text  # what was typed is kept
+    drafts = (
+        await (await login("referent@example.org")).get("/api/v1/applications", params={"status": "draft"})
+    ).json()
+    assert drafts["items"] == []
+
+
+async def test_only_a_referent_reaches_the_form(settings, demo) -> None:
+    async with running_app(settings) as client:
+        await sign_in(client, "committee1@example.org")
+        response = await client.get("/demandes/nouvelle", follow_redirects=False)
+        assert response.headers["location"] == "/comite"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from fund.applications import decisions
 from fund.applications import service as applications
 from fund.applications.models import Application
-from fund.applications.schemas import VoteIn
+from fund.applications.schemas import ApplicationCreate, VoteIn, check_period
 from fund.applications.service import ListFilters, list_for
 from fund.audit.service import Actor
 from fund.auth import service as auth
@@ -28,6 +28,7 @@ from fund.errors import DomainError, NotFound
 from fund.funds.policy import Policy
 from fund.funds.service import policy_of
 from fund.pagination import PageRequest
+from fund.students import service as students_service
 from fund.students.models import Student
 from fund.uow import UnitOfWork
 
@@ -326,3 +327,123 @@ class CaseController(Controller):
                     errors = {"_": exc.detail}
                 return await self._page(state, user, application_id, errors=errors, form_amount=data.amount)
         return Redirect(f"/demandes/{application_id}", status_code=303)
+
+
+class RequestForm(BaseModel):
+    student_id: str = ""
+    category: str = "transport"
+    amount: str = ""
+    period_start: str = ""
+    period_end: str = ""
+    urgent: str = ""
+    justification: str = ""
+    payee_kind: str = "guardian"
+    payee_name: str = ""
+    payee_iban: str = ""
+
+
+CATEGORIES = [("transport", "Transport"), ("housing", "Logement"), ("food", "Alimentation"), ("other", "Autre")]
+PAYEE_KINDS = [
+    ("guardian", "Responsable légal"),
+    ("student", "L'élève"),
+    ("third_party", "Un tiers (bailleur, cantine…)"),
+]
+# Where a schema error lands in the form.
+FORM_FIELDS = {
+    "student_id": "student_id",
+    "category": "category",
+    "amount_requested_cents": "amount",
+    "period_start": "period_start",
+    "period_end": "period_end",
+    "justification": "justification",
+    "payee.name": "payee_name",
+    "payee.iban": "payee_iban",
+    "payee": "payee_name",
+}
+
+
+class NewRequestController(Controller):
+    """The referent's « Nouvelle demande »: the same validation as the API, errors next to their field."""
+
+    path = "/demandes/nouvelle"
+    include_in_schema = False
+    exception_handlers = {LoginRequired: on_login_required}
+
+    async def _form(self, state: State, user: User, form: RequestForm, errors: dict[str, str]) -> Template:
+        async with state.session_factory() as session:
+            students, _ = await students_service.list_for(UnitOfWork(session, None), user, PageRequest(limit=200))
+        return Template(
+            "nouvelle_demande.html",
+            context={
+                "user": user,
+                "students": sorted(students, key=lambda s: (s.last_name, s.first_name)),
+                "categories": CATEGORIES,
+                "payee_kinds": PAYEE_KINDS,
+                "form": form,
+                "errors": errors,
+            },
+            status_code=422 if errors else 200,
+        )
+
+    @get()
+    async def new_request_page(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("referent"):
+            return Redirect(home_of(user))
+        today = datetime.date.today()
+        form = RequestForm(period_start=today.isoformat(), period_end=(today + datetime.timedelta(days=30)).isoformat())
+        return await self._form(state, user, form, {})
+
+    @post(status_code=303)
+    async def file_request(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[RequestForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state)
+        if not user.has_role("referent"):
+            return Redirect(home_of(user))
+        errors: dict[str, str] = {}
+        try:
+            amount = parse_euros(data.amount)
+            if amount is None:
+                errors["amount"] = "indiquer le montant demandé"
+        except ValueError as exc:
+            errors["amount"] = str(exc)
+            amount = None
+        body = {
+            "student_id": data.student_id,
+            "category": data.category,
+            "amount_requested_cents": amount or 1,
+            "justification": data.justification,
+            "urgent": bool(data.urgent),
+            "period_start": data.period_start,
+            "period_end": data.period_end,
+            "payee": {"kind": data.payee_kind, "name": data.payee_name, "iban": data.payee_iban},
+        }
+        try:
+            filed = ApplicationCreate.model_validate(body)
+        except ValidationError as exc:
+            for error in exc.errors():
+                key = ".".join(str(p) for p in error["loc"])
+                message = str(error["msg"]).removeprefix("Value error, ")
+                head, sep, rest = message.partition(": ")
+                if sep and " " not in head and head.islower():
+                    key, message = (f"payee.{head}" if key == "payee" else head), rest
+                errors.setdefault(FORM_FIELDS.get(key, "justification"), message)
+        try:  # the period rule is a model rule: pydantic skips it when a field already failed
+            check_period(datetime.date.fromisoformat(data.period_start), datetime.date.fromisoformat(data.period_end))
+        except ValueError as exc:
+            errors.setdefault("period_end", str(exc).removeprefix("period_end: "))
+        if errors:
+            return await self._form(state, user, data, errors)
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, state.redis, state.books)
+            actor = Actor(user.id, request.client.host if request.client else None)
+            try:
+                application = await applications.create(uow, user, filed, state.cipher, actor)
+            except DomainError as exc:
+                field = FORM_FIELDS.get(exc.errors[0].field, "student_id") if exc.errors else "student_id"
+                return await self._form(state, user, data, {field: exc.errors[0].message if exc.errors else exc.detail})
+        return Redirect(f"/demandes/{application.id}", status_code=303)
