@@ -18,6 +18,7 @@ from fund.applications.schemas import ApplicationCreate, PayeeIn, VoteIn
 from fund.audit.service import Actor
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
+from fund.funds.calendar import fiscal_year_of
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
 from fund.ledger.service import Books
@@ -109,7 +110,7 @@ async def seed(
         session.add(
             BudgetEnvelope(
                 fund_id=fund.id,
-                fiscal_year=today.year if today.month >= fund.fiscal_year_start_month else today.year - 1,
+                fiscal_year=fiscal_year_of(fund, today),
                 amount_cents=DEMO_BUDGET_CENTS,
                 reserved_cents=0,
                 paid_cents=0,

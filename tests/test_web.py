@@ -237,3 +237,18 @@ async def test_only_a_referent_reaches_the_form(settings, demo) -> None:
         await sign_in(client, "committee1@example.org")
         response = await client.get("/demandes/nouvelle", follow_redirects=False)
         assert response.headers["location"] == "/comite"
+
+
+async def test_an_oversized_password_is_refused_before_any_hashing(app_client, demo) -> None:
+    await app_client.get("/connexion")
+    response = await app_client.post(
+        "/connexion",
+        data={
+            "email": "referent@example.org",
+            "password": "x" * 10_000,
+            "_csrf_token": app_client.cookies["csrftoken"],
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code in (400, 422)
+    assert "fund_session" not in response.cookies

@@ -32,16 +32,12 @@ from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, U
 from fund.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
 from fund.pagination import Page
-from fund.students.models import Student
+from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
 
 REFERENT = requires_role("referent")
 COMMITTEE = requires_role("committee", "chair")
 CASE_READERS = requires_role("referent", "committee", "chair")
-
-
-def _age(birth: datetime.date, on: datetime.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def to_out(
@@ -89,7 +85,7 @@ def to_out(
         period_start=application.period_start,
         period_end=application.period_end,
         payee=payee,
-        student=StudentSummary(age=_age(student.birth_date, datetime.date.today()), trade=student.trade)
+        student=StudentSummary(age=age_on(student.birth_date, datetime.date.today()), trade=student.trade)
         if student
         else None,
         info_request_message=application.info_request_message,

@@ -20,11 +20,10 @@ from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.budgets.schemas import BudgetCreate
 from fund.errors import Conflict, InvalidInput
+from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 from fund.schools.models import School
 from fund.uow import UnitOfWork
-
-CATEGORY_FR = {"transport": "transport", "housing": "logement", "food": "alimentation", "other": "autre"}
 
 
 def label(envelope: BudgetEnvelope, school_name: str | None = None) -> str:
@@ -34,7 +33,7 @@ def label(envelope: BudgetEnvelope, school_name: str | None = None) -> str:
     if envelope.school_id:
         scope.append(f"école {school_name or envelope.school_id}")
     if envelope.category:
-        scope.append(f"catégorie {CATEGORY_FR.get(envelope.category, envelope.category)}")
+        scope.append(f"catégorie {category_label(envelope.category).lower()}")
     return f"enveloppe {envelope.fiscal_year} " + (", ".join(scope) if scope else "du fonds")
 
 

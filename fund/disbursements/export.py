@@ -28,6 +28,7 @@ from fund.applications.models import Application
 from fund.audit.service import Actor, record
 from fund.disbursements.models import Disbursement, ExportRecord
 from fund.funds.calendar import local_day
+from fund.funds.policy import category_label
 from fund.ledger.models import JournalEntry, JournalLine
 from fund.money import cents_to_decimal, format_amount_fr
 
@@ -63,7 +64,6 @@ FEC_HEADER = [
     "Idevise",
 ]
 JOURNAL_LABELS = {"OD": "Opérations diverses", "BQ": "Banque"}
-CATEGORY_LABELS = {"transport": "Transport", "housing": "Logement", "food": "Alimentation", "other": "Autre"}
 STATUS_LABELS = {
     "scheduled": "Programmé",
     "batched": "En remise",
@@ -144,7 +144,7 @@ async def disbursements_csv(
                         date_fr(due),
                         safe_text(name),
                         iban,
-                        CATEGORY_LABELS.get(category, category),
+                        category_label(category),
                         format_amount_fr(amount),
                         STATUS_LABELS.get(status, status),
                     ]
@@ -199,7 +199,7 @@ async def disbursements_xlsx(
                     sheet.write_datetime(row_index, 3, datetime.datetime.combine(due, datetime.time()), date_format)
                     sheet.write_string(row_index, 4, name)  # a string cell: never evaluated, whatever it starts with
                     sheet.write_string(row_index, 5, iban)
-                    sheet.write_string(row_index, 6, CATEGORY_LABELS.get(category, category))
+                    sheet.write_string(row_index, 6, category_label(category))
                     sheet.write_number(row_index, 7, float(cents_to_decimal(amount)), euro_format)
                     sheet.write_string(row_index, 8, STATUS_LABELS.get(status, status))
                 counter.rows += len(rows)

@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Category = Literal["transport", "housing", "food", "other"]
 CATEGORIES: tuple[Category, ...] = ("transport", "housing", "food", "other")
+CATEGORY_LABELS_FR: dict[str, str] = {
+    "transport": "Transport",
+    "housing": "Logement",
+    "food": "Alimentation",
+    "other": "Autre",
+}
+
+
+def category_label(code: str) -> str:
+    """The French label of a category (``housing`` → ``Logement``); an unknown code is shown as it is."""
+    return CATEGORY_LABELS_FR.get(code, code)
 
 
 class Band(BaseModel):

@@ -25,6 +25,7 @@ from fund.auth.models import User, school_memberships
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.errors import NotFound
 from fund.funds.models import Fund
+from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 from fund.notifications.mail import Mail, render
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
@@ -50,7 +51,6 @@ URGENT = frozenset(
 )
 # Bundled in the daily digest whatever the user's choice (the committee's digest of new requests).
 ALWAYS_DIGEST = frozenset({"new_request"})
-CATEGORY_FR = {"transport": "Transport", "housing": "Logement", "food": "Alimentation", "other": "Autre"}
 
 
 def notify(session: AsyncSession, kind: str, **payload: Any) -> None:
@@ -101,7 +101,7 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
         context = {
             "reference": application.reference,
             "amount": format_euros_fr(application.amount_granted_cents or application.amount_requested_cents),
-            "category_label": CATEGORY_FR.get(application.category, application.category),
+            "category_label": category_label(application.category),
             "urgent": application.urgent,
             "link": link,
         }

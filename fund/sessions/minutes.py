@@ -11,15 +11,15 @@ from sqlalchemy import select
 from fund.auth.models import User
 from fund.funds.calendar import local_day
 from fund.funds.models import Fund
+from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 from fund.schools.models import School
 from fund.sessions import service
-from fund.students.models import Student
+from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
 
 _env = Environment(loader=PackageLoader("fund.sessions", "templates"), autoescape=select_autoescape(["html"]))
 
-CATEGORY_FR = {"transport": "transport", "housing": "logement", "food": "alimentation", "other": "autre"}
 VOTE_FR = {"approve": "pour", "reject": "contre", "abstain": "abstention"}
 STATUS_FR = {
     "approved": "accordée",
@@ -36,10 +36,6 @@ RATIFICATION_FR = {"ratified": "ratifiée", "disavowed": "désavouée", None: "n
 
 def _date_fr(day: datetime.date) -> str:
     return day.strftime("%d/%m/%Y")
-
-
-def _age(birth: datetime.date, on: datetime.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def _decision(status: str, amount: int | None) -> str:
@@ -68,11 +64,11 @@ async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str
         school = schools[application.school_id]
         entry = {
             "reference": application.reference,
-            "category": CATEGORY_FR.get(application.category, application.category),
+            "category": category_label(application.category).lower(),
             "amount_requested": format_euros_fr(application.amount_requested_cents),
             "amount_granted": format_euros_fr(amount) if amount else "—",
             "urgent": application.urgent,
-            "student": f"{_age(student.birth_date, session.held_on)} ans, {student.trade or 'métier non précisé'}, "
+            "student": f"{age_on(student.birth_date, session.held_on)} ans, {student.trade or 'métier non précisé'}, "
             f"{school.name}",
             "votes": [
                 {

@@ -8,6 +8,11 @@ from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 
+def age_on(birth_date: datetime.date, day: datetime.date) -> int:
+    """Age in whole years on ``day``."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
 class Student(UUIDv7AuditBase):
     __tablename__ = "students"
 

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints, field_validator
 
 from fund.auth.schemas import Strict
+from fund.students.models import age_on
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -24,8 +25,7 @@ class StudentCreate(Strict):
     @field_validator("birth_date")
     @classmethod
     def _plausible_age(cls, value: datetime.date) -> datetime.date:
-        today = datetime.date.today()
-        age = today.year - value.year - ((today.month, today.day) < (value.month, value.day))
+        age = age_on(value, datetime.date.today())
         if not 13 <= age <= 30:
             raise ValueError("la date de naissance doit correspondre à un âge entre 13 et 30 ans")
         return value

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -29,7 +29,7 @@ from fund.funds.policy import Policy
 from fund.funds.service import policy_of
 from fund.pagination import PageRequest
 from fund.students import service as students_service
-from fund.students.models import Student
+from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
 
 SESSION_TOKEN = "token"
@@ -44,8 +44,9 @@ DISBURSEMENT_FR = {
 
 
 class LoginForm(BaseModel):
-    email: str = ""
-    password: str = ""
+    # The same bounds as the API's sign-in: no megabyte password reaches the password hasher.
+    email: str = Field(default="", max_length=254)
+    password: str = Field(default="", max_length=200)
 
 
 class LoginRequired(Exception):
@@ -266,9 +267,7 @@ class CaseController(Controller):
             votes = await applications.votes_of(uow, application)
             history = await applications.history_of(uow, user, application_id)
         assert student is not None
-        today = datetime.date.today()
-        born = student.birth_date
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        age = age_on(student.birth_date, datetime.date.today())
         can_vote = (
             user.has_role("committee", "chair")
             and application.status in ("submitted", "under_review")

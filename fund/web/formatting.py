@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 from fund.funds.calendar import local_day
+from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 
 STATUS_FR = {
@@ -25,7 +26,6 @@ ROLE_FR = {
     "chair": "présidence",
     "accountant": "comptable",
 }
-CATEGORY_FR = {"transport": "Transport", "housing": "Logement", "food": "Alimentation", "other": "Autre"}
 
 
 def euros(cents: int | None) -> str:
@@ -44,6 +44,6 @@ FILTERS = {
     "euros": euros,
     "date_fr": date_fr,
     "status_fr": lambda s: STATUS_FR.get(s, s),
-    "category_fr": lambda c: CATEGORY_FR.get(c, c),
+    "category_fr": category_label,
     "role_fr": lambda r: ROLE_FR.get(r, r),
 }
