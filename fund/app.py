@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
@@ -40,8 +39,7 @@ from fund.sessions.controllers import SessionController
 from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
 from fund.validation import model_rules_plugin
-from fund.web.controllers import CaseController, NewRequestController, WebController
-from fund.web.formatting import FILTERS
+from fund.web.routes import PAGES, STATIC, template_environment
 
 API_CONTROLLERS = [
     AuthController,
@@ -61,15 +59,6 @@ API_CONTROLLERS = [
     NotificationController,
     OperationsController,
 ]
-
-
-WEB = Path(__file__).parent / "web"
-TEMPLATES = WEB / "templates"
-STATIC = WEB / "static"
-
-
-def _filters(engine: JinjaTemplateEngine) -> None:
-    engine.engine.filters.update(FILTERS)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -111,13 +100,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             metrics,
             api,
-            WebController,
-            NewRequestController,
-            CaseController,
+            *PAGES,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         middleware=[sessions.middleware],
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_filters),
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(template_environment())),
         csrf_config=CSRFConfig(
             secret=secret,
             cookie_secure=settings.is_production,

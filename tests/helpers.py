@@ -124,3 +124,13 @@ async def drain_outbox(session_factory: Any) -> int:
                 ran += 1
     finally:
         await shutdown(ctx)
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str = "demo-password") -> httpx.Response:
+    page = await client.get("/connexion")
+    assert page.status_code == 200
+    token = client.cookies.get("csrftoken")
+    assert token
+    return await client.post(
+        "/connexion", data={"email": email, "password": password, "_csrf_token": token}, follow_redirects=False
+    )

@@ -7,17 +7,7 @@ from typing import Any
 import httpx
 
 from fund.demo import STUDENTS
-from tests.helpers import running_app, submitted
-
-
-async def sign_in(client: httpx.AsyncClient, email: str, password: str = "demo-password") -> httpx.Response:
-    page = await client.get("/connexion")
-    assert page.status_code == 200
-    token = client.cookies.get("csrftoken")
-    assert token
-    return await client.post(
-        "/connexion", data={"email": email, "password": password, "_csrf_token": token}, follow_redirects=False
-    )
+from tests.helpers import running_app, sign_in, submitted
 
 
 async def test_the_sign_in_page_is_french_labelled_and_sets_a_csrf_cookie(app_client, demo) -> None:

@@ -1,46 +1,20 @@
-"""Sign-in, sign-out and each role's home page. The pages call the same services as the API, with the same rules."""
+"""Sign-in, sign-out and the landing redirect: each role lands on its own home page."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Annotated, Any
-from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body
 from litestar.response import Redirect, Template
-from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from pydantic import BaseModel, Field
 
-from fund.applications import decisions
-from fund.applications import service as applications
-from fund.applications.models import Application
-from fund.applications.schemas import ApplicationCreate, VoteIn, check_period
-from fund.applications.service import ListFilters, list_for
-from fund.audit.service import Actor
 from fund.auth import service as auth
-from fund.auth.models import User
-from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
-from fund.errors import DomainError, NotFound
-from fund.funds.policy import Policy
-from fund.funds.service import policy_of
-from fund.pagination import PageRequest
-from fund.students import service as students_service
-from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
-
-SESSION_TOKEN = "token"
-DISBURSEMENT_FR = {
-    "scheduled": "Programmés",
-    "batched": "En remise",
-    "sent": "Envoyés",
-    "paid": "Payés",
-    "returned": "Rejetés par la banque",
-    "cancelled": "Annulés",
-}
+from fund.web.pages import SESSION_TOKEN, PageController, home_of, page, signed_in
 
 
 class LoginForm(BaseModel):
@@ -49,56 +23,16 @@ class LoginForm(BaseModel):
     password: str = Field(default="", max_length=200)
 
 
-class LoginRequired(Exception):
-    """The page needs a signed-in user: the handler sends the browser to the sign-in page."""
-
-
-def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
-    return Redirect("/connexion")
-
-
-async def signed_in(request: Request[Any, Any, Any], state: State) -> User:
-    token = request.session.get(SESSION_TOKEN) if request.session else None
-    if not token:
-        raise LoginRequired
-    async with state.session_factory() as session:
-        user = await auth.user_for_token(UnitOfWork(session, None), token)
-    if user is None:
-        request.clear_session()
-        raise LoginRequired
-    return user
-
-
-def home_of(user: User) -> str:
-    if user.has_role("referent"):
-        return "/referent"
-    if user.has_role("committee", "chair"):
-        return "/comite"
-    if user.has_role("accountant"):
-        return "/comptabilite"
-    return "/administration"
-
-
-REFERENT_GROUPS = [
-    ("À compléter", ("info_requested", "draft")),
-    ("En attente du comité", ("submitted", "under_review")),
-    ("Décidées", ("approved", "paid", "rejected")),
-    ("Closes", ("withdrawn", "cancelled")),
-]
-
-
-class WebController(Controller):
+class SignInController(PageController):
     path = "/"
-    include_in_schema = False
-    exception_handlers = {LoginRequired: on_login_required}
 
     @get("/")
     async def index(self, request: Request[Any, Any, Any], state: State) -> Redirect:
         return Redirect(home_of(await signed_in(request, state)))
 
     @get("/connexion")
-    async def login_page(self) -> Template:
-        return Template("connexion.html", context={"user": None})
+    async def login_page(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "web/connexion.html", None)
 
     @post("/connexion", status_code=200)
     async def login(
@@ -112,9 +46,12 @@ class WebController(Controller):
             async with state.session_factory() as session:
                 token = await auth.issue_token(UnitOfWork(session, None), data.email, data.password, ttl)
         except auth.InvalidCredentials:
-            return Template(
-                "connexion.html",
-                context={"user": None, "error": "Adresse ou mot de passe incorrect.", "email": data.email},
+            return page(
+                request,
+                "web/connexion.html",
+                None,
+                error="Adresse ou mot de passe incorrect.",
+                email=data.email,
                 status_code=401,
             )
         request.set_session({SESSION_TOKEN: token})
@@ -131,318 +68,3 @@ class WebController(Controller):
                 await auth.revoke_token(UnitOfWork(session, None), token)
         request.clear_session()
         return Redirect("/connexion", status_code=303)
-
-    @get("/referent")
-    async def referent_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("referent"):
-            return Redirect(home_of(user))
-        async with state.session_factory() as session:
-            rows, _ = await list_for(UnitOfWork(session, None), user, ListFilters(), PageRequest(limit=200))
-        groups = [(title, [a for a in rows if a.status in statuses]) for title, statuses in REFERENT_GROUPS]
-        return Template("referent.html", context={"user": user, "groups": groups})
-
-    @get("/comite")
-    async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("committee", "chair"):
-            return Redirect(home_of(user))
-        async with state.session_factory() as session:
-            policy: Policy = await policy_of(session, user.fund_id)
-            waiting = list(
-                await session.scalars(
-                    select(Application)
-                    .where(Application.fund_id == user.fund_id, Application.status.in_(("submitted", "under_review")))
-                    .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
-                    .limit(200)
-                )
-            )
-        rows = [
-            (
-                a,
-                (a.submitted_at or a.created_at)
-                + datetime.timedelta(
-                    hours=policy.target_decision_hours_urgent if a.urgent else policy.target_decision_hours
-                ),
-            )
-            for a in waiting
-        ]
-        return Template("comite.html", context={"user": user, "rows": rows})
-
-    @get("/comptabilite")
-    async def accountant_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("accountant"):
-            return Redirect(home_of(user))
-        async with state.session_factory() as session:
-            counts = dict(
-                (
-                    await session.execute(
-                        select(Disbursement.status, func.count())
-                        .where(Disbursement.fund_id == user.fund_id)
-                        .group_by(Disbursement.status)
-                    )
-                ).all()
-            )
-            due = list(
-                await session.scalars(
-                    select(Disbursement)
-                    .where(Disbursement.fund_id == user.fund_id, Disbursement.status.in_(("scheduled", "returned")))
-                    .options(joinedload(Disbursement.application))
-                    .order_by(Disbursement.due_date, Disbursement.id)
-                    .limit(200)
-                )
-            )
-        statuses = [(s, DISBURSEMENT_FR[s], counts.get(s, 0)) for s in DISBURSEMENT_STATUSES]
-        return Template("comptabilite.html", context={"user": user, "statuses": statuses, "due": due})
-
-    @get("/administration")
-    async def admin_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("admin"):
-            return Redirect(home_of(user))
-        async with state.session_factory() as session:
-            users = list(
-                await session.scalars(select(User).where(User.fund_id == user.fund_id).order_by(User.full_name))
-            )
-        return Template("administration.html", context={"user": user, "users": users})
-
-
-ACTIONS_FR = {
-    "application.created": "demande créée",
-    "application.updated": "demande modifiée",
-    "application.submit": "demande déposée",
-    "application.withdraw": "demande retirée",
-    "application.start_review": "examen commencé",
-    "application.request_info": "complément demandé",
-    "application.vote": "vote enregistré",
-    "application.recusal": "un membre s'est récusé",
-    "application.approve": "demande accordée",
-    "application.reject": "demande refusée",
-    "application.cancel": "décision annulée",
-    "application.appeal": "recours déposé",
-    "application.ratified": "décision ratifiée",
-    "application.disavowed": "décision désavouée",
-    "application.mark_paid": "aide payée",
-    "application.payee_changed": "bénéficiaire modifié",
-    "application.deadline_reminder": "rappel au comité",
-    "application.escalation": "alerte à la présidence",
-}
-
-
-def parse_euros(text: str) -> int | None:
-    """``"1 234,50"``, ``"120"``, ``"120.5"`` → cents; None for an empty field; ValueError otherwise."""
-    cleaned = text.replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("€", "").replace(",", ".")
-    if not cleaned:
-        return None
-    euros, _, cents = cleaned.partition(".")
-    if not euros.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
-        raise ValueError("montant attendu en euros, par exemple 120 ou 120,50")
-    return int(euros) * 100 + int((cents or "0").ljust(2, "0"))
-
-
-class VoteForm(BaseModel):
-    vote: str = "approve"
-    amount: str = ""
-    comment: str = ""
-
-
-class CaseController(Controller):
-    """One request's page: its facts for this reader, votes, history; the committee votes from it."""
-
-    path = "/demandes"
-    include_in_schema = False
-    exception_handlers = {LoginRequired: on_login_required}
-
-    async def _page(
-        self, state: State, user: User, application_id: UUID, *, errors: dict[str, str] | None = None, **extra: Any
-    ) -> Template:
-        async with state.session_factory() as session:
-            uow = UnitOfWork(session, None)
-            try:
-                application = await applications.get(uow, user, application_id)
-            except NotFound:
-                return Template("introuvable.html", context={"user": user}, status_code=404)
-            student = await session.get(Student, application.student_id)
-            votes = await applications.votes_of(uow, application)
-            history = await applications.history_of(uow, user, application_id)
-        assert student is not None
-        age = age_on(student.birth_date, datetime.date.today())
-        can_vote = (
-            user.has_role("committee", "chair")
-            and application.status in ("submitted", "under_review")
-            and application.created_by_id != user.id
-            and application.school_id not in {s.id for s in user.schools}
-            and not any(v.member_id == user.id and v.round == application.review_round for v in votes)
-        )
-        return Template(
-            "demande.html",
-            context={
-                "user": user,
-                "a": application,
-                "student": student,
-                "age": age,
-                "owner": applications.is_owner(user, application),
-                "votes": [v for v in votes if v.round == application.review_round],
-                "history": history,
-                "can_vote": can_vote,
-                "errors": errors or {},
-                "action_fr": lambda action: ACTIONS_FR.get(action, action),
-                **extra,
-            },
-            status_code=422 if errors else 200,
-        )
-
-    @get("/{application_id:uuid}")
-    async def case_page(
-        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
-    ) -> Template:
-        return await self._page(state, await signed_in(request, state), application_id)
-
-    @post("/{application_id:uuid}/vote", status_code=303)
-    async def vote(
-        self,
-        application_id: FromPath[UUID],
-        request: Request[Any, Any, Any],
-        state: State,
-        data: Annotated[VoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> Template | Redirect:
-        user = await signed_in(request, state)
-        try:
-            amount = parse_euros(data.amount) if data.vote == "approve" else None
-            vote_in = VoteIn(vote=data.vote, amount_cents=amount, comment=data.comment.strip() or None)
-        except (ValueError, ValidationError) as exc:
-            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            return await self._page(state, user, application_id, errors={"amount": message}, form_amount=data.amount)
-        async with state.session_factory() as session:
-            try:
-                uow = UnitOfWork(session, state.redis, state.books)
-                actor = Actor(user.id, request.client.host if request.client else None)
-                await decisions.vote(uow, user, application_id, vote_in, actor)
-            except DomainError as exc:
-                if exc.errors and exc.errors[0].field == "amount_cents":
-                    errors = {"amount": exc.errors[0].message}
-                else:
-                    errors = {"_": exc.detail}
-                return await self._page(state, user, application_id, errors=errors, form_amount=data.amount)
-        return Redirect(f"/demandes/{application_id}", status_code=303)
-
-
-class RequestForm(BaseModel):
-    student_id: str = ""
-    category: str = "transport"
-    amount: str = ""
-    period_start: str = ""
-    period_end: str = ""
-    urgent: str = ""
-    justification: str = ""
-    payee_kind: str = "guardian"
-    payee_name: str = ""
-    payee_iban: str = ""
-
-
-CATEGORIES = [("transport", "Transport"), ("housing", "Logement"), ("food", "Alimentation"), ("other", "Autre")]
-PAYEE_KINDS = [
-    ("guardian", "Responsable légal"),
-    ("student", "L'élève"),
-    ("third_party", "Un tiers (bailleur, cantine…)"),
-]
-# Where a schema error lands in the form.
-FORM_FIELDS = {
-    "student_id": "student_id",
-    "category": "category",
-    "amount_requested_cents": "amount",
-    "period_start": "period_start",
-    "period_end": "period_end",
-    "justification": "justification",
-    "payee.name": "payee_name",
-    "payee.iban": "payee_iban",
-    "payee": "payee_name",
-}
-
-
-class NewRequestController(Controller):
-    """The referent's « Nouvelle demande »: the same validation as the API, errors next to their field."""
-
-    path = "/demandes/nouvelle"
-    include_in_schema = False
-    exception_handlers = {LoginRequired: on_login_required}
-
-    async def _form(self, state: State, user: User, form: RequestForm, errors: dict[str, str]) -> Template:
-        async with state.session_factory() as session:
-            students, _ = await students_service.list_for(UnitOfWork(session, None), user, PageRequest(limit=200))
-        return Template(
-            "nouvelle_demande.html",
-            context={
-                "user": user,
-                "students": sorted(students, key=lambda s: (s.last_name, s.first_name)),
-                "categories": CATEGORIES,
-                "payee_kinds": PAYEE_KINDS,
-                "form": form,
-                "errors": errors,
-            },
-            status_code=422 if errors else 200,
-        )
-
-    @get()
-    async def new_request_page(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("referent"):
-            return Redirect(home_of(user))
-        today = datetime.date.today()
-        form = RequestForm(period_start=today.isoformat(), period_end=(today + datetime.timedelta(days=30)).isoformat())
-        return await self._form(state, user, form, {})
-
-    @post(status_code=303)
-    async def file_request(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        data: Annotated[RequestForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> Template | Redirect:
-        user = await signed_in(request, state)
-        if not user.has_role("referent"):
-            return Redirect(home_of(user))
-        errors: dict[str, str] = {}
-        try:
-            amount = parse_euros(data.amount)
-            if amount is None:
-                errors["amount"] = "indiquer le montant demandé"
-        except ValueError as exc:
-            errors["amount"] = str(exc)
-            amount = None
-        body = {
-            "student_id": data.student_id,
-            "category": data.category,
-            "amount_requested_cents": amount or 1,
-            "justification": data.justification,
-            "urgent": bool(data.urgent),
-            "period_start": data.period_start,
-            "period_end": data.period_end,
-            "payee": {"kind": data.payee_kind, "name": data.payee_name, "iban": data.payee_iban},
-        }
-        try:
-            filed = ApplicationCreate.model_validate(body)
-        except ValidationError as exc:
-            for error in exc.errors():
-                key = ".".join(str(p) for p in error["loc"])
-                message = str(error["msg"]).removeprefix("Value error, ")
-                head, sep, rest = message.partition(": ")
-                if sep and " " not in head and head.islower():
-                    key, message = (f"payee.{head}" if key == "payee" else head), rest
-                errors.setdefault(FORM_FIELDS.get(key, "justification"), message)
-        try:  # the period rule is a model rule: pydantic skips it when a field already failed
-            check_period(datetime.date.fromisoformat(data.period_start), datetime.date.fromisoformat(data.period_end))
-        except ValueError as exc:
-            errors.setdefault("period_end", str(exc).removeprefix("period_end: "))
-        if errors:
-            return await self._form(state, user, data, errors)
-        async with state.session_factory() as session:
-            uow = UnitOfWork(session, state.redis, state.books)
-            actor = Actor(user.id, request.client.host if request.client else None)
-            try:
-                application = await applications.create(uow, user, filed, state.cipher, actor)
-            except DomainError as exc:
-                field = FORM_FIELDS.get(exc.errors[0].field, "student_id") if exc.errors else "student_id"
-                return await self._form(state, user, data, {field: exc.errors[0].message if exc.errors else exc.detail})
-        return Redirect(f"/demandes/{application.id}", status_code=303)

@@ -1,0 +1,229 @@
+"""What every page controller shares: the signed-in user, role checks, form errors, flash messages.
+
+Pages call the same services as the API, with the same rules; they never reach a table the API would not.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from litestar import Controller, Request
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+from pydantic import ValidationError
+
+from fund.audit.service import Actor
+from fund.auth import service as auth
+from fund.auth.models import User
+from fund.errors import DomainError
+from fund.uow import UnitOfWork
+
+SESSION_TOKEN = "token"
+FLASH = "flash"
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in user: the handler sends the browser to the sign-in page."""
+
+
+class WrongRole(Exception):
+    """The signed-in user's roles do not open this page: back to their own home page."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+
+def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
+    return Redirect("/connexion")
+
+
+def on_wrong_role(request: Request[Any, Any, Any], exc: WrongRole) -> Redirect:
+    return Redirect(home_of(exc.user), status_code=303)
+
+
+class PageController(Controller):
+    """A controller of HTML pages: outside the OpenAPI document, signed-in users only."""
+
+    include_in_schema = False
+    exception_handlers = {LoginRequired: on_login_required, WrongRole: on_wrong_role}
+
+
+def home_of(user: User) -> str:
+    if user.has_role("referent"):
+        return "/referent"
+    if user.has_role("committee", "chair"):
+        return "/comite"
+    if user.has_role("accountant"):
+        return "/comptabilite"
+    return "/administration"
+
+
+async def signed_in(request: Request[Any, Any, Any], state: State, *roles: str) -> User:
+    """The user of the session's token; with ``roles``, one of them is required (else back to their home)."""
+    token = request.session.get(SESSION_TOKEN) if request.session else None
+    if not token:
+        raise LoginRequired
+    async with state.session_factory() as session:
+        user = await auth.user_for_token(UnitOfWork(session, None), token)
+    if user is None:
+        request.clear_session()
+        raise LoginRequired
+    if roles and not user.has_role(*roles):
+        raise WrongRole(user)
+    return user
+
+
+def actor_of(request: Request[Any, Any, Any], user: User) -> Actor:
+    return Actor(user.id, request.client.host if request.client else None)
+
+
+def uow_of(state: State, session: Any) -> UnitOfWork:
+    """A unit of work with everything a state change may need (outbox queue, books, mailer)."""
+    return UnitOfWork(session, state.redis, state.books)
+
+
+def flash(request: Request[Any, Any, Any], message: str) -> None:
+    """A one-time confirmation shown at the top of the next page (« Demande déposée. »)."""
+    session = dict(request.session or {})
+    session[FLASH] = message
+    request.set_session(session)
+
+
+def take_flash(request: Request[Any, Any, Any]) -> str | None:
+    if not request.session or FLASH not in request.session:
+        return None
+    session = dict(request.session)
+    message = session.pop(FLASH)
+    request.set_session(session)
+    return str(message)
+
+
+def page(
+    request: Request[Any, Any, Any],
+    name: str,
+    user: User | None,
+    *,
+    errors: Mapping[str, str] | None = None,
+    status_code: int | None = None,
+    **context: Any,
+) -> Template:
+    """A page with the user, a pending flash message and the errors by form field (422 when there are any)."""
+    return Template(
+        name,
+        context={"user": user, "flash": take_flash(request), "errors": dict(errors or {}), **context},
+        status_code=status_code or (422 if errors else 200),
+    )
+
+
+def parse_euros(text: str) -> int | None:
+    """``"1 234,50"``, ``"120"``, ``"120.5"`` → cents; None for an empty field; ValueError otherwise."""
+    cleaned = text.replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("€", "").replace(",", ".")
+    if not cleaned:
+        return None
+    euros, _, cents = cleaned.partition(".")
+    if not euros.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)) or len(euros) > 9:
+        raise ValueError("montant attendu en euros, par exemple 120 ou 120,50")
+    return int(euros) * 100 + int((cents or "0").ljust(2, "0"))
+
+
+def parse_date(text: str) -> datetime.date | None:
+    """An ``<input type="date">`` value (``2026-11-27``) or a French one (``27/11/2026``); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if "/" in text:
+        day, month, year = text.split("/", 2)
+        text = f"{year}-{month.zfill(2)}-{day.zfill(2)}"
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("date attendue, par exemple 27/11/2026") from None
+
+
+# Pydantic's own messages are English: the pages say the same in French, by error type.
+PYDANTIC_FR = {
+    "missing": "champ obligatoire",
+    "string_too_short": "champ obligatoire",
+    "string_too_long": "texte trop long ({max_length} caractères au plus)",
+    "uuid_parsing": "choisir dans la liste",
+    "uuid_type": "choisir dans la liste",
+    "enum": "choisir dans la liste",
+    "literal_error": "choisir dans la liste",
+    "date_parsing": "date attendue, par exemple 27/11/2026",
+    "date_from_datetime_parsing": "date attendue, par exemple 27/11/2026",
+    "date_type": "date attendue, par exemple 27/11/2026",
+    "int_parsing": "nombre entier attendu",
+    "int_type": "nombre entier attendu",
+    "greater_than": "doit être supérieur à {gt}",
+    "greater_than_equal": "doit être au moins {ge}",
+    "less_than": "doit être inférieur à {lt}",
+    "less_than_equal": "doit être au plus {le}",
+    "too_short": "au moins {min_length} élément(s)",
+    "too_long": "au plus {max_length} élément(s)",
+    "value_error": "{error}",
+    "assertion_error": "{error}",
+    "string_pattern_mismatch": "format non reconnu",
+    "value_not_email": "adresse électronique non valable",
+}
+
+
+def clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _french(error: Mapping[str, Any]) -> str:
+    template = PYDANTIC_FR.get(str(error["type"]))
+    if template is None or error["type"] in ("value_error", "assertion_error"):
+        return clean_message(str(error["msg"]))
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return clean_message(str(error["msg"]))
+
+
+FRENCH_BY_KIND = {
+    "NotFound": "Introuvable, ou pas visible avec votre compte.",
+    "Forbidden": "Cette action ne vous est pas permise.",
+}
+
+
+def french(exc: DomainError, patterns: Iterable[tuple[str, str]] = ()) -> str:
+    """A service's refusal in French: the first ``(english start, french text)`` pattern that matches, else a
+    French message of its kind followed by the detail (which names the rule, the amounts, the reference)."""
+    for start, text in patterns:
+        if exc.detail.startswith(start):
+            return text
+    kind = FRENCH_BY_KIND.get(type(exc).__name__)
+    return kind or f"Action impossible : {exc.detail}."
+
+
+def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: str) -> dict[str, str]:
+    """A schema's errors by form field: ``fields`` maps a schema location (``payee.iban``) to a form field name.
+
+    A model rule that names its field in its message (``"period_end: ..."``) lands on that field.
+    """
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        message = _french(error)
+        head, sep, rest = message.partition(": ")
+        if sep and " " not in head and head.islower():
+            key, message = (f"{key}.{head}" if key else head), rest
+        errors.setdefault(fields.get(key, fields.get(key.rpartition(".")[2], default)), message)
+    return errors
+
+
+def domain_errors(exc: DomainError, fields: Mapping[str, str], default: str = "_") -> dict[str, str]:
+    """A service's refusal by form field; what names no form field goes to the form's banner (``_``)."""
+    if not exc.errors:
+        return {default: exc.detail}
+    errors: dict[str, str] = {}
+    for error in exc.errors:
+        errors.setdefault(fields.get(error.field, default), error.message)
+    return errors
+
+
+def choices(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(pairs)

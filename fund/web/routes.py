@@ -1,0 +1,59 @@
+"""The web application: every domain's pages, and one template environment where ``<domain>/<page>.html`` names
+the template ``fund/<domain>/templates/<page>.html``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from litestar import Controller
+
+from fund.applications.pages import PAGES as APPLICATION_PAGES
+from fund.auth.pages import PAGES as USER_PAGES
+from fund.budgets.pages import PAGES as BUDGET_PAGES
+from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
+from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
+from fund.funds.pages import PAGES as POLICY_PAGES
+from fund.payments.pages import PAGES as PAYMENT_PAGES
+from fund.schools.pages import PAGES as SCHOOL_PAGES
+from fund.sessions.pages import PAGES as SESSION_PAGES
+from fund.students.pages import PAGES as STUDENT_PAGES
+from fund.web.controllers import SignInController
+from fund.web.formatting import FILTERS
+
+ROOT = Path(__file__).parent.parent
+DOMAINS = (
+    "web",
+    "applications",
+    "students",
+    "disbursements",
+    "payments",
+    "auth",
+    "schools",
+    "budgets",
+    "funds",
+    "sessions",
+    "dashboards",
+)
+STATIC = ROOT / "web" / "static"
+
+PAGES: list[type[Controller]] = [
+    SignInController,
+    *APPLICATION_PAGES,
+    *STUDENT_PAGES,
+    *DISBURSEMENT_PAGES,
+    *PAYMENT_PAGES,
+    *USER_PAGES,
+    *SCHOOL_PAGES,
+    *BUDGET_PAGES,
+    *POLICY_PAGES,
+    *SESSION_PAGES,
+    *DASHBOARD_PAGES,
+]
+
+
+def template_environment() -> Environment:
+    loader = PrefixLoader({name: FileSystemLoader(ROOT / name / "templates") for name in DOMAINS})
+    environment = Environment(loader=loader, autoescape=select_autoescape(["html"]))
+    environment.filters.update(FILTERS)
+    return environment
