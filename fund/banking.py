@@ -5,6 +5,18 @@ from __future__ import annotations
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+# What schwifty found wrong, said in French for the people typing the IBAN.
+IBAN_PROBLEMS_FR = {
+    "InvalidChecksumDigits": "les deux chiffres de contrôle ne correspondent pas : une erreur de frappe ?",
+    "InvalidBBANChecksum": "la clé RIB ne correspond pas : une erreur de frappe ?",
+    "InvalidLength": "nombre de caractères incorrect pour ce pays",
+    "InvalidCountryCode": "code pays inconnu (les deux premières lettres)",
+    "InvalidStructure": "caractères inattendus pour un IBAN de ce pays",
+    "InvalidBankCode": "code banque inconnu",
+    "InvalidBranchCode": "code guichet inconnu",
+    "InvalidAccountCode": "numéro de compte non valable",
+}
+
 
 def normalize_iban(value: str) -> str:
     """Validate country, length, mod-97 checksum and national check digits (the French RIB key).
@@ -14,7 +26,8 @@ def normalize_iban(value: str) -> str:
     try:
         iban = IBAN(value, validate_bban=True)
     except SchwiftyException as exc:
-        raise ValueError(f"IBAN invalide ({exc})") from exc
+        reason = IBAN_PROBLEMS_FR.get(type(exc).__name__, "format non reconnu")
+        raise ValueError(f"IBAN invalide ({reason})") from exc
     return iban.compact
 
 

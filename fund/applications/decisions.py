@@ -5,6 +5,7 @@ payment event), the chair's casting decision, cancellation, appeal and ratificat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import exists, select, update
@@ -390,3 +391,50 @@ async def awaiting_ratification(
         Application.status.in_(("approved", "paid")),
     )
     return await fetch_page(uow.session, query, Application.id, page)
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    """Where a committee member stands on one request: what the request page offers them."""
+
+    conflicted: bool
+    voted: bool
+    recused: bool
+    chair_may_decide: bool
+    fast_track: bool
+
+    @property
+    def may_act(self) -> bool:
+        return not (self.conflicted or self.voted or self.recused)
+
+
+async def standing_of(uow: UnitOfWork, user: User, application: Application) -> MemberStanding:
+    """The rules the vote, question, recusal and chair decision enforce, read without changing anything."""
+    conflicted = application.created_by_id == user.id or application.school_id in school_ids_of(user)
+    votes = await _votes(uow, application)
+    recused = (
+        await uow.session.scalar(
+            select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
+        )
+        is not None
+    )
+    chair_may_decide = fast_track = False
+    if user.has_role("chair") and not conflicted and application.status in workflow.VOTABLE:
+        policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
+        voted_ids = {v.member_id for v in votes}
+        left = [(m, c) for m, c in await _eligible_voters(uow, application) if m not in voted_ids]
+        chair_may_decide = application.status == "under_review" and deadlocked(
+            policy,
+            amount_requested_cents=application.amount_requested_cents,
+            votes=_cast(votes),
+            voters_left=len(left),
+            chair_left=any(c for _, c in left),
+        )
+        fast_track = application.urgent and application.amount_requested_cents <= policy.fast_track_ceiling_cents
+    return MemberStanding(
+        conflicted=conflicted,
+        voted=any(v.member_id == user.id for v in votes),
+        recused=recused,
+        chair_may_decide=chair_may_decide,
+        fast_track=fast_track,
+    )

@@ -1,79 +1,65 @@
-"""The pages of aid requests: the referent's list and form, the committee's queue, one request's page."""
+"""The pages of aid requests: the referent's list and form, the committee's queue, one request's page with the
+actions its reader may take. Every action goes through the same service as the API, with the same rules."""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Request, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
+from schwifty import IBAN
 from sqlalchemy import select
 
 from fund.applications import decisions
 from fund.applications import service as applications
 from fund.applications.models import Application
-from fund.applications.schemas import ApplicationCreate, VoteIn, check_period
+from fund.applications.schemas import (
+    ApplicationCreate,
+    ChairDecisionIn,
+    ReasonIn,
+    RequestInfoIn,
+    VoteIn,
+    check_period,
+)
 from fund.applications.service import ListFilters, list_for
 from fund.auth.models import User
+from fund.banking import normalize_iban
+from fund.disbursements.models import Disbursement
 from fund.errors import DomainError, NotFound
-from fund.funds.policy import Policy
+from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.funds.service import policy_of
 from fund.pagination import PageRequest
 from fund.students import service as students_service
 from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
-from fund.web.pages import PageController, actor_of, page, parse_euros, signed_in
+from fund.web.formatting import STATUS_FR
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    domain_errors,
+    flash,
+    french,
+    page,
+    parse_euros,
+    signed_in,
+    uow_of,
+    validation_errors,
+)
 
+# The referent's requests, what needs their action first.
 REFERENT_GROUPS = [
-    ("À compléter", ("info_requested", "draft")),
+    ("À compléter par vous", ("info_requested", "draft")),
     ("En attente du comité", ("submitted", "under_review")),
     ("Décidées", ("approved", "paid", "rejected")),
     ("Closes", ("withdrawn", "cancelled")),
 ]
-
-
-class HomePages(PageController):
-    path = "/"
-
-    @get("/referent")
-    async def referent_home(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state, "referent")
-        async with state.session_factory() as session:
-            rows, _ = await list_for(UnitOfWork(session, None), user, ListFilters(), PageRequest(limit=200))
-        groups = [(title, [a for a in rows if a.status in statuses]) for title, statuses in REFERENT_GROUPS]
-        return page(request, "applications/referent.html", user, groups=groups)
-
-    @get("/comite")
-    async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
-        user = await signed_in(request, state, "committee", "chair")
-        async with state.session_factory() as session:
-            policy: Policy = await policy_of(session, user.fund_id)
-            waiting = list(
-                await session.scalars(
-                    select(Application)
-                    .where(Application.fund_id == user.fund_id, Application.status.in_(("submitted", "under_review")))
-                    .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
-                    .limit(200)
-                )
-            )
-        rows = [
-            (
-                a,
-                (a.submitted_at or a.created_at)
-                + datetime.timedelta(
-                    hours=policy.target_decision_hours_urgent if a.urgent else policy.target_decision_hours
-                ),
-            )
-            for a in waiting
-        ]
-        return page(request, "applications/comite.html", user, rows=rows)
-
-
 ACTIONS_FR = {
     "application.created": "demande créée",
     "application.updated": "demande modifiée",
@@ -94,6 +80,90 @@ ACTIONS_FR = {
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
 }
+PAYMENT_FR = {
+    "scheduled": "programmé",
+    "batched": "dans une remise en préparation",
+    "sent": "envoyé à la banque",
+    "paid": "payé",
+    "returned": "rejeté par la banque",
+    "cancelled": "annulé",
+}
+PAYEE_KINDS = [
+    ("guardian", "Responsable légal"),
+    ("student", "L'élève"),
+    ("third_party", "Un tiers (bailleur, cantine…)"),
+]
+# The service's refusals a page can meet, in French.
+REFUSALS_FR = [
+    ("ceiling exceeded: the yearly ceiling", "Plafond annuel de l'élève dépassé : accorder un montant plus faible."),
+    ("ceiling exceeded", "Plafond de la catégorie dépassé : accorder un montant plus faible."),
+    ("budget exhausted", "Budget épuisé : l'enveloppe ne couvre pas ce montant."),
+    ("no fund-wide budget envelope", "Aucun budget n'est ouvert pour cet exercice : rien ne peut être accordé."),
+    ("you have already voted", "Vous avez déjà voté sur cette demande."),
+    ("you have already recused", "Vous vous êtes déjà récusé(e) sur cette demande."),
+    ("you recused yourself", "Vous vous êtes récusé(e) : vous ne pouvez plus voter sur cette demande."),
+    ("the committee can still decide", "Le comité peut encore décider : tous les votes ne sont pas exprimés."),
+    ("cannot", "La demande a changé entre-temps : l'action n'est plus possible dans son état actuel."),
+    ("application", "La demande a changé entre-temps : rechargez la page."),
+]
+# Where a schema field's error lands in the request form.
+FORM_FIELDS = {
+    "student_id": "student_id",
+    "category": "category",
+    "amount_requested_cents": "amount",
+    "period_start": "period_start",
+    "period_end": "period_end",
+    "justification": "justification",
+    "urgent": "urgent",
+    "payee.kind": "payee_kind",
+    "payee.name": "payee_name",
+    "payee.iban": "payee_iban",
+    "payee.town": "payee_name",
+    "payee.country": "payee_name",
+    "payee": "payee_name",
+}
+
+
+def decision_due(application: Application, policy: Policy) -> datetime.datetime:
+    hours = policy.target_decision_hours_urgent if application.urgent else policy.target_decision_hours
+    return (application.submitted_at or application.created_at) + datetime.timedelta(hours=hours)
+
+
+class HomePages(PageController):
+    path = "/"
+
+    @get("/referent")
+    async def referent_home(
+        self, request: Request[Any, Any, Any], state: State, statut: FromQuery[str] = ""
+    ) -> Template:
+        user = await signed_in(request, state, "referent")
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            filters = ListFilters(status=statut if statut in STATUS_FR else None)
+            rows, _ = await list_for(uow, user, filters, PageRequest(limit=200))
+            names = await applications.students_by_id(uow, {a.student_id for a in rows})
+        groups = [(title, [a for a in rows if a.status in statuses]) for title, statuses in REFERENT_GROUPS]
+        return page(request, "applications/referent.html", user, groups=groups, students=names)
+
+    @get("/comite")
+    async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template:
+        user = await signed_in(request, state, "committee", "chair")
+        async with state.session_factory() as session:
+            policy: Policy = await policy_of(session, user.fund_id)
+            waiting = list(
+                await session.scalars(
+                    select(Application)
+                    .where(Application.fund_id == user.fund_id, Application.status.in_(("submitted", "under_review")))
+                    .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
+                    .limit(200)
+                )
+            )
+        rows = sorted(((a, decision_due(a, policy)) for a in waiting), key=lambda r: (not r[0].urgent, r[1]))
+        return page(request, "applications/comite.html", user, rows=rows, now=datetime.datetime.now(datetime.UTC))
+
+
+class ReasonForm(BaseModel):
+    reason: str = ""
 
 
 class VoteForm(BaseModel):
@@ -102,55 +172,259 @@ class VoteForm(BaseModel):
     comment: str = ""
 
 
+class ChairForm(BaseModel):
+    outcome: str = "approve"
+    amount: str = ""
+    reason: str = ""
+
+
+Action = Callable[[UnitOfWork, User], Awaitable[object]]
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
 class CaseController(PageController):
-    """One request's page: its facts for this reader, votes, history; the committee votes from it."""
+    """One request's page: its facts for this reader, the votes, the payments, the history; the actions."""
 
     path = "/demandes"
 
     async def _page(
-        self, state: State, user: User, application_id: UUID, *, errors: dict[str, str] | None = None, **extra: Any
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        application_id: UUID,
+        *,
+        errors: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
     ) -> Template:
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
             try:
                 application = await applications.get(uow, user, application_id)
             except NotFound:
-                return Template("web/introuvable.html", context={"user": user}, status_code=404)
+                return page(request, "web/introuvable.html", user, status_code=404)
             student = await session.get(Student, application.student_id)
             votes = await applications.votes_of(uow, application)
             history = await applications.history_of(uow, user, application_id)
+            owner = applications.is_owner(user, application)
+            committee = user.has_role("committee", "chair")
+            standing = await decisions.standing_of(uow, user, application) if committee else None
+            aid = await applications.caps_for(uow, application) if owner else None
+            payments = list(
+                await session.scalars(
+                    select(Disbursement)
+                    .where(Disbursement.application_id == application.id)
+                    .order_by(Disbursement.sequence)
+                )
+            )
         assert student is not None
-        age = age_on(student.birth_date, datetime.date.today())
-        can_vote = (
-            user.has_role("committee", "chair")
-            and application.status in ("submitted", "under_review")
-            and application.created_by_id != user.id
-            and application.school_id not in {s.id for s in user.schools}
-            and not any(v.member_id == user.id and v.round == application.review_round for v in votes)
-        )
-        return Template(
+        votable = application.status in ("submitted", "under_review")
+        return page(
+            request,
             "applications/demande.html",
-            context={
-                "user": user,
-                "a": application,
-                "student": student,
-                "age": age,
-                "owner": applications.is_owner(user, application),
-                "votes": [v for v in votes if v.round == application.review_round],
-                "history": history,
-                "can_vote": can_vote,
-                "errors": errors or {},
-                "action_fr": lambda action: ACTIONS_FR.get(action, action),
-                **extra,
-            },
-            status_code=422 if errors else 200,
+            user,
+            errors=errors,
+            a=application,
+            student=student,
+            age=age_on(student.birth_date, datetime.date.today()),
+            owner=owner,
+            votes=[v for v in votes if v.round == application.review_round],
+            history=history,
+            standing=standing,
+            can_vote=bool(standing and standing.may_act and votable),
+            can_recuse=bool(standing and standing.may_act and votable),
+            aid=aid,
+            payments=payments,
+            payment_fr=PAYMENT_FR,
+            form=form or {},
+            action_fr=lambda action: ACTIONS_FR.get(action, action),
         )
+
+    async def _act(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        application_id: UUID,
+        action: Action,
+        done: str,
+        *,
+        fields: dict[str, str],
+        form: dict[str, str],
+    ) -> Template | Redirect:
+        """Run ``action``; on success, back to the page with ``done``; on a refusal, the page with the error."""
+        async with state.session_factory() as session:
+            try:
+                await action(uow_of(state, session), user)
+            except NotFound:
+                return page(request, "web/introuvable.html", user, status_code=404)
+            except DomainError as exc:
+                errors = domain_errors(exc, fields)
+                if "_" in errors:
+                    errors["_"] = french(exc, REFUSALS_FR)
+                return await self._page(request, state, user, application_id, errors=errors, form=form)
+        flash(request, done)
+        return Redirect(f"/demandes/{application_id}", status_code=303)
+
+    async def _invalid(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        application_id: UUID,
+        errors: dict[str, str],
+        form: dict[str, str],
+    ) -> Template:
+        return await self._page(request, state, user, application_id, errors=errors, form=form)
 
     @get("/{application_id:uuid}")
     async def case_page(
         self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template:
-        return await self._page(state, await signed_in(request, state), application_id)
+        return await self._page(request, state, await signed_in(request, state), application_id)
+
+    # ------------------------------------------------------------------ the referent's actions
+
+    @post("/{application_id:uuid}/soumettre", status_code=303)
+    async def submit(
+        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "referent")
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await applications.submit(uow, user, application_id, actor)
+
+        return await self._act(
+            request, state, user, application_id, action, "Demande déposée : le comité est prévenu.", fields={}, form={}
+        )
+
+    @post("/{application_id:uuid}/retirer", status_code=303)
+    async def withdraw(
+        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "referent")
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await applications.withdraw(uow, user, application_id, actor)
+
+        return await self._act(request, state, user, application_id, action, "Demande retirée.", fields={}, form={})
+
+    @post("/{application_id:uuid}/reponse", status_code=303)
+    async def answer(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReasonForm, FORM],
+    ) -> Template | Redirect:
+        return await self._reasoned(
+            request, state, application_id, data, "answer", decisions.answer, "Réponse envoyée au comité.", "referent"
+        )
+
+    @post("/{application_id:uuid}/recours", status_code=303)
+    async def appeal(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReasonForm, FORM],
+    ) -> Template | Redirect:
+        return await self._reasoned(
+            request, state, application_id, data, "appeal", decisions.appeal, "Recours déposé.", "referent"
+        )
+
+    # ------------------------------------------------------------------ the committee's actions
+
+    @post("/{application_id:uuid}/recusation", status_code=303)
+    async def recuse(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReasonForm, FORM],
+    ) -> Template | Redirect:
+        return await self._reasoned(
+            request,
+            state,
+            application_id,
+            data,
+            "recusal",
+            decisions.recuse,
+            "Récusation enregistrée.",
+            "committee",
+            "chair",
+        )
+
+    @post("/{application_id:uuid}/annulation", status_code=303)
+    async def cancel(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReasonForm, FORM],
+    ) -> Template | Redirect:
+        return await self._reasoned(
+            request, state, application_id, data, "cancel", decisions.cancel, "Décision annulée.", "chair"
+        )
+
+    async def _reasoned(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        application_id: UUID,
+        data: ReasonForm,
+        name: str,
+        service: Callable[..., Awaitable[object]],
+        done: str,
+        *roles: str,
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, *roles)
+        field = f"{name}_reason"
+        form = {field: data.reason}
+        try:
+            reason = ReasonIn(reason=data.reason)
+        except ValidationError as exc:
+            errors = validation_errors(exc, {"reason": field}, field)
+            return await self._invalid(request, state, user, application_id, errors, form)
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await service(uow, user, application_id, reason, actor)
+
+        return await self._act(request, state, user, application_id, action, done, fields={"reason": field}, form=form)
+
+    @post("/{application_id:uuid}/complement", status_code=303)
+    async def request_info(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReasonForm, FORM],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "committee", "chair")
+        form = {"question": data.reason}
+        try:
+            question = RequestInfoIn(message=data.reason)
+        except ValidationError as exc:
+            errors = validation_errors(exc, {"message": "question"}, "question")
+            return await self._invalid(request, state, user, application_id, errors, form)
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await decisions.request_info(uow, user, application_id, question, actor)
+
+        return await self._act(
+            request,
+            state,
+            user,
+            application_id,
+            action,
+            "Question envoyée au référent.",
+            fields={"message": "question"},
+            form=form,
+        )
 
     @post("/{application_id:uuid}/vote", status_code=303)
     async def vote(
@@ -158,26 +432,80 @@ class CaseController(PageController):
         application_id: FromPath[UUID],
         request: Request[Any, Any, Any],
         state: State,
-        data: Annotated[VoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[VoteForm, FORM],
     ) -> Template | Redirect:
-        user = await signed_in(request, state)
+        user = await signed_in(request, state, "committee", "chair")
+        # Each way of voting has its own form: its errors go next to its own fields.
+        amount_field, comment_field = ("amount", "approve_comment") if data.vote == "approve" else ("", "reject_reason")
+        form = {amount_field: data.amount, comment_field: data.comment}
+        errors: dict[str, str] = {}
+        amount = None
         try:
             amount = parse_euros(data.amount) if data.vote == "approve" else None
+        except ValueError as exc:
+            errors["amount"] = str(exc)
+        if data.vote == "reject" and not data.comment.strip():
+            errors["reject_reason"] = "un refus doit être motivé"
+        try:
             vote_in = VoteIn(vote=data.vote, amount_cents=amount, comment=data.comment.strip() or None)
-        except (ValueError, ValidationError) as exc:
-            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            return await self._page(state, user, application_id, errors={"amount": message}, form_amount=data.amount)
-        async with state.session_factory() as session:
-            try:
-                uow = UnitOfWork(session, state.redis, state.books)
-                await decisions.vote(uow, user, application_id, vote_in, actor_of(request, user))
-            except DomainError as exc:
-                if exc.errors and exc.errors[0].field == "amount_cents":
-                    errors = {"amount": exc.errors[0].message}
-                else:
-                    errors = {"_": exc.detail}
-                return await self._page(state, user, application_id, errors=errors, form_amount=data.amount)
-        return Redirect(f"/demandes/{application_id}", status_code=303)
+        except ValidationError as exc:
+            errors.update(validation_errors(exc, {"amount_cents": "amount", "comment": comment_field}, "_"))
+        if errors:
+            return await self._invalid(request, state, user, application_id, errors, form)
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            application, _ = await decisions.vote(uow, user, application_id, vote_in, actor)
+            return application
+
+        return await self._act(
+            request,
+            state,
+            user,
+            application_id,
+            action,
+            "Vote enregistré.",
+            fields={"amount_cents": "amount", "comment": comment_field},
+            form=form,
+        )
+
+    @post("/{application_id:uuid}/decision-presidence", status_code=303)
+    async def chair_decision(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ChairForm, FORM],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "chair")
+        form = {"chair_amount": data.amount, "chair_reason": data.reason}
+        errors: dict[str, str] = {}
+        amount = None
+        try:
+            amount = parse_euros(data.amount) if data.outcome == "approve" else None
+        except ValueError as exc:
+            errors["chair_amount"] = str(exc)
+        try:
+            decision = ChairDecisionIn(outcome=data.outcome, amount_cents=amount, reason=data.reason.strip() or None)
+        except ValidationError as exc:
+            errors.update(validation_errors(exc, {"amount_cents": "chair_amount", "reason": "chair_reason"}, "_"))
+        if errors:
+            return await self._invalid(request, state, user, application_id, errors, form)
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await decisions.decide_as_chair(uow, user, application_id, decision, actor)
+
+        return await self._act(
+            request,
+            state,
+            user,
+            application_id,
+            action,
+            "Décision de la présidence enregistrée.",
+            fields={"amount_cents": "chair_amount", "reason": "chair_reason"},
+            form=form,
+        )
 
 
 class RequestForm(BaseModel):
@@ -193,60 +521,90 @@ class RequestForm(BaseModel):
     payee_iban: str = ""
 
 
-CATEGORIES = [("transport", "Transport"), ("housing", "Logement"), ("food", "Alimentation"), ("other", "Autre")]
-PAYEE_KINDS = [
-    ("guardian", "Responsable légal"),
-    ("student", "L'élève"),
-    ("third_party", "Un tiers (bailleur, cantine…)"),
-]
-# Where a schema error lands in the form.
-FORM_FIELDS = {
-    "student_id": "student_id",
-    "category": "category",
-    "amount_requested_cents": "amount",
-    "period_start": "period_start",
-    "period_end": "period_end",
-    "justification": "justification",
-    "payee.name": "payee_name",
-    "payee.iban": "payee_iban",
-    "payee": "payee_name",
-}
+class IbanForm(BaseModel):
+    payee_iban: str = ""
 
 
 class NewRequestController(PageController):
-    """The referent's « Nouvelle demande »: the same validation as the API, errors next to their field."""
+    """The referent's « Nouvelle demande »: the same validation as the API, errors next to their field; the
+    student's aid so far and the IBAN check come back as the referent fills the form (htmx)."""
 
     path = "/demandes/nouvelle"
 
-    async def _form(self, state: State, user: User, form: RequestForm, errors: dict[str, str]) -> Template:
+    async def _form(
+        self, request: Request[Any, Any, Any], state: State, user: User, form: RequestForm, errors: dict[str, str]
+    ) -> Template:
         async with state.session_factory() as session:
-            students, _ = await students_service.list_for(UnitOfWork(session, None), user, PageRequest(limit=200))
-        return Template(
+            uow = UnitOfWork(session, None)
+            students, _ = await students_service.list_for(uow, user, PageRequest(limit=200))
+            students = sorted(students, key=lambda s: (s.last_name, s.first_name))
+            chosen = next((s for s in students if str(s.id) == form.student_id), students[0] if students else None)
+            aid = await students_service.aid_of(uow, user, chosen.id) if chosen else None
+        return page(
+            request,
             "applications/nouvelle_demande.html",
-            context={
-                "user": user,
-                "students": sorted(students, key=lambda s: (s.last_name, s.first_name)),
-                "categories": CATEGORIES,
-                "payee_kinds": PAYEE_KINDS,
-                "form": form,
-                "errors": errors,
-            },
-            status_code=422 if errors else 200,
+            user,
+            errors=errors,
+            students=students,
+            categories=[(c, category_label(c)) for c in CATEGORIES],
+            payee_kinds=PAYEE_KINDS,
+            form=form,
+            aid=aid,
+            category=form.category,
         )
 
     @get()
-    async def new_request_page(self, request: Request[Any, Any, Any], state: State) -> Template | Redirect:
+    async def new_request_page(
+        self, request: Request[Any, Any, Any], state: State, eleve: FromQuery[str] = ""
+    ) -> Template:
         user = await signed_in(request, state, "referent")
         today = datetime.date.today()
-        form = RequestForm(period_start=today.isoformat(), period_end=(today + datetime.timedelta(days=30)).isoformat())
-        return await self._form(state, user, form, {})
+        form = RequestForm(
+            student_id=eleve,
+            period_start=today.isoformat(),
+            period_end=(today + datetime.timedelta(days=30)).isoformat(),
+        )
+        return await self._form(request, state, user, form, {})
 
-    @post(status_code=303)
-    async def file_request(
+    @get("/aide-accordee")
+    async def aid_so_far(
         self,
         request: Request[Any, Any, Any],
         state: State,
-        data: Annotated[RequestForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        student_id: FromQuery[str] = "",
+        category: FromQuery[str] = "",
+    ) -> Template:
+        """The fragment under the student's field: aid this year, room left under the ceilings."""
+        user = await signed_in(request, state, "referent")
+        aid = None
+        try:
+            async with state.session_factory() as session:
+                aid = await students_service.aid_of(UnitOfWork(session, None), user, UUID(student_id))
+        except (ValueError, NotFound):
+            aid = None
+        return page(request, "applications/_aide.html", user, aid=aid, category=category)
+
+    @post("/verifier-iban", status_code=200)
+    async def check_iban(
+        self, request: Request[Any, Any, Any], state: State, data: Annotated[IbanForm, FORM]
+    ) -> Template:
+        """The fragment under the IBAN field, as it is typed: valid (with the bank when known) or what is wrong.
+        A POST, so that the IBAN stays out of URLs and access logs."""
+        user = await signed_in(request, state, "referent")
+        text, valid, bank = data.payee_iban.strip(), False, None
+        message = None
+        if len(text.replace(" ", "")) >= 5:
+            try:
+                compact = normalize_iban(text)
+                valid = True
+                bank = IBAN(compact).bank_name
+            except ValueError as exc:
+                message = str(exc)
+        return page(request, "applications/_iban.html", user, valid=valid, bank=bank, message=message)
+
+    @post(status_code=303)
+    async def file_request(
+        self, request: Request[Any, Any, Any], state: State, data: Annotated[RequestForm, FORM]
     ) -> Template | Redirect:
         user = await signed_in(request, state, "referent")
         errors: dict[str, str] = {}
@@ -267,30 +625,27 @@ class NewRequestController(PageController):
             "period_end": data.period_end,
             "payee": {"kind": data.payee_kind, "name": data.payee_name, "iban": data.payee_iban},
         }
+        filed = None
         try:
             filed = ApplicationCreate.model_validate(body)
         except ValidationError as exc:
-            for error in exc.errors():
-                key = ".".join(str(p) for p in error["loc"])
-                message = str(error["msg"]).removeprefix("Value error, ")
-                head, sep, rest = message.partition(": ")
-                if sep and " " not in head and head.islower():
-                    key, message = (f"payee.{head}" if key == "payee" else head), rest
-                errors.setdefault(FORM_FIELDS.get(key, "justification"), message)
+            for field, message in validation_errors(exc, FORM_FIELDS, "justification").items():
+                errors.setdefault(field, message)
         try:  # the period rule is a model rule: pydantic skips it when a field already failed
             check_period(datetime.date.fromisoformat(data.period_start), datetime.date.fromisoformat(data.period_end))
         except ValueError as exc:
             errors.setdefault("period_end", str(exc).removeprefix("period_end: "))
-        if errors:
-            return await self._form(state, user, data, errors)
+        if errors or filed is None:
+            return await self._form(request, state, user, data, errors)
         async with state.session_factory() as session:
-            uow = UnitOfWork(session, state.redis, state.books)
             try:
-                application = await applications.create(uow, user, filed, state.cipher, actor_of(request, user))
+                application = await applications.create(
+                    uow_of(state, session), user, filed, state.cipher, actor_of(request, user)
+                )
             except DomainError as exc:
-                field = FORM_FIELDS.get(exc.errors[0].field, "student_id") if exc.errors else "student_id"
-                return await self._form(state, user, data, {field: exc.errors[0].message if exc.errors else exc.detail})
+                return await self._form(request, state, user, data, domain_errors(exc, FORM_FIELDS, "student_id"))
+        flash(request, f"Brouillon {application.reference} enregistré : relisez-le, puis soumettez-le au comité.")
         return Redirect(f"/demandes/{application.id}", status_code=303)
 
 
-PAGES = [HomePages, NewRequestController, CaseController]
+PAGES: list[type[Controller]] = [HomePages, NewRequestController, CaseController]

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from fund.auth.guards import requires_role
 from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.pagination import Page
 from fund.students import service
-from fund.students.schemas import StudentAidOut, StudentCreate, StudentOut
+from fund.students.schemas import StudentAidOut, StudentCreate, StudentOut, StudentUpdate
 
 
 class StudentController(Controller):
@@ -35,6 +35,17 @@ class StudentController(Controller):
     @get("/{student_id:uuid}", summary="One student of your schools")
     async def get_student(self, student_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> StudentOut:
         return StudentOut.model_validate(await service.get_visible(uow, user, student_id))
+
+    @patch("/{student_id:uuid}", summary="Correct a student's record (the fields given); audited")
+    async def update_student(
+        self,
+        student_id: FromPath[UUID],
+        data: JSONBody[StudentUpdate],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> StudentOut:
+        return StudentOut.model_validate(await service.update(uow, user, student_id, data, actor))
 
     @get(
         "/{student_id:uuid}/aid",

@@ -12,23 +12,49 @@ from fund.students.models import age_on
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+def _plausible_birth_date(value: datetime.date) -> datetime.date:
+    age = age_on(value, datetime.date.today())
+    if not 13 <= age <= 30:
+        raise ValueError("la date de naissance doit correspondre à un âge entre 13 et 30 ans")
+    return value
+
+
+Trade = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+GuardianName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 .-]{6,30}$")]
+
+
 class StudentCreate(Strict):
     school_id: UUID
     first_name: PersonName
     last_name: PersonName
     birth_date: datetime.date
-    trade: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
-    guardian_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    trade: Trade | None = None
+    guardian_name: GuardianName | None = None
     guardian_email: EmailStr | None = None
-    guardian_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 .-]{6,30}$")] | None = None
+    guardian_phone: Phone | None = None
 
     @field_validator("birth_date")
     @classmethod
     def _plausible_age(cls, value: datetime.date) -> datetime.date:
-        age = age_on(value, datetime.date.today())
-        if not 13 <= age <= 30:
-            raise ValueError("la date de naissance doit correspondre à un âge entre 13 et 30 ans")
-        return value
+        return _plausible_birth_date(value)
+
+
+class StudentUpdate(Strict):
+    """A correction of a student's record; the school does not change (a student who moves is registered again)."""
+
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    birth_date: datetime.date | None = None
+    trade: Trade | None = None
+    guardian_name: GuardianName | None = None
+    guardian_email: EmailStr | None = None
+    guardian_phone: Phone | None = None
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_age(cls, value: datetime.date | None) -> datetime.date | None:
+        return None if value is None else _plausible_birth_date(value)
 
 
 class StudentOut(BaseModel):

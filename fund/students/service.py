@@ -17,7 +17,7 @@ from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.pagination import PageRequest, fetch_page
 from fund.students.models import Student
-from fund.students.schemas import StudentCreate
+from fund.students.schemas import StudentCreate, StudentUpdate
 from fund.uow import UnitOfWork
 
 
@@ -29,6 +29,31 @@ async def create(uow: UnitOfWork, user: User, data: StudentCreate, actor: Actor)
     uow.session.add(student)
     await uow.session.flush()
     await record(uow.session, actor, "student.created", entity_type="student", entity_id=student.id)
+    await uow.commit()
+    return student
+
+
+async def update(uow: UnitOfWork, user: User, student_id: UUID, data: StudentUpdate, actor: Actor) -> Student:
+    """Correct a student's record (only the fields given; ``null`` clears an optional one); audited by field name
+    only, so the trail holds no personal data."""
+    student = await get_visible(uow, user, student_id)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("first_name", "last_name", "birth_date"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(required, "champ obligatoire")
+    changed = sorted(name for name, value in changes.items() if getattr(student, name) != value)
+    for name in changed:
+        setattr(student, name, changes[name])
+    if changed:
+        await uow.session.flush()
+        await record(
+            uow.session,
+            actor,
+            "student.updated",
+            entity_type="student",
+            entity_id=student.id,
+            detail={"fields": changed},
+        )
     await uow.commit()
     return student
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from fund.funds.calendar import local_day
+from fund.funds.calendar import PARIS, local_day
 from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 
@@ -40,7 +40,16 @@ def date_fr(value: datetime.date | datetime.datetime | None) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+def datetime_fr(value: datetime.datetime | None) -> str:
+    """``27/11/2026 à 14:05``, in the fund's time zone."""
+    if value is None:
+        return "—"
+    local = value.astimezone(PARIS)
+    return local.strftime("%d/%m/%Y à %H:%M")
+
+
 FILTERS = {
+    "datetime_fr": datetime_fr,
     "euros": euros,
     "date_fr": date_fr,
     "status_fr": lambda s: STATUS_FR.get(s, s),
