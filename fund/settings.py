@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def mail_configured(self) -> bool:
+        """Mail reaches people: an SMTP server, or (outside production) the folder of ``.eml`` files."""
+        return bool(self.smtp_url) or not self.is_production
+
+    @property
     def mail_dir(self) -> Path:
         return Path(self.data_dir) / "mail"
 

@@ -73,6 +73,7 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
         "fast_track_request": {"reference": reference, "amount": "120,00\u00a0€", "link": LINK},
         "batch_ready": {"transfer_count": 3, "total": EURO, "link": LINK},
         "statement_returns": {"returned_count": 2, "link": LINK},
+        "password_reset": {"minutes": 60, "link": LINK},
         "daily_digest": {
             "items": [
                 {"subject": f"Demande {reference} accordée", "link": LINK},
@@ -137,7 +138,7 @@ def test_html_escapes_what_the_context_brings(kind: str) -> None:
     assert "Fonds &lt;A&amp;B&gt;" in html
     assert "<A&B>" not in html
     assert "Fonds <A&B>" in text  # plain text is not HTML: nothing to escape
-    if kind not in {"batch_ready", "statement_returns"}:  # these two carry counts, not references
+    if kind not in {"batch_ready", "statement_returns", "password_reset"}:  # these carry no reference
         assert "FS-&lt;b&gt;1&lt;/b&gt;" in html
         assert "<b>" not in html
         assert reference in text

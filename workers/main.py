@@ -18,6 +18,7 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Retry
 
+import fund.auth.recovery
 import fund.disbursements.service
 import fund.payments.batches
 import fund.payments.statements  # noqa: F401

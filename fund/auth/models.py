@@ -64,3 +64,14 @@ class AuthToken(UUIDv7AuditBase):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class PasswordResetRequest(UUIDv7AuditBase):
+    """A forgotten-password request. The link's secret is an HMAC of this row's id under the service's key:
+    nothing in the database (nor in the outbox) lets a reader build a valid link."""
+
+    __tablename__ = "password_reset_requests"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -44,6 +44,7 @@ KINDS = (
     "fast_track_request",
     "batch_ready",
     "statement_returns",
+    "password_reset",
     "daily_digest",
 )
 DEFAULT_LOCALE = "fr"

@@ -86,7 +86,8 @@ def uow_of(state: State, session: Any) -> UnitOfWork:
 
 def flash(request: Request[Any, Any, Any], message: str) -> None:
     """A one-time confirmation shown at the top of the next page (« Demande déposée. »)."""
-    session = dict(request.session or {})
+    current = request.scope.get("session")
+    session = dict(current) if isinstance(current, dict) else {}
     session[FLASH] = message
     request.set_session(session)
 
@@ -174,6 +175,9 @@ def clean_message(message: str) -> str:
 
 
 def _french(error: Mapping[str, Any]) -> str:
+    context = error.get("ctx") or {}
+    if error["type"] == "string_too_short" and context.get("min_length", 1) > 1:
+        return f"au moins {context['min_length']} caractères"
     template = PYDANTIC_FR.get(str(error["type"]))
     if template is None or error["type"] in ("value_error", "assertion_error"):
         return clean_message(str(error["msg"]))
