@@ -12,7 +12,7 @@ from litestar.response import Stream
 from fund.audit.service import Actor
 from fund.auth.guards import requires_role
 from fund.auth.models import User
-from fund.deps import BEARER, PAGE, AppSettings, CurrentActor, CurrentUser, Paging, UoW
+from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.disbursements import export, service
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
 from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
@@ -118,8 +118,45 @@ def _range(date_from: str | None, date_to: str | None) -> tuple[datetime.date | 
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+FEC = "text/plain; charset=iso-8859-15"
 DateFrom = Annotated[str | None, QueryParameter(name="from", description="First date (YYYY-MM-DD)", max_length=10)]
 DateTo = Annotated[str | None, QueryParameter(name="to", description="Last date (YYYY-MM-DD)", max_length=10)]
+
+
+EXPORT_FORMATS = ("csv", "xlsx", "fec")
+
+
+async def export_stream(
+    state: State, user: User, actor: Actor, kind: str, date_from: str | None, date_to: str | None
+) -> Stream:
+    """One export (``csv``, ``xlsx`` or ``fec``) of a date range, streamed and recorded (who, when, the range, then
+    the row count and the checksum); the API and the accountant's page both download through here.
+
+    Raises InvalidInput naming ``from`` or ``to`` for a bad range, Conflict when the FEC cannot be named."""
+    first, last = _range(date_from, date_to)
+    stem = f"versements_{first or 'debut'}_{last or 'fin'}"
+    writer: Any
+    if kind == "csv":
+        name, media_type, writer = f"{stem}.csv", CSV, export.disbursements_csv
+    elif kind == "xlsx":
+        name, media_type, writer = f"{stem}.xlsx", XLSX, export.disbursements_xlsx
+    elif kind == "fec":
+        siren = state.settings.effective_siren
+        if not siren:
+            raise Conflict("the fund's SIREN is not configured (FUND_SIREN): the FEC file is named after it")
+        closing = last or local_day(datetime.datetime.now(datetime.UTC))
+        name, media_type, writer = f"{siren}FEC{closing.strftime('%Y%m%d')}.txt", FEC, export.fec
+    else:
+        raise InvalidInput("format", f"format inconnu (attendu : {', '.join(EXPORT_FORMATS)})")
+    record_id = await export.start_record(state.session_factory, actor, user.fund_id, user.id, kind, name, first, last)
+    counter = export.Counter()
+    chunks = writer(state.session_factory, user.fund_id, first, last, counter)
+    return Stream(
+        export.recorded(state.session_factory, record_id, chunks, counter),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Export-Id": str(record_id)},
+    )
 
 
 class ExportController(Controller):
@@ -130,42 +167,15 @@ class ExportController(Controller):
     security = BEARER
     guards = [ACCOUNTANT]
 
-    async def _stream(
-        self,
-        state: State,
-        user: User,
-        actor: Actor,
-        kind: str,
-        file_name: str,
-        media_type: str,
-        writer: Any,
-        first: datetime.date | None,
-        last: datetime.date | None,
-    ) -> Stream:
-        record_id = await export.start_record(
-            state.session_factory, actor, user.fund_id, user.id, kind, file_name, first, last
-        )
-        counter = export.Counter()
-        chunks = writer(state.session_factory, user.fund_id, first, last, counter)
-        return Stream(
-            export.recorded(state.session_factory, record_id, chunks, counter),
-            media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="{file_name}"', "X-Export-Id": str(record_id)},
-        )
-
     @get(
         "/disbursements.csv",
         summary="Disbursements due in a date range, as a French CSV (streamed)",
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV,
     )
     async def disbursements_csv(
         self, state: State, user: CurrentUser, actor: CurrentActor, date_from: DateFrom = None, date_to: DateTo = None
     ) -> Stream:
-        first, last = _range(date_from, date_to)
-        name = f"versements_{first or 'debut'}_{last or 'fin'}.csv"
-        return await self._stream(
-            state, user, actor, "csv", name, "text/csv; charset=utf-8", export.disbursements_csv, first, last
-        )
+        return await export_stream(state, user, actor, "csv", date_from, date_to)
 
     @get(
         "/disbursements.xlsx",
@@ -175,30 +185,14 @@ class ExportController(Controller):
     async def disbursements_xlsx(
         self, state: State, user: CurrentUser, actor: CurrentActor, date_from: DateFrom = None, date_to: DateTo = None
     ) -> Stream:
-        first, last = _range(date_from, date_to)
-        name = f"versements_{first or 'debut'}_{last or 'fin'}.xlsx"
-        return await self._stream(state, user, actor, "xlsx", name, XLSX, export.disbursements_xlsx, first, last)
+        return await export_stream(state, user, actor, "xlsx", date_from, date_to)
 
     @get(
         "/fec.txt",
         summary="FEC (fichier des écritures comptables) of the aid entries for a date range, ISO-8859-15",
-        media_type="text/plain; charset=iso-8859-15",
+        media_type=FEC,
     )
     async def fec(
-        self,
-        state: State,
-        user: CurrentUser,
-        actor: CurrentActor,
-        settings: AppSettings,
-        date_from: DateFrom = None,
-        date_to: DateTo = None,
+        self, state: State, user: CurrentUser, actor: CurrentActor, date_from: DateFrom = None, date_to: DateTo = None
     ) -> Stream:
-        first, last = _range(date_from, date_to)
-        siren = settings.effective_siren
-        if not siren:
-            raise Conflict("the fund's SIREN is not configured (FUND_SIREN): the FEC file is named after it")
-        closing = last or local_day(datetime.datetime.now(datetime.UTC))
-        name = f"{siren}FEC{closing.strftime('%Y%m%d')}.txt"
-        return await self._stream(
-            state, user, actor, "fec", name, "text/plain; charset=iso-8859-15", export.fec, first, last
-        )
+        return await export_stream(state, user, actor, "fec", date_from, date_to)

@@ -1,17 +1,33 @@
-"""The accountant's pages: disbursements by status, what is due."""
+"""The accountant's pages: disbursements by status and what is due (a returned transfer is re-issued from here),
+and the exports (CSV, XLSX, FEC) with the record of every download.
+
+Same services as the API; the accountant sees payees and amounts, never a request's justification.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import Annotated, Any
+from uuid import UUID
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.response import Template
-from sqlalchemy import func, select
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect, Stream, Template
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from fund.auth.models import User
+from fund.disbursements import service
+from fund.disbursements.controllers import EXPORT_FORMATS, export_stream
+from fund.disbursements.export import STATUS_LABELS
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
-from fund.web.pages import PageController, page, signed_in
+from fund.errors import Conflict, DomainError, InvalidInput, NotFound
+from fund.funds.calendar import PARIS
+from fund.pagination import PageRequest
+from fund.payments.camt import return_reason_fr
+from fund.uow import UnitOfWork
+from fund.web.pages import PageController, actor_of, flash, french, page, parse_date, signed_in, uow_of
 
 DISBURSEMENT_FR = {
     "scheduled": "Programmés",
@@ -21,24 +37,65 @@ DISBURSEMENT_FR = {
     "returned": "Rejetés par la banque",
     "cancelled": "Annulés",
 }
+BATCH_FR = {
+    "pending": "En préparation",
+    "ready": "Prête",
+    "failed": "Échec de la préparation",
+    "sent": "Envoyée à la banque",
+    "cancelled": "Annulée",
+}
+PAGE_SIZE = 50
+REISSUE_FR = [
+    ("cannot re-issue", "Ce versement n'est pas rejeté par la banque : il n'y a rien à réémettre."),
+    ("application ", "La demande n'est plus accordée : il n'y a rien à réémettre."),
+    ("disbursement not found", "Versement introuvable."),
+]
+Statut = Annotated[str | None, QueryParameter(max_length=20, required=False)]
+Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
+
+
+def moment_fr(value: datetime.datetime | None) -> str:
+    """``27/11/2026 à 14:05``, French time."""
+    if value is None:
+        return "—"
+    return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+
+
+def status_of(exc: DomainError) -> int:
+    """The status the API would answer for this refusal (the page says it in French)."""
+    if isinstance(exc, NotFound):
+        return 404
+    return 409 if isinstance(exc, Conflict) else 422
 
 
 class AccountingPages(PageController):
+    """``/comptabilite``: counts and amounts by status, one status's list (keyset pages), what is due."""
+
     path = "/comptabilite"
 
-    @get()
-    async def accountant_home(self, request: Request[Any, Any, Any], state: State) -> Template:
-        user = await signed_in(request, state, "accountant")
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        statut: str | None,
+        apres: str | None,
+        errors: dict[str, str] | None = None,
+        status_code: int | None = None,
+    ) -> Template:
+        if statut not in DISBURSEMENT_STATUSES:
+            statut = None
         async with state.session_factory() as session:
-            counts = dict(
-                (
-                    await session.execute(
-                        select(Disbursement.status, func.count())
-                        .where(Disbursement.fund_id == user.fund_id)
-                        .group_by(Disbursement.status)
-                    )
-                ).all()
-            )
+            uow = UnitOfWork(session, None)
+            totals = await service.totals_by_status(uow, user)
+            listed: list[Disbursement] = []
+            cursor = None
+            if statut:
+                try:
+                    rows, cursor = await service.list_for(uow, user, statut, PageRequest(PAGE_SIZE, apres))
+                except InvalidInput:  # a stale or edited cursor: back to the first page
+                    rows, cursor = await service.list_for(uow, user, statut, PageRequest(PAGE_SIZE))
+                listed = list(rows)
             due = list(
                 await session.scalars(
                     select(Disbursement)
@@ -48,8 +105,131 @@ class AccountingPages(PageController):
                     .limit(200)
                 )
             )
-        statuses = [(s, DISBURSEMENT_FR[s], counts.get(s, 0)) for s in DISBURSEMENT_STATUSES]
-        return page(request, "disbursements/comptabilite.html", user, statuses=statuses, due=due)
+            batches = await service.batches_of(uow, [*listed, *due])
+        statuses = [(s, DISBURSEMENT_FR[s], *totals.get(s, (0, 0))) for s in DISBURSEMENT_STATUSES]
+        return page(
+            request,
+            "disbursements/comptabilite.html",
+            user,
+            errors=errors,
+            status_code=status_code,
+            statuses=statuses,
+            statut=statut,
+            statut_label=DISBURSEMENT_FR.get(statut or "", ""),
+            listed=listed,
+            next_cursor=cursor,
+            due=due,
+            batches=batches,
+            status_label=lambda s: STATUS_LABELS.get(s, s),
+            batch_label=lambda s: BATCH_FR.get(s, s),
+            reason_fr=return_reason_fr,
+        )
+
+    @get()
+    async def accountant_home(
+        self, request: Request[Any, Any, Any], state: State, statut: Statut = None, apres: Cursor = None
+    ) -> Template:
+        user = await signed_in(request, state, "accountant")
+        return await self._page(request, state, user, statut, apres)
+
+    @post("/versements/{disbursement_id:uuid}/reemission", status_code=303)
+    async def reissue(
+        self, disbursement_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "accountant")
+        async with state.session_factory() as session:
+            try:
+                disbursement = await service.reissue(
+                    uow_of(state, session), user, disbursement_id, actor_of(request, user)
+                )
+            except DomainError as exc:
+                message = french(exc, REISSUE_FR)
+                return await self._page(
+                    request, state, user, None, None, errors={"_": message}, status_code=status_of(exc)
+                )
+            reference = f"{disbursement.application.reference}/{disbursement.sequence}"
+        flash(request, f"Versement {reference} de nouveau à payer : il partira dans la prochaine remise.")
+        return Redirect("/comptabilite", status_code=303)
 
 
-PAGES: list[type[Controller]] = [AccountingPages]
+KIND_FR = {"csv": "CSV", "xlsx": "XLSX (Excel)", "fec": "FEC"}
+EXPORT_FIELDS = {"from": "du", "to": "au", "format": "format"}
+EXPORT_FR = [("the fund's SIREN", "Le SIREN du fonds n'est pas configuré (FUND_SIREN) : le fichier FEC porte son nom.")]
+DateParam = Annotated[str, QueryParameter(max_length=10, required=False)]
+FormatParam = Annotated[str, QueryParameter(max_length=10, required=False)]
+
+
+class ExportPages(PageController):
+    """``/exports``: a date range and a button per format; the download streams through the API's export code,
+    which records it (who, when, the range, then the rows and the checksum)."""
+
+    path = "/exports"
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        form: dict[str, str],
+        errors: dict[str, str] | None = None,
+        status_code: int | None = None,
+    ) -> Template:
+        async with state.session_factory() as session:
+            records = await service.recent_exports(UnitOfWork(session, None), user)
+        return page(
+            request,
+            "disbursements/exports.html",
+            user,
+            errors=errors,
+            status_code=status_code,
+            form=form,
+            records=records,
+            kind_fr=lambda k: KIND_FR.get(k, k),
+            moment_fr=moment_fr,
+        )
+
+    @get()
+    async def exports_page(self, request: Request[Any, Any, Any], state: State) -> Template:
+        user = await signed_in(request, state, "accountant")
+        return await self._page(request, state, user, {"du": "", "au": ""})
+
+    @get("/fichier")
+    async def export_file(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        format: FormatParam = "",
+        du: DateParam = "",
+        au: DateParam = "",
+    ) -> Template | Stream:
+        user = await signed_in(request, state, "accountant")
+        form = {"du": du, "au": au}
+        errors: dict[str, str] = {}
+        dates: dict[str, datetime.date | None] = {}
+        for name in ("du", "au"):
+            try:
+                dates[name] = parse_date(form[name])
+            except ValueError as exc:
+                errors[name] = str(exc)
+        if format not in EXPORT_FORMATS:
+            errors["_"] = "Choisissez un format : CSV, XLSX ou FEC."
+        if errors:
+            return await self._page(request, state, user, form, errors)
+        first, last = dates["du"], dates["au"]
+        try:
+            return await export_stream(
+                state,
+                user,
+                actor_of(request, user),
+                format,
+                first.isoformat() if first else None,
+                last.isoformat() if last else None,
+            )
+        except InvalidInput as exc:
+            found = {EXPORT_FIELDS.get(e.field, "_"): e.message for e in exc.errors} or {"_": french(exc)}
+            return await self._page(request, state, user, form, found)
+        except Conflict as exc:
+            return await self._page(request, state, user, form, {"_": french(exc, EXPORT_FR)}, status_code=409)
+
+
+PAGES: list[type[Controller]] = [AccountingPages, ExportPages]

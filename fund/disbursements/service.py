@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from fund.applications import workflow
@@ -15,7 +15,7 @@ from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
-from fund.disbursements.models import Disbursement
+from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt, PaymentBatch
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
@@ -242,3 +242,44 @@ async def split_into_instalments(
     for disbursement in created:
         disbursement.application = application
     return created
+
+
+async def totals_by_status(uow: UnitOfWork, user: User) -> dict[str, tuple[int, int]]:
+    """status → (count, total in cents) of the fund's disbursements, in one query."""
+    require_accountant(user)
+    rows = await uow.session.execute(
+        select(Disbursement.status, func.count(), func.coalesce(func.sum(Disbursement.amount_cents), 0))
+        .where(Disbursement.fund_id == user.fund_id)
+        .group_by(Disbursement.status)
+    )
+    return {status: (int(count), int(total)) for status, count, total in rows}
+
+
+async def batches_of(uow: UnitOfWork, disbursements: Sequence[Disbursement]) -> dict[UUID, PaymentBatch]:
+    """disbursement id → the batch of its current attempt (none before its first batch, nor after a cancelled one),
+    in one query."""
+    current = [(d.id, d.attempts) for d in disbursements if d.attempts]
+    if not current:
+        return {}
+    rows = await uow.session.execute(
+        select(PaymentAttempt.disbursement_id, PaymentBatch)
+        .join(PaymentBatch, PaymentBatch.id == PaymentAttempt.batch_id)
+        .where(
+            tuple_(PaymentAttempt.disbursement_id, PaymentAttempt.attempt).in_(current),
+            PaymentAttempt.status != "cancelled",
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def recent_exports(uow: UnitOfWork, user: User, limit: int = 20) -> list[tuple[ExportRecord, str]]:
+    """The fund's latest export records, newest first, each with the name of who downloaded it."""
+    require_accountant(user)
+    rows = await uow.session.execute(
+        select(ExportRecord, User.full_name)
+        .join(User, User.id == ExportRecord.user_id)
+        .where(ExportRecord.fund_id == user.fund_id)
+        .order_by(ExportRecord.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in rows]

@@ -339,3 +339,15 @@ async def attempts_of(uow: UnitOfWork, batch: PaymentBatch) -> list[PaymentAttem
             select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id).order_by(PaymentAttempt.id)
         )
     )
+
+
+async def transfers_of(uow: UnitOfWork, batch: PaymentBatch) -> list[tuple[PaymentAttempt, str, int]]:
+    """The batch's transfers with the request reference and instalment each pays, in one query."""
+    rows = await uow.session.execute(
+        select(PaymentAttempt, Application.reference, Disbursement.sequence)
+        .join(Disbursement, Disbursement.id == PaymentAttempt.disbursement_id)
+        .join(Application, Application.id == Disbursement.application_id)
+        .where(PaymentAttempt.batch_id == batch.id)
+        .order_by(PaymentAttempt.id)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]

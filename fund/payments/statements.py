@@ -29,6 +29,7 @@ from fund.ledger import service as ledger
 from fund.notifications.service import notify
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event, handles
+from fund.pagination import PageRequest, fetch_page
 from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
 from fund.uow import UnitOfWork
 
@@ -301,3 +302,10 @@ async def get(uow: UnitOfWork, user: User, statement_id: UUID) -> tuple[BankStat
         )
     )
     return statement, entries
+
+
+async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[BankStatement], str | None]:
+    """The fund's imported statements, newest first (keyset)."""
+    require_accountant(user)
+    query = select(BankStatement).where(BankStatement.fund_id == user.fund_id)
+    return await fetch_page(uow.session, query, BankStatement.id, page)
