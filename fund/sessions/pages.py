@@ -1,7 +1,455 @@
-"""Pages of this domain (to be filled in this session)."""
+"""The chair's pages: fast-tracked decisions to ratify, committee sessions (agenda, votes, closing, minutes).
+
+They call the same services as ``POST /api/v1/applications/{id}/ratification``, ``GET /api/v1/ratifications`` and
+``/api/v1/sessions``; students stay pseudonymised (no name, no payee), as in the committee's view.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller
+import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID
 
-PAGES: list[type[Controller]] = []
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from pydantic import BaseModel, ValidationError
+
+from fund.applications import decisions
+from fund.applications.schemas import RatificationIn, VoteIn
+from fund.auth.models import User
+from fund.auth.service import school_ids_of
+from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.pagination import PageRequest
+from fund.sessions import minutes, service
+from fund.sessions.schemas import SessionOpen
+from fund.uow import UnitOfWork
+from fund.web.formatting import date_fr
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    flash,
+    page,
+    parse_date,
+    parse_euros,
+    signed_in,
+    uow_of,
+    validation_errors,
+)
+
+PAGE_SIZE = 50
+VOTABLE = ("submitted", "under_review")
+
+# The services' refusals these pages can meet, in French (a fragment of the English detail → the French text).
+REFUSALS_FR = (
+    ("a committee session is already open", "Une séance est déjà ouverte : closez-la avant d'en ouvrir une autre."),
+    ("this committee session is already closed", "Cette séance est déjà close."),
+    ("this committee session is closed", "Cette séance est close : le vote n'y est plus possible."),
+    ("committee session not found", "Séance introuvable, ou pas visible avec votre compte."),
+    ("not on the session's agenda", "Cette demande n'est pas à l'ordre du jour de la séance."),
+    ("was already ratified", "Cette décision a déjà été ratifiée."),
+    ("was already disavowed", "Cette décision a déjà été désavouée."),
+    ("was not fast-tracked", "Cette décision n'a pas été prise en urgence : il n'y a rien à ratifier."),
+    ("you have already voted", "Vous avez déjà voté sur cette demande."),
+    ("you recused yourself", "Vous vous êtes récusé(e) sur cette demande : vous ne pouvez pas la voter."),
+    ("you filed this request", "Vous avez déposé cette demande : vous ne pouvez pas prendre part à sa décision."),
+    (
+        "you are attached to this request's school",
+        "Vous êtes rattaché(e) à l'école de cette demande : vous ne pouvez pas prendre part à sa décision.",
+    ),
+    ("cannot vote on application", "Cette demande n'est plus ouverte au vote."),
+    ("ceiling exceeded", "Plafond dépassé : le montant accordé dépasserait un plafond des règles d'attribution."),
+    ("budget exhausted", "Budget épuisé : l'enveloppe n'a plus assez de crédits pour cette aide."),
+    ("no fund-wide budget envelope", "Aucune enveloppe budgétaire pour cet exercice : rien ne peut être accordé."),
+    ("application not found", "Demande introuvable, ou pas visible avec votre compte."),
+)
+KIND_FR: tuple[tuple[type[DomainError], str], ...] = (
+    (NotFound, "Introuvable, ou pas visible avec votre compte."),
+    (Forbidden, "Cette action ne vous est pas permise."),
+    (Conflict, "Action impossible dans l'état actuel : rechargez la page."),
+)
+
+
+def refusal_fr(exc: DomainError) -> str:
+    """A service's refusal in French, never its English detail."""
+    for fragment, text in REFUSALS_FR:
+        if fragment in exc.detail:
+            return text
+    if exc.errors:
+        return exc.errors[0].message  # the services' field messages are French already
+    return next((text for kind, text in KIND_FR if isinstance(exc, kind)), "Action impossible.")
+
+
+def status_of(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, Conflict):
+        return 409
+    return 422
+
+
+def page_request(cursor: str | None) -> PageRequest:
+    """A keyset page; a damaged cursor falls back to the first page."""
+    request = PageRequest(limit=PAGE_SIZE, cursor=cursor or None)
+    try:
+        request.after_id()
+    except DomainError:
+        return PageRequest(limit=PAGE_SIZE)
+    return request
+
+
+def minutes_file_name(held_on: datetime.date, closed: bool) -> tuple[str, str]:
+    """(ASCII name, UTF-8 name) of the minutes' file; a draft says so."""
+    prefix = "" if closed else "projet-"
+    return (
+        f"{prefix}proces-verbal-comite-{held_on.isoformat()}.html",
+        f"{prefix}procès-verbal-comité-{held_on.isoformat()}.html",
+    )
+
+
+# --- ratifications -----------------------------------------------------------------------------------------------
+
+
+class RatificationForm(BaseModel):
+    outcome: str = ""
+    comment: str = ""
+    seance: str = ""  # set when the form is on a session's page: back there afterwards
+
+
+class RatificationPages(PageController):
+    """Fast-tracked decisions awaiting the committee's ratification, recorded by the chair."""
+
+    path = "/presidence/ratifications"
+
+    @get()
+    async def ratifications_page(
+        self, request: Request[Any, Any, Any], state: State, apres: FromQuery[str | None] = None
+    ) -> Template:
+        user = await signed_in(request, state, "chair")
+        return await self._page(request, state, user, page_request(apres))
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        paging: PageRequest,
+        *,
+        errors: dict[str, str] | None = None,
+        failed_id: UUID | None = None,
+        form: RatificationForm | None = None,
+        status_code: int | None = None,
+    ) -> Template:
+        async with state.session_factory() as session:
+            rows, cursor = await decisions.awaiting_ratification(UnitOfWork(session, None), user, paging)
+        return page(
+            request,
+            "sessions/ratifications.html",
+            user,
+            errors=errors,
+            status_code=status_code,
+            rows=rows,
+            next_cursor=cursor,
+            first_page=paging.cursor is None,
+            failed_id=failed_id,
+            form=form or RatificationForm(),
+        )
+
+    @post("/{application_id:uuid}", status_code=303)
+    async def record_ratification(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[RatificationForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "chair")
+        session_id = _uuid(data.seance)
+        errors: dict[str, str] = {}
+        status_code: int | None = None
+        try:
+            verdict = RatificationIn(outcome=data.outcome, comment=data.comment.strip() or None)
+        except ValidationError as exc:
+            errors = validation_errors(exc, {"comment": "comment", "outcome": "_"}, "_")
+            if "_" in errors:
+                errors["_"] = "Choisissez « Ratifier » ou « Désavouer »."
+        else:
+            async with state.session_factory() as session:
+                try:
+                    application = await decisions.ratify(
+                        uow_of(state, session), user, application_id, verdict, actor_of(request, user)
+                    )
+                except DomainError as exc:
+                    errors, status_code = {"_": refusal_fr(exc)}, status_of(exc)
+        if errors:
+            if session_id is not None:
+                return await session_page(
+                    request, state, user, session_id, errors=errors, failed_id=application_id, status_code=status_code
+                )
+            return await self._page(
+                request,
+                state,
+                user,
+                PageRequest(limit=PAGE_SIZE),
+                errors=errors,
+                failed_id=application_id,
+                form=data,
+                status_code=status_code,
+            )
+        done = "ratifiée" if verdict.outcome == "ratified" else "désavouée"
+        flash(request, f"Décision {application.reference} {done}.")
+        return Redirect(f"/seances/{session_id}" if session_id else "/presidence/ratifications", status_code=303)
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text) if text else None
+    except ValueError:
+        return None
+
+
+# --- committee sessions ------------------------------------------------------------------------------------------
+
+
+class NewSessionForm(BaseModel):
+    held_on: str = ""
+
+
+class VoteForm(BaseModel):
+    vote: str = ""
+    amount: str = ""
+
+
+async def session_page(
+    request: Request[Any, Any, Any],
+    state: State,
+    user: User,
+    session_id: UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    failed_id: UUID | None = None,
+    vote_form: VoteForm | None = None,
+    status_code: int | None = None,
+) -> Template:
+    """One session: agenda with where each item stands, attendance, the chair's actions while it is open."""
+    async with state.session_factory() as session:
+        uow = UnitOfWork(session, None)
+        try:
+            view = await service.view(uow, user, session_id)
+        except NotFound:
+            return page(request, "sessions/introuvable.html", user, status_code=404)
+        on_agenda = {a.id for _, a in view.items}
+        votes = await service.votes_by_application(uow, on_agenda)
+        recused = await service.recused_from(uow, user, on_agenda)
+    s = view.session
+    own_schools = school_ids_of(user)
+    to_decide: list[dict[str, Any]] = []
+    to_ratify: list[dict[str, Any]] = []
+    for item, application in view.items:
+        cast = votes.get(application.id, [])
+        status = item.final_status or application.status
+        row = {
+            "item": item,
+            "a": application,
+            "status": status,
+            "granted": item.final_amount_cents if item.final_status else application.amount_granted_cents,
+            "tally": {
+                choice: sum(1 for v, _ in cast if v.choice == choice) for choice in ("approve", "reject", "abstain")
+            },
+            "can_vote": s.status == "open"
+            and application.status in VOTABLE
+            and application.created_by_id != user.id
+            and application.school_id not in own_schools
+            and application.id not in recused
+            and all(v.member_id != user.id for v, _ in cast),
+            "can_ratify": s.status == "open"
+            and application.fast_tracked
+            and application.ratification is None
+            and application.status in ("approved", "paid"),
+        }
+        (to_decide if item.kind == "decision" else to_ratify).append(row)
+    return page(
+        request,
+        "sessions/seance.html",
+        user,
+        errors=errors,
+        status_code=status_code,
+        s=s,
+        attendees=view.attendees,
+        to_decide=to_decide,
+        to_ratify=to_ratify,
+        failed_id=failed_id,
+        vote_form=vote_form or VoteForm(),
+    )
+
+
+class SessionPages(PageController):
+    """The committee sessions: list, « Nouvelle séance », one session, closing, the minutes."""
+
+    path = "/seances"
+
+    async def _list(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        paging: PageRequest,
+        *,
+        form: NewSessionForm | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int | None = None,
+    ) -> Template:
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            rows, cursor = await service.list_for(uow, user, paging)
+            counts = await service.agenda_counts(uow, {s.id for s in rows})
+            open_session = await service.current(uow, user)
+        return page(
+            request,
+            "sessions/seances.html",
+            user,
+            errors=errors,
+            status_code=status_code,
+            rows=[(s, counts.get(s.id, {})) for s in rows],
+            next_cursor=cursor,
+            first_page=paging.cursor is None,
+            open_session=open_session,
+            form=form or NewSessionForm(held_on=datetime.date.today().isoformat()),
+        )
+
+    @get()
+    async def sessions_page(
+        self, request: Request[Any, Any, Any], state: State, apres: FromQuery[str | None] = None
+    ) -> Template:
+        user = await signed_in(request, state, "chair")
+        return await self._list(request, state, user, page_request(apres))
+
+    @post(status_code=303)
+    async def open_session(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[NewSessionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "chair")
+        first = PageRequest(limit=PAGE_SIZE)
+        try:
+            held_on = parse_date(data.held_on)
+        except ValueError as exc:  # parse_date's message is French
+            return await self._list(request, state, user, first, form=data, errors={"held_on": str(exc)})
+        opened = SessionOpen(held_on=held_on)
+        async with state.session_factory() as session:
+            try:
+                created = await service.open_session(uow_of(state, session), user, opened, actor_of(request, user))
+            except DomainError as exc:
+                return await self._list(
+                    request, state, user, first, form=data, errors={"_": refusal_fr(exc)}, status_code=status_of(exc)
+                )
+            counts = (await service.agenda_counts(UnitOfWork(session, None), {created.id})).get(created.id, {})
+        flash(
+            request,
+            f"Séance du {date_fr(created.held_on)} ouverte : {counts.get('decision', 0)} demande(s) à décider, "
+            f"{counts.get('ratification', 0)} décision(s) à ratifier.",
+        )
+        return Redirect(f"/seances/{created.id}", status_code=303)
+
+    @get("/{session_id:uuid}")
+    async def session_detail(
+        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template:
+        user = await signed_in(request, state, "chair")
+        return await session_page(request, state, user, session_id)
+
+    @post("/{session_id:uuid}/points/{application_id:uuid}/vote", status_code=303)
+    async def vote_in_session(
+        self,
+        session_id: FromPath[UUID],
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[VoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "chair")
+        errors: dict[str, str] = {}
+        amount: int | None = None
+        if data.vote == "approve":
+            try:
+                amount = parse_euros(data.amount)
+            except ValueError as exc:
+                errors["amount"] = str(exc)
+        if not errors:
+            try:
+                vote_in = VoteIn(vote=data.vote, amount_cents=amount)
+            except ValidationError as exc:
+                errors = validation_errors(exc, {"vote": "vote", "amount_cents": "amount"}, "vote")
+        if errors:
+            return await session_page(
+                request, state, user, session_id, errors=errors, failed_id=application_id, vote_form=data
+            )
+        async with state.session_factory() as session:
+            try:
+                application = await service.vote(
+                    uow_of(state, session), user, session_id, application_id, vote_in, actor_of(request, user)
+                )
+            except DomainError as exc:
+                if exc.errors and exc.errors[0].field == "amount_cents":
+                    errors, status_code = {"amount": exc.errors[0].message}, 422
+                else:
+                    errors, status_code = {"_": refusal_fr(exc)}, status_of(exc)
+                return await session_page(
+                    request,
+                    state,
+                    user,
+                    session_id,
+                    errors=errors,
+                    failed_id=application_id,
+                    vote_form=data,
+                    status_code=status_code,
+                )
+        outcome = {"approved": " La demande est accordée.", "rejected": " La demande est refusée."}
+        flash(request, f"Vote enregistré sur la demande {application.reference}.{outcome.get(application.status, '')}")
+        return Redirect(f"/seances/{session_id}", status_code=303)
+
+    @post("/{session_id:uuid}/cloture", status_code=303)
+    async def close_session(
+        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "chair")
+        async with state.session_factory() as session:
+            try:
+                closed = await service.close(uow_of(state, session), user, session_id, actor_of(request, user))
+            except DomainError as exc:
+                return await session_page(
+                    request, state, user, session_id, errors={"_": refusal_fr(exc)}, status_code=status_of(exc)
+                )
+        flash(request, f"Séance du {date_fr(closed.held_on)} close : ses résultats sont figés au procès-verbal.")
+        return Redirect(f"/seances/{session_id}", status_code=303)
+
+    @get("/{session_id:uuid}/proces-verbal", media_type="text/html; charset=utf-8")
+    async def session_minutes(
+        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Response[str] | Template:
+        user = await signed_in(request, state, "chair")
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            try:
+                committee_session = await service.get(uow, user, session_id)
+                _, html = await minutes.render(uow, user, session_id)
+            except NotFound:
+                return page(request, "sessions/introuvable.html", user, status_code=404)
+        ascii_name, utf8_name = minutes_file_name(committee_session.held_on, committee_session.status == "closed")
+        return Response(
+            html,
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(utf8_name)}"
+            },
+        )
+
+
+PAGES: list[type[Controller]] = [RatificationPages, SessionPages]

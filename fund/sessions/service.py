@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications import decisions
-from fund.applications.models import Application, Vote
+from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import VoteIn
 from fund.audit.service import Actor, record
 from fund.auth.models import User
@@ -200,3 +200,44 @@ async def votes_by_application(uow: UnitOfWork, application_ids: set[UUID]) -> d
     for vote_row, name in rows:
         result.setdefault(vote_row.application_id, []).append((vote_row, name))
     return result
+
+
+async def get(uow: UnitOfWork, user: User, session_id: UUID) -> CommitteeSession:
+    """One session of the user's fund, for a committee member or the chair."""
+    return await _get(uow, user, session_id)
+
+
+async def current(uow: UnitOfWork, user: User) -> CommitteeSession | None:
+    """The fund's open session, if any (there is at most one)."""
+    _require_committee(user)
+    return await uow.session.scalar(
+        select(CommitteeSession).where(CommitteeSession.fund_id == user.fund_id, CommitteeSession.status == "open")
+    )
+
+
+async def agenda_counts(uow: UnitOfWork, session_ids: set[UUID]) -> dict[UUID, dict[str, int]]:
+    """The number of agenda items of each session by kind (``decision``, ``ratification``), in one query."""
+    if not session_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(AgendaItem.session_id, AgendaItem.kind, func.count())
+        .where(AgendaItem.session_id.in_(session_ids))
+        .group_by(AgendaItem.session_id, AgendaItem.kind)
+    )
+    counts: dict[UUID, dict[str, int]] = {}
+    for session_id, kind, count in rows:
+        counts.setdefault(session_id, {})[kind] = int(count)
+    return counts
+
+
+async def recused_from(uow: UnitOfWork, user: User, application_ids: set[UUID]) -> set[UUID]:
+    """Which of these requests the user stood aside from (they cannot vote on them), in one query."""
+    if not application_ids:
+        return set()
+    return set(
+        await uow.session.scalars(
+            select(Recusal.application_id).where(
+                Recusal.application_id.in_(application_ids), Recusal.member_id == user.id
+            )
+        )
+    )
