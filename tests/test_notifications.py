@@ -58,7 +58,7 @@ async def test_the_referent_is_told_of_the_decision_in_the_api_and_by_mail(login
     text = body(sent[0])
     assert application["reference"] in text
     assert "200,00" in text
-    assert f"/api/v1/applications/{application['id']}" in text
+    assert f"/demandes/{application['id']}" in text
     for secret in ("FR76", "3000 6000", "Abonnement", "Martin", "Dupont"):
         assert secret not in text
 

@@ -85,7 +85,7 @@ async def _referents(session: AsyncSession, application: Application) -> list[Us
 
 
 def _case_link(application: Application) -> str:
-    return f"/api/v1/applications/{application.id}"
+    return f"/demandes/{application.id}"
 
 
 async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str, dict[str, Any], str]]:
@@ -154,7 +154,7 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
             "link": _case_link(application),
         }
         referents = [(u, kind, context, _case_link(application)) for u in await _referents(session, application)]
-        accountant_link = "/api/v1/disbursements?status=returned"
+        accountant_link = "/comptabilite?statut=returned"
         accountants = [
             (u, kind, {**context, "link": accountant_link}, accountant_link)
             for u in await _users(session, application.fund_id, "accountant")

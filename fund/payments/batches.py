@@ -218,7 +218,7 @@ async def build_file(uow: UnitOfWork, event: OutboxEvent) -> None:
         fund_id=batch.fund_id,
         transfer_count=batch.transfer_count,
         total=format_euros_fr(batch.total_cents),
-        link=f"/api/v1/payment-batches/{batch.id}",
+        link=f"/remises/{batch.id}",
     )
 
 

@@ -153,7 +153,7 @@ async def reconcile(uow: UnitOfWork, event: OutboxEvent) -> None:
             "statement_returns",
             fund_id=statement.fund_id,
             returned_count=tally.returned,
-            link=f"/api/v1/bank-statements/{statement.id}",
+            link=f"/releves/{statement.id}",
         )
     await record(
         session,
