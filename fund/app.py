@@ -25,6 +25,7 @@ from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.funds.controllers import PolicyController
 from fund.health import health
+from fund.http_security import security_headers
 from fund.ledger.service import Books
 from fund.logging import configure_logging
 from fund.metrics import metrics
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         middleware=[sessions.middleware],
+        before_send=[security_headers(production=settings.is_production)],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(template_environment())),
         csrf_config=CSRFConfig(
             secret=secret,
