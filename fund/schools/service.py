@@ -71,3 +71,19 @@ async def referents_of(uow: UnitOfWork, school_id: UUID) -> list[User]:
         select(User).where(User.id.in_(members), User.roles.contains(["referent"])).order_by(User.full_name, User.id)
     )
     return list(await uow.session.scalars(query))
+
+
+async def referents_by_school(uow: UnitOfWork, school_ids: list[UUID]) -> dict[UUID, list[User]]:
+    """The referents of several schools at once (one query), by school and by name: for the schools' list."""
+    if not school_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(school_memberships.c.school_id, User)
+        .join(User, User.id == school_memberships.c.user_id)
+        .where(school_memberships.c.school_id.in_(school_ids), User.roles.contains(["referent"]))
+        .order_by(User.full_name, User.id)
+    )
+    found: dict[UUID, list[User]] = {school_id: [] for school_id in school_ids}
+    for school_id, user in rows:
+        found[school_id].append(user)
+    return found
