@@ -1,0 +1,1 @@
+"""Browser tests: the real service driven by Chromium through Playwright, with axe-core's accessibility checks."""
