@@ -45,12 +45,13 @@ async def test_the_pages_have_no_inline_script_or_style(settings, demo) -> None:
         await sign_in(client, "referent@example.org")
         for path in ("/connexion", "/referent", "/demandes/nouvelle", "/eleves"):
             text = (await client.get(path)).text
-            assert "<script>" not in text and "<style" not in text and " style=" not in text, path
-            assert 'src="http' not in text and 'href="http' not in text, path
+            for forbidden in ("<script>", "<style", " style=", 'src="http', 'href="http'):
+                assert forbidden not in text, (path, forbidden)
 
 
 async def test_the_printable_minutes_may_use_their_own_styles_but_never_a_script(app_client) -> None:
     response = await app_client.get("/api/v1/sessions/00000000-0000-0000-0000-000000000000/minutes")
     policy = response.headers["content-security-policy"]
     assert "style-src 'unsafe-inline'" in policy
-    assert "script-src" not in policy and "default-src 'none'" in policy
+    assert "script-src" not in policy
+    assert "default-src 'none'" in policy
