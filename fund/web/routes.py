@@ -13,6 +13,7 @@ from fund.auth.pages import PAGES as USER_PAGES
 from fund.budgets.pages import PAGES as BUDGET_PAGES
 from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
 from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
+from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
@@ -34,6 +35,7 @@ DOMAINS = (
     "funds",
     "sessions",
     "dashboards",
+    "documents",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -49,6 +51,7 @@ PAGES: list[type[Controller]] = [
     *POLICY_PAGES,
     *SESSION_PAGES,
     *DASHBOARD_PAGES,
+    *DOCUMENT_PAGES,
 ]
 
 
