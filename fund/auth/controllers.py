@@ -1,20 +1,83 @@
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from fund.auth import service
+from fund.auth import service, totp
+from fund.auth.context import sign_in_context
 from fund.auth.guards import requires_role
+from fund.auth.middleware import BEFORE_ENROLMENT
 from fund.auth.models import ROLES, User
-from fund.auth.schemas import Me, PasswordReset, TokenRequest, TokenResponse, UserCreate, UserOut, UserPatch
-from fund.deps import BEARER, PAGE, AppSettings, CurrentActor, CurrentUser, Paging, UoW
+from fund.auth.ratelimit import LimiterUnavailable, LockedOut
+from fund.auth.schemas import (
+    Me,
+    PasswordReset,
+    SecuritySettingsIn,
+    SecuritySettingsOut,
+    TokenRequest,
+    TokenResponse,
+    TotpConfirm,
+    TotpSetup,
+    UserCreate,
+    UserOut,
+    UserPatch,
+)
+from fund.deps import BEARER, PAGE, AppSettings, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.errors import InvalidInput
 from fund.pagination import Page
+from fund.problems import problem
+
+# While Redis is away, sign-in is refused (see fund.auth.ratelimit): clients may retry after this.
+RETRY_WHEN_UNAVAILABLE = 30
+
+
+def on_locked_out(_: Request[Any, Any, Any], exc: LockedOut) -> Response[dict[str, Any]]:
+    # The same answer for an account, an unknown address and a busy client address: it tells nobody who exists.
+    return problem(
+        429,
+        "Too many failed attempts: try again after the delay given in Retry-After (seconds).",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def on_limiter_unavailable(_: Request[Any, Any, Any], __: LimiterUnavailable) -> Response[dict[str, Any]]:
+    return problem(
+        503,
+        "Sign-in is temporarily unavailable; existing tokens keep working.",
+        headers={"Retry-After": str(RETRY_WHEN_UNAVAILABLE)},
+    )
+
+
+def on_totp_required(_: Request[Any, Any, Any], __: service.TotpRequired) -> Response[dict[str, Any]]:
+    message = "this account uses two-factor authentication: send the 6-digit code of its authenticator app"
+    return problem(
+        401,
+        f"totp_code: {message}",
+        errors=[{"field": "totp_code", "message": message}],
+        headers={"WWW-Authenticate": 'Bearer realm="fund"'},
+    )
+
+
+def on_invalid_totp(_: Request[Any, Any, Any], __: service.InvalidTotpCode) -> Response[dict[str, Any]]:
+    message = "wrong, expired or already used code"
+    return problem(
+        401,
+        f"totp_code: {message}",
+        errors=[{"field": "totp_code", "message": message}],
+        headers={"WWW-Authenticate": 'Bearer realm="fund"'},
+    )
+
+
+SIGN_IN_ERRORS: dict[type[Exception] | int, Any] = {
+    LockedOut: on_locked_out,
+    LimiterUnavailable: on_limiter_unavailable,
+    service.TotpRequired: on_totp_required,
+    service.InvalidTotpCode: on_invalid_totp,
+}
 
 
 def me_of(user: User) -> Me:
@@ -29,24 +92,105 @@ def user_out(user: User) -> UserOut:
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
+    exception_handlers = SIGN_IN_ERRORS
 
     @post(
         "/token",
         opt={"exclude_from_auth": True},
-        summary="Sign in: exchange an email and a password for a bearer token",
+        summary="Sign in: exchange an email and a password (and the TOTP code, once enabled) for a bearer token",
+        description=(
+            "Failures are throttled per account and per client address: past the budget (5 failures per account, "
+            "30 per address, within 15 minutes) the answer is 429 with Retry-After for 15 minutes, whether the "
+            "account exists or not. An account with TOTP gets 401 naming `totp_code` until the code is sent."
+        ),
         status_code=200,
     )
-    async def issue_token(self, data: JSONBody[TokenRequest], uow: UoW, settings: AppSettings) -> TokenResponse:
-        ttl = datetime.timedelta(seconds=settings.token_ttl_seconds)
+    async def issue_token(
+        self, request: Request[Any, Any, Any], data: JSONBody[TokenRequest], uow: UoW, settings: AppSettings
+    ) -> TokenResponse:
         try:
-            token = await service.issue_token(uow, data.email, data.password, ttl)
+            token = await service.sign_in(
+                uow, data.email, data.password, sign_in_context(request.app.state, request), totp_code=data.totp_code
+            )
         except service.InvalidCredentials as exc:
             raise NotAuthorizedException("wrong email or password") from exc
         return TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds)
 
-    @delete("/token", security=BEARER, summary="Sign out: revoke the token used for this request", status_code=204)
+    @delete(
+        "/token",
+        security=BEARER,
+        opt=BEFORE_ENROLMENT,
+        summary="Sign out: revoke the token used for this request",
+        status_code=204,
+    )
     async def revoke_token(self, request: Request[Any, Any, Any], uow: UoW) -> None:
         await service.revoke_token(uow, str(request.auth))
+
+    @post(
+        "/logout-all",
+        security=BEARER,
+        opt=BEFORE_ENROLMENT,
+        summary="Sign out everywhere: revoke every token of the caller, web sessions included",
+        status_code=204,
+    )
+    async def logout_all(self, uow: UoW, user: CurrentUser, actor: CurrentActor) -> None:
+        await service.sign_out_everywhere(uow, user, actor)
+
+    @post(
+        "/totp/setup",
+        security=BEARER,
+        opt=BEFORE_ENROLMENT,
+        summary="Start TOTP enrolment: a new secret and its otpauth:// URI for an authenticator app",
+        description="Not enabled until `/auth/totp/confirm` receives a code; 409 once TOTP is enabled.",
+        status_code=201,
+    )
+    async def totp_setup(self, uow: UoW, user: CurrentUser, cipher: Cipher) -> TotpSetup:
+        secret = await service.start_totp_enrolment(uow, user, cipher)
+        return TotpSetup(secret=secret, otpauth_uri=totp.provisioning_uri(secret, user.email))
+
+    @post(
+        "/totp/confirm",
+        security=BEARER,
+        opt=BEFORE_ENROLMENT,
+        summary="Enable TOTP with a first code of the authenticator app (throttled like sign-in)",
+        status_code=204,
+    )
+    async def totp_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TotpConfirm],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> None:
+        await service.confirm_totp_enrolment(uow, user, data.code, sign_in_context(request.app.state, request), actor)
+
+    @get(
+        "/security-settings",
+        security=BEARER,
+        guards=[requires_role("admin")],
+        summary="The fund's account security: whether TOTP is required for the chair, accountants and administrators",
+    )
+    async def get_security_settings(self, uow: UoW, user: CurrentUser, settings: AppSettings) -> SecuritySettingsOut:
+        found = await service.security_settings(uow, user.fund_id, settings.require_totp_by_default)
+        return SecuritySettingsOut(require_totp=found.require_totp, explicit=found.explicit)
+
+    @put(
+        "/security-settings",
+        security=BEARER,
+        guards=[requires_role("admin")],
+        summary="Require TOTP (or not) for the chair, accountants and administrators of the fund; audited",
+    )
+    async def put_security_settings(
+        self,
+        data: JSONBody[SecuritySettingsIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+        settings: AppSettings,
+    ) -> SecuritySettingsOut:
+        saved = await service.set_require_totp(uow, user, data.require_totp, settings.require_totp_by_default, actor)
+        return SecuritySettingsOut(require_totp=saved.require_totp, explicit=saved.explicit)
 
 
 class MeController(Controller):
@@ -107,7 +251,8 @@ class UserController(Controller):
     @post(
         "/{user_id:uuid}/password",
         status_code=204,
-        summary="Set a new password for an account (12 characters or more); signs it out everywhere",
+        summary="Set a new password (12 to 200 characters, not a common one, not the e-mail's name, not the current "
+        "one); signs the account out everywhere",
     )
     async def reset_password(
         self,
@@ -118,3 +263,11 @@ class UserController(Controller):
         actor: CurrentActor,
     ) -> None:
         await service.reset_password(uow, user, user_id, data, actor)
+
+    @delete(
+        "/{user_id:uuid}/totp",
+        status_code=204,
+        summary="Remove an account's TOTP (a lost phone): it enrols again; signs it out everywhere",
+    )
+    async def reset_totp(self, user_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor) -> None:
+        await service.reset_totp(uow, user, user_id, actor)

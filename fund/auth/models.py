@@ -6,7 +6,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, String, Table, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey, String, Table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,6 +64,9 @@ class AuthToken(UUIDv7AuditBase):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # When the holder last proved who they are (the sign-in itself, then the web's « confirmer » page): the web
+    # pages ask again before a sensitive action when this is older than a few minutes.
+    confirmed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class PasswordResetRequest(UUIDv7AuditBase):
@@ -75,3 +78,27 @@ class PasswordResetRequest(UUIDv7AuditBase):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class TotpCredential(UUIDv7AuditBase):
+    """A user's TOTP secret (RFC 6238), encrypted at rest; enabled once a first code has confirmed it.
+
+    ``last_used_step`` is the 30-second time step of the last code accepted: a code is accepted only for a later
+    step, so a code seen over a shoulder or in a log cannot be played again."""
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(500))
+    confirmed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FundSecurity(UUIDv7AuditBase):
+    """A fund's account-security settings. No row, or ``require_totp`` NULL: the environment's default
+    (required in production, not in development and the demo)."""
+
+    __tablename__ = "fund_security_settings"
+
+    fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id", ondelete="CASCADE"), unique=True)
+    require_totp: Mapped[bool | None] = mapped_column(Boolean)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from fund.auth import recovery, service
 from fund.auth.models import ROLES, User
+from fund.auth.passwords import password_problem
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
 from fund.errors import DomainError, InvalidInput, NotFound
 from fund.pagination import PageRequest
@@ -35,6 +36,7 @@ from fund.web.pages import (
     flash,
     french,
     page,
+    require_step_up,
     signed_in,
     uow_of,
     validation_errors,
@@ -124,9 +126,13 @@ def french_schema_errors(exc: ValidationError, form: Mapping[str, Any]) -> dict[
     return errors
 
 
-def unknown_password() -> str:
-    """A password nobody knows: the account's owner chooses theirs through the link sent by mail."""
-    return secrets.token_urlsafe(32)
+def unknown_password(email: str = "") -> str:
+    """A password nobody knows: the account's owner chooses theirs through the link sent by mail (drawn again in
+    the unlikely case that the password policy would refuse it, e.g. a random run spelling the e-mail's name)."""
+    while True:
+        password = secrets.token_urlsafe(32)
+        if password_problem(password, email) is None:
+            return password
 
 
 def chosen_password(how: str, typed: str) -> tuple[str | None, dict[str, str]]:
@@ -216,6 +222,7 @@ class UserPages(PageController):
     @get("/utilisateurs/nouveau")
     async def new_user_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state)
         return await self._new_form(request, state, user, NewUserForm(), {})
 
     @post("/utilisateurs/nouveau", status_code=303)
@@ -226,11 +233,12 @@ class UserPages(PageController):
         data: Annotated[NewUserForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, "/administration/utilisateurs/nouveau")
         password, errors = chosen_password(data.how, data.password)
         body = {
             "email": data.email.strip(),
             "full_name": data.full_name,
-            "password": password or unknown_password(),
+            "password": password or unknown_password(data.email.strip()),
             "roles": data.roles,
             "school_ids": data.school_ids,
         }
@@ -245,7 +253,9 @@ class UserPages(PageController):
                 created = await service.create_user(uow_of(state, session), user, account, actor_of(request, user))
             except DomainError as exc:
                 await session.rollback()
-                errors = refusal(exc, {"school_ids": "school_ids", "roles": "roles", "email": "email"})
+                errors = refusal(
+                    exc, {"school_ids": "school_ids", "roles": "roles", "email": "email", "password": "password"}
+                )
                 return await self._new_form(request, state, user, data, errors)
         if password:
             flash(request, f"Compte créé pour {created.full_name}.")
@@ -297,6 +307,7 @@ class UserPages(PageController):
     @get("/utilisateurs/{account_id:uuid}")
     async def account_page(self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state)
         return await self._account(request, state, user, account_id)
 
     async def _change(
@@ -333,6 +344,7 @@ class UserPages(PageController):
         data: Annotated[UserEditForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
         body = {"full_name": data.full_name, "roles": data.roles, "school_ids": data.school_ids}
         try:
             patch = UserPatch.model_validate(body)
@@ -346,6 +358,7 @@ class UserPages(PageController):
         self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
         patch = UserPatch(is_active=False)
         return await self._change(
             request, state, user, account_id, patch, "Compte de {name} désactivé : ses sessions sont fermées."
@@ -356,6 +369,7 @@ class UserPages(PageController):
         self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
         return await self._change(
             request, state, user, account_id, UserPatch(is_active=True), "Compte de {name} réactivé."
         )
@@ -369,6 +383,7 @@ class UserPages(PageController):
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
         password, errors = chosen_password(data.how, data.password)
         if errors:
             return await self._account(request, state, user, account_id, errors=errors)
@@ -382,8 +397,13 @@ class UserPages(PageController):
             errors = {"how": "le compte est désactivé : aucun lien ne lui est envoyé ; définissez le mot de passe ici"}
             return await self._account(request, state, user, account_id, errors=errors)
         async with state.session_factory() as session:
-            reset = PasswordReset(password=password or unknown_password())
-            await service.reset_password(uow_of(state, session), user, account_id, reset, actor_of(request, user))
+            reset = PasswordReset(password=password or unknown_password(email))
+            try:
+                await service.reset_password(uow_of(state, session), user, account_id, reset, actor_of(request, user))
+            except InvalidInput as exc:
+                await session.rollback()
+                errors = {"password": exc.errors[0].message if exc.errors else french(exc)}
+                return await self._account(request, state, user, account_id, errors=errors)
         if password:
             flash(request, "Mot de passe réinitialisé : les sessions du compte sont fermées.")
         else:

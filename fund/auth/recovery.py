@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from fund.audit.service import Actor, record
 from fund.auth.models import PasswordResetRequest, User
+from fund.auth.passwords import check_new_password
 from fund.auth.service import _revoke_all_tokens
 from fund.notifications.mail import Mail, render
 from fund.outbox.models import OutboxEvent
@@ -87,7 +88,8 @@ async def pending_request(uow: UnitOfWork, secret: str, token: str) -> PasswordR
 async def complete_reset(uow: UnitOfWork, secret: str, token: str, password: str, actor: Actor) -> User | None:
     """Set the new password, spend the link (and any other pending one), sign the account out everywhere.
 
-    None when the link is not (or no longer) valid; the row lock makes a double submit spend it once."""
+    None when the link is not (or no longer) valid; the row lock makes a double submit spend it once. A password
+    the policy refuses raises InvalidInput on ``password`` and leaves the link valid."""
     request_id = _request_id(secret, token)
     if request_id is None:
         return None
@@ -106,6 +108,7 @@ async def complete_reset(uow: UnitOfWork, secret: str, token: str, password: str
     user = await session.get(User, reset.user_id, with_for_update=True)
     if user is None or not user.is_active:
         return None
+    check_new_password(password, user.email, user.password_hash)  # InvalidInput on ``password``: link kept
     user.password_hash = hash_password(password)
     await session.execute(
         update(PasswordResetRequest)

@@ -16,9 +16,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
+
+
 class TokenRequest(Strict):
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    totp_code: TotpCode | None = Field(
+        default=None, description="The 6-digit code of the authenticator app, for an account with TOTP enabled"
+    )
 
 
 class TokenResponse(BaseModel):
@@ -63,3 +69,23 @@ class UserPatch(Strict):
 
 class PasswordReset(Strict):
     password: Password
+
+
+class TotpSetup(BaseModel):
+    """A new TOTP secret: type it (or scan ``otpauth_uri``) into an authenticator app, then confirm a code."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class TotpConfirm(Strict):
+    code: TotpCode
+
+
+class SecuritySettingsOut(BaseModel):
+    require_totp: bool = Field(description="TOTP required for the chair, accountants and administrators")
+    explicit: bool = Field(description="False when the environment's default applies (required in production)")
+
+
+class SecuritySettingsIn(Strict):
+    require_totp: StrictBool

@@ -1,4 +1,4 @@
-"""Accounts, sign-in and bearer tokens."""
+"""Accounts, sign-in and bearer tokens; sign-in throttling, TOTP, sign-out everywhere and the web's step-up."""
 
 from __future__ import annotations
 
@@ -8,22 +8,45 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+import structlog
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from fund.audit.service import Actor, record
-from fund.auth.models import COMMITTEE_ROLES, AuthToken, User, school_memberships
+from fund.auth import totp
+from fund.auth.models import COMMITTEE_ROLES, AuthToken, FundSecurity, TotpCredential, User, school_memberships
+from fund.auth.passwords import check_new_password
+from fund.auth.ratelimit import LimiterUnavailable, LockedOut, LoginLimiter
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
 from fund.errors import Conflict, InvalidInput, NotFound
 from fund.pagination import PageRequest, fetch_page
 from fund.schools.models import School
-from fund.security import hash_password, new_token, token_digest, verify_password
+from fund.security import FieldCipher, hash_password, new_token, token_digest, verify_password
 from fund.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+# The roles whose accounts need a second factor when the fund requires it: they decide, pay, or administer.
+TOTP_ROLES = ("chair", "accountant", "admin")
+
+__all__ = ["LimiterUnavailable", "LockedOut"]
 
 
 class InvalidCredentials(Exception):
     """Wrong email or password (never say which)."""
+
+
+class TotpRequired(Exception):
+    """The password is right and the account has TOTP: its code is needed too."""
+
+    def __init__(self, user_id: UUID) -> None:
+        super().__init__("a TOTP code is required")
+        self.user_id = user_id
+
+
+class InvalidTotpCode(Exception):
+    """The TOTP code is wrong, outside the tolerated steps, or already used."""
 
 
 def check_role_compatibility(roles: list[str]) -> None:
@@ -32,15 +55,96 @@ def check_role_compatibility(roles: list[str]) -> None:
         raise Conflict("the accountant role cannot be held together with a committee role (committee, chair)")
 
 
-async def issue_token(uow: UnitOfWork, email: str, password: str, ttl: datetime.timedelta) -> str:
-    user = await uow.session.scalar(select(User).where(User.email == email.strip().lower()))
-    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
-        raise InvalidCredentials
+@dataclass(frozen=True)
+class SignInContext:
+    """What every sign-in (and step-up) needs besides the credentials."""
+
+    limiter: LoginLimiter
+    cipher: FieldCipher
+    address: str | None
+    ttl: datetime.timedelta = datetime.timedelta(hours=8)
+
+
+async def _new_session_token(uow: UnitOfWork, user_id: UUID, ttl: datetime.timedelta) -> str:
+    """A new token, confirmed now (signing in proves who one is), committed."""
     token = new_token()
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
-    uow.session.add(AuthToken(user_id=user.id, digest=token_digest(token), expires_at=now + ttl))
+    uow.session.add(AuthToken(user_id=user_id, digest=token_digest(token), expires_at=now + ttl, confirmed_at=now))
     await uow.commit()
+    return token
+
+
+async def _enabled_totp(uow: UnitOfWork, user_id: UUID) -> TotpCredential | None:
+    return await uow.session.scalar(
+        select(TotpCredential).where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None))
+    )
+
+
+async def _spend_code(uow: UnitOfWork, credential: TotpCredential, cipher: FieldCipher, code: str) -> int | None:
+    """Accept ``code`` once: the step it matches must be later than the last one used; the conditional UPDATE
+    makes two concurrent uses of one code count once (the second re-reads the row after the first commits)."""
+    try:
+        secret = cipher.decrypt(credential.secret_encrypted)
+    except ValueError:  # no field key opens it (a key dropped before `fund keys rotate` re-encrypted it)
+        log.error("TOTP secret unreadable with the current field keys", user_id=str(credential.user_id))
+        return None
+    step = totp.matching_step(secret, code, after=credential.last_used_step)
+    if step is None:
+        return None
+    result = await uow.session.execute(
+        update(TotpCredential)
+        .where(
+            TotpCredential.id == credential.id,
+            (TotpCredential.last_used_step.is_(None)) | (TotpCredential.last_used_step < step),
+        )
+        .values(last_used_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return step if getattr(result, "rowcount", 0) == 1 else None
+
+
+async def sign_in(
+    uow: UnitOfWork, email: str, password: str, context: SignInContext, *, totp_code: str | None = None
+) -> str:
+    """A new bearer token for a right e-mail and password (and TOTP code, for an account that has TOTP).
+
+    Raises LockedOut / LimiterUnavailable before checking anything, InvalidCredentials, TotpRequired (right
+    password, code missing: nothing counted) or InvalidTotpCode (counted as a failure)."""
+    limiter = context.limiter
+    await limiter.reserve(email, context.address)
+    user = await uow.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
+        await limiter.failed(email, context.address)
+        raise InvalidCredentials
+    credential = await _enabled_totp(uow, user.id)
+    if credential is not None:
+        if not totp_code:
+            await limiter.release(email, context.address)
+            raise TotpRequired(user.id)
+        if await _spend_code(uow, credential, context.cipher, totp_code) is None:
+            await uow.session.rollback()
+            await limiter.failed(email, context.address)
+            raise InvalidTotpCode
+    token = await _new_session_token(uow, user.id, context.ttl)
+    await limiter.succeeded(email, context.address)
+    return token
+
+
+async def sign_in_with_code(uow: UnitOfWork, user_id: UUID, code: str, context: SignInContext) -> str:
+    """The web's second step: the password was checked a moment ago (the session says whose), now the code."""
+    user = await uow.session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise InvalidCredentials
+    email = user.email
+    await context.limiter.reserve(email, context.address)
+    credential = await _enabled_totp(uow, user.id)
+    if credential is None or await _spend_code(uow, credential, context.cipher, code) is None:
+        await uow.session.rollback()
+        await context.limiter.failed(email, context.address)
+        raise InvalidTotpCode
+    token = await _new_session_token(uow, user.id, context.ttl)
+    await context.limiter.succeeded(email, context.address)
     return token
 
 
@@ -59,6 +163,47 @@ async def user_for_token(uow: UnitOfWork, token: str) -> User | None:
     )
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """The holder of a valid token, what the token knows, and what the fund requires of them."""
+
+    user: User
+    confirmed_at: datetime.datetime | None
+    totp_enabled: bool
+    enrolment_required: bool
+
+
+async def authenticate(uow: UnitOfWork, token: str, require_totp_by_default: bool) -> Authenticated | None:
+    """Like ``user_for_token`` (one query), with the token's last confirmation and the TOTP gate: a chair,
+    accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else."""
+    row = (
+        await uow.session.execute(
+            select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
+            .join(AuthToken, AuthToken.user_id == User.id)
+            .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
+            .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
+            .where(
+                AuthToken.digest == token_digest(token),
+                AuthToken.revoked_at.is_(None),
+                AuthToken.expires_at > func.now(),
+                User.is_active.is_(True),
+            )
+            .options(selectinload(User.schools))
+        )
+    ).first()
+    if row is None:
+        return None
+    user, confirmed_at, totp_confirmed_at, fund_requires = row
+    required = require_totp_by_default if fund_requires is None else bool(fund_requires)
+    enabled = totp_confirmed_at is not None
+    return Authenticated(
+        user=user,
+        confirmed_at=confirmed_at,
+        totp_enabled=enabled,
+        enrolment_required=required and user.has_role(*TOTP_ROLES) and not enabled,
+    )
+
+
 async def revoke_token(uow: UnitOfWork, token: str) -> None:
     await uow.session.execute(
         update(AuthToken)
@@ -66,6 +211,187 @@ async def revoke_token(uow: UnitOfWork, token: str) -> None:
         .values(revoked_at=func.now())
     )
     await uow.commit()
+
+
+async def sign_out_everywhere(uow: UnitOfWork, user: User, actor: Actor) -> int:
+    """Revoke every token of ``user``: API clients and web sessions alike (a session holds one of these)."""
+    revoked = await _revoke_all_tokens(uow, user.id)
+    await record(
+        uow.session,
+        actor,
+        "user.signed_out_everywhere",
+        entity_type="user",
+        entity_id=user.id,
+        detail={"tokens_revoked": revoked},
+    )
+    await uow.commit()
+    return revoked
+
+
+# --- step-up: a fresh proof of identity before a sensitive action (web pages) ---------------------------------
+
+
+async def recently_confirmed(uow: UnitOfWork, token: str, within: datetime.timedelta) -> bool:
+    """The token's holder proved who they are (signed in, or confirmed) less than ``within`` ago."""
+    found = await uow.session.scalar(
+        select(AuthToken.id).where(
+            AuthToken.digest == token_digest(token),
+            AuthToken.revoked_at.is_(None),
+            AuthToken.confirmed_at > func.now() - within,
+        )
+    )
+    return found is not None
+
+
+async def confirm_identity(
+    uow: UnitOfWork,
+    token: str,
+    context: SignInContext,
+    *,
+    password: str = "",
+    code: str = "",
+) -> None:
+    """Record a fresh confirmation on the token: its holder's password, or a TOTP code for an enrolled account.
+
+    Throttled and counted like a sign-in (a stolen session must not become a password oracle). Raises LockedOut,
+    LimiterUnavailable, InvalidCredentials (also for a token no longer valid) or InvalidTotpCode."""
+    user = await user_for_token(uow, token)
+    if user is None:
+        raise InvalidCredentials
+    email = user.email
+    await context.limiter.reserve(email, context.address)
+    credential = await _enabled_totp(uow, user.id) if code.strip() else None
+    if credential is not None:
+        if await _spend_code(uow, credential, context.cipher, code) is None:
+            await uow.session.rollback()
+            await context.limiter.failed(email, context.address)
+            raise InvalidTotpCode
+    elif not verify_password(user.password_hash, password):
+        await context.limiter.failed(email, context.address)
+        raise InvalidCredentials
+    await uow.session.execute(
+        update(AuthToken).where(AuthToken.digest == token_digest(token)).values(confirmed_at=func.now())
+    )
+    await uow.commit()
+    await context.limiter.succeeded(email, context.address)
+
+
+# --- TOTP enrolment ----------------------------------------------------------------------------------------------
+
+
+async def _credential(uow: UnitOfWork, user_id: UUID, *, for_update: bool = False) -> TotpCredential | None:
+    query = select(TotpCredential).where(TotpCredential.user_id == user_id)
+    return await uow.session.scalar(query.with_for_update() if for_update else query)
+
+
+async def totp_enabled(uow: UnitOfWork, user_id: UUID) -> bool:
+    return await _enabled_totp(uow, user_id) is not None
+
+
+async def start_totp_enrolment(uow: UnitOfWork, user: User, cipher: FieldCipher, *, renew: bool = True) -> str:
+    """A secret for ``user``'s authenticator app (stored encrypted, not yet enabled); the pending one is kept when
+    ``renew`` is false (a page shown twice shows the same secret). 409 once TOTP is enabled."""
+    credential = await _credential(uow, user.id, for_update=True)
+    if credential is not None and credential.confirmed_at is not None:
+        raise Conflict("two-factor authentication is already enabled for this account")
+    if credential is not None and not renew:
+        try:
+            secret = cipher.decrypt(credential.secret_encrypted)
+        except ValueError:
+            pass  # unreadable (a dropped key): a new secret below
+        else:
+            await uow.commit()
+            return secret
+    secret = totp.new_secret()
+    if credential is None:
+        uow.session.add(TotpCredential(user_id=user.id, secret_encrypted=cipher.encrypt(secret)))
+    else:
+        credential.secret_encrypted = cipher.encrypt(secret)
+        credential.last_used_step = None
+    await uow.commit()
+    return secret
+
+
+async def confirm_totp_enrolment(uow: UnitOfWork, user: User, code: str, context: SignInContext, actor: Actor) -> None:
+    """Enable TOTP with a first code from the app (throttled like a sign-in); 422 on ``code`` when it is wrong."""
+    credential = await _credential(uow, user.id)
+    if credential is None:
+        raise Conflict("no two-factor enrolment in progress: POST /api/v1/auth/totp/setup first")
+    if credential.confirmed_at is not None:
+        raise Conflict("two-factor authentication is already enabled for this account")
+    email = user.email
+    await context.limiter.reserve(email, context.address)
+    step = await _spend_code(uow, credential, context.cipher, code)
+    if step is None:
+        await uow.session.rollback()
+        await context.limiter.failed(email, context.address)
+        raise InvalidInput("code", "code incorrect ou expiré : saisissez le code affiché par l'application")
+    await uow.session.execute(
+        update(TotpCredential)
+        .where(TotpCredential.id == credential.id)
+        .values(confirmed_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    await record(uow.session, actor, "user.totp_enabled", entity_type="user", entity_id=user.id)
+    await uow.commit()
+    await context.limiter.succeeded(email, context.address)
+
+
+async def reset_totp(uow: UnitOfWork, admin: User, user_id: UUID, actor: Actor) -> None:
+    """The administrator removes an account's TOTP (a lost phone): the account enrols again at its next sign-in;
+    its sessions are closed."""
+    user = await get_user(uow, admin, user_id, for_update=True)
+    result = await uow.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
+    if not getattr(result, "rowcount", 0):
+        raise Conflict("this account has no two-factor authentication")
+    revoked = await _revoke_all_tokens(uow, user.id)
+    await record(
+        uow.session,
+        actor,
+        "user.totp_reset",
+        entity_type="user",
+        entity_id=user.id,
+        detail={"tokens_revoked": revoked},
+    )
+    await uow.commit()
+
+
+# --- the fund's account-security settings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    require_totp: bool
+    explicit: bool  # False: the environment's default applies
+
+
+async def security_settings(uow: UnitOfWork, fund_id: UUID, require_totp_by_default: bool) -> SecuritySettings:
+    value = await uow.session.scalar(select(FundSecurity.require_totp).where(FundSecurity.fund_id == fund_id))
+    if value is None:
+        return SecuritySettings(require_totp_by_default, explicit=False)
+    return SecuritySettings(bool(value), explicit=True)
+
+
+async def set_require_totp(
+    uow: UnitOfWork, admin: User, require: bool, require_totp_by_default: bool, actor: Actor
+) -> SecuritySettings:
+    row = await uow.session.scalar(select(FundSecurity).where(FundSecurity.fund_id == admin.fund_id).with_for_update())
+    before = await security_settings(uow, admin.fund_id, require_totp_by_default)
+    if row is None:
+        uow.session.add(FundSecurity(fund_id=admin.fund_id, require_totp=require))
+    else:
+        row.require_totp = require
+    await uow.session.flush()
+    await record(
+        uow.session,
+        actor,
+        "fund.security_updated",
+        entity_type="fund",
+        entity_id=admin.fund_id,
+        detail={"require_totp": {"from": before.require_totp, "to": require}},
+    )
+    await uow.commit()
+    return SecuritySettings(require, explicit=True)
 
 
 async def _schools(uow: UnitOfWork, school_ids: list[UUID]) -> list[School]:
@@ -89,6 +415,7 @@ async def create_user(uow: UnitOfWork, admin: User, data: UserCreate, actor: Act
     _check_referent_has_school(list(data.roles), schools)
     if await uow.session.scalar(select(User.id).where(User.email == data.email)):
         raise Conflict("a user with this email already exists")
+    check_new_password(data.password, data.email)
     user = User(
         fund_id=admin.fund_id,
         email=data.email,
@@ -220,6 +547,7 @@ async def update_user(uow: UnitOfWork, admin: User, user_id: UUID, data: UserPat
 async def reset_password(uow: UnitOfWork, admin: User, user_id: UUID, data: PasswordReset, actor: Actor) -> None:
     """Set a new password chosen by the administrator and sign the account out everywhere."""
     user = await get_user(uow, admin, user_id, for_update=True)
+    check_new_password(data.password, user.email, user.password_hash)
     user.password_hash = hash_password(data.password)
     revoked = await _revoke_all_tokens(uow, user.id)
     await uow.session.flush()

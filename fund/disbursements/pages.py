@@ -27,7 +27,17 @@ from fund.funds.calendar import PARIS
 from fund.pagination import PageRequest
 from fund.payments.camt import return_reason_fr
 from fund.uow import UnitOfWork
-from fund.web.pages import PageController, actor_of, flash, french, page, parse_date, signed_in, uow_of
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    flash,
+    french,
+    page,
+    parse_date,
+    require_step_up,
+    signed_in,
+    uow_of,
+)
 
 DISBURSEMENT_FR = {
     "scheduled": "Programmés",
@@ -191,6 +201,7 @@ class ExportPages(PageController):
     @get()
     async def exports_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "accountant")
+        await require_step_up(request, state)
         return await self._page(request, state, user, {"du": "", "au": ""})
 
     @get("/fichier")
@@ -203,6 +214,7 @@ class ExportPages(PageController):
         au: DateParam = "",
     ) -> Template | Stream:
         user = await signed_in(request, state, "accountant")
+        await require_step_up(request, state)  # back to this very download once confirmed
         form = {"du": du, "au": au}
         errors: dict[str, str] = {}
         dates: dict[str, datetime.date | None] = {}

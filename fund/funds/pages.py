@@ -21,7 +21,17 @@ from fund.auth.pages import refusal
 from fund.errors import DomainError
 from fund.funds import service
 from fund.funds.policy import CATEGORIES, Policy, category_label
-from fund.web.pages import PageController, actor_of, flash, page, parse_euros, signed_in, uow_of, validation_errors
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    flash,
+    page,
+    parse_euros,
+    require_step_up,
+    signed_in,
+    uow_of,
+    validation_errors,
+)
 
 MAX_BANDS = 10
 # The policy's own rules about bands, in French.
@@ -176,6 +186,7 @@ class PolicyPages(PageController):
     @get()
     async def policy_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state)
         async with state.session_factory() as session:
             policy = await service.policy_of(session, user.fund_id)
         return self._form(request, user, form_values(policy), {})
@@ -188,6 +199,7 @@ class PolicyPages(PageController):
         data: Annotated[PolicyForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, "/administration/politique")
         values = data.values()
         body, rows, errors = parse_policy(values)
         fields = field_map(rows)

@@ -30,7 +30,17 @@ from fund.payments.batches import FORMATS
 from fund.payments.camt import return_reason_fr
 from fund.payments.schemas import BatchCreate
 from fund.uow import UnitOfWork
-from fund.web.pages import PageController, actor_of, flash, french, page, parse_date, signed_in, uow_of
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    flash,
+    french,
+    page,
+    parse_date,
+    require_step_up,
+    signed_in,
+    uow_of,
+)
 
 PAGE_SIZE = 50
 Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
@@ -110,6 +120,7 @@ class BatchPages(PageController):
     @get()
     async def batches_page(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
         user = await signed_in(request, state, "accountant")
+        await require_step_up(request, state)
         form = BatchForm(cle=uuid.uuid4().hex, execution_date=today().isoformat())
         return await self._list(request, state, user, form, apres)
 
@@ -121,6 +132,7 @@ class BatchPages(PageController):
         data: Annotated[BatchForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "accountant")
+        await require_step_up(request, state, "/remises")
         # A form whose key went missing gets a fresh one, kept on a re-rendered form so that a retry stays single.
         key = data.cle.strip()[:100] or uuid.uuid4().hex
         data = data.model_copy(update={"cle": key})

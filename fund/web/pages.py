@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Controller, Request
 from litestar.datastructures import State
@@ -22,6 +23,8 @@ from fund.uow import UnitOfWork
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
+ENROLMENT_PAGE = "/compte/double-authentification"
+CONFIRM_PAGE = "/confirmer"
 
 
 class LoginRequired(Exception):
@@ -35,6 +38,17 @@ class WrongRole(Exception):
         self.user = user
 
 
+class EnrolmentRequired(Exception):
+    """The fund requires TOTP of this user's role and they have none yet: only the enrolment page opens."""
+
+
+class StepUpRequired(Exception):
+    """A sensitive action: the session must have been confirmed (password or TOTP code) in the last minutes."""
+
+    def __init__(self, suite: str) -> None:
+        self.suite = suite
+
+
 def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
     return Redirect("/connexion")
 
@@ -43,11 +57,24 @@ def on_wrong_role(request: Request[Any, Any, Any], exc: WrongRole) -> Redirect:
     return Redirect(home_of(exc.user), status_code=303)
 
 
+def on_enrolment_required(request: Request[Any, Any, Any], _: EnrolmentRequired) -> Redirect:
+    return Redirect(ENROLMENT_PAGE, status_code=303)
+
+
+def on_step_up_required(request: Request[Any, Any, Any], exc: StepUpRequired) -> Redirect:
+    return Redirect(f"{CONFIRM_PAGE}?{urlencode({'suite': local_path(exc.suite)})}", status_code=303)
+
+
 class PageController(Controller):
     """A controller of HTML pages: outside the OpenAPI document, signed-in users only."""
 
     include_in_schema = False
-    exception_handlers = {LoginRequired: on_login_required, WrongRole: on_wrong_role}
+    exception_handlers = {
+        LoginRequired: on_login_required,
+        WrongRole: on_wrong_role,
+        EnrolmentRequired: on_enrolment_required,
+        StepUpRequired: on_step_up_required,
+    }
 
 
 def home_of(user: User) -> str:
@@ -60,19 +87,67 @@ def home_of(user: User) -> str:
     return "/administration"
 
 
-async def signed_in(request: Request[Any, Any, Any], state: State, *roles: str) -> User:
-    """The user of the session's token; with ``roles``, one of them is required (else back to their home)."""
+def session_token(request: Request[Any, Any, Any]) -> str | None:
     token = request.session.get(SESSION_TOKEN) if request.session else None
+    return str(token) if token else None
+
+
+async def session_holder(request: Request[Any, Any, Any], state: State) -> auth.Authenticated:
+    """Who holds the session's token, whatever the TOTP requirement says (the enrolment page's own check)."""
+    token = session_token(request)
     if not token:
         raise LoginRequired
     async with state.session_factory() as session:
-        user = await auth.user_for_token(UnitOfWork(session, None), token)
-    if user is None:
+        found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
+    if found is None:
         request.clear_session()
         raise LoginRequired
+    return found
+
+
+async def signed_in(request: Request[Any, Any, Any], state: State, *roles: str) -> User:
+    """The user of the session's token; with ``roles``, one of them is required (else back to their home).
+
+    A user who must enrol in TOTP first is sent to the enrolment page, whatever page they asked for."""
+    found = await session_holder(request, state)
+    if found.enrolment_required:
+        raise EnrolmentRequired
+    user = found.user
     if roles and not user.has_role(*roles):
         raise WrongRole(user)
     return user
+
+
+def local_path(value: str | None) -> str:
+    """``value`` if it is a path of this site (``/exports/fichier?format=csv``), else ``/``: never another site
+    (``//evil.example``, ``/\\evil.example``, ``https://…``, control characters that browsers drop)."""
+    if not value or len(value) > 1000 or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def current_path(request: Request[Any, Any, Any]) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def require_step_up(request: Request[Any, Any, Any], state: State, suite: str | None = None) -> None:
+    """Before a sensitive action: the session proved its holder (sign-in, or the « confirmer » page) within
+    ``FUND_STEP_UP_SECONDS`` (5 minutes), else StepUpRequired → the confirmation page, back to ``suite`` after
+    (the page asked for by default; a POST names its form's page, so that nothing is submitted unseen)."""
+    token = session_token(request)
+    if not token:
+        raise LoginRequired
+    within = datetime.timedelta(seconds=state.settings.step_up_seconds)
+    async with state.session_factory() as session:
+        fresh = await auth.recently_confirmed(UnitOfWork(session, None), token, within)
+    if not fresh:
+        raise StepUpRequired(suite or current_path(request))
 
 
 def actor_of(request: Request[Any, Any, Any], user: User) -> Actor:
