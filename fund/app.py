@@ -23,6 +23,7 @@ from fund.budgets.controllers import BudgetController
 from fund.db import create_engine, create_session_factory
 from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
+from fund.documents.controllers import DocumentController
 from fund.funds.controllers import PolicyController
 from fund.health import health
 from fund.http_security import security_headers
@@ -32,6 +33,7 @@ from fund.metrics import metrics
 from fund.notifications.controllers import NotificationController
 from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
+from fund.privacy.controllers import DataProtectionController
 from fund.problems import EXCEPTION_HANDLERS
 from fund.queue import connect
 from fund.schools.controllers import SchoolController
@@ -59,6 +61,8 @@ API_CONTROLLERS = [
     ExportController,
     NotificationController,
     OperationsController,
+    DataProtectionController,
+    DocumentController,
 ]
 
 
@@ -72,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.settings = settings
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = connect(settings.redis_dsn)
-        app.state.cipher = FieldCipher(settings.effective_secret_key)
+        app.state.cipher = FieldCipher.from_settings(settings)
         app.state.books = Books(settings, app.state.cipher)
         try:
             yield
@@ -111,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             secret=secret,
             cookie_secure=settings.is_production,
             cookie_samesite="strict",
+            # The pages carry the token in their forms (and htmx's header): no script needs the cookie.
+            cookie_httponly=True,
             # The API authenticates with bearer tokens, which a foreign site cannot send: no CSRF there.
             exclude=["/api/", "/health", "/metrics", "/schema", "/static/"],
         ),

@@ -1,4 +1,5 @@
-"""The ``fund`` command: dev, serve, worker, db upgrade, demo, audit verify."""
+"""The ``fund`` command: dev, serve, worker, db upgrade, demo, audit verify and access, privacy retention,
+keys rotate."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from fund.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from fund.audit.service import ChainReport
+    from fund.privacy.keys import RotationReport
+    from fund.privacy.retention import RetentionReport
+    from fund.privacy.service import CaseView
 
 
 def _fail(message: str) -> int:
@@ -129,6 +133,114 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
         f"{report.checked} events before it hold"
     )
     return 1
+
+
+async def _case_views(settings: Settings, reference: str) -> list[CaseView]:
+    from fund.db import create_engine, create_session_factory
+    from fund.privacy.service import views_of_case
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await views_of_case(session, reference)
+    finally:
+        await engine.dispose()
+
+
+def cmd_audit_access(args: argparse.Namespace) -> int:
+    """Who viewed a case (and its documents): one line per view, oldest first."""
+    from fund.errors import NotFound
+
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    try:
+        views = asyncio.run(_case_views(settings, args.application.strip().upper()))
+    except NotFound:
+        return _fail(f"no application with the reference {args.application}")
+    for view in views:
+        who = f"{view.full_name} <{view.email}>" if view.email else "(unknown user)"
+        print(f"{view.at}  {who}  from {view.ip or '-'}")
+    print(f"{len(views)} view(s) of {args.application.strip().upper()}")
+    return 0
+
+
+async def _retention(settings: Settings, dry_run: bool) -> RetentionReport:
+    from fund.db import create_engine, create_session_factory
+    from fund.privacy.retention import run_retention
+
+    engine = create_engine(settings)
+    try:
+        return await run_retention(
+            create_session_factory(engine),
+            retention_months=settings.retention_months,
+            access_records_months=settings.access_records_months,
+            dry_run=dry_run,
+        )
+    finally:
+        await engine.dispose()
+
+
+def cmd_privacy_retention(args: argparse.Namespace) -> int:
+    """Anonymise the cases closed for longer than FUND_RETENTION_MONTHS (the books are kept); print what was done."""
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    report = asyncio.run(_retention(settings, args.dry_run))
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+async def _rotate(settings: Settings, batch_size: int) -> tuple[RotationReport, int]:
+    from fund.db import create_engine, create_session_factory
+    from fund.privacy.keys import rotate_field_keys, stale_ciphertexts
+    from fund.security import FieldCipher
+
+    engine = create_engine(settings)
+    cipher = FieldCipher.from_settings(settings)
+    factory = create_session_factory(engine)
+    try:
+        report = await rotate_field_keys(factory, cipher, batch_size=batch_size)
+        return report, await stale_ciphertexts(factory, cipher)
+    finally:
+        await engine.dispose()
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every encrypted field under the newest key; resumable, while the service runs with every key."""
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    if len(settings.field_encryption_keys) < 2:
+        return _fail(
+            "one field key only: put the new key first and keep the old ones after it (FUND_FIELD_KEYS, or "
+            "FUND_SECRET_KEY + FUND_PREVIOUS_SECRET_KEYS), restart the API and the workers, then rotate"
+        )
+    if not settings.fingerprint_key:
+        return _fail(
+            "pin FUND_FINGERPRINT_KEY first (the payees' sub-accounts are named with it and must outlive the old "
+            "key): `fund keys fingerprint-key` prints the value to set, with the keys configured now"
+        )
+    try:
+        report, stale = asyncio.run(_rotate(settings, args.batch_size))
+    except ValueError as exc:
+        return _fail(str(exc))
+    for column, count in report.rotated.items():
+        print(f"{column}: {count} re-encrypted, {report.already_current[column]} already under the newest key")
+    if stale:
+        print(f"{stale} value(s) still under an old key (written meanwhile?): run `fund keys rotate` again")
+        return 1
+    print("every value is under the newest key: the old keys may now be removed")
+    return 0
+
+
+def cmd_keys_fingerprint_key(_: argparse.Namespace) -> int:
+    """Print the fingerprint key to pin as FUND_FINGERPRINT_KEY (derived from the keys configured now)."""
+    from fund.security import FieldCipher
+
+    print(FieldCipher.from_settings(_settings()).fingerprint_key.hex())
+    return 0
 
 
 def _print_banner(settings: Settings, seeded: bool) -> None:
@@ -268,6 +380,22 @@ def main(argv: list[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="audit trail commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
+    access = audit_sub.add_parser("access", help="who viewed a case")
+    access.add_argument("--application", required=True, help="the case's reference, e.g. FS-2026-000123")
+    access.set_defaults(func=cmd_audit_access)
+    privacy = sub.add_parser("privacy", help="data protection commands")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    retention = privacy_sub.add_parser("retention", help="anonymise the cases closed for longer than the retention")
+    retention.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    retention.set_defaults(func=cmd_privacy_retention)
+    keys = sub.add_parser("keys", help="field encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="re-encrypt every encrypted field under the newest key")
+    rotate.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
+    rotate.set_defaults(func=cmd_keys_rotate)
+    keys_sub.add_parser("fingerprint-key", help="print the value to pin as FUND_FINGERPRINT_KEY").set_defaults(
+        func=cmd_keys_fingerprint_key
+    )
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -120,7 +120,7 @@ async def seed(
 
     # Two requests through the real service, so that the committee has work waiting.
     referent = users["referent@example.org"]
-    cipher = FieldCipher(settings.effective_secret_key)
+    cipher = FieldCipher.from_settings(settings)
     actor = Actor(referent.id)
     today = datetime.date.today()
     requests = [

@@ -13,10 +13,12 @@ from fund.disbursements.models import (
     PaymentBatch,
     StatementEntry,
 )
+from fund.documents.models import Document
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
+from fund.privacy.models import AccessRecord, Anonymisation  # noqa: F401
 from fund.schools.models import School
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.students.models import Student
@@ -32,6 +34,7 @@ __all__ = [
     "CommitteeSession",
     "DeliveryLog",
     "Disbursement",
+    "Document",
     "ExportRecord",
     "Fund",
     "JournalEntry",

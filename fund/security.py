@@ -6,10 +6,15 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+if TYPE_CHECKING:
+    from fund.settings import Settings
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so that timing does not reveal which accounts exist.
@@ -36,14 +41,45 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class FieldCipher:
-    """Authenticated symmetric encryption (Fernet) with a key derived from the secret key, and keyed
-    fingerprints (to recognise the same IBAN without storing it in clear)."""
+def _fernet_key(secret: str) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(b"fund-field-encryption:" + secret.encode()).digest())
 
-    def __init__(self, secret_key: str) -> None:
-        key = hashlib.sha256(b"fund-field-encryption:" + secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
-        self._hmac_key = hashlib.sha256(b"fund-field-fingerprint:" + secret_key.encode()).digest()
+
+def fingerprint_key_of(secret: str) -> bytes:
+    """The fingerprint key derived from a secret (what FUND_FINGERPRINT_KEY pins, as hex)."""
+    return hashlib.sha256(b"fund-field-fingerprint:" + secret.encode()).digest()
+
+
+class FieldCipher:
+    """Authenticated symmetric encryption (Fernet) with keys derived from secrets, and keyed fingerprints (to
+    recognise the same IBAN without storing it in clear).
+
+    Several keys, newest first: the newest encrypts, any of them decrypts (``MultiFernet``), so that the service
+    keeps reading old and new ciphertexts while ``fund keys rotate`` re-encrypts them under the newest. The
+    fingerprint key must not change with rotation (it names the payees' sub-accounts in the books): pass it pinned,
+    else it is derived from the oldest key given (with a single key, exactly as before rotation existed).
+    """
+
+    def __init__(self, secret_key: str, previous_keys: Sequence[str] = (), *, fingerprint_key: bytes | None = None):
+        secrets_ = [secret_key, *previous_keys]
+        self._fernets = [Fernet(_fernet_key(secret)) for secret in secrets_]
+        self._current = self._fernets[0]
+        self._multi = MultiFernet(self._fernets)
+        self._hmac_key = fingerprint_key or fingerprint_key_of(secrets_[-1])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FieldCipher:
+        first, *previous = settings.field_encryption_keys
+        pinned = bytes.fromhex(settings.fingerprint_key) if settings.fingerprint_key else None
+        return cls(first, previous, fingerprint_key=pinned)
+
+    @property
+    def fingerprint_key(self) -> bytes:
+        return self._hmac_key
+
+    @property
+    def key_count(self) -> int:
+        return len(self._fernets)
 
     def fingerprint(self, value: str, length: int = 6) -> str:
         """A short, stable, keyed code for a value (upper-case base32): the same IBAN always gives the same code."""
@@ -51,10 +87,25 @@ class FieldCipher:
         return base64.b32encode(digest).decode()[:length]
 
     def encrypt(self, plaintext: str) -> str:
-        return self._fernet.encrypt(plaintext.encode()).decode()
+        return self._current.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
         try:
-            return self._fernet.decrypt(ciphertext.encode()).decode()
-        except InvalidToken as exc:  # wrong key or tampered value
-            raise ValueError("cannot decrypt field: wrong FUND_SECRET_KEY or altered data") from exc
+            return self._multi.decrypt(ciphertext.encode()).decode()
+        except InvalidToken as exc:  # no key fits, or a tampered value
+            raise ValueError("cannot decrypt field: none of the field keys fits, or the data was altered") from exc
+
+    def is_current(self, ciphertext: str) -> bool:
+        """Whether the newest key opens this ciphertext (nothing to rotate)."""
+        try:
+            self._current.decrypt(ciphertext.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, ciphertext: str) -> str:
+        """The same plaintext encrypted under the newest key; raises ValueError when no key opens it."""
+        try:
+            return self._multi.rotate(ciphertext.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot rotate field: none of the field keys fits, or the data was altered") from exc

@@ -26,6 +26,10 @@ def to_asyncpg_url(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme {scheme!r}: PostgreSQL only")
 
 
+def _split_keys(value: str) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUND_", extra="ignore", env_ignore_empty=True)
 
@@ -38,6 +42,17 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: str = ".fund-data"
     token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    # Sign-in throttling (Redis): failures per account, and per client address, within the window; then the
+    # account (or address) is refused for the lockout period.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
+    login_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    # The web pages ask for the password (or a TOTP code) again before a sensitive action past this age.
+    step_up_seconds: int = Field(default=5 * 60, ge=1)
+    # TOTP for the chair, accountants and administrators when the fund's setting does not say: None follows the
+    # environment (required in production, not in development and the demo).
+    require_totp: bool | None = None
     # Outbox events still pending after this delay are re-enqueued by the sweeper.
     outbox_sweep_after_seconds: int = Field(default=30, ge=1)
     # A job running longer is cancelled; a killed worker's jobs are taken again this long plus 10 s later.
@@ -61,6 +76,19 @@ class Settings(BaseSettings):
     journal_grants: str = "OD"
     journal_bank: str = "BQ"
 
+    # Encryption of fields at rest (IBANs). Rotation: put the new key first and keep the old ones after it until
+    # `fund keys rotate` has re-encrypted every value. Either FUND_FIELD_KEYS (comma-separated, newest first, apart
+    # from FUND_SECRET_KEY so that sessions survive), or FUND_SECRET_KEY followed by FUND_PREVIOUS_SECRET_KEYS.
+    field_keys: str | None = None
+    previous_secret_keys: str | None = None
+    # The key of the IBAN fingerprints (payee sub-accounts 467xxxxxx), pinned so that it outlives key rotation:
+    # 64 hex characters, as printed by `fund keys fingerprint-key`. Unset: derived from the oldest field key.
+    fingerprint_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    # Retention: closed cases are anonymised this many months after closing; access records are kept this long.
+    retention_months: int = Field(default=24, ge=1, le=120)
+    access_records_months: int = Field(default=12, ge=1, le=120)
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_only(cls, value: str | None) -> str | None:
@@ -75,7 +103,23 @@ class Settings(BaseSettings):
                 raise ValueError("FUND_SECRET_KEY (at least 32 characters) is required when FUND_ENV=production")
             if not self.database_url or not self.redis_url:
                 raise ValueError("FUND_DATABASE_URL and FUND_REDIS_URL are required when FUND_ENV=production")
+            if any(len(key) < 32 for key in self.field_encryption_keys):
+                raise ValueError("each key of FUND_FIELD_KEYS and FUND_PREVIOUS_SECRET_KEYS needs 32+ characters")
         return self
+
+    @property
+    def previous_keys(self) -> list[str]:
+        """FUND_PREVIOUS_SECRET_KEYS as a list (what decrypts data written under an earlier FUND_SECRET_KEY)."""
+        return _split_keys(self.previous_secret_keys or "")
+
+    @property
+    def field_encryption_keys(self) -> list[str]:
+        """The keys of field encryption, newest first: the first encrypts, every one decrypts."""
+        if self.field_keys:
+            keys = _split_keys(self.field_keys)
+            if keys:
+                return keys
+        return [self.effective_secret_key, *self.previous_keys]
 
     @property
     def payment_debtor(self) -> tuple[str, str, str | None] | None:
@@ -102,6 +146,10 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return Path(self.data_dir) / "mail"
+
+    @property
+    def require_totp_by_default(self) -> bool:
+        return self.is_production if self.require_totp is None else self.require_totp
 
     @property
     def is_production(self) -> bool:

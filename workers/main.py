@@ -31,6 +31,7 @@ from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import queue_digests
 from fund.outbox.runner import run_event
 from fund.outbox.service import stale_pending_event_ids
+from fund.privacy.retention import run_retention
 from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect, enqueue_outbox_events
 from fund.security import FieldCipher
 from fund.settings import get_settings
@@ -47,7 +48,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = create_engine(settings)
     ctx["session_factory"] = create_session_factory(ctx["engine"])
     ctx["queue"] = connect(settings.redis_dsn)
-    ctx["books"] = Books(settings, FieldCipher(settings.effective_secret_key))
+    ctx["books"] = Books(settings, FieldCipher.from_settings(settings))
     ctx["mailer"] = mailer_from_settings(settings.smtp_url, settings.mail_dir, settings.mail_from)
 
 
@@ -102,6 +103,18 @@ async def send_daily_digests(ctx: dict[str, Any]) -> int:
         return await queue_digests(uow, now.date())
 
 
+async def apply_retention(ctx: dict[str, Any]) -> int:
+    """Daily: anonymise the cases closed for longer than FUND_RETENTION_MONTHS (idempotent, one case a
+    transaction: a run cut short by the timeout goes on the next day)."""
+    settings = ctx["settings"]
+    report = await run_retention(
+        ctx["session_factory"],
+        retention_months=settings.retention_months,
+        access_records_months=settings.access_records_months,
+    )
+    return len(report.applications)
+
+
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_dsn)
 
@@ -114,6 +127,7 @@ class WorkerSettings:
         cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, keep_result=0),
         cron(escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, keep_result=0),
         cron(send_daily_digests, minute=0, second=10, unique=True, keep_result=0),
+        cron(apply_retention, hour=3, minute=20, second=15, unique=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

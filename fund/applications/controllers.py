@@ -32,6 +32,7 @@ from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, U
 from fund.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
 from fund.pagination import Page
+from fund.privacy.service import record_access
 from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
 
@@ -169,8 +170,12 @@ class ApplicationController(Controller):
         guards=[CASE_READERS],
         summary="One aid request, with its votes and decision",
     )
-    async def get_application(self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> ApplicationOut:
-        return await detailed(uow, user, await service.get(uow, user, application_id))
+    async def get_application(
+        self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> ApplicationOut:
+        application = await service.get(uow, user, application_id)
+        await record_access(uow.session, user.id, "application", application.id, actor.ip)
+        return await detailed(uow, user, application)
 
     @patch(
         "/{application_id:uuid}",

@@ -36,6 +36,7 @@ from fund.errors import DomainError, NotFound
 from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.funds.service import policy_of
 from fund.pagination import PageRequest
+from fund.privacy.service import record_access
 from fund.students import service as students_service
 from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
@@ -203,6 +204,7 @@ class CaseController(PageController):
                 application = await applications.get(uow, user, application_id)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
+            await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
             student = await session.get(Student, application.student_id)
             votes = await applications.votes_of(uow, application)
             history = await applications.history_of(uow, user, application_id)

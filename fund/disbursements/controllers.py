@@ -20,6 +20,7 @@ from fund.errors import Conflict, InvalidInput
 from fund.funds.calendar import local_day
 from fund.pagination import Page
 from fund.payments.camt import return_reason_fr
+from fund.privacy.service import record_access
 
 ACCOUNTANT = requires_role("accountant")
 
@@ -150,6 +151,8 @@ async def export_stream(
     else:
         raise InvalidInput("format", f"format inconnu (attendu : {', '.join(EXPORT_FORMATS)})")
     record_id = await export.start_record(state.session_factory, actor, user.fund_id, user.id, kind, name, first, last)
+    async with state.session_factory() as session:
+        await record_access(session, user.id, "export", record_id, actor.ip)
     counter = export.Counter()
     chunks = writer(state.session_factory, user.fund_id, first, last, counter)
     return Stream(
