@@ -9,7 +9,12 @@ from fund.outbox.service import queue_figures
 from fund.queue import queue_depth
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics: queue depth, outbox backlog and failures")
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics: queue depth, outbox backlog and failures",
+    media_type="text/plain; version=0.0.4",
+)
 async def metrics(state: State) -> Response[str]:
     async with state.session_factory() as session:
         figures = await queue_figures(session)
