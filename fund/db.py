@@ -19,6 +19,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        # Errors never carry the values of a statement (IBAN ciphertexts, justifications) into logs.
+        hide_parameters=True,
     )
 
 

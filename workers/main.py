@@ -24,6 +24,8 @@ import fund.payments.batches
 import fund.payments.statements  # noqa: F401
 from fund.applications.deadlines import escalate_late_requests
 from fund.db import create_engine, create_session_factory
+from fund.documents.service import sweep_orphans
+from fund.documents.storage import DocumentStore
 from fund.funds.calendar import PARIS
 from fund.ledger.service import Books
 from fund.logging import configure_logging
@@ -105,13 +107,16 @@ async def send_daily_digests(ctx: dict[str, Any]) -> int:
 
 async def apply_retention(ctx: dict[str, Any]) -> int:
     """Daily: anonymise the cases closed for longer than FUND_RETENTION_MONTHS (idempotent, one case a
-    transaction: a run cut short by the timeout goes on the next day)."""
+    transaction: a run cut short by the timeout goes on the next day), then delete the document files that no row
+    names any more (a crash between a deletion's commit and the file's removal)."""
     settings = ctx["settings"]
     report = await run_retention(
         ctx["session_factory"],
         retention_months=settings.retention_months,
         access_records_months=settings.access_records_months,
     )
+    async with ctx["session_factory"]() as session:
+        await sweep_orphans(session, DocumentStore.from_settings(settings))
     return len(report.applications)
 
 
