@@ -137,3 +137,15 @@ def test_fund_serve_in_production_refuses_a_missing_secret_key(tmp_path: Path) -
     )
     assert result.returncode == 2
     assert "FUND_SECRET_KEY" in result.stderr
+
+
+def test_fund_demo_seeds_an_empty_database_from_a_fresh_process(servers: tuple[str, str], tmp_path: Path) -> None:
+    # A fresh interpreter imports only what the command needs: every table must still be known to the mappers.
+    database_url, redis_url = servers
+    env = _env(tmp_path, free_port())
+    env.update(FUND_DATABASE_URL=database_url, FUND_REDIS_URL=redis_url)
+    done = subprocess.run(
+        [sys.executable, "-m", "fund.cli", "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "demo data seeded" in done.stdout
