@@ -35,20 +35,54 @@ def _settings() -> Settings:
         raise SystemExit(_fail(f"invalid settings: {exc}")) from exc
 
 
-def cmd_serve(_: argparse.Namespace) -> int:
+def serve_asgi(target: str, *, server: str, workers: int, host: str, port: int, log_level: str) -> None:
+    """Serve the ASGI app factory ``target`` ("module:function") with uvicorn or granian, ``workers`` processes.
+
+    Shared with the benchmarks (``bench/``), so that the bare baseline is served exactly like the service."""
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+
+        Granian(
+            target,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            factory=True,
+            workers=workers,
+            loop=Loops.uvloop,
+            log_level=LogLevels(log_level.lower()),
+            log_access=False,
+        ).serve()
+        return
     import uvicorn
 
+    uvicorn.run(
+        target,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.lower(),
+        # One line per request costs about a tenth of the throughput; the proxy in front logs them anyway.
+        access_log=log_level.upper() == "DEBUG",
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     if not settings.database_url or not settings.redis_url:
         return _fail("FUND_DATABASE_URL and FUND_REDIS_URL must be set (or use `fund dev`)")
-    uvicorn.run(
+    serve_asgi(
         "fund.app:create_app",
-        factory=True,
+        server=args.server,
+        workers=args.workers,
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        server_header=False,
+        log_level=settings.log_level,
     )
     return 0
 
@@ -95,14 +129,43 @@ async def _seed(settings: Settings) -> bool:
         await engine.dispose()
 
 
-def cmd_demo(_: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.is_production:
         return _fail("demo data are never seeded in production (FUND_ENV=production)")
     if not settings.database_url:
         return _fail("FUND_DATABASE_URL must be set (or use `fund dev`, which seeds the demo itself)")
+    if getattr(args, "scale", None) is not None:
+        return _demo_scale(settings, args.scale, args.seed)
     seeded = asyncio.run(_seed(settings))
     print("fund: demo data seeded" if seeded else "fund: the database already holds data; nothing seeded")
+    return 0
+
+
+def _demo_scale(settings: Settings, applications: int, seed: int) -> int:
+    """``fund demo --scale N``: a fund of its own with N generated applications and ten years around them."""
+    from fund.scale import PASSWORD, generate
+
+    if applications < 1:
+        return _fail("--scale takes a number of applications of at least 1")
+    assert settings.database_url
+    started = time.perf_counter()
+    report = asyncio.run(
+        generate(
+            settings.database_url,
+            applications=applications,
+            seed=seed,
+            settings=settings,
+            progress=lambda message: print(f"fund: {time.perf_counter() - started:7.1f} s  {message}", flush=True),
+        )
+    )
+    for line in report.lines():
+        print(line)
+    domain = report.email_domain
+    print(
+        f"fund: accounts referent1@{domain} … referent{report.rows['school_memberships']}@{domain} (one per school), "
+        f"comite1@ … comite8@, presidente@, comptable@, admin@{domain}; password {PASSWORD}"
+    )
     return 0
 
 
@@ -371,12 +434,25 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="run everything locally (embedded servers when no URL is set)")
     dev.add_argument("--redis-port", type=int, default=0, help="port of the embedded Redis (default: any free)")
     dev.set_defaults(func=cmd_dev)
-    sub.add_parser("serve", help="run the HTTP API").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="ASGI server (default uvicorn)"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run one background worker").set_defaults(func=cmd_worker)
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
-    sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="seed the demo data into an empty database")
+    demo.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="instead, add a fund of its own with N generated applications (any migrated database; COPY, fast)",
+    )
+    demo.add_argument("--seed", type=int, default=2026, help="random seed of --scale (default 2026)")
+    demo.set_defaults(func=cmd_demo)
     audit = sub.add_parser("audit", help="audit trail commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)

@@ -1,0 +1,174 @@
+"""Smoke test of the scale generator (fund/scale.py): a small run, then its data checked and read through the API."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fund.audit.service import verify_chain
+from fund.banking import normalize_iban
+from fund.scale import EMAIL_DOMAIN, PASSWORD, generate
+from fund.security import FieldCipher
+from fund.settings import Settings
+from tests.helpers import application_body
+
+N = 200
+
+# (child table, column, parent table): every foreign key the generator fills, checked by an anti-join.
+FOREIGN_KEYS = [
+    ("users", "fund_id", "funds"),
+    ("school_memberships", "user_id", "users"),
+    ("school_memberships", "school_id", "schools"),
+    ("students", "school_id", "schools"),
+    ("applications", "student_id", "students"),
+    ("applications", "school_id", "schools"),
+    ("applications", "created_by_id", "users"),
+    ("applications", "fund_id", "funds"),
+    ("votes", "application_id", "applications"),
+    ("votes", "member_id", "users"),
+    ("disbursements", "application_id", "applications"),
+    ("payment_attempts", "disbursement_id", "disbursements"),
+    ("payment_attempts", "batch_id", "payment_batches"),
+    ("payment_batches", "created_by_id", "users"),
+    ("budget_reservations", "application_id", "applications"),
+    ("budget_reservations", "envelope_id", "budget_envelopes"),
+    ("journal_entries", "application_id", "applications"),
+    ("journal_lines", "entry_id", "journal_entries"),
+]
+
+
+async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = await client.get(
+            url, params={"limit": 50, **({"cursor": cursor} if cursor else {})}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return items
+
+
+async def test_generate_a_small_fund_that_holds_together(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    app_client: httpx.AsyncClient,
+) -> None:
+    assert settings.database_url
+    report = await generate(settings.database_url, applications=N, seed=7, settings=settings)
+
+    async with session_factory() as session:
+
+        async def scalar(sql: str, **params: Any) -> Any:
+            return (await session.execute(text(sql), params)).scalar_one()
+
+        # Counts in their proportions.
+        assert await scalar("SELECT count(*) FROM applications") == N == report.rows["applications"]
+        assert await scalar("SELECT count(*) FROM schools") == 100
+        assert await scalar("SELECT count(*) FROM students") == 50
+        assert await scalar("SELECT count(*) FROM users WHERE roles = '{referent}'") == 100
+        assert await scalar("SELECT count(DISTINCT region) FROM schools") == 13
+        statuses = dict((await session.execute(text("SELECT status, count(*) FROM applications GROUP BY 1"))).all())
+        granted = statuses.get("paid", 0) + statuses.get("approved", 0) + statuses.get("cancelled", 0)
+        assert 0.6 * N <= granted <= 0.9 * N, statuses
+        assert 0.08 * N <= statuses.get("rejected", 0) <= 0.3 * N, statuses
+        votes = await scalar("SELECT count(*) FROM votes")
+        decided = granted + statuses.get("rejected", 0)
+        assert decided <= votes <= 4 * decided
+        assert await scalar("SELECT count(*) FROM disbursements") >= granted - statuses.get("cancelled", 0) - 5
+        assert await scalar("SELECT count(*) FROM audit_events") >= 4 * N
+
+        # Every foreign key holds, and each application belongs to its student's school.
+        for child, column, parent in FOREIGN_KEYS:
+            orphans = await scalar(
+                f"SELECT count(*) FROM {child} c WHERE c.{column} IS NOT NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})"
+            )
+            assert orphans == 0, f"{child}.{column}"
+        assert (
+            await scalar(
+                "SELECT count(*) FROM applications a JOIN students s ON s.id = a.student_id "
+                "WHERE s.school_id <> a.school_id"
+            )
+            == 0
+        )
+
+        # Money: within the ceilings, balanced books, instalments summing to the grant.
+        assert await scalar("SELECT count(*) FROM applications WHERE amount_requested_cents > 150000") == 0
+        assert await scalar("SELECT sum(debit_cents) - sum(credit_cents) FROM journal_lines") == 0
+        assert (
+            await scalar(
+                "SELECT count(*) FROM (SELECT a.id FROM applications a JOIN disbursements d ON d.application_id = a.id "
+                "GROUP BY a.id, a.amount_granted_cents HAVING sum(d.amount_cents) <> a.amount_granted_cents) t"
+            )
+            == 0
+        )
+
+        # References: FS-<year>-<6 digits>, and the counters at the last number of each year.
+        references = (await session.execute(text("SELECT reference FROM applications"))).scalars().all()
+        assert all(re.fullmatch(r"FS-\d{4}-\d{6}", r) for r in references)
+        last = dict((await session.execute(text("SELECT year, last_number FROM reference_counters"))).all())
+        for year, number in last.items():
+            assert number == max(int(r[8:]) for r in references if r[3:7] == str(year))
+
+        # IBANs: encrypted with the app's key, valid once decrypted.
+        cipher = FieldCipher.from_settings(settings)
+        for encrypted in (
+            await session.execute(text("SELECT payee_iban_encrypted FROM applications LIMIT 20"))
+        ).scalars():
+            normalize_iban(cipher.decrypt(encrypted))
+
+        # The audit trail is one intact chain.
+        chain = await verify_chain(session)
+        assert chain.intact, chain.first_break
+        assert chain.checked == report.rows["audit_events"]
+
+        busiest = (
+            await session.execute(
+                text(
+                    "SELECT u.email, a.school_id, count(*) FROM applications a "
+                    "JOIN school_memberships m ON m.school_id = a.school_id JOIN users u ON u.id = m.user_id "
+                    "GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 1"
+                )
+            )
+        ).one()
+        waiting = await scalar("SELECT count(*) FROM applications WHERE submitted_at IS NOT NULL")
+
+    # The app lists them: a referent sees their school's requests, page after page.
+    email, school_id, count = busiest
+    referent = await _login(app_client, email)
+    mine = await _all_pages(app_client, "/api/v1/applications", referent)
+    assert len(mine) == count
+    assert {a["school_id"] for a in mine} == {str(school_id)}
+    one = await app_client.get(f"/api/v1/applications/{mine[-1]['id']}", headers=referent)
+    assert one.status_code == 200, one.text
+    assert one.json()["payee"]["iban"].startswith("FR")
+
+    # The committee sees every submitted request.
+    member = await _login(app_client, f"comite1@{EMAIL_DOMAIN}")
+    seen = await _all_pages(app_client, "/api/v1/applications", member)
+    assert len(seen) == waiting
+
+    # A request filed now takes the next number of this year.
+    students = await app_client.get("/api/v1/students", headers=referent)
+    assert students.status_code == 200, students.text
+    created = await app_client.post(
+        "/api/v1/applications", json=application_body(students.json()["items"][0]["id"]), headers=referent
+    )
+    assert created.status_code == 201, created.text
+    year = datetime.datetime.now(datetime.UTC).year
+    assert created.json()["reference"] == f"FS-{year}-{last.get(year, 0) + 1:06d}"
