@@ -18,7 +18,12 @@ from fund.settings import Settings
 from fund.uow import UnitOfWork
 
 
-async def provide_uow(state: State) -> AsyncIterator[UnitOfWork]:
+async def provide_uow(request: Request[Any, Any, Any], state: State) -> AsyncIterator[UnitOfWork]:
+    # The API's bearer-token middleware hands over the session it looked the token up in (and closes it).
+    shared = request.scope.get("state", {}).get("fund.db_session")
+    if shared is not None:
+        yield UnitOfWork(shared, state.redis, state.books)
+        return
     async with state.session_factory() as session:
         yield UnitOfWork(session, state.redis, state.books)
 

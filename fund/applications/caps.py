@@ -42,20 +42,15 @@ async def student_aid(
 ) -> AidSummary:
     """What the student was granted in the fiscal year (by decision date), and what is still being decided."""
     start, end = fiscal_year_bounds(fund, fiscal_year)
-    base = select(func.coalesce(func.sum(Application.amount_granted_cents), 0)).where(
-        Application.fund_id == fund.id, Application.student_id == student_id
-    )
+    counted = Application.status.in_(COUNTED) & (Application.decided_at >= start) & (Application.decided_at < end)
+    # Both sums in one round trip.
+    query = select(
+        func.coalesce(func.sum(Application.amount_granted_cents).filter(counted), 0),
+        func.coalesce(func.sum(Application.amount_requested_cents).filter(Application.status.in_(PENDING)), 0),
+    ).where(Application.fund_id == fund.id, Application.student_id == student_id)
     if exclude is not None:
-        base = base.where(Application.id != exclude)
-    granted = await session.scalar(
-        base.where(Application.status.in_(COUNTED), Application.decided_at >= start, Application.decided_at < end)
-    )
-    pending_query = select(func.coalesce(func.sum(Application.amount_requested_cents), 0)).where(
-        Application.fund_id == fund.id, Application.student_id == student_id, Application.status.in_(PENDING)
-    )
-    if exclude is not None:
-        pending_query = pending_query.where(Application.id != exclude)
-    pending = await session.scalar(pending_query)
+        query = query.where(Application.id != exclude)
+    granted, pending = (await session.execute(query)).one()
     ceiling = policy.student_yearly_ceiling_cents
     return AidSummary(
         fiscal_year=fiscal_year,

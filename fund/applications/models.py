@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,6 +61,9 @@ class Application(UUIDv7AuditBase):
         Index("ix_applications_school_id_id", "school_id", "id"),
         Index("ix_applications_status_id", "status", "id"),
         Index("ix_applications_fund_id_id", "fund_id", "id"),
+        # Keyset pages of the filtered lists (migration 0011).
+        Index("ix_applications_submitted_status_id", "status", "id", postgresql_where=text("submitted_at IS NOT NULL")),
+        Index("ix_applications_school_id_status_id", "school_id", "status", "id"),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))

@@ -11,7 +11,7 @@ from uuid import UUID
 import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from fund.audit.service import Actor, record
 from fund.auth import totp
@@ -177,20 +177,25 @@ async def authenticate(uow: UnitOfWork, token: str, require_totp_by_default: boo
     """Like ``user_for_token`` (one query), with the token's last confirmation and the TOTP gate: a chair,
     accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else."""
     row = (
-        await uow.session.execute(
-            select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
-            .join(AuthToken, AuthToken.user_id == User.id)
-            .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
-            .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
-            .where(
-                AuthToken.digest == token_digest(token),
-                AuthToken.revoked_at.is_(None),
-                AuthToken.expires_at > func.now(),
-                User.is_active.is_(True),
+        (
+            await uow.session.execute(
+                select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
+                .join(AuthToken, AuthToken.user_id == User.id)
+                .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
+                .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
+                .where(
+                    AuthToken.digest == token_digest(token),
+                    AuthToken.revoked_at.is_(None),
+                    AuthToken.expires_at > func.now(),
+                    User.is_active.is_(True),
+                )
+                # Joined, not selectin: the schools come in the same round trip (on every API request).
+                .options(joinedload(User.schools))
             )
-            .options(selectinload(User.schools))
         )
-    ).first()
+        .unique()
+        .first()
+    )
     if row is None:
         return None
     user, confirmed_at, totp_confirmed_at, fund_requires = row

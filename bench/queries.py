@@ -1,0 +1,110 @@
+"""SQL statements executed per request, the app in-process (SQLAlchemy ``before_cursor_execute`` on its engine).
+
+    .venv/bin/python -m bench.queries                 # on fund_scale_1m
+    .venv/bin/python -m bench.queries --db mydb -v    # and print each statement
+
+Counted: everything the request runs, the bearer-token lookup included; for the lists at page sizes 10, 50 and 200
+(it must not grow with the page size: no N+1), and for one request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+
+from bench.common import REDIS, Actors, db_url, prepare_actors, revoke_tokens
+
+PAGE_SIZES = (10, 50, 200)
+
+
+@dataclass
+class Counter:
+    statements: list[str] = field(default_factory=list)
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+@dataclass
+class Count:
+    route: str
+    page_size: int | None
+    status: int
+    items: int
+    statements: list[str]
+
+    @property
+    def queries(self) -> int:
+        return len(self.statements)
+
+
+async def count_queries(
+    database: str, actors: Actors, page_sizes: tuple[int, ...] = PAGE_SIZES, redis_url: str | None = None
+) -> list[Count]:
+    from litestar.testing import AsyncTestClient
+
+    from fund.app import create_app
+    from fund.settings import Settings
+
+    settings = Settings(database_url=db_url(database), redis_url=redis_url or REDIS, log_level="WARNING")
+    app = create_app(settings)
+    counts: list[Count] = []
+    async with AsyncTestClient(app) as client:
+        engine = app.state.session_factory.kw["bind"]
+        counter = Counter()
+        event.listen(engine.sync_engine, "before_cursor_execute", counter)
+        referent = {"Authorization": f"Bearer {actors.referent_token}"}
+        committee = {"Authorization": f"Bearer {actors.committee_token}"}
+
+        async def run(route: str, size: int | None, call: Callable[[], Awaitable[Any]]) -> None:
+            await call()  # once to warm the caches (the count is of the second call)
+            counter.statements.clear()
+            response = await call()
+            body = response.json()
+            items = len(body["items"]) if isinstance(body, dict) and "items" in body else 1
+            counts.append(Count(route, size, response.status_code, items, list(counter.statements)))
+
+        def getter(url: str, headers: dict[str, str]) -> Callable[[], Awaitable[Any]]:
+            return lambda: client.get(url, headers=headers)
+
+        one = f"/api/v1/applications/{actors.application_id}"
+        for size in page_sizes:
+            await run("referent list", size, getter(f"/api/v1/applications?limit={size}", referent))
+            await run("committee queue", size, getter(f"/api/v1/applications?status=submitted&limit={size}", committee))
+        await run("one application (referent)", None, getter(one, referent))
+        await run("one application (committee)", None, getter(one, committee))
+        event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="fund_scale_1m")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the statements")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("FUND_LOG_LEVEL", "WARNING")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    actors = asyncio.run(prepare_actors(args.db))
+    try:
+        counts = asyncio.run(count_queries(args.db, actors))
+    finally:
+        asyncio.run(revoke_tokens(args.db, actors))
+    print(f"### SQL statements per request ({args.db})\n")
+    print("| route | page size | rows | statements |\n|---|---:|---:|---:|")
+    for c in counts:
+        print(f"| {c.route} | {c.page_size or '-'} | {c.items} | {c.queries} |")
+        if args.verbose:
+            for s in c.statements:
+                print("    " + " ".join(s.split())[:200])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""A quick run of the API benchmarks (bench/), so that they do not rot: no timing is asserted.
+
+The query count is asserted to stay the same whatever the page size: that is correctness (no N+1), not speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from bench.common import prepare_actors, revoke_tokens, submitted_pool
+from bench.queries import count_queries
+from fund.settings import Settings
+
+
+async def test_queries_per_request_do_not_grow_with_the_page_size(settings: Settings, demo: Any) -> None:
+    database = settings.sqlalchemy_url
+    actors = await prepare_actors(database)
+    await submitted_pool(database, actors, 60)  # more requests than the smaller page sizes
+    try:
+        counts = await count_queries(database, actors, (10, 50, 200), redis_url=settings.redis_url)
+    finally:
+        await revoke_tokens(database, actors)
+    for route in ("referent list", "committee queue"):
+        lists = [c for c in counts if c.route == route]
+        assert all(c.status == 200 for c in lists)
+        assert [c.items for c in lists][:2] == [10, 50]
+        assert lists[2].items > 50
+        assert len({c.queries for c in lists}) == 1, [(c.page_size, c.queries) for c in lists]
+    one = next(c for c in counts if c.route == "one application (committee)")
+    assert one.status == 200
+    assert one.queries <= 8
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+async def test_api_bench_runs(settings: Settings, demo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import api
+
+    assert settings.redis_url is not None
+    monkeypatch.setenv("BENCH_REDIS", settings.redis_url)
+    monkeypatch.setenv("FUND_DATA_DIR", os.environ.get("FUND_DATA_DIR", ".fund-data"))
+    code = await asyncio.to_thread(
+        api.main,
+        [
+            "--db",
+            settings.sqlalchemy_url,
+            "--small-db",
+            "none",
+            "--in-place",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--connections",
+            "2",
+            "--routes",
+            "referent list,vote",
+        ],
+    )
+    assert code == 0
