@@ -17,15 +17,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/fund dev
 
-# The browser tests (tests/browser) drive Debian's Chromium (with its French translations, for French date fields):
-# installed here when missing and when we can (root with apt-get, as in CI). Without it they fail in CI (CI=true) and
-# are skipped elsewhere, with the reason.
+# The browser tests (tests/browser) drive Debian's Chromium (with its French translations, for French date fields),
+# and the API benchmark's smoke test drives wrk: installed here when missing and when we can (root with apt-get, as
+# in CI). Without Chromium the browser tests fail in CI (CI=true) and are skipped elsewhere, with the reason.
 test: $(STAMP)
-	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$FUND_CHROMIUM" ] && [ "$$(id -u)" = 0 ] \
-		&& command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Chromium for the browser tests (apt-get install chromium chromium-l10n)"; \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-l10n >/dev/null; } \
-		|| echo "Chromium could not be installed: the browser tests will say so"; \
+	@missing=""; \
+	if ! command -v chromium >/dev/null 2>&1 && [ -z "$$FUND_CHROMIUM" ]; then missing="chromium chromium-l10n"; fi; \
+	if ! command -v wrk >/dev/null 2>&1; then missing="$$missing wrk"; fi; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing for the browser tests and benchmarks: apt-get install$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "Could not install$$missing: the tests that need them will say so"; \
 	fi
 	$(BIN)/pytest
 

@@ -10,11 +10,15 @@ Every export is recorded (who, when, what range) and, once the last byte is sent
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import datetime
 import hashlib
 import io
+import json
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,10 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fund.applications.models import Application
 from fund.audit.service import Actor, record
 from fund.disbursements.models import Disbursement, ExportRecord
-from fund.funds.calendar import local_day
-from fund.funds.policy import category_label
-from fund.ledger.models import JournalEntry, JournalLine
-from fund.money import cents_to_decimal, format_amount_fr
+from fund.funds.calendar import PARIS, local_day
+from fund.funds.policy import CATEGORY_LABELS_FR, category_label
+from fund.money import cents_to_decimal
 
 HEADER = [
     "Référence",
@@ -110,6 +113,175 @@ def _disbursement_rows(fund_id: UUID, date_from: datetime.date | None, date_to: 
     return query
 
 
+# --- CSV and FEC lines formatted by PostgreSQL -----------------------------------------------------------------
+#
+# Formatting a million rows in Python (a Row object, csv.writer, strftime and a time zone for each) took about nine
+# times as long as PostgreSQL's own COPY of the same rows. The server therefore builds each line — byte for byte what
+# the Python formatting writes (``safe_text``, ``date_fr``, ``local_day``, ``format_amount_fr``, ``_fec_text``, the
+# label tables, bound as parameters) — and the export streams them as ``COPY`` sends them (``_copy_lines``).
+
+# What str.strip() removes (Python's idea of whitespace), for the FEC's texts.
+_PY_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _csv_field(expr: str) -> str:
+    """csv.QUOTE_MINIMAL with ``;``: quoted when it holds ``;``, ``"``, CR or LF, its quotes doubled."""
+    return f"""(CASE WHEN {expr} ~ '[;"\\r\\n]' THEN '"' || replace({expr}, '"', '""') || '"' ELSE {expr} END)"""
+
+
+def _amount_fr(expr: str) -> str:
+    """``format_amount_fr``: ``-1234,05``."""
+    return (
+        f"(CASE WHEN {expr} < 0 THEN '-' ELSE '' END || (abs({expr}) / 100)::text || ','"
+        f" || lpad((abs({expr}) % 100)::text, 2, '0'))"
+    )
+
+
+def _label(expr: str, param: str) -> str:
+    """A label from a Python table bound as a JSON parameter; an unknown code shows as itself."""
+    return f"coalesce({param}::jsonb ->> {expr}, {expr})"
+
+
+def _range_sql(column: str, date_from: datetime.date | None, date_to: datetime.date | None, args: list[Any]) -> str:
+    sql = ""
+    if date_from:
+        args.append(date_from)
+        sql += f" AND {column} >= ${len(args)}"
+    if date_to:
+        args.append(date_to)
+        sql += f" AND {column} <= ${len(args)}"
+    return sql
+
+
+_SAFE_NAME = (
+    "(CASE WHEN left(a.payee_name, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' ELSE '' END || a.payee_name)"
+)
+
+
+def _csv_query(fund_id: UUID, date_from: datetime.date | None, date_to: datetime.date | None) -> tuple[str, list[Any]]:
+    args: list[Any] = [fund_id, json.dumps(CATEGORY_LABELS_FR), json.dumps(STATUS_LABELS), str(PARIS)]
+    line = " || ';' || ".join(
+        [
+            _csv_field("a.reference"),
+            "d.sequence::text",
+            "coalesce(to_char(a.decided_at AT TIME ZONE $4, 'DD/MM/YYYY'), '')",
+            "to_char(d.due_date, 'DD/MM/YYYY')",
+            _csv_field(_SAFE_NAME),
+            _csv_field("a.payee_iban_masked"),
+            _csv_field(_label("a.category", "$2")),
+            _amount_fr("d.amount_cents"),
+            _csv_field(_label("d.status", "$3")),
+        ]
+    )
+    sql = (
+        f"SELECT {line} FROM disbursements d"  # noqa: S608  (constant fragments)
+        " JOIN applications a ON a.id = d.application_id WHERE d.fund_id = $1"
+        + _range_sql("d.due_date", date_from, date_to, args)
+        + " ORDER BY d.due_date, d.id"
+    )
+    return sql, args
+
+
+def _fec_query(fund_id: UUID, date_from: datetime.date | None, date_to: datetime.date | None) -> tuple[str, list[Any]]:
+    args: list[Any] = [fund_id, json.dumps(JOURNAL_LABELS), _PY_WHITESPACE]
+
+    def text(expr: str) -> str:  # _fec_text
+        return f"btrim(translate(coalesce({expr}, ''), E'|\\r\\n', '   '), $3)"
+
+    line = " || '|' || ".join(
+        [
+            "e.journal_code",
+            _label("e.journal_code", "$2"),
+            "e.journal_code || e.fiscal_year::text || '-'"
+            " || CASE WHEN e.number BETWEEN 0 AND 999999 THEN lpad(e.number::text, 6, '0') ELSE e.number::text END",
+            "to_char(e.entry_date, 'YYYYMMDD')",
+            "l.account",
+            text("l.account_label"),
+            "coalesce(l.aux_account, '')",
+            text("l.aux_label"),
+            text("e.piece_ref"),
+            "to_char(e.piece_date, 'YYYYMMDD')",
+            text("e.label"),
+            _amount_fr("l.debit_cents"),
+            _amount_fr("l.credit_cents"),
+            "''",
+            "''",
+            "to_char(e.entry_date, 'YYYYMMDD')",
+            "''",
+            "''",
+        ]
+    )
+    sql = (
+        f"SELECT {line}"  # noqa: S608  (constant fragments)
+        " FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.id WHERE e.fund_id = $1"
+        + _range_sql("e.entry_date", date_from, date_to, args)
+        + " ORDER BY e.journal_code, e.fiscal_year, e.number, l.line_no"
+    )
+    return sql, args
+
+
+async def _copy_lines(
+    factory: async_sessionmaker[AsyncSession], sql: str, args: list[Any], counter: Counter
+) -> AsyncIterator[bytes]:
+    """``COPY (sql) TO STDOUT`` of the one-column query (one line a row), streamed as CRLF-terminated lines.
+
+    COPY sends rows faster than a cursor (and may use a parallel plan). In its text format a row ends with LF and
+    only a backslash and the control characters ``\\b \\f \\n \\r \\t \\v`` of a value are escaped: every bare LF
+    is a row's end (made CRLF here) and the escapes are undone. A bounded queue holds the COPY while the client is
+    slow; a reader that stops the stream cancels the COPY and the connection goes back to the pool.
+    """
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    stopped = False
+
+    async with factory() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+
+        async def sink(data: bytes) -> None:
+            if stopped:  # asyncpg cancels the COPY cleanly when its sink raises (a cancelled task would not)
+                raise _StreamClosed
+            await queue.put(data)
+
+        async def copy() -> str:
+            try:
+                return str(await driver.copy_from_query(sql, *args, output=sink, format="text"))
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(copy())
+        try:
+            tail = b""
+            while (data := await queue.get()) is not None:
+                data = tail + data
+                cut = data.rfind(b"\n") + 1
+                tail = data[cut:]
+                if cut:
+                    lines = data[:cut].replace(b"\n", b"\r\n")
+                    yield _COPY_ESCAPE.sub(_unescape, lines) if b"\\" in lines else lines
+            status = await task  # "COPY <rows>"; raises what the COPY raised
+            counter.rows += int(status.split()[-1])
+        finally:
+            if not task.done():  # the client went away: stop the COPY, then give the connection back
+                stopped = True
+                while await queue.get() is not None:
+                    pass
+                with contextlib.suppress(Exception):
+                    await task
+
+
+_COPY_ESCAPE = re.compile(rb"\\([\\bfnrtv])")
+_COPY_UNESCAPED = {b"\\": b"\\", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return _COPY_UNESCAPED[match[1]]
+
+
+class _StreamClosed(Exception):
+    """The export's reader stopped: the COPY is cancelled."""
+
+
 class Counter:
     """Counts the data rows an export wrote, for its record."""
 
@@ -124,33 +296,15 @@ async def disbursements_csv(
     date_to: datetime.date | None,
     counter: Counter | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield the CSV in chunks of ``BATCH_ROWS`` rows."""
+    """Yield the CSV as PostgreSQL's COPY sends it, each line formatted by the server (``_csv_query``)."""
     counter = counter or Counter()
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(HEADER)
     yield ("\ufeff" + buffer.getvalue()).encode()
-    async with factory() as session:
-        result = await session.stream(_disbursement_rows(fund_id, date_from, date_to))
-        async for rows in result.partitions():
-            buffer.seek(0)
-            buffer.truncate()
-            for ref, seq, decided_at, due, name, iban, category, amount, status in rows:
-                writer.writerow(
-                    [
-                        ref,
-                        seq,
-                        date_fr(local_day(decided_at)) if decided_at else "",
-                        date_fr(due),
-                        safe_text(name),
-                        iban,
-                        category_label(category),
-                        format_amount_fr(amount),
-                        STATUS_LABELS.get(status, status),
-                    ]
-                )
-            counter.rows += len(rows)
-            yield buffer.getvalue().encode()
+    sql, args = _csv_query(fund_id, date_from, date_to)
+    async for chunk in _copy_lines(factory, sql, args, counter):
+        yield chunk
 
 
 async def disbursements_xlsx(
@@ -226,79 +380,13 @@ async def fec(
     date_to: datetime.date | None,
     counter: Counter | None = None,
 ) -> AsyncIterator[bytes]:
-    """The FEC of the aid entries, ISO-8859-15, one line per journal line, entries in journal and number order."""
+    """The FEC of the aid entries, ISO-8859-15, one line per journal line, entries in journal and number order;
+    each line formatted by PostgreSQL (``_fec_query``), encoded here (an unknown character becomes ``?``)."""
     counter = counter or Counter()
-    query = (
-        select(
-            JournalEntry.journal_code,
-            JournalEntry.fiscal_year,
-            JournalEntry.number,
-            JournalEntry.entry_date,
-            JournalLine.account,
-            JournalLine.account_label,
-            JournalLine.aux_account,
-            JournalLine.aux_label,
-            JournalEntry.piece_ref,
-            JournalEntry.piece_date,
-            JournalEntry.label,
-            JournalLine.debit_cents,
-            JournalLine.credit_cents,
-        )
-        .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
-        .where(JournalEntry.fund_id == fund_id)
-        .order_by(JournalEntry.journal_code, JournalEntry.fiscal_year, JournalEntry.number, JournalLine.line_no)
-        .execution_options(yield_per=BATCH_ROWS)
-    )
-    if date_from:
-        query = query.where(JournalEntry.entry_date >= date_from)
-    if date_to:
-        query = query.where(JournalEntry.entry_date <= date_to)
     yield ("|".join(FEC_HEADER) + "\r\n").encode("iso-8859-15")
-    async with factory() as session:
-        result = await session.stream(query)
-        async for rows in result.partitions():
-            lines = []
-            for (
-                journal,
-                year,
-                number,
-                day,
-                account,
-                account_label,
-                aux,
-                aux_label,
-                piece,
-                piece_day,
-                label,
-                debit,
-                credit,
-            ) in rows:
-                lines.append(
-                    "|".join(
-                        [
-                            journal,
-                            JOURNAL_LABELS.get(journal, journal),
-                            f"{journal}{year}-{number:06d}",
-                            _fec_date(day),
-                            account,
-                            _fec_text(account_label),
-                            aux or "",
-                            _fec_text(aux_label),
-                            _fec_text(piece),
-                            _fec_date(piece_day),
-                            _fec_text(label),
-                            format_amount_fr(debit),
-                            format_amount_fr(credit),
-                            "",
-                            "",
-                            _fec_date(day),
-                            "",
-                            "",
-                        ]
-                    )
-                )
-            counter.rows += len(rows)
-            yield ("\r\n".join(lines) + "\r\n").encode("iso-8859-15", errors="replace")
+    sql, args = _fec_query(fund_id, date_from, date_to)
+    async for chunk in _copy_lines(factory, sql, args, counter):  # whole lines: never a split UTF-8 character
+        yield chunk.decode().encode("iso-8859-15", errors="replace")
 
 
 async def start_record(

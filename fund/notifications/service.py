@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 from uuid_utils.compat import uuid7
 
 from fund.applications.models import Application
@@ -59,13 +60,18 @@ def notify(session: AsyncSession, kind: str, **payload: Any) -> None:
     add_event(session, NOTIFY, {"kind": kind, **plain})
 
 
+# A recipient's schools are never needed to tell them something: not loading them saves a query per job.
+_NO_SCHOOLS = raiseload(User.schools)
+
 # --- recipients --------------------------------------------------------------------------------------------------
 
 
 async def _users(session: AsyncSession, fund_id: UUID, *roles: str) -> list[User]:
     return list(
         await session.scalars(
-            select(User).where(User.fund_id == fund_id, User.is_active.is_(True), User.roles.overlap(list(roles)))
+            select(User)
+            .where(User.fund_id == fund_id, User.is_active.is_(True), User.roles.overlap(list(roles)))
+            .options(_NO_SCHOOLS)
         )
     )
 
@@ -74,6 +80,7 @@ async def _referents(session: AsyncSession, application: Application) -> list[Us
     return list(
         await session.scalars(
             select(User)
+            .options(_NO_SCHOOLS)
             .join(school_memberships, school_memberships.c.user_id == User.id)
             .where(
                 school_memberships.c.school_id == application.school_id,
@@ -226,13 +233,13 @@ async def send_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
     notification = await uow.session.get(Notification, UUID(event.payload["notification_id"]), with_for_update=True)
     if notification is None or notification.mail_status != "pending":
         return  # already sent (a re-run) or turned into a digest
-    user = await uow.session.get(User, notification.user_id)
+    user = await uow.session.get(User, notification.user_id, options=[_NO_SCHOOLS])
     if user is None or not user.is_active:
         notification.mail_status = "none"
         return
     await _send(uow, user, notification.kind, notification.context, f"notification-{notification.id}")
     notification.mail_status = "sent"
-    notification.mailed_at = await uow.session.scalar(select(func.now()))
+    notification.mailed_at = func.now()  # in the UPDATE: no SELECT, no second UPDATE
 
 
 DIGEST = "mail.digest"

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.ledger.service import Books
@@ -51,7 +51,8 @@ async def run_event(
             raise
         event.status = "done"
         event.attempts += 1
-        event.processed_at = await session.scalar(select(func.now()))
+        # now() in the UPDATE itself (the transaction's time, as a SELECT now() would give): one statement, not three.
+        event.processed_at = func.now()
         await uow.commit()
         return "done"
 
