@@ -134,3 +134,14 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str = "demo-p
     return await client.post(
         "/connexion", data={"email": email, "password": password, "_csrf_token": token}, follow_redirects=False
     )
+
+
+async def post_form(
+    client: httpx.AsyncClient, path: str, data: dict[str, Any] | None = None, **fields: str
+) -> httpx.Response:
+    """Post a page's form as the browser does: its fields and the CSRF token of the session's cookie (taken from
+    the sign-in page when the client has none yet); redirects are not followed."""
+    if not client.cookies.get("csrftoken"):
+        await client.get("/connexion")
+    body = {**(data or {}), **fields, "_csrf_token": client.cookies.get("csrftoken") or ""}
+    return await client.post(path, data=body, follow_redirects=False)

@@ -24,7 +24,7 @@ from fund.disbursements.models import ExportRecord, PaymentBatch
 from fund.embedded import free_port
 from fund.funds.models import Fund
 from fund.web.pages import local_path
-from tests.helpers import PROBLEM, assert_problem, running_app, sign_in
+from tests.helpers import PROBLEM, assert_problem, post_form, running_app, sign_in
 
 PASSWORD = "demo-password"
 WRONG = "not-the-password"
@@ -42,10 +42,6 @@ async def token_of(client: httpx.AsyncClient, email: str) -> str:
     response = await api_sign_in(client, email)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
-
-
-async def post_form(client: httpx.AsyncClient, url: str, data: dict[str, Any]) -> httpx.Response:
-    return await client.post(url, data={**data, "_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False)
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 from fund.auth.models import PasswordResetRequest
 from fund.outbox.models import OutboxEvent
 from fund.settings import get_settings
-from tests.helpers import drain_outbox, running_app, sign_in
+from tests.helpers import drain_outbox, post_form, running_app, sign_in
 
 REFERENT = "referent@example.org"
 NEW_PASSWORD = "une phrase de passe assez longue"
@@ -36,12 +36,6 @@ def reset_links() -> list[str]:
                 body = part.get_payload(decode=True).decode()
                 links += re.findall(r"https?://\S+(/mot-de-passe/[\w.-]+)", body)
     return links
-
-
-async def post_form(client: httpx.AsyncClient, path: str, **data: str) -> httpx.Response:
-    if not client.cookies.get("csrftoken"):
-        await client.get("/connexion")
-    return await client.post(path, data={**data, "_csrf_token": client.cookies.get("csrftoken") or ""})
 
 
 async def ask_for_link(settings: Any, session_factory: Any, address: str = REFERENT) -> httpx.Response:

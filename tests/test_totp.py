@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from fund.auth import totp
 from fund.auth.middleware import ENROLMENT_OPEN
 from fund.auth.models import TotpCredential, User
-from tests.helpers import assert_problem, running_app, sign_in
+from tests.helpers import assert_problem, post_form, running_app, sign_in
 
 PASSWORD = "demo-password"
 # 2026-11-27 12:00:15 UTC: fifteen seconds into a step, so that the tests never straddle a step boundary.
@@ -364,10 +364,6 @@ async def test_the_administrator_sets_the_requirement_and_it_is_audited(app_clie
 async def web(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(settings) as client:
         yield client
-
-
-async def post_form(client: httpx.AsyncClient, url: str, data: dict[str, str]) -> httpx.Response:
-    return await client.post(url, data={**data, "_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False)
 
 
 async def test_the_web_sign_in_asks_for_the_code_in_a_second_step(app_client, demo, clock, settings) -> None:

@@ -16,7 +16,7 @@ from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
 from fund.funds.models import Fund
 from fund.schools.models import School
-from tests.helpers import drain_outbox, running_app, sign_in, submitted, vote
+from tests.helpers import drain_outbox, post_form, running_app, sign_in, submitted, vote
 from tests.test_password_reset import clear_mails, reset_links
 
 YEAR = datetime.date.today().year  # the demo fund's fiscal year is the calendar year
@@ -28,10 +28,6 @@ async def signed_in_as(settings: Any, email: str = "admin@example.org") -> Async
         response = await sign_in(client, email)
         assert response.status_code == 303, response.text
         yield client
-
-
-async def post_form(client: httpx.AsyncClient, url: str, data: dict[str, Any]) -> httpx.Response:
-    return await client.post(url, data={**data, "_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False)
 
 
 async def count(session_factory: Any, model: Any, *where: Any) -> int:

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from tests.helpers import draft, running_app, sign_in, submitted, vote
+from tests.helpers import draft, post_form, running_app, sign_in, submitted, vote
 
 COMMITTEE = ("committee1@example.org", "committee2@example.org", "committee3@example.org")
 CHAIR = "chair@example.org"
 REFERENT = "referent@example.org"
 OTHER_REFERENT = "referent.b@example.org"
-
-
-async def post_form(client: httpx.AsyncClient, path: str, **data: str) -> httpx.Response:
-    return await client.post(path, data={**data, "_csrf_token": client.cookies.get("csrftoken") or ""})
 
 
 async def status_of(login: Any, application: dict[str, Any]) -> dict[str, Any]:
