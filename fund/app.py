@@ -20,7 +20,7 @@ from fund.applications.controllers import ApplicationController, RatificationCon
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
 from fund.budgets.controllers import BudgetController
-from fund.db import create_engine, create_session_factory
+from fund.db import create_engine, create_reader_factory, create_session_factory
 from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings)
         app.state.settings = settings
         app.state.session_factory = create_session_factory(engine)
+        app.state.reader_factory = create_reader_factory(engine)
         app.state.redis = connect(settings.redis_dsn)
         app.state.cipher = FieldCipher.from_settings(settings)
         app.state.books = Books(settings, app.state.cipher)

@@ -35,6 +35,13 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def create_reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions without a transaction (each statement commits alone): no BEGIN and ROLLBACK round trips around
+    the one or two statements of a read. Only for routes whose statements need no atomicity together
+    (``fund.auth.middleware.AUTOCOMMIT_READS``); the pool is the same."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
 @asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session for work outside a request (jobs, CLI); the caller commits."""

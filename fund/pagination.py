@@ -45,14 +45,22 @@ def encode_cursor(last_id: UUID) -> str:
     return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
 
 
+def _paged(query: Select[Any], id_column: InstrumentedAttribute[Any], page: PageRequest) -> Select[Any]:
+    after = page.after_id()
+    if after is not None:
+        query = query.where(id_column < after)
+    return query.order_by(id_column.desc()).limit(page.limit + 1)
+
+
+def cut_page(rows: list[Any], page: PageRequest) -> tuple[list[Any], str | None]:
+    """The page's rows out of ``limit + 1`` read, and the cursor to the next page if there is one."""
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return rows, (encode_cursor(rows[-1].id) if more and rows else None)
+
+
 async def fetch_page(
     session: AsyncSession, query: Select[Any], id_column: InstrumentedAttribute[Any], page: PageRequest
 ) -> tuple[Sequence[Any], str | None]:
     """Run ``query`` for one page; ``query`` must select entities whose ``id`` is ``id_column``."""
-    after = page.after_id()
-    if after is not None:
-        query = query.where(id_column < after)
-    rows = list((await session.scalars(query.order_by(id_column.desc()).limit(page.limit + 1))).all())
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return rows, (encode_cursor(rows[-1].id) if more and rows else None)
+    return cut_page(list((await session.scalars(_paged(query, id_column, page))).all()), page)

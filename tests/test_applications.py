@@ -803,6 +803,28 @@ async def test_bad_list_query_is_422_naming_the_parameter(login, params: dict[st
     assert_problem(await referent.get("/api/v1/applications", params=params), 422, field)
 
 
+async def test_a_list_item_says_what_the_request_itself_says_to_each_reader(login) -> None:
+    """The lists read columns into tuples, one request reads the ORM object: both answers must agree, field by
+    field (votes and caps only in the request's own answer), for the referent and for a committee member."""
+    referent = await login("referent@example.org")
+    waiting = await submitted(referent, urgent=True)
+    decided = await submitted(referent, justification="Cantine du trimestre")
+    members = [await login(email) for email in ("committee1@example.org", "committee2@example.org")]
+    for member in members:
+        voted = await member.post(
+            f"/api/v1/applications/{decided['id']}/votes", json={"vote": "reject", "comment": "Hors critères"}
+        )
+        assert voted.status_code == 201, voted.text
+    for reader in (referent, members[0]):
+        listed = {a["id"]: a for a in (await reader.get("/api/v1/applications", params={"limit": 200})).json()["items"]}
+        for application in (waiting, decided):
+            alone = (await reader.get(f"/api/v1/applications/{application['id']}")).json()
+            assert alone["votes"] is not None
+            assert listed[application["id"]] == {**alone, "votes": None, "caps": None}
+    assert listed[decided["id"]]["decision"]["outcome"] == "rejected"
+    assert "Hors critères" in listed[decided["id"]]["decision"]["reason"]
+
+
 async def test_limit_200_is_accepted(login) -> None:
     response = await (await login("referent@example.org")).get("/api/v1/applications", params={"limit": 200})
     assert response.status_code == 200

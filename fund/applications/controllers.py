@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post, put
@@ -12,12 +13,14 @@ from fund.applications.models import STATUSES, Application, Vote
 from fund.applications.schemas import (
     ApplicationCreate,
     ApplicationOut,
+    ApplicationPage,
     ApplicationPatch,
     CapsOut,
     ChairDecisionIn,
     DecisionOut,
     HistoryEntry,
     PayeeIn,
+    PayeeKind,
     PayeeOut,
     RatificationIn,
     ReasonIn,
@@ -27,11 +30,12 @@ from fund.applications.schemas import (
     VoteOut,
 )
 from fund.auth.guards import requires_role
+from fund.auth.middleware import AUTOCOMMIT_READS
 from fund.auth.models import User
 from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.errors import InvalidInput
+from fund.funds.models import Fund
 from fund.funds.policy import CATEGORIES
-from fund.pagination import Page
 from fund.privacy.service import record_access
 from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
@@ -39,43 +43,54 @@ from fund.uow import UnitOfWork
 REFERENT = requires_role("referent")
 COMMITTEE = requires_role("committee", "chair")
 CASE_READERS = requires_role("referent", "committee", "chair")
+Ratification = Literal["ratified", "disavowed"] | None
+DECIDED = frozenset(("approved", "rejected", "paid", "cancelled"))
 
 
 def to_out(
-    application: Application,
+    application: Application | service.ListRow,
     user: User,
     *,
-    student: Student | None = None,
+    owner: bool | None = None,
+    student: StudentSummary | None = None,
     votes: list[Vote] | None = None,
     caps: CapsOut | None = None,
 ) -> ApplicationOut:
-    """The answer for this reader: the payee only for the school's referents (need to know)."""
+    """The answer for this reader: the payee only for the school's referents (need to know).
+
+    ``application`` is a request or a row of a list (``service.ListRow``); a list passes ``owner`` (computed from the
+    reader's schools once for the page) rather than have it worked out again for every row."""
     decision = None
-    if application.status in ("approved", "rejected", "paid", "cancelled") and application.decided_at:
+    status = application.status
+    if status in DECIDED and application.decided_at:
+        rejected = status == "rejected"
         decision = DecisionOut(
-            outcome="rejected" if application.status == "rejected" else "approved",
+            outcome="rejected" if rejected else "approved",
             amount_granted_cents=application.amount_granted_cents,
             decided_at=application.decided_at,
             fast_tracked=application.fast_tracked,
             decided_by_chair=application.decided_by_chair,
-            reason=application.decision_reason if application.status == "rejected" else None,
-            ratification=application.ratification,
+            reason=application.decision_reason if rejected else None,
+            ratification=cast(Ratification, application.ratification),
         )
-    payee = None
-    owner = service.is_owner(user, application)
-    if owner:
-        payee = PayeeOut(
-            kind=application.payee_kind,
+    if owner is None:
+        owner = application.school_id in service.owned_schools(user)
+    payee = (
+        PayeeOut(
+            kind=cast(PayeeKind, application.payee_kind),
             name=application.payee_name,
             iban=application.payee_iban_masked,
             bic=application.payee_bic,
             town=application.payee_town,
             country=application.payee_country,
         )
+        if owner
+        else None
+    )
     return ApplicationOut(
         id=application.id,
         reference=application.reference,
-        status=application.status,
+        status=status,
         version=application.version,
         student_id=application.student_id,
         school_id=application.school_id,
@@ -87,9 +102,7 @@ def to_out(
         period_start=application.period_start,
         period_end=application.period_end,
         payee=payee,
-        student=StudentSummary(age=age_on(student.birth_date, datetime.date.today()), trade=student.trade)
-        if student
-        else None,
+        student=student,
         info_request_message=application.info_request_message,
         info_response_message=application.info_response_message,
         appeal_reason=application.appeal_reason,
@@ -104,6 +117,30 @@ def to_out(
     )
 
 
+def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
+    """A page of list rows as this reader may see them."""
+    mine = service.owned_schools(user)
+    today = datetime.date.today()
+    return ApplicationPage(
+        items=[
+            to_out(
+                row,
+                user,
+                owner=row.school_id in mine,
+                student=StudentSummary(age=age_on(row.birth_date, today), trade=row.trade),
+            )
+            for row in rows
+        ],
+        next_cursor=cursor,
+    )
+
+
+def summary_of(student: Student | None) -> StudentSummary | None:
+    if student is None:
+        return None
+    return StudentSummary(age=age_on(student.birth_date, datetime.date.today()), trade=student.trade)
+
+
 def vote_out(vote: Vote) -> VoteOut:
     return VoteOut(
         id=vote.id,
@@ -116,12 +153,17 @@ def vote_out(vote: Vote) -> VoteOut:
     )
 
 
-async def detailed(uow: UnitOfWork, user: User, application: Application) -> ApplicationOut:
-    students = await service.students_by_id(uow, {application.student_id})
-    votes = await service.votes_of(uow, application)
+async def detailed(
+    uow: UnitOfWork, user: User, application: Application, student: Student | None = None, fund: Fund | None = None
+) -> ApplicationOut:
+    """The request with its student's summary, votes and (for its referents) the student's aid this year; the
+    student and the fund are read here unless given (``service.get_for_reading`` reads them with the request)."""
+    student = student or await uow.session.get(Student, application.student_id)
+    # A draft was never before the committee: no votes to read.
+    votes = [] if application.status == "draft" else await service.votes_of(uow, application)
     caps = None
     if service.is_owner(user, application):
-        summary = await service.caps_for(uow, application)
+        summary = await service.caps_for(uow, application, fund)
         caps = CapsOut(
             fiscal_year=summary.fiscal_year,
             student_granted_cents=summary.granted_cents,
@@ -130,7 +172,7 @@ async def detailed(uow: UnitOfWork, user: User, application: Application) -> App
             student_remaining_cents=summary.remaining_cents,
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
         )
-    return to_out(application, user, student=students.get(application.student_id), votes=votes, caps=caps)
+    return to_out(application, user, student=summary_of(student), votes=votes, caps=caps)
 
 
 class ApplicationController(Controller):
@@ -146,7 +188,7 @@ class ApplicationController(Controller):
         application = await service.create(uow, user, data, cipher, actor)
         return await detailed(uow, user, application)
 
-    @get(guards=[CASE_READERS], summary="Aid requests visible to you, newest first")
+    @get(guards=[CASE_READERS], summary="Aid requests visible to you, newest first", opt=AUTOCOMMIT_READS)
     async def list_applications(
         self,
         uow: UoW,
@@ -155,31 +197,28 @@ class ApplicationController(Controller):
         status: Annotated[str | None, QueryParameter(description="One of " + ", ".join(STATUSES))] = None,
         category: Annotated[str | None, QueryParameter(description="One of " + ", ".join(CATEGORIES))] = None,
         school_id: FromQuery[UUID | None] = None,
-    ) -> Page[ApplicationOut]:
+    ) -> ApplicationPage:
         if status is not None and status not in STATUSES:
             raise InvalidInput("status", f"statut inconnu (attendu : {', '.join(STATUSES)})")
         if category is not None and category not in CATEGORIES:
             raise InvalidInput("category", f"catégorie inconnue (attendu : {', '.join(CATEGORIES)})")
         filters = service.ListFilters(status=status, category=category, school_id=school_id)
         rows, cursor = await service.list_for(uow, user, filters, page)
-        students = await service.students_by_id(uow, {a.student_id for a in rows})
-        items = [to_out(a, user, student=students.get(a.student_id)) for a in rows]
-        return Page[ApplicationOut](items=items, next_cursor=cursor)
+        return page_of(rows, cursor, user)
 
     @get(
         "/{application_id:uuid}",
         guards=[CASE_READERS],
         summary="One aid request, with its votes and decision",
+        opt=AUTOCOMMIT_READS,
     )
     async def get_application(
         self, application_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> ApplicationOut:
-        application = await service.get(uow, user, application_id)
-        # Recorded in the same transaction as the reads, committed once at the end (a round trip less).
+        application, student, fund = await service.get_for_reading(uow, user, application_id)
+        # Outside a transaction (AUTOCOMMIT_READS): the record is written at once, by its own statement.
         await record_access(uow.session, user.id, "application", application.id, actor.ip, commit=False)
-        answer = await detailed(uow, user, application)
-        await uow.session.commit()
-        return answer
+        return await detailed(uow, user, application, student, fund)
 
     @patch(
         "/{application_id:uuid}",
@@ -249,7 +288,7 @@ class ApplicationController(Controller):
     ) -> PayeeOut:
         application = await service.change_payee(uow, user, application_id, data, cipher, actor)
         return PayeeOut(
-            kind=application.payee_kind,
+            kind=cast(PayeeKind, application.payee_kind),
             name=application.payee_name,
             iban=application.payee_iban_masked,
             bic=application.payee_bic,
@@ -361,10 +400,12 @@ class RatificationController(Controller):
     security = BEARER
     dependencies = PAGE
 
-    @get(guards=[COMMITTEE], summary="Fast-tracked decisions awaiting the committee's ratification")
-    async def list_ratifications(self, uow: UoW, user: CurrentUser, page: Paging) -> Page[ApplicationOut]:
+    @get(
+        guards=[COMMITTEE], summary="Fast-tracked decisions awaiting the committee's ratification", opt=AUTOCOMMIT_READS
+    )
+    async def list_ratifications(self, uow: UoW, user: CurrentUser, page: Paging) -> ApplicationPage:
         rows, cursor = await decisions.awaiting_ratification(uow, user, page)
         students = await service.students_by_id(uow, {a.student_id for a in rows})
-        return Page[ApplicationOut](
-            items=[to_out(a, user, student=students.get(a.student_id)) for a in rows], next_cursor=cursor
+        return ApplicationPage(
+            items=[to_out(a, user, student=summary_of(students.get(a.student_id))) for a in rows], next_cursor=cursor
         )

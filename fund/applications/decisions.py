@@ -159,18 +159,22 @@ async def vote(
         amount = data.amount_cents or application.amount_requested_cents
         if amount > application.amount_requested_cents:
             raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
-    if await uow.session.scalar(
-        select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
-    ):
-        raise Conflict(f"you recused yourself from application {application.reference}: you cannot vote on it")
-    existing = await uow.session.scalar(
-        select(Vote.id).where(
-            Vote.application_id == application.id,
-            Vote.member_id == user.id,
-            Vote.round == application.review_round,
+    # Both checks in one round trip.
+    recused, voted = (
+        await uow.session.execute(
+            select(
+                exists().where(Recusal.application_id == application.id, Recusal.member_id == user.id),
+                exists().where(
+                    Vote.application_id == application.id,
+                    Vote.member_id == user.id,
+                    Vote.round == application.review_round,
+                ),
+            )
         )
-    )
-    if existing is not None:
+    ).one()
+    if recused:
+        raise Conflict(f"you recused yourself from application {application.reference}: you cannot vote on it")
+    if voted:
         raise Conflict(f"you have already voted on application {application.reference}")
     cast = Vote(
         application_id=application.id,

@@ -4,6 +4,7 @@ import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+import msgspec
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 from pydantic.types import StrictBool, StrictInt
 
@@ -47,7 +48,11 @@ class PayeeIn(Strict):
         return self
 
 
-class PayeeOut(BaseModel):
+# The answers are msgspec structs: built without validation (the values come from the database) and encoded by
+# Litestar's msgspec encoder directly — a page of 50 requests costs a few microseconds a row, not fifty.
+
+
+class PayeeOut(msgspec.Struct, kw_only=True):
     kind: PayeeKind
     name: str
     iban: str  # masked
@@ -135,7 +140,7 @@ class RatificationIn(Strict):
     comment: Comment | None = None
 
 
-class VoteOut(BaseModel):
+class VoteOut(msgspec.Struct, kw_only=True):
     id: UUID
     member_id: UUID
     vote: str
@@ -145,7 +150,7 @@ class VoteOut(BaseModel):
     created_at: datetime.datetime
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(msgspec.Struct, kw_only=True):
     outcome: Literal["approved", "rejected"]
     amount_granted_cents: int | None
     decided_at: datetime.datetime
@@ -155,7 +160,7 @@ class DecisionOut(BaseModel):
     ratification: Literal["ratified", "disavowed"] | None
 
 
-class CapsOut(BaseModel):
+class CapsOut(msgspec.Struct, kw_only=True):
     """For the referent, before submitting: the student's aid this fiscal year and the room left."""
 
     fiscal_year: int
@@ -166,14 +171,14 @@ class CapsOut(BaseModel):
     category_ceiling_cents: int | None
 
 
-class StudentSummary(BaseModel):
+class StudentSummary(msgspec.Struct, kw_only=True):
     """What the committee may know of the student: pseudonymised."""
 
     age: int
     trade: str | None
 
 
-class ApplicationOut(BaseModel):
+class ApplicationOut(msgspec.Struct, kw_only=True):
     id: UUID
     reference: str
     status: str
@@ -187,19 +192,28 @@ class ApplicationOut(BaseModel):
     urgent: bool
     period_start: datetime.date
     period_end: datetime.date
-    payee: PayeeOut | None = Field(description="Only for the school's referents; null for the committee")
+    payee: Annotated[
+        PayeeOut | None, msgspec.Meta(description="Only for the school's referents; null for the committee")
+    ]
     student: StudentSummary | None = None
     info_request_message: str | None
     info_response_message: str | None = None
     appeal_reason: str | None = None
     cancel_reason: str | None = None
     review_round: int = 1
-    caps: CapsOut | None = Field(default=None, description="Only for the school's referents")
+    caps: Annotated[CapsOut | None, msgspec.Meta(description="Only for the school's referents")] = None
     created_at: datetime.datetime
     submitted_at: datetime.datetime | None
     decided_at: datetime.datetime | None
     decision: DecisionOut | None
     votes: list[VoteOut] | None = None
+
+
+class ApplicationPage(msgspec.Struct, kw_only=True):
+    """One page of requests, newest first; ``next_cursor`` asks for the next one (null on the last page)."""
+
+    items: list[ApplicationOut]
+    next_cursor: str | None
 
 
 class HistoryEntry(BaseModel):

@@ -12,7 +12,8 @@ from fund.auth.models import User
 
 
 def requires_role(*roles: str) -> Any:
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # A coroutine: Litestar runs a plain function guard in a worker thread (a thread hop on every request).
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.user
         if not isinstance(user, User) or not user.has_role(*roles):
             raise PermissionDeniedException(f"this action requires one of the roles: {', '.join(roles)}")

@@ -6,7 +6,9 @@ reach the routes marked ``BEFORE_ENROLMENT`` (TOTP setup and confirmation, sign-
 
 Speed: when the route takes the ``uow`` dependency, the token is looked up in the database session that the
 handler then uses (``SHARED_SESSION`` in the scope's state; ``fund.deps.provide_uow`` takes it), closed once the
-response is sent: one pool checkout and one transaction per request instead of two. Tokens are never cached:
+response is sent: one pool checkout and one transaction per request instead of two. Routes marked
+``AUTOCOMMIT_READS`` (the hot lists and reads, whose statements need no atomicity together) get a session without
+a transaction: no BEGIN and ROLLBACK round trips. Tokens are never cached:
 a revoked token, a deactivated account or a changed role take effect at the very next request.
 """
 
@@ -27,6 +29,8 @@ ENROLMENT_OPEN = "before_totp_enrolment"
 # The key, in the scope's state, of the database session the token was looked up in (for the handler's uow).
 SHARED_SESSION = "fund.db_session"
 BEFORE_ENROLMENT: dict[str, Any] = {ENROLMENT_OPEN: True}
+AUTOCOMMIT = "autocommit_reads"
+AUTOCOMMIT_READS: dict[str, Any] = {AUTOCOMMIT: True}
 ENROLMENT_REQUIRED = (
     "Two-factor authentication (TOTP) is required for this account and not set up yet: enrol first with "
     "POST /api/v1/auth/totp/setup, then POST /api/v1/auth/totp/confirm."
@@ -48,7 +52,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("a bearer token is required (POST /api/v1/auth/token)")
         state = connection.app.state
-        session: AsyncSession = state.session_factory()
+        opt = connection.route_handler.opt
+        session: AsyncSession = (state.reader_factory if opt.get(AUTOCOMMIT) else state.session_factory)()
         shared = "uow" in connection.route_handler.parsed_fn_signature.parameters
         try:
             found = await authenticate(UnitOfWork(session, None), token.strip(), state.settings.require_totp_by_default)
@@ -63,6 +68,6 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             await session.close()
         if found is None:
             raise NotAuthorizedException("the token is invalid, expired or revoked")
-        if found.enrolment_required and not connection.route_handler.opt.get(ENROLMENT_OPEN):
+        if found.enrolment_required and not opt.get(ENROLMENT_OPEN):
             raise PermissionDeniedException(ENROLMENT_REQUIRED)
         return AuthenticationResult(user=found.user, auth=token.strip())

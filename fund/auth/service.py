@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -173,29 +173,28 @@ class Authenticated:
     enrolment_required: bool
 
 
+# Built once: on every API request only the digest changes (a bound parameter), so building the statement and
+# walking it for SQLAlchemy's cache key is skipped.
+_AUTHENTICATE = (
+    select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
+    .join(AuthToken, AuthToken.user_id == User.id)
+    .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
+    .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
+    .where(
+        AuthToken.digest == bindparam("digest"),
+        AuthToken.revoked_at.is_(None),
+        AuthToken.expires_at > func.now(),
+        User.is_active.is_(True),
+    )
+    # Joined, not selectin: the schools come in the same round trip (on every API request).
+    .options(joinedload(User.schools))
+)
+
+
 async def authenticate(uow: UnitOfWork, token: str, require_totp_by_default: bool) -> Authenticated | None:
     """Like ``user_for_token`` (one query), with the token's last confirmation and the TOTP gate: a chair,
     accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else."""
-    row = (
-        (
-            await uow.session.execute(
-                select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
-                .join(AuthToken, AuthToken.user_id == User.id)
-                .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
-                .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
-                .where(
-                    AuthToken.digest == token_digest(token),
-                    AuthToken.revoked_at.is_(None),
-                    AuthToken.expires_at > func.now(),
-                    User.is_active.is_(True),
-                )
-                # Joined, not selectin: the schools come in the same round trip (on every API request).
-                .options(joinedload(User.schools))
-            )
-        )
-        .unique()
-        .first()
-    )
+    row = (await uow.session.execute(_AUTHENTICATE, {"digest": token_digest(token)})).unique().first()
     if row is None:
         return None
     user, confirmed_at, totp_confirmed_at, fund_requires = row
