@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
 import os
@@ -18,6 +19,7 @@ from fund.audit.service import (
     GENESIS_HASH,
     SYSTEM,
     Actor,
+    append_pending,
     canonical_time,
     event_hash,
     hashed_fields,
@@ -299,6 +301,7 @@ async def test_only_the_first_break_is_reported(flow, session_factory) -> None:
 async def test_rolled_back_appends_leave_seq_gaps_that_are_not_breaks(flow, session_factory) -> None:
     async with session_factory() as session:
         await record(session, SYSTEM, "test.rolled_back", entity_type="test", entity_id=uuid.uuid4())
+        await append_pending(session)  # appended now rather than at the commit, then rolled back
         await session.rollback()
     async with session_factory() as session:
         await record(session, SYSTEM, "test.kept", entity_type="test", entity_id=uuid.uuid4())
@@ -308,6 +311,65 @@ async def test_rolled_back_appends_leave_seq_gaps_that_are_not_breaks(flow, sess
     report = await verify(session_factory)
     assert report.intact
     assert report.checked == len(flow) + 1
+
+
+async def test_events_of_a_rolled_back_transaction_or_savepoint_are_not_appended(session_factory, servers) -> None:
+    async with session_factory() as session:
+        await record(session, SYSTEM, "test.rolled_back", entity_type="test", entity_id=uuid.uuid4())
+        await session.rollback()
+        await record(session, SYSTEM, "test.outer", entity_type="test", entity_id=uuid.uuid4())
+        savepoint = await session.begin_nested()
+        await record(session, SYSTEM, "test.in_rolled_back_savepoint", entity_type="test", entity_id=uuid.uuid4())
+        await savepoint.rollback()
+        async with session.begin_nested():
+            await record(session, SYSTEM, "test.in_savepoint", entity_type="test", entity_id=uuid.uuid4())
+        await session.commit()
+    async with session_factory() as session:
+        await record(session, SYSTEM, "test.closed_without_commit", entity_type="test", entity_id=uuid.uuid4())
+    async with session_factory() as session:
+        await session.commit()  # a later commit of the same factory appends nothing left over
+    assert [r.action for r in await event_rows(session_factory)] == ["test.outer", "test.in_savepoint"]
+    assert (await verify(session_factory)).checked == 2
+
+
+async def test_the_chain_is_locked_only_at_the_commit(session_factory, servers) -> None:
+    """A transaction that recorded an event and goes on working does not hold up the others' appends."""
+    async with session_factory() as slow, session_factory() as quick:
+        await record(slow, SYSTEM, "test.slow", entity_type="test", entity_id=uuid.uuid4())
+        await slow.execute(text("SELECT 1"))  # its transaction is open, still working
+        await record(quick, SYSTEM, "test.quick", entity_type="test", entity_id=uuid.uuid4())
+        await asyncio.wait_for(quick.commit(), timeout=5)
+        await slow.commit()
+    assert [r.action for r in await event_rows(session_factory)] == ["test.quick", "test.slow"]
+    assert (await verify(session_factory)).intact
+
+
+async def test_concurrent_transactions_append_one_unbroken_chain_without_gaps(session_factory, servers) -> None:
+    """Many writers at once, one to three events each: every event is in the chain, in one line, ``at`` in order."""
+
+    async def writer(i: int) -> None:
+        async with session_factory() as session:
+            for _ in range(1 + i % 3):
+                await record(
+                    session, SYSTEM, "test.concurrent", entity_type="test", entity_id=uuid.uuid4(), detail={"i": i}
+                )
+                await session.execute(text("SELECT pg_sleep(0.001)"))
+            await session.commit()
+
+    writers = 30
+    await asyncio.gather(*(writer(i) for i in range(writers)))
+    total = sum(1 + i % 3 for i in range(writers))
+    async with session_factory() as session:
+        rows = list((await session.execute(text("SELECT seq, at, detail FROM audit_events ORDER BY seq"))).all())
+    assert len(rows) == total
+    assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + total))  # no gap
+    assert all(earlier.at <= later.at for earlier, later in itertools.pairwise(rows))
+    # One transaction's events are consecutive in the chain.
+    writers_in_order = [r.detail["i"] for r in rows]
+    assert sum(1 for a, b in itertools.pairwise(writers_in_order) if a != b) == writers - 1
+    report = await verify(session_factory)
+    assert report.intact, report.first_break
+    assert report.checked == total
 
 
 # --- the command line --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import email
 import ipaddress
+import shutil
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -263,7 +264,8 @@ async def test_file_mailer_writes_a_parseable_eml_and_logs_one_line_without_the_
 
 
 def names(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
+    """The files of the folder but the mailer's index."""
+    return sorted(path.name for path in folder.iterdir() if path.name != FileMailer.INDEX)
 
 
 async def test_file_mailer_rewrites_the_same_message_id(tmp_path: Path) -> None:
@@ -277,6 +279,51 @@ async def test_file_mailer_rewrites_the_same_message_id(tmp_path: Path) -> None:
     assert sorted(name.split("-", 1)[1] for name in names(tmp_path)) == ["n-1.eml", "x-n-1.eml"]  # no temporary file
     assert first is not None
     assert email.message_from_bytes(first.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
+
+
+async def test_file_mailer_finds_a_message_id_without_scanning_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailer = FileMailer(tmp_path)
+    for i in range(3):
+        await mailer.send(a_mail(f"n-{i}"))
+
+    def no_scan(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the folder was scanned")
+
+    monkeypatch.setattr(Path, "glob", no_scan)
+    monkeypatch.setattr(Path, "iterdir", no_scan)
+    first = mailer.path_for("n-1")
+    await mailer.send(a_mail("n-1", subject="Second envoi"))
+    await mailer.send(a_mail("n-3"))
+    monkeypatch.undo()
+
+    assert mailer.path_for("n-1") == first
+    assert len(names(tmp_path)) == 4
+    assert first is not None
+    assert email.message_from_bytes(first.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
+
+
+async def test_file_mailer_indexes_a_folder_written_before_its_index(tmp_path: Path) -> None:
+    """Mails written by an older version (no index): re-sending one rewrites its file, as before."""
+    await FileMailer(tmp_path).send(a_mail("n-1"))
+    await FileMailer(tmp_path).send(a_mail("x-n-1"))
+    [old] = [tmp_path / name for name in names(tmp_path) if name.endswith("-n-1.eml") and "-x-" not in name]
+    shutil.rmtree(tmp_path / FileMailer.INDEX)
+
+    mailer = FileMailer(tmp_path)
+    await mailer.send(a_mail("n-1", subject="Second envoi"))
+    await mailer.send(a_mail("n-2"))
+
+    assert mailer.path_for("n-1") == old
+    assert sorted(name.split("-", 1)[1] for name in names(tmp_path)) == ["n-1.eml", "n-2.eml", "x-n-1.eml"]
+    assert email.message_from_bytes(old.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
+
+
+async def test_two_mailers_sending_the_same_message_id_at_once_write_one_file(tmp_path: Path) -> None:
+    """Two worker processes on one folder: the first to name the file wins, the other rewrites it."""
+    await asyncio.gather(*(FileMailer(tmp_path).send(a_mail("n-1")) for _ in range(8)))
+    assert [name.split("-", 1)[1] for name in names(tmp_path)] == ["n-1.eml"]
 
 
 @pytest.mark.parametrize("address", ["not-an-address", "a b@example.org", "x@", "a@example.org\r\nBcc: b@example.org"])

@@ -6,17 +6,41 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+from uuid_utils.compat import uuid7
 
 from fund.audit.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
 # Any constant: the transaction-scoped advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x66756E64
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_HEAD = select(
+    select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1).scalar_subquery(), func.clock_timestamp()
+)
+_INSERT = insert(cast(Table, AuditEvent.__table__))  # Core: one compiled statement for any number of rows
+_PENDING_KEY = "fund.audit.pending"
+# What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel.
+_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "from_status",
+    "to_status",
+    "detail",
+    "ip",
+    "prev_hash",
+    "hash",
+)
 
 
 @dataclass(frozen=True)
@@ -72,12 +96,21 @@ async def record(
     to_status: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
-    prev = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
-    at = await session.scalar(select(func.clock_timestamp()))
-    assert isinstance(at, datetime.datetime)
-    event = AuditEvent(
-        at=at,
+    """Record an event in the caller's transaction; it joins the chain when that transaction commits.
+
+    Appending to the chain takes a lock that serialises every writer until the commit. Taken here, it would be held
+    through all the caller's remaining work; instead the events wait in the session and are appended at the commit,
+    after the transaction's other writes (:func:`_append_before_commit`): the lock then covers two statements and the
+    commit. A transaction (or a savepoint) rolled back takes its events with it. The returned event gets its ``at``,
+    ``prev_hash`` and ``hash`` once appended; :func:`append_pending` appends earlier, to read them back before the
+    commit.
+    """
+    sync = session.sync_session
+    if not sync.in_transaction():
+        sync.begin()  # no I/O: the events belong to a transaction, which a rollback or a close ends
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    assert transaction is not None
+    audit_event = AuditEvent(
         actor_id=actor.user_id,
         action=action,
         entity_type=entity_type,
@@ -85,14 +118,68 @@ async def record(
         from_status=from_status,
         to_status=to_status,
         ip=actor.ip,
-        prev_hash=prev or GENESIS_HASH,
     )
     # The detail as JSONB will give it back (UUIDs and dates as text, tuples as lists), so that it hashes alike.
-    event.detail = json.loads(json.dumps(detail, default=str)) if detail is not None else None
-    event.hash = event_hash(event.prev_hash, hashed_fields(event))
-    session.add(event)
-    await session.flush()
-    return event
+    audit_event.detail = json.loads(json.dumps(detail, default=str)) if detail is not None else None
+    session.info.setdefault(_PENDING_KEY, []).append((transaction, audit_event))
+    return audit_event
+
+
+async def append_pending(session: AsyncSession) -> None:
+    """Append the events recorded in the session to the chain now (the lock is then held until the commit)."""
+    if session.info.get(_PENDING_KEY):
+        await session.run_sync(_append)
+
+
+def _append(session: Session) -> None:
+    """Lock the chain, read its head, append the pending events in the order recorded (one INSERT)."""
+    pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    connection = session.connection()
+    connection.execute(_LOCK, {"k": _CHAIN_LOCK_KEY})
+    # A statement of its own after the lock: its snapshot sees the head that the previous holder committed.
+    prev, at = connection.execute(_HEAD).one()
+    prev = prev or GENESIS_HASH
+    rows = []
+    for _, audit_event in pending:
+        audit_event.id, audit_event.at, audit_event.prev_hash = uuid7(), at, prev
+        audit_event.hash = prev = event_hash(audit_event.prev_hash, hashed_fields(audit_event))
+        rows.append({column: getattr(audit_event, column) for column in _COLUMNS})
+    # Rows are inserted in the order given (one statement, or executemany's batches in order), and each row draws its
+    # identity value as it is inserted: ``seq`` follows the chain.
+    connection.execute(_INSERT, rows)
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    """The transaction's other writes first, then its audit events: the chain's lock is held the least time."""
+    if session.info.get(_PENDING_KEY):
+        session.flush()
+        _append(session)
+
+
+@orm_event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Drop the events recorded in the rolled-back transaction or savepoint (or in one nested in it)."""
+    pending: list[tuple[SessionTransaction, AuditEvent]] | None = session.info.get(_PENDING_KEY)
+    if pending:
+        pending[:] = [(t, e) for t, e in pending if not _within(t, previous_transaction)]
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
+    """A session closed without a commit appends nothing."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 async def history(session: AsyncSession, entity_type: str, entity_id: UUID) -> list[AuditEvent]:

@@ -9,8 +9,10 @@ owns the retries and their back-off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import shutil
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping
@@ -295,33 +297,59 @@ def _by_code(code: int | None, message: str) -> MailError:
 class FileMailer:
     """Write each mail as ``<timestamp>-<message_id>.eml`` in ``folder`` (the demo's mailbox) and log one line.
 
-    Sending the same ``message_id`` again rewrites the same file.
+    Sending the same ``message_id`` again rewrites the same file: ``.by-id/<message_id>``, a symbolic link to the
+    mail's file made (atomically, once) before the file is written, tells in one look-up, however many mails the
+    folder holds. A folder of mails written before the index is indexed on first use.
     """
+
+    INDEX = ".by-id"
 
     def __init__(self, folder: Path, *, sender: str = DEFAULT_SENDER) -> None:
         self.folder = Path(folder)
         self.sender = sender
-        self._lock = asyncio.Lock()
+        self._index = self.folder / self.INDEX
+        self._indexed = False
 
     async def send(self, mail: Mail) -> None:
         data = build_message(mail, self.sender).as_bytes(policy=SMTP)
-        async with self._lock:
-            path = await asyncio.to_thread(self._write, mail.message_id, data)
+        path = await asyncio.to_thread(self._write, mail.message_id, data)
         log.info("mail.written", to=mail.to, subject=mail.subject, path=str(path))
 
     def path_for(self, message_id: str) -> Path | None:
-        """The file already written for ``message_id``, if any."""
-        suffix = f"-{message_id}.eml"
-        for path in self.folder.glob(f"*{suffix}"):
-            if path.name.split("-", 1)[1] == suffix[1:]:  # the timestamp holds no '-': an exact match
-                return path
-        return None
+        """The file written (or being written) for ``message_id``, if any."""
+        try:
+            return self.folder / os.readlink(self._index / message_id)
+        except FileNotFoundError:
+            return None
+
+    def _claim(self, message_id: str) -> Path:
+        """The file of ``message_id``: the one already named in the index, or a new name recorded there first."""
+        if not self._indexed:
+            if not self._index.is_dir():
+                self._build_index()
+            self._indexed = True
+        path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{message_id}.eml"
+        try:
+            # Fails if the link exists: one name per message, whichever process comes first.
+            os.symlink(path.name, self._index / message_id)
+        except FileExistsError:
+            return self.folder / os.readlink(self._index / message_id)
+        return path
+
+    def _build_index(self) -> None:
+        """Index the mails already in the folder (once; several processes doing it at once agree)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(dir=self.folder, prefix=".by-id-"))
+        for path in sorted(self.folder.glob("*-*.eml")):
+            with contextlib.suppress(FileExistsError):  # the oldest file of a message_id wins
+                os.symlink(path.name, building / path.name.split("-", 1)[1].removesuffix(".eml"))
+        try:
+            os.rename(building, self._index)
+        except OSError:  # another process made it first
+            shutil.rmtree(building, ignore_errors=True)
 
     def _write(self, message_id: str, data: bytes) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.path_for(message_id)
-        if path is None:
-            path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{message_id}.eml"
+        path = self._claim(message_id)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as file:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import structlog
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
@@ -182,62 +182,111 @@ async def _mail_mode(session: AsyncSession, user_id: UUID) -> str:
     return mode or "immediate"
 
 
+async def _mail_modes(session: AsyncSession, user_ids: set[UUID]) -> dict[UUID, str]:
+    """The users' choices, in one query (no row: ``immediate``)."""
+    rows = await session.execute(
+        select(notification_preferences.c.user_id, notification_preferences.c.mail_mode).where(
+            notification_preferences.c.user_id.in_(user_ids)
+        )
+    )
+    return {user_id: mode for user_id, mode in rows}
+
+
+# Core, built once: one compiled statement whatever the number of recipients (executemany, in batches).
+_NOTIFY = (
+    insert(cast(Table, Notification.__table__))
+    .values(created_at=func.now(), updated_at=func.now())
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    .returning(Notification.id, Notification.mail_status)
+)
+
+
 @handles(NOTIFY)
 async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
     """Create each recipient's notification once, and queue the mails that go now."""
-    for user, kind, context, link in await _fan_out(uow, event):
+    recipients = await _fan_out(uow, event)
+    if not recipients:
+        return
+    asks = {user.id for user, kind, _, _ in recipients if kind not in URGENT and kind not in ALWAYS_DIGEST}
+    modes = await _mail_modes(uow.session, asks) if asks else {}
+    rows, seen = [], set()
+    for user, kind, context, link in recipients:
+        if user.id in seen:
+            continue  # one notification per person and event: the first wins, as the key says
+        seen.add(user.id)
         urgent = kind in URGENT
         if kind in ALWAYS_DIGEST:
             status = "digest"
-        elif urgent or await _mail_mode(uow.session, user.id) == "immediate":
+        elif urgent or modes.get(user.id, "immediate") == "immediate":
             status = "pending"
         else:
             status = "digest"
-        inserted = await uow.session.scalar(
-            insert(Notification)
-            .values(
-                id=uuid7(),
-                user_id=user.id,
-                kind=kind,
-                context=context,
-                link=link,
-                urgent=urgent,
-                dedup_key=f"{event.id}:{user.id}",
-                mail_status=status,
-                created_at=func.now(),
-                updated_at=func.now(),
-            )
-            .on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(Notification.id)
+        rows.append(
+            {
+                "id": uuid7(),
+                "user_id": user.id,
+                "kind": kind,
+                "context": context,
+                "link": link,
+                "urgent": urgent,
+                "dedup_key": f"{event.id}:{user.id}",
+                "mail_status": status,
+            }
         )
-        if inserted is not None and status == "pending":
-            add_event(uow.session, SEND_MAIL, {"notification_id": str(inserted)})
+    # One statement for all the recipients; a re-run inserts nothing (the keys exist) and so queues no mail twice.
+    inserted = await uow.session.execute(_NOTIFY, rows)
+    for notification_id, status in inserted:
+        if status == "pending":
+            add_event(uow.session, SEND_MAIL, {"notification_id": str(notification_id)})
+
+
+DEFAULT_FUND_NAME = "Fonds de solidarité"
 
 
 async def _fund_name(session: AsyncSession, fund_id: UUID) -> str:
-    return await session.scalar(select(Fund.name).where(Fund.id == fund_id)) or "Fonds de solidarité"
+    return await session.scalar(select(Fund.name).where(Fund.id == fund_id)) or DEFAULT_FUND_NAME
 
 
-async def _send(uow: UnitOfWork, user: User, kind: str, context: dict[str, Any], message_id: str) -> None:
+async def _send(
+    uow: UnitOfWork,
+    user: User,
+    kind: str,
+    context: dict[str, Any],
+    message_id: str,
+    fund_name: str | None = None,
+) -> None:
     """Render and hand one mail to the mailer; SMTP trouble raises (the job retries with back-off)."""
     books = uow.require_books()
-    subject, text, html = render(
-        kind, context, fund_name=await _fund_name(uow.session, user.fund_id), base_url=books.settings.public_url
-    )
+    if fund_name is None:
+        fund_name = await _fund_name(uow.session, user.fund_id)
+    subject, text, html = render(kind, context, fund_name=fund_name, base_url=books.settings.public_url)
     await uow.mailer.send(Mail(to=user.email, subject=subject, text=text, html=html, message_id=message_id))
     uow.session.add(DeliveryLog(message_id=message_id, user_id=user.id, subject=subject))
 
 
 @handles(SEND_MAIL)
 async def send_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
-    notification = await uow.session.get(Notification, UUID(event.payload["notification_id"]), with_for_update=True)
-    if notification is None or notification.mail_status != "pending":
+    # The notification (locked), its recipient and the fund's name, in one query.
+    row = (
+        await uow.session.execute(
+            select(Notification, User, Fund.name)
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(Fund, Fund.id == User.fund_id)
+            .where(Notification.id == UUID(event.payload["notification_id"]))
+            .options(_NO_SCHOOLS)
+            .with_for_update(of=Notification)
+        )
+    ).first()
+    if row is None:
+        return
+    notification, user, fund_name = row
+    if notification.mail_status != "pending":
         return  # already sent (a re-run) or turned into a digest
-    user = await uow.session.get(User, notification.user_id, options=[_NO_SCHOOLS])
-    if user is None or not user.is_active:
+    if not user.is_active:
         notification.mail_status = "none"
         return
-    await _send(uow, user, notification.kind, notification.context, f"notification-{notification.id}")
+    message_id = f"notification-{notification.id}"
+    await _send(uow, user, notification.kind, notification.context, message_id, fund_name or DEFAULT_FUND_NAME)
     notification.mail_status = "sent"
     notification.mailed_at = func.now()  # in the UPDATE: no SELECT, no second UPDATE
 

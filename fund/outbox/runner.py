@@ -7,7 +7,7 @@ from uuid import UUID
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.ledger.service import Books
@@ -34,12 +34,14 @@ async def run_event(
     """
     async with factory() as session:
         uow = UnitOfWork(session, redis, books, mailer)
-        event = await session.get(OutboxEvent, event_id, with_for_update=True)
+        # One statement locks the pending event and marks it done: the mark is undone with the handler's work if
+        # that fails, and a second worker waiting on the row finds it no longer pending.
+        event = await session.scalar(_TAKE, {"event_id": event_id})
         if event is None:
-            log.warning("outbox event not found", event_id=str(event_id))
-            return "missing"
-        if event.status != "pending":
-            return event.status
+            status = await session.scalar(select(OutboxEvent.status).where(OutboxEvent.id == event_id))
+            if status is None:
+                log.warning("outbox event not found", event_id=str(event_id))
+            return status or "missing"
         handler = HANDLERS.get(event.kind)
         try:
             if handler is None:
@@ -49,12 +51,18 @@ async def run_event(
             await uow.rollback()
             await _record_failure(factory, event_id, exc, last_try=last_try)
             raise
-        event.status = "done"
-        event.attempts += 1
-        # now() in the UPDATE itself (the transaction's time, as a SELECT now() would give): one statement, not three.
-        event.processed_at = func.now()
         await uow.commit()
         return "done"
+
+
+_TAKE = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == bindparam("event_id"), OutboxEvent.status == "pending")
+    # now() in the UPDATE itself (the transaction's time): no SELECT for it.
+    .values(status="done", attempts=OutboxEvent.attempts + 1, processed_at=func.now(), updated_at=func.now())
+    .returning(OutboxEvent)
+    .execution_options(synchronize_session=False)
+)
 
 
 async def _record_failure(
