@@ -274,11 +274,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--fund-id", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child == "generate":
+        asyncio.run(generate(args.generate))
+        return {}
     if args.child:
         child(args)
         return {}
     if args.generate:
-        asyncio.run(generate(args.generate))
+        # In a process of its own: a child's ru_maxrss starts from its parent's peak (Linux keeps it across fork and
+        # exec), and the migration imports the whole app; the measuring processes are spawned by a small parent.
+        subprocess.run(  # noqa: S603  (this script, with arguments it made)
+            [sys.executable, __file__, "--child", "generate", "--generate", str(args.generate)], check=True, cwd=ROOT
+        )
         if not args.url:
             args.url = f"{SERVER}/{OWN_DB}"
     url = (args.url or default_url()).replace("postgresql+asyncpg://", "postgresql://")

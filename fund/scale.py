@@ -12,8 +12,10 @@ committee. References follow ``FS-<year>-<6 digits>`` after whatever the per-yea
 counters are moved on, so that a request filed afterwards gets the next number.
 
 IBANs are valid French IBANs (RIB key and mod-97), encrypted with the fund's ``FieldCipher`` like the app does; a
-pool of a few thousand is encrypted once and reused. Nothing in the schema is disabled: the rows are COPYed in
-chunks, parents before children, every constraint checked by PostgreSQL; ANALYZE at the end.
+pool of a few thousand is encrypted once and reused. The rows are COPYed in chunks, parents before children, in
+one transaction (a failed run leaves nothing). A large load drops the foreign keys and plain indexes of the tables
+it fills and puts them back at the end (``_defer_constraints_and_indexes``): every constraint is still checked by
+PostgreSQL, once over all the rows, and the schema ends as migrated; ANALYZE at the end.
 Deterministic for a given ``seed`` and ``now``. Demo accounts' password: ``demo-password``.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import datetime
+import gc
 import hashlib
 import json
 import random
@@ -552,6 +555,23 @@ MOVEMENTS: dict[str, tuple[str, str, str, str]] = {  # as fund.ledger.service.MO
 }
 
 Row = tuple[Any, ...]
+# The tables a load fills (see _defer_constraints_and_indexes).
+BULK_TABLES = (
+    "schools",
+    "users",
+    "school_memberships",
+    "students",
+    "budget_envelopes",
+    "payment_batches",
+    "applications",
+    "votes",
+    "disbursements",
+    "payment_attempts",
+    "budget_reservations",
+    "journal_entries",
+    "journal_lines",
+    "audit_events",
+)
 
 
 @dataclass
@@ -580,23 +600,66 @@ class ScaleReport:
         return out
 
 
+_LOW62 = (1 << 62) - 1
+
+
 def _uuid7(us: int, rng: random.Random) -> uuid.UUID:
     """A UUIDv7 for the instant ``us`` (microseconds since the epoch): ids sort like the times they were made."""
     r = rng.getrandbits(74)
-    value = ((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & ((1 << 62) - 1))
+    value = ((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & _LOW62)
     return FastUUID(value.to_bytes(16))  # asyncpg's own UUID (a uuid.UUID): cheaper to make and to encode
 
 
-def _dt(us: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(us / 1_000_000, UTC)
+# Timestamps travel as integers: the connection's timestamptz codec takes microseconds since PostgreSQL's epoch
+# (asyncpg's "tuple" format), so that no datetime object is made for the millions of them.
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
+HOUR_US = 3_600_000_000
+
+
+def _dt(us: int) -> int:
+    """The instant ``us`` (microseconds since the Unix epoch) as a timestamptz column value."""
+    return us - PG_EPOCH_US
+
+
+def _timestamptz_tuple(value: int) -> tuple[int]:
+    return (value,)
+
+
+def _timestamptz_from_tuple(value: tuple[int]) -> int:
+    return value[0] + PG_EPOCH_US
 
 
 def _us(moment: datetime.datetime) -> int:
     return (moment - EPOCH) // datetime.timedelta(microseconds=1)
 
 
+_LOCAL_DAYS: dict[int, datetime.date] = {}
+_UTC_DAYS: dict[int, str] = {}
+
+
 def _local_day(us: int) -> datetime.date:
-    return _dt(us).astimezone(PARIS).date()
+    """The day in Paris of the instant ``us``. Paris is a whole number of hours off UTC and changes its offset on
+    the hour: each UTC hour has a single local day, computed once."""
+    hour = us // HOUR_US
+    day = _LOCAL_DAYS.get(hour)
+    if day is None:
+        day = _LOCAL_DAYS[hour] = datetime.datetime.fromtimestamp(hour * 3600, PARIS).date()
+    return day
+
+
+def _iso_utc(us: int) -> str:
+    """``datetime.isoformat()`` of the instant ``us`` in UTC (no fraction when the microseconds are zero), as the
+    audit trail hashes it (``canonical_time``)."""
+    seconds, fraction = divmod(us, 1_000_000)
+    day, seconds = divmod(seconds, 86_400)
+    prefix = _UTC_DAYS.get(day)
+    if prefix is None:
+        prefix = _UTC_DAYS[day] = datetime.date.fromordinal(719_163 + day).isoformat() + "T"
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    if fraction:
+        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:06d}+00:00"
+    return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}+00:00"
 
 
 def french_iban(rng: random.Random) -> str:
@@ -690,7 +753,6 @@ class _Generator:
     def __init__(
         self,
         conn: asyncpg.Connection,
-        side: asyncpg.Connection,
         n: int,
         seed: int,
         now: datetime.datetime,
@@ -706,7 +768,6 @@ class _Generator:
         self.fund_id = _uuid7(self.start_us - 30 * DAY_US, self.rng)
         self.report = ScaleReport(fund_id=self.fund_id)
         self.copier = _Copier(conn, self.report)
-        self.side_copier = _Copier(side, self.report)
         self.timeline = _Timeline()
         self.prev_hash = GENESIS_HASH
         self.journal_numbers: dict[tuple[str, int], int] = defaultdict(int)
@@ -725,21 +786,73 @@ class _Generator:
     # ---------------------------------------------------------------- reference data
 
     async def run(self) -> ScaleReport:
+        """All in one transaction: a run that fails leaves nothing behind."""
         started = time.perf_counter()
-        for conn in (self.conn, self.side_copier.conn):
-            await conn.execute("SET synchronous_commit = off")
-        chain_tip = await self.conn.fetchval("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        self.prev_hash = chain_tip or GENESIS_HASH
-        for year, last in await self.conn.fetch("SELECT year, last_number FROM reference_counters"):
-            self.ref_numbers[int(year)] = int(last)
-        await self._fund_and_people()
-        await self._students()
-        await self._payees()
-        await self._envelopes_and_batches()
-        await self._applications()
-        await self._finish()
+        conn = self.conn
+        await conn.execute("SET synchronous_commit = off")
+        await conn.set_type_codec(
+            "timestamptz",
+            schema="pg_catalog",
+            encoder=_timestamptz_tuple,
+            decoder=_timestamptz_from_tuple,
+            format="tuple",
+        )
+        async with conn.transaction():
+            deferred = await self._defer_constraints_and_indexes()
+            chain_tip = await conn.fetchval("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            self.prev_hash = chain_tip or GENESIS_HASH
+            for year, last in await conn.fetch("SELECT year, last_number FROM reference_counters"):
+                self.ref_numbers[int(year)] = int(last)
+            await self._fund_and_people()
+            await self._students()
+            await self._payees()
+            await self._envelopes_and_batches()
+            await self._applications()
+            await self._finish(deferred)
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    async def _defer_constraints_and_indexes(self) -> list[str]:
+        """For a large load, drop the foreign keys and the plain indexes of the tables it fills, to put them back
+        once the rows are in (``_finish``): one join checks each key, one sort builds each index, instead of a
+        lookup and an index insertion per row. Primary keys and unique constraints stay (they are what the keys
+        point at, and they check as the rows come). Only when the load at least doubles the applications (else
+        rebuilding would cost more than it saves) and when the tables can be locked at once (another session
+        holding one: the load goes in with everything in place). Returns the statements that put them back."""
+        conn = self.conn
+        existing = await conn.fetchval("SELECT count(*) FROM (SELECT 1 FROM applications LIMIT $1) t", self.n + 1)
+        if existing > self.n:
+            return []
+        tables = list(BULK_TABLES)
+        rows = await conn.fetch(
+            """
+            SELECT 1 AS step, format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname) AS drop,
+                   format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
+                          pg_get_constraintdef(oid)) AS restore
+            FROM pg_constraint
+            WHERE contype = 'f' AND conrelid = ANY($1::regclass[])
+            UNION ALL
+            SELECT 2, format('DROP INDEX %s', indexrelid::regclass), pg_get_indexdef(indexrelid)
+            FROM pg_index i
+            WHERE indrelid = ANY($1::regclass[])
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+            ORDER BY 1, 2
+            """,
+            tables,
+        )
+        try:
+            async with conn.transaction():  # a savepoint: given up as a whole if a lock cannot be had
+                await conn.execute("SET LOCAL lock_timeout = '5s'")
+                await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+                for row in rows:
+                    await conn.execute(row["drop"])
+        except asyncpg.LockNotAvailableError:
+            self.say("tables in use: loading with every constraint and index in place")
+            return []
+        await conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+        # Indexes before keys: a key's check uses the index of the table it points at.
+        restore = [row["restore"] for row in rows]
+        return [r for r in restore if not r.startswith("ALTER")] + [r for r in restore if r.startswith("ALTER")]
 
     async def _fund_and_people(self) -> None:
         rng, t0 = self.rng, _dt(self.start_us - 30 * DAY_US)
@@ -961,9 +1074,8 @@ class _Generator:
         times = sorted(self.start_us + int(span * ((1 + 3 * rng.random()) ** 0.5 - 1)) for _ in range(self.n))
         categories = list(CATEGORIES)
         weights = [CATEGORIES[c][0] for c in categories]
-        # A pipeline on two connections: while chunk k's applications go in on one, the trail and the books of the
-        # chunks before go in on the other, and chunk k+1 is generated (yielding now and then so that both COPYs
-        # keep streaming).
+        # A pipeline: while the rows of chunk k (its cases, then the trail and the books of the events before it)
+        # go in, chunk k+1 is generated (yielding now and then so that the COPY keeps streaming).
         pending: list[asyncio.Task[None]] = []
         for offset in range(0, self.n, self.chunk_size):
             chunk = times[offset : offset + self.chunk_size]
@@ -974,12 +1086,13 @@ class _Generator:
                     await asyncio.sleep(0)
             await asyncio.gather(*pending)  # the chunks before are stored
             timeline = self._timeline_rows(chunk[0])  # only events of applications of those chunks
-            pending = [
-                asyncio.create_task(self._copy_cases(out)),
-                asyncio.create_task(self._copy_timeline(self.side_copier, timeline)),
-            ]
+            pending = [asyncio.create_task(self._copy_chunk(out, timeline))]
             self.say(f"{min(offset + self.chunk_size, self.n):,} / {self.n:,} applications")
         await asyncio.gather(*pending)
+
+    async def _copy_chunk(self, out: dict[str, list[Row]], timeline: tuple[list[Row], list[Row], list[Row]]) -> None:
+        await self._copy_cases(out)
+        await self._copy_timeline(self.copier, timeline)
 
     async def _copy_cases(self, out: dict[str, list[Row]]) -> None:
         await self.copier.copy("applications", APPLICATION_COLUMNS, out["applications"])
@@ -989,7 +1102,7 @@ class _Generator:
         await self.copier.copy("budget_reservations", RESERVATION_COLUMNS, out["budget_reservations"])
 
     def _reference(self, created: int) -> str:
-        year = _dt(created).year
+        year = int(_iso_utc(created - created % DAY_US)[:4])  # the year in UTC
         number = self.ref_numbers.get(year, 0) + 1
         self.ref_numbers[year] = number
         return f"FS-{year}-{number:06d}"
@@ -1381,31 +1494,48 @@ class _Generator:
     def _timeline_rows(self, before: int | None) -> tuple[list[Row], list[Row], list[Row]]:
         """Audit events chained in time order, journal entries numbered in time order per journal and year: the
         rows of every event before the instant ``before`` (all of them with None)."""
-        rng, s = self.rng, self.settings
+        rng, s, fund_id = self.rng, self.settings, self.fund_id
+        getrandbits = rng.getrandbits
         audits: list[Row] = []
         entries: list[Row] = []
         lines: list[Row] = []
         prev = self.prev_hash
         sha = hashlib.sha256
+        actor_texts: dict[uuid.UUID | None, str] = {None: "null"}
+        numbers = self.journal_numbers
+        journals = {movement: getattr(s, setting) for movement, (setting, _, _, _) in MOVEMENTS.items()}
+        fixed_sides = {
+            "grants": (s.account_grants, ACCOUNT_LABELS["grants"], None, None),
+            "bank": (s.account_bank, ACCOUNT_LABELS["bank"], None, None),
+        }
+        payees_label = ACCOUNT_LABELS["payees"]
+
+        def uuid7(us: int) -> uuid.UUID:  # _uuid7, inlined
+            r = getrandbits(74)
+            return FastUUID(
+                (((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & _LOW62)).to_bytes(16)
+            )
+
         for us, _, kind, payload in self.timeline.pop_before(before):
-            moment = _dt(us)
+            moment = us - PG_EPOCH_US
             if kind == "audit":
                 actor, action, entity_type, entity_id, fs, ts, detail = payload
                 detail_json = _canonical_detail(detail)
-                body = audit_body(
-                    moment.isoformat(),
-                    str(actor) if actor else None,
-                    action,
-                    entity_type,
-                    str(entity_id),
-                    fs,
-                    ts,
-                    detail_json,
+                actor_text = actor_texts.get(actor)
+                if actor_text is None:
+                    actor_text = actor_texts[actor] = f'"{actor}"'
+                fs_text = f'"{fs}"' if fs else "null"
+                ts_text = f'"{ts}"' if ts else "null"
+                # audit_body, inlined
+                body = (
+                    f'{{"action":"{action}","actor_id":{actor_text},"at":"{_iso_utc(us)}","detail":{detail_json},'
+                    f'"entity_id":"{entity_id}","entity_type":"{entity_type}","from_status":{fs_text},"ip":null,'
+                    f'"to_status":{ts_text}}}'
                 )
                 digest = sha((prev + body).encode()).hexdigest()
                 audits.append(
                     (
-                        _uuid7(us, rng),
+                        uuid7(us),
                         moment,
                         actor,
                         action,
@@ -1422,19 +1552,20 @@ class _Generator:
                 prev = digest
                 continue
             movement, app_id, reference, account, payee_label, amount = payload
-            journal_setting, debit_side, credit_side, label = MOVEMENTS[movement]
-            journal = getattr(s, journal_setting)
-            day = moment.astimezone(PARIS).date()
+            _, debit_side, credit_side, label = MOVEMENTS[movement]
+            journal = journals[movement]
+            day = _local_day(us)
             fy = day.year
-            self.journal_numbers[(journal, fy)] += 1
-            eid = _uuid7(us, rng)
+            key = (journal, fy)
+            number = numbers[key] = numbers[key] + 1
+            eid = uuid7(us)
             entries.append(
                 (
                     eid,
-                    self.fund_id,
+                    fund_id,
                     journal,
                     fy,
-                    self.journal_numbers[journal, fy],
+                    number,
                     day,
                     reference,
                     day,
@@ -1445,15 +1576,11 @@ class _Generator:
                     moment,
                 )
             )
-            sides = {
-                "grants": (s.account_grants, ACCOUNT_LABELS["grants"], None, None),
-                "bank": (s.account_bank, ACCOUNT_LABELS["bank"], None, None),
-                "payee": (s.account_payees, ACCOUNT_LABELS["payees"], account, payee_label),
-            }
-            for line_no, (side, debit, credit) in enumerate(
-                ((sides[debit_side], amount, 0), (sides[credit_side], 0, amount)), start=1
-            ):
-                lines.append((_uuid7(us, rng), eid, line_no, *side, debit, credit, moment, moment))
+            payee = (s.account_payees, payees_label, account, payee_label)
+            debit = payee if debit_side == "payee" else fixed_sides[debit_side]
+            credit = payee if credit_side == "payee" else fixed_sides[credit_side]
+            lines.append((uuid7(us), eid, 1, *debit, amount, 0, moment, moment))
+            lines.append((uuid7(us), eid, 2, *credit, 0, amount, moment, moment))
         self.prev_hash = prev
         return entries, lines, audits
 
@@ -1468,9 +1595,16 @@ class _Generator:
 
     _paid_so_far: int = 0
 
-    async def _finish(self) -> None:
+    async def _finish(self, deferred: list[str]) -> None:
         conn = self.conn
         await self._copy_timeline(self.copier, self._timeline_rows(None))
+        if deferred:
+            self.say(f"indexes and foreign keys ({len(deferred)})")
+            started = time.perf_counter()
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for statement in deferred:
+                await conn.execute(statement)
+            self.report.copy_seconds["(indexes and keys)"] += time.perf_counter() - started
         started = time.perf_counter()
         await conn.execute(
             """
@@ -1546,10 +1680,14 @@ async def generate(
     cipher = cipher or FieldCipher.from_settings(settings)
     moment = now or datetime.datetime.now(UTC)
     conn = await asyncpg.connect(_plain_url(database_url))
-    side = await asyncpg.connect(_plain_url(database_url))
+    # Millions of tuples live at once and none is part of a cycle: the cyclic collector, run every few hundred
+    # allocations over all of them, would take a third of the time.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        generator = _Generator(conn, side, applications, seed, moment, settings, cipher, chunk_size, progress)
+        generator = _Generator(conn, applications, seed, moment, settings, cipher, chunk_size, progress)
         return await generator.run()
     finally:
-        await side.close()
+        if collecting:
+            gc.enable()
         await conn.close()

@@ -17,8 +17,9 @@ from typing import Any
 
 import openpyxl
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from fund.disbursements.export import _FEC_NEEDS_CLEANING, _PY_WHITESPACE, _fec_text, _fec_text_sql, _iso_8859_15
 from fund.disbursements.models import ExportRecord
 from fund.funds.calendar import local_day
 from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
@@ -362,6 +363,45 @@ async def test_the_fec_keeps_iso_8859_15_characters_and_never_splits_a_column(lo
     assert aux_line["CompAuxLib"].startswith("Œuvre")
     assert "|" not in aux_line["CompAuxLib"]
     assert "Saint-Éloi € Zoé" in aux_line["CompAuxLib"]
+
+
+FEC_TEXTS = [
+    None,
+    "",
+    "   ",
+    "Aide accordée FS-2024-000001",
+    " a|b\r\n ",
+    "|",
+    "||x||",
+    "\r",
+    "ligne 1\nligne 2",
+    "\u3000x\u2028",
+    "\x1cctrl\x1f",
+    "\x85nel\xa0",
+    "a\u00a0",
+    "\u200bzero-width",  # not whitespace for Python: kept
+    "x\t",
+    "tab\there",
+    "\b\f\v",
+    "a\\nb",
+    "back\\|slash",
+    "Œuvre € ¤ ½ 😀",
+]
+
+
+@pytest.mark.parametrize("value", FEC_TEXTS)
+async def test_the_server_cleans_a_fec_text_exactly_as_python_does(session_factory, value: str | None) -> None:
+    sql = f"SELECT {_fec_text_sql('CAST(:value AS text)', ':whitespace', ':pattern')}"
+    async with session_factory() as session:
+        cleaned = await session.scalar(
+            text(sql), {"value": value, "whitespace": _PY_WHITESPACE, "pattern": _FEC_NEEDS_CLEANING}
+        )
+    assert cleaned == _fec_text(value)
+
+
+@pytest.mark.parametrize("value", [*(t for t in FEC_TEXTS if t), "".join(map(chr, range(1, 0x2100)))])
+def test_the_fec_encoding_shortcut_writes_what_the_iso_8859_15_codec_writes(value: str) -> None:
+    assert _iso_8859_15(value) == value.encode("iso-8859-15", errors="replace")
 
 
 async def test_a_payee_change_leaves_every_payee_sub_account_balanced_once_paid(login, session_factory) -> None:

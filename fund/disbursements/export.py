@@ -130,10 +130,10 @@ def _csv_field(expr: str) -> str:
 
 
 def _amount_fr(expr: str) -> str:
-    """``format_amount_fr``: ``-1234,05``."""
+    """``format_amount_fr``: ``-1234,05``; zero (one side of every journal line) written at once."""
     return (
-        f"(CASE WHEN {expr} < 0 THEN '-' ELSE '' END || (abs({expr}) / 100)::text || ','"
-        f" || lpad((abs({expr}) % 100)::text, 2, '0'))"
+        f"(CASE WHEN {expr} = 0 THEN '0,00' ELSE CASE WHEN {expr} < 0 THEN '-' ELSE '' END"
+        f" || (abs({expr}) / 100)::text || ',' || lpad((abs({expr}) % 100)::text, 2, '0') END)"
     )
 
 
@@ -182,40 +182,64 @@ def _csv_query(fund_id: UUID, date_from: datetime.date | None, date_to: datetime
     return sql, args
 
 
+def _fec_text_sql(expr: str, whitespace: str, needs_cleaning: str) -> str:
+    """``_fec_text``: ``|``, CR and LF made spaces, then Python's whitespace trimmed at both ends.
+
+    Most texts need neither (``needs_cleaning``, a regular expression bound as a parameter, tells: one of ``|``, CR,
+    LF, or whitespace at an end), and one match costs less than the translate and the multibyte trim it spares."""
+    return (
+        f"(CASE WHEN {expr} ~ {needs_cleaning} THEN btrim(translate({expr}, E'|\\r\\n', '   '), {whitespace})"
+        f" ELSE coalesce({expr}, '') END)"
+    )
+
+
+# A value _fec_text changes: it holds |, CR or LF, or starts or ends with whitespace.
+_FEC_NEEDS_CLEANING = f"[|\r\n]|^[{_PY_WHITESPACE}]|[{_PY_WHITESPACE}]$"
+
+
 def _fec_query(fund_id: UUID, date_from: datetime.date | None, date_to: datetime.date | None) -> tuple[str, list[Any]]:
-    args: list[Any] = [fund_id, json.dumps(JOURNAL_LABELS), _PY_WHITESPACE]
+    """One FEC line per journal line, in journal, year, number and line order.
 
-    def text(expr: str) -> str:  # _fec_text
-        return f"btrim(translate(coalesce({expr}, ''), E'|\\r\\n', '   '), $3)"
+    The entry's columns (a line shares them with its entry's other line) are formatted once per entry: in the
+    subquery of entries, on the nullable side of a LEFT JOIN, they are evaluated where the entry is read, not once
+    per joined line (the join is still an inner one: ``e.id IS NOT NULL``). The sort keys come first in the sorted
+    rows (cheaper to compare than after a long text), and the outer query keeps that order.
+    """
+    args: list[Any] = [fund_id, json.dumps(JOURNAL_LABELS), _PY_WHITESPACE, _FEC_NEEDS_CLEANING]
 
-    line = " || '|' || ".join(
-        [
-            "e.journal_code",
-            _label("e.journal_code", "$2"),
-            "e.journal_code || e.fiscal_year::text || '-'"
-            " || CASE WHEN e.number BETWEEN 0 AND 999999 THEN lpad(e.number::text, 6, '0') ELSE e.number::text END",
-            "to_char(e.entry_date, 'YYYYMMDD')",
-            "l.account",
-            text("l.account_label"),
-            "coalesce(l.aux_account, '')",
-            text("l.aux_label"),
-            text("e.piece_ref"),
-            "to_char(e.piece_date, 'YYYYMMDD')",
-            text("e.label"),
-            _amount_fr("l.debit_cents"),
-            _amount_fr("l.credit_cents"),
-            "''",
-            "''",
-            "to_char(e.entry_date, 'YYYYMMDD')",
-            "''",
-            "''",
-        ]
+    def text(expr: str) -> str:
+        return _fec_text_sql(expr, "$3", "$4")
+
+    def day(expr: str) -> str:  # to_char of a timestamp: no detour through the session's time zone
+        return f"to_char({expr}::timestamp, 'YYYYMMDD')"
+
+    number = (
+        "journal_code || fiscal_year::text || '-'"
+        " || CASE WHEN number BETWEEN 0 AND 999999 THEN lpad(number::text, 6, '0') ELSE number::text END"
+    )
+    # JournalCode|JournalLib|EcritureNum|EcritureDate|
+    head = (
+        f"journal_code || '|' || {_label('journal_code', '$2')} || '|' || {number} || '|' || {day('entry_date')} || '|'"
+    )
+    # |PieceRef|PieceDate|EcritureLib|
+    middle = f"'|' || {text('piece_ref')} || '|' || {day('piece_date')} || '|' || {text('label')} || '|'"
+    # |EcritureLet|DateLet|ValidDate|Montantdevise|Idevise
+    tail = f"'|||' || {day('entry_date')} || '||'"
+    # …|CompteNum|CompteLib|CompAuxNum|CompAuxLib|…|Debit|Credit|…
+    line = (
+        f"e.head || l.account || '|' || {text('l.account_label')} || '|' || coalesce(l.aux_account, '') || '|'"
+        f" || {text('l.aux_label')} || e.middle || {_amount_fr('l.debit_cents')} || '|'"
+        f" || {_amount_fr('l.credit_cents')} || e.tail"
+    )
+    entries = (
+        f"SELECT id, journal_code, fiscal_year, number, {head} AS head, {middle} AS middle, {tail} AS tail"  # noqa: S608
+        " FROM journal_entries WHERE fund_id = $1" + _range_sql("entry_date", date_from, date_to, args)
     )
     sql = (
-        f"SELECT {line}"  # noqa: S608  (constant fragments)
-        " FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.id WHERE e.fund_id = $1"
-        + _range_sql("e.entry_date", date_from, date_to, args)
-        + " ORDER BY e.journal_code, e.fiscal_year, e.number, l.line_no"
+        f"SELECT s.line FROM (SELECT e.fiscal_year, e.number, l.line_no, e.journal_code, {line} AS line"  # noqa: S608
+        f" FROM journal_lines l LEFT JOIN ({entries}) e ON e.id = l.entry_id WHERE e.id IS NOT NULL"
+        " ORDER BY e.journal_code, e.fiscal_year, e.number, l.line_no)"
+        " s ORDER BY s.journal_code, s.fiscal_year, s.number, s.line_no"
     )
     return sql, args
 
@@ -386,7 +410,21 @@ async def fec(
     yield ("|".join(FEC_HEADER) + "\r\n").encode("iso-8859-15")
     sql, args = _fec_query(fund_id, date_from, date_to)
     async for chunk in _copy_lines(factory, sql, args, counter):  # whole lines: never a split UTF-8 character
-        yield chunk.decode().encode("iso-8859-15", errors="replace")
+        yield _iso_8859_15(chunk.decode())
+
+
+# ISO-8859-15 is Latin-1 but for eight code points: a text of Latin-1 characters only (the usual case: accented
+# letters) is encoded as Latin-1, a fast copy, then those eight bytes are made what the ISO-8859-15 codec writes for
+# the Latin-1 characters it lacks (``?``); any other text goes through the codec.
+_LATIN1_TO_ISO_8859_15 = bytes(chr(c).encode("iso-8859-15", errors="replace")[0] for c in range(256))
+
+
+def _iso_8859_15(text: str) -> bytes:
+    """``text.encode("iso-8859-15", errors="replace")``, faster."""
+    try:
+        return text.encode("latin-1").translate(_LATIN1_TO_ISO_8859_15)
+    except UnicodeEncodeError:
+        return text.encode("iso-8859-15", errors="replace")
 
 
 async def start_record(
