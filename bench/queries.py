@@ -1,4 +1,6 @@
-"""SQL statements executed per request, the app in-process (SQLAlchemy ``before_cursor_execute`` on its engine).
+"""SQL statements executed per request, the app in-process: those SQLAlchemy executes (``before_cursor_execute`` on
+its engine) and those the app hands to asyncpg directly (``fund.db.DriverQuery``: an asyncpg query logger on each
+connection, which also sees BEGIN and COMMIT, and not SQLAlchemy's prepared statements: nothing counted twice).
 
     .venv/bin/python -m bench.queries                 # on fund_scale_1m
     .venv/bin/python -m bench.queries --db mydb -v    # and print each statement
@@ -31,6 +33,13 @@ class Counter:
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
 
+    def driver_query(self, record: Any) -> None:
+        self.statements.append(record.query)
+
+    def on_checkout(self, dbapi_connection: Any, *args: Any) -> None:
+        # A set: adding the same bound method again is a no-op.
+        dbapi_connection.driver_connection.add_query_logger(self.driver_query)
+
 
 @dataclass
 class Count:
@@ -60,16 +69,26 @@ async def count_queries(
         engine = app.state.session_factory.kw["bind"]
         counter = Counter()
         event.listen(engine.sync_engine, "before_cursor_execute", counter)
+        event.listen(engine.sync_engine.pool, "checkout", counter.on_checkout)
         referent = {"Authorization": f"Bearer {actors.referent_token}"}
         committee = {"Authorization": f"Bearer {actors.committee_token}"}
 
         async def run(route: str, size: int | None, call: Callable[[], Awaitable[Any]]) -> None:
-            await call()  # once to warm the caches (the count is of the second call)
+            # Twice to warm the caches (prepared statements, asyncpg's type introspection on each new connection):
+            # the count is of the third call.
+            for _ in range(2):
+                await call()
+            await settle()
             counter.statements.clear()
             response = await call()
+            await settle()
             body = response.json()
             items = len(body["items"]) if isinstance(body, dict) and "items" in body else 1
             counts.append(Count(route, size, response.status_code, items, list(counter.statements)))
+
+        async def settle() -> None:
+            # asyncpg calls its query loggers soon after each query (call_soon on the app's loop), not during it.
+            await asyncio.sleep(0.05)
 
         def getter(url: str, headers: dict[str, str]) -> Callable[[], Awaitable[Any]]:
             return lambda: client.get(url, headers=headers)

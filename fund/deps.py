@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 
 from fund.audit.service import Actor
+from fund.auth.middleware import AUTOCOMMIT
 from fund.auth.models import User
 from fund.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from fund.security import FieldCipher
@@ -23,6 +24,10 @@ async def provide_uow(request: Request[Any, Any, Any], state: State) -> AsyncIte
     shared = request.scope.get("state", {}).get("fund.db_session")
     if shared is not None:
         yield UnitOfWork(shared, state.redis, state.books)
+        if request.route_handler.opt.get(AUTOCOMMIT):
+            # A read's answer is built: its connection goes back to the pool before the bytes are sent (the
+            # middleware would close the session only after). Streamed answers are never AUTOCOMMIT_READS.
+            await shared.close()
         return
     async with state.session_factory() as session:
         yield UnitOfWork(session, state.redis, state.books)

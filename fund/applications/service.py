@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, SmallInteger, Uuid, any_, bindparam, cast, func, or_, select
+from sqlalchemy import ColumnElement, SmallInteger, Uuid, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from fund.applications import caps, workflow
@@ -28,6 +28,7 @@ from fund.audit.service import Actor, history, record
 from fund.auth.models import User
 from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
+from fund.db import DriverQuery
 from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from fund.funds.calendar import fiscal_year_of, local_day
@@ -318,11 +319,11 @@ LIST_FIELDS = ListRow._fields[:-2]
 
 
 @functools.cache
-def _list_statement(
+def _list_query(
     referent: bool, committee: bool, status: bool, category: bool, school: bool, after: bool
-) -> Select[Any]:
-    """The list's statement for one combination of reader and filters, built once: the values are bound
-    parameters, so each request skips building the statement and SQLAlchemy's cache key walk."""
+) -> DriverQuery:
+    """The list's statement for one combination of reader and filters, built and compiled once: the values are
+    bound parameters; asyncpg runs it (``DriverQuery``)."""
     seen: list[ColumnElement[bool]] = []
     if referent:
         seen.append(Application.school_id == any_(bindparam("schools", type_=ARRAY(Uuid()))))
@@ -341,7 +342,7 @@ def _list_statement(
         query = query.where(Application.school_id == bindparam("school_id"))
     if after:
         query = query.where(Application.id < bindparam("after"))
-    return query.order_by(Application.id.desc()).limit(bindparam("limit"))
+    return DriverQuery(query.order_by(Application.id.desc()).limit(bindparam("limit")))
 
 
 async def list_for(
@@ -359,12 +360,10 @@ async def list_for(
             params[name] = getattr(filters, name)
     if after is not None:
         params["after"] = after
-    statement = _list_statement(
+    query = _list_query(
         referent, committee, bool(filters.status), bool(filters.category), bool(filters.school_id), after is not None
     )
-    # On the session's connection (Core): plain rows, without the ORM's result machinery.
-    connection = await uow.session.connection()
-    rows = [ListRow._make(row) for row in await connection.execute(statement, params)]
+    rows = [ListRow._make(row) for row in await query.fetch(uow.session, params)]
     return cut_page(rows, page)
 
 

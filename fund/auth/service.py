@@ -10,8 +10,11 @@ from uuid import UUID
 
 import structlog
 from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fund.audit.service import Actor, record
 from fund.auth import totp
@@ -19,6 +22,7 @@ from fund.auth.models import COMMITTEE_ROLES, AuthToken, FundSecurity, TotpCrede
 from fund.auth.passwords import check_new_password
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut, LoginLimiter
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
+from fund.db import DriverQuery
 from fund.errors import Conflict, InvalidInput, NotFound
 from fund.pagination import PageRequest, fetch_page
 from fund.schools.models import School
@@ -173,10 +177,24 @@ class Authenticated:
     enrolment_required: bool
 
 
-# Built once: on every API request only the digest changes (a bound parameter), so building the statement and
-# walking it for SQLAlchemy's cache key is skipped.
-_AUTHENTICATE = (
-    select(User, AuthToken.confirmed_at, TotpCredential.confirmed_at, FundSecurity.require_totp)
+# The token lookup of every request, compiled once and run by asyncpg itself (``DriverQuery``): the user's columns,
+# the token's last confirmation, the TOTP gate and the user's schools (ids and names, in the same order).
+_USER_ATTRIBUTES = tuple(prop.key for prop in sa_inspect(User).column_attrs)
+_AUTHENTICATE = DriverQuery(
+    select(
+        *(getattr(User, key) for key in _USER_ATTRIBUTES),
+        AuthToken.confirmed_at,
+        TotpCredential.confirmed_at,
+        FundSecurity.require_totp,
+        select(func.array_agg(aggregate_order_by(School.id, School.id)))
+        .join(school_memberships, school_memberships.c.school_id == School.id)
+        .where(school_memberships.c.user_id == User.id)
+        .scalar_subquery(),
+        select(func.array_agg(aggregate_order_by(School.name, School.id)))
+        .join(school_memberships, school_memberships.c.school_id == School.id)
+        .where(school_memberships.c.user_id == User.id)
+        .scalar_subquery(),
+    )
     .join(AuthToken, AuthToken.user_id == User.id)
     .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
     .outerjoin(FundSecurity, FundSecurity.fund_id == User.fund_id)
@@ -186,18 +204,33 @@ _AUTHENTICATE = (
         AuthToken.expires_at > func.now(),
         User.is_active.is_(True),
     )
-    # Joined, not selectin: the schools come in the same round trip (on every API request).
-    .options(joinedload(User.schools))
 )
+
+
+def _detached_user(values: Sequence[Any], school_ids: Sequence[UUID] | None, names: Sequence[str] | None) -> User:
+    """The user as a query would have loaded it, then detached (as every request's user is): every column loaded,
+    the schools with their id and name (their other columns raise if read, rather than answer wrongly)."""
+    user = User(**dict(zip(_USER_ATTRIBUTES, values, strict=True)))
+    make_transient_to_detached(user)
+    schools = []
+    for school_id, name in zip(school_ids or (), names or (), strict=True):
+        school = School(id=school_id, name=name)
+        make_transient_to_detached(school)
+        schools.append(school)
+    set_committed_value(user, "schools", schools)
+    return user
 
 
 async def authenticate(uow: UnitOfWork, token: str, require_totp_by_default: bool) -> Authenticated | None:
     """Like ``user_for_token`` (one query), with the token's last confirmation and the TOTP gate: a chair,
     accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else."""
-    row = (await uow.session.execute(_AUTHENTICATE, {"digest": token_digest(token)})).unique().first()
-    if row is None:
+    rows = await _AUTHENTICATE.fetch(uow.session, {"digest": token_digest(token)})
+    if not rows:
         return None
-    user, confirmed_at, totp_confirmed_at, fund_requires = row
+    values = tuple(rows[0])
+    n = len(_USER_ATTRIBUTES)
+    confirmed_at, totp_confirmed_at, fund_requires, school_ids, school_names = values[n:]
+    user = _detached_user(values[:n], school_ids, school_names)
     required = require_totp_by_default if fund_requires is None else bool(fund_requires)
     enabled = totp_confirmed_at is not None
     return Authenticated(
