@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.database_url or not settings.redis_url:
         return _fail("FUND_DATABASE_URL and FUND_REDIS_URL must be set (or use `fund dev`)")
     serve_asgi(
-        "fund.app:create_app",
+        "fund.app:create_served_app",
         server=args.server,
         workers=args.workers,
         host=settings.host,

@@ -258,3 +258,20 @@ async def test_the_demo_seed_refuses_production_settings(clean_env) -> None:
     production = Settings(env="production", database_url=DB, redis_url=REDIS, secret_key=KEY_40)
     with pytest.raises(RuntimeError, match="production"):
         await seed(None, production)  # type: ignore[arg-type]  # refused before touching any database
+
+
+async def test_the_served_app_moves_its_startup_objects_out_of_the_collectors_reach(settings) -> None:
+    """`fund serve` runs create_served_app: once started, what lives as long as the process is frozen (gc.freeze),
+    so that full collections do not walk it on every request; create_app alone (tests, tools) does not."""
+    import gc
+
+    from fund.app import create_app, create_served_app
+
+    gc.unfreeze()
+    try:
+        async with create_app(settings).lifespan():
+            assert gc.get_freeze_count() == 0
+        async with create_served_app(settings).lifespan():
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
