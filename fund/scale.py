@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from asyncpg.pgproto.pgproto import UUID as FastUUID
 
-from fund.audit.service import GENESIS_HASH
+from fund.audit.service import APPEND_COLUMNS, GENESIS_HASH
 from fund.banking import mask_iban
 from fund.funds.policy import DEMO_POLICY
 from fund.schools.uai import check_letter
@@ -531,20 +531,6 @@ LINE_COLUMNS = (
     "credit_cents",
     "created_at",
     "updated_at",
-)
-AUDIT_COLUMNS = (
-    "id",
-    "at",
-    "actor_id",
-    "action",
-    "entity_type",
-    "entity_id",
-    "from_status",
-    "to_status",
-    "detail",
-    "ip",
-    "prev_hash",
-    "hash",
 )
 ACCOUNT_LABELS = {"grants": "Aides financières octroyées", "payees": "Bénéficiaires d'aides", "bank": "Banque"}
 MOVEMENTS: dict[str, tuple[str, str, str, str]] = {  # as fund.ledger.service.MOVEMENTS
@@ -1589,7 +1575,7 @@ class _Generator:
         entries, lines, audits = rows
         await copier.copy("journal_entries", ENTRY_COLUMNS, entries)
         await copier.copy("journal_lines", LINE_COLUMNS, lines)
-        await copier.copy("audit_events", AUDIT_COLUMNS, audits)
+        await copier.copy("audit_events", APPEND_COLUMNS, audits)
 
     # ---------------------------------------------------------------- totals, counters, statistics
 

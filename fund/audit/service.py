@@ -26,8 +26,9 @@ _HEAD = select(
 )
 _INSERT = insert(cast(Table, AuditEvent.__table__))  # Core: one compiled statement for any number of rows
 _PENDING_KEY = "fund.audit.pending"
-# What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel.
-_COLUMNS = (
+# What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel (the
+# data generator, ``fund.scale``, writes the same columns by COPY).
+APPEND_COLUMNS = (
     "id",
     "at",
     "actor_id",
@@ -145,7 +146,7 @@ def _append(session: Session) -> None:
     for _, audit_event in pending:
         audit_event.id, audit_event.at, audit_event.prev_hash = uuid7(), at, prev
         audit_event.hash = prev = event_hash(audit_event.prev_hash, hashed_fields(audit_event))
-        rows.append({column: getattr(audit_event, column) for column in _COLUMNS})
+        rows.append({column: getattr(audit_event, column) for column in APPEND_COLUMNS})
     # Rows are inserted in the order given (one statement, or executemany's batches in order), and each row draws its
     # identity value as it is inserted: ``seq`` follows the chain.
     connection.execute(_INSERT, rows)
