@@ -6,9 +6,11 @@ import asyncio
 import datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
 from fund.app import create_app
 from fund.settings import Settings
@@ -18,30 +20,50 @@ PROBLEM = "application/problem+json"
 VALID_IBAN = "FR76 3000 6000 0112 3456 7890 189"
 
 
+@dataclass
+class _Served:
+    app: Litestar
+    stop: asyncio.Event
+    lifespan: asyncio.Task[None]
+
+
+# One running application per distinct settings, for the whole run: building one costs 0.3 s (routes, OpenAPI,
+# templates), and nothing of a test lives in it (data in PostgreSQL and Redis, cookies in each test's client).
+_served: dict[str, _Served] = {}
+
+
+async def _app_for(settings: Settings) -> Litestar:
+    key = settings.model_dump_json()
+    if key not in _served:
+        app = create_app(settings)
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def run_lifespan() -> None:
+            async with app.lifespan():
+                started.set()
+                await stop.wait()
+
+        # The lifespan's task group must be entered and left by one task: a task of its own holds it.
+        task = asyncio.create_task(run_lifespan())
+        await started.wait()
+        _served[key] = _Served(app, stop, task)
+    return _served[key].app
+
+
+async def stop_apps() -> None:
+    """Leave every application's lifespan (the end of the run)."""
+    for served in _served.values():
+        served.stop.set()
+        await served.lifespan
+    _served.clear()
+
+
 @asynccontextmanager
 async def running_app(settings: Settings, client_ip: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan, served in-process to an httpx client.
-
-    The lifespan's task group must be entered and left by one task, while a fixture's setup and teardown run
-    in different tasks: a task of its own holds it.
-    """
-    app = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await started.wait()
-    try:
-        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
-            yield client
-    finally:
-        stop.set()
-        await lifespan
+    """The app with its lifespan, served in-process to a new httpx client (its own cookies)."""
+    transport = httpx.ASGITransport(app=await _app_for(settings), client=(client_ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fund.test") as client:
+        yield client
 
 
 def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
@@ -145,3 +167,58 @@ async def post_form(
         await client.get("/connexion")
     body = {**(data or {}), **fields, "_csrf_token": client.cookies.get("csrftoken") or ""}
     return await client.post(path, data=body, follow_redirects=False)
+
+
+# The second fund of the tests (a regional fund beside the demo's national one): its own people, one of them the
+# referent of the demo's first school (schools serve several funds), with the demo's password.
+OTHER_FUND_ACCOUNTS = {
+    "other_admin": ("admin@fonds-region.example.org", ["admin"]),
+    "other_referent": ("referent@fonds-region.example.org", ["referent"]),
+    "other_committee": ("comite@fonds-region.example.org", ["committee"]),
+    "other_chair": ("presidence@fonds-region.example.org", ["chair"]),
+    "other_accountant": ("comptable@fonds-region.example.org", ["accountant"]),
+}
+
+
+async def second_fund(session_factory: Any) -> dict[str, str]:
+    """Create the second fund (policy and budget as the demo's) and its accounts; return {role: email}."""
+    from sqlalchemy import select
+
+    from fund.auth.models import User
+    from fund.budgets.models import BudgetEnvelope
+    from fund.demo import DEMO_BUDGET_CENTS, DEMO_PASSWORD, SCHOOLS
+    from fund.funds.calendar import fiscal_year_of
+    from fund.funds.models import Fund
+    from fund.funds.policy import DEMO_POLICY
+    from fund.schools.models import School
+    from fund.security import hash_password
+
+    async with session_factory() as session:
+        other = Fund(name="Fonds régional Auvergne-Rhône-Alpes", policy=DEMO_POLICY.model_dump(mode="json"))
+        session.add(other)
+        first_school = await session.scalar(select(School).where(School.uai == SCHOOLS[0][1]))
+        await session.flush()
+        session.add(
+            BudgetEnvelope(
+                fund_id=other.id,
+                fiscal_year=fiscal_year_of(other, datetime.date.today()),
+                amount_cents=DEMO_BUDGET_CENTS,
+                reserved_cents=0,
+                paid_cents=0,
+            )
+        )
+        password_hash = hash_password(DEMO_PASSWORD)
+        for email, roles in OTHER_FUND_ACCOUNTS.values():
+            session.add(
+                User(
+                    fund_id=other.id,
+                    email=email,
+                    full_name=f"Compte {roles[0]} du fonds régional",
+                    password_hash=password_hash,
+                    roles=roles,
+                    schools=[first_school] if roles == ["referent"] else [],
+                    is_active=True,
+                )
+            )
+        await session.commit()
+    return {role: email for role, (email, _) in OTHER_FUND_ACCOUNTS.items()}
