@@ -117,8 +117,8 @@ async def _clone(
     columns = [
         r["column_name"]
         for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'applications' "
-            "ORDER BY ordinal_position"
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'applications' ORDER BY ordinal_position"
         )
     ]
     override = {

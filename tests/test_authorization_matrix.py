@@ -6,7 +6,12 @@ referent of another school is then answered 404 (the object is hidden, not merel
 
 What counts as *allowed*: any answer but 401, 403, 404 and 5xx (a 409 or a 422 for a permitted role still proves
 that it passed the guard and reached the rules). *Denied*: 401 for anonymous callers, 403 for a role the route
-does not admit, 404 for the referent of another school on the first school's objects. The path parameters always
+does not admit, 404 for the referent of another school on the first school's objects.
+
+A second fund stands beside the demo's, with one account per role (``other_*``; its referent is attached to the
+demo's first school, which both funds serve). Its people pass the same guards as their role, but every object of
+the first fund in a path is hidden from them (404) unless the row says it is shared (``SHARED``: a school and its
+pupils belong to no fund), and nothing of the first fund appears in what they read. The path parameters always
 point to real objects of the first school, and the calls that change state run on fresh objects, the roles that
 must be refused first (so that a refused call that changed something shows up in the allowed role's answer).
 """
@@ -25,7 +30,15 @@ from sqlalchemy import select
 from fund.app import create_app
 from fund.outbox.models import OutboxEvent
 from fund.settings import Settings
-from tests.helpers import VALID_IBAN, application_body, draft, drain_outbox, submitted
+from tests.helpers import (
+    OTHER_FUND_ACCOUNTS,
+    VALID_IBAN,
+    application_body,
+    draft,
+    drain_outbox,
+    second_fund,
+    submitted,
+)
 from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
 
 EMAILS = {
@@ -36,7 +49,8 @@ EMAILS = {
     "chair": "chair@example.org",
     "accountant": "accountant@example.org",
 }
-ROLES = ("anonymous", *EMAILS)
+OTHER_FUND = tuple(OTHER_FUND_ACCOUNTS)
+ROLES = ("anonymous", *EMAILS, *OTHER_FUND)
 SIGNED_IN = frozenset(EMAILS)
 EVERYONE = frozenset(ROLES)
 ADMIN = frozenset({"admin"})
@@ -55,6 +69,7 @@ class Rule:
     allowed: frozenset[str]
     scope: str = ANY  # SCHOOL: the referent of another school gets 404; OWNER: only the referent's own object
     hidden_from: frozenset[str] = frozenset()  # roles refused by the service's 404 rather than by a guard's 403
+    shared: bool = False  # the object in the path belongs to no fund (a school, a pupil, an operation)
 
 
 API = "/api/v1"
@@ -79,24 +94,24 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/users/{{user_id}}/password"): Rule(ADMIN),
     ("GET", f"{API}/schools"): Rule(SIGNED_IN),  # a referent sees their own schools only
     ("POST", f"{API}/schools"): Rule(ADMIN),
-    ("GET", f"{API}/schools/{{school_id}}/referents"): Rule(ADMIN),
-    ("PATCH", f"{API}/schools/{{school_id}}"): Rule(ADMIN),
+    ("GET", f"{API}/schools/{{school_id}}/referents"): Rule(ADMIN, shared=True),
+    ("PATCH", f"{API}/schools/{{school_id}}"): Rule(ADMIN, shared=True),
     ("GET", f"{API}/budgets"): Rule(ADMIN | CHAIR | ACCOUNTANT),
     ("POST", f"{API}/budgets"): Rule(ADMIN),
     ("GET", f"{API}/policy"): Rule(ADMIN | COMMITTEE),
     ("PUT", f"{API}/policy"): Rule(ADMIN),
     ("GET", f"{API}/admin/queue"): Rule(ADMIN),
     ("GET", f"{API}/admin/outbox"): Rule(ADMIN),
-    ("POST", f"{API}/admin/outbox/{{event_id}}/retry"): Rule(ADMIN),
+    ("POST", f"{API}/admin/outbox/{{event_id}}/retry"): Rule(ADMIN, shared=True),
     # students: the referents of their school
     ("GET", f"{API}/students"): Rule(REFERENTS),
     ("POST", f"{API}/students"): Rule(REFERENTS),
-    ("GET", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL),
-    ("PATCH", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL),
-    ("GET", f"{API}/students/{{student_id}}/aid"): Rule(REFERENTS, SCHOOL),
+    ("GET", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("PATCH", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("GET", f"{API}/students/{{student_id}}/aid"): Rule(REFERENTS, SCHOOL, shared=True),
     # a person's data: the school's referent (the family's contact) or the administrator (data-protection contact)
-    ("GET", f"{API}/students/{{student_id}}/export"): Rule(REFERENTS, SCHOOL),
-    ("POST", f"{API}/students/{{student_id}}/erasure"): Rule(REFERENTS | ADMIN, SCHOOL),
+    ("GET", f"{API}/students/{{student_id}}/export"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("POST", f"{API}/students/{{student_id}}/erasure"): Rule(REFERENTS | ADMIN, SCHOOL, shared=True),
     # supporting documents: read by those who read the case, filed and removed by the school's referent
     # (no role guard on these: the service answers 404 to those who may not see the request)
     ("GET", f"{API}/applications/{{application_id}}/documents"): Rule(CASE_READERS, SCHOOL, NO_CASE),
@@ -176,6 +191,8 @@ BODIES: dict[str, Any] = {
         "due_dates": [(TODAY + datetime.timedelta(days=d)).isoformat() for d in (1, 31)]
     },
     f"PUT {API}/notifications/settings": {},
+    f"PATCH {API}/users/{{user_id}}": {"full_name": "Dominique Comité-Martin"},
+    f"POST {API}/users/{{user_id}}/password": {"password": "une phrase de passe toute neuve"},
 }
 
 
@@ -192,8 +209,12 @@ class World:
     ids: dict[str, str] = field(default_factory=dict)
 
 
+ACCOUNTS = {**EMAILS, **{role: email for role, (email, _) in OTHER_FUND_ACCOUNTS.items()}}
+
+
 async def build_world(client: httpx.AsyncClient, login: Any, session_factory: Any) -> World:
-    tokens = {role: (await login(email)).token for role, email in EMAILS.items()}
+    await second_fund(session_factory)
+    tokens = {role: (await login(email)).token for role, email in ACCOUNTS.items()}
     world = World(tokens)
     referent, admin = await login(EMAILS["referent"]), await login(EMAILS["admin"])
     # A request paid through a batch, with its statement: disbursement, batch, statement, notification.
@@ -237,7 +258,16 @@ async def fresh_application(login: Any, path: str) -> str:
     return str((await submitted(referent))["id"])
 
 
-def expected(rule: Rule, role: str) -> str:
+def expected(rule: Rule, role: str, path: str) -> str:
+    if role in OTHER_FUND:
+        role_there = role.removeprefix("other_")
+        if role_there not in rule.allowed:
+            there = expected(rule, role_there, path)
+            # where the service itself refuses (no guard), it cannot tell what it does not show
+            return "404" if there == "403" and rule.hidden_from and "{" in path and not rule.shared else there
+        if ("{" in path and not rule.shared) or rule.scope == OWNER:
+            return "404"  # the first fund's object does not exist for the second fund's people
+        return "allowed"
     if role not in rule.allowed:
         return "401" if role == "anonymous" else "404" if role in rule.hidden_from else "403"
     if role == "referent_b" and rule.scope == SCHOOL:
@@ -298,18 +328,29 @@ async def test_every_route_answers_every_role_as_the_table_says(settings, app_cl
             ("DELETE", f"{API}/auth/token"),
             ("POST", f"{API}/auth/logout-all"),
         ):  # signing out must not sign the matrix out
-            tokens = {"anonymous": None, **{r: (await fresh_token(app_client, e)) for r, e in EMAILS.items()}}
+            tokens = {"anonymous": None, **{r: (await fresh_token(app_client, e)) for r, e in ACCOUNTS.items()}}
         url = path.format(**ids)
         body = BODIES.get(f"{method} {path}", {})
         # Those to refuse first: a refused call that changed something would show in the next answers.
-        for role in sorted(ROLES, key=lambda r: expected(rule, r) == "allowed"):
+        for role in sorted(ROLES, key=lambda r: expected(rule, r, path) == "allowed"):
             response = await call(app_client, method, url, tokens[role], body)
-            want, got = expected(rule, role), outcome(response.status_code)
+            want, got = expected(rule, role, path), outcome(response.status_code)
             if want != got:
                 wrong.append(
                     f"{method} {path} as {role}: expected {want}, got {response.status_code} {response.text[:160]}"
                 )
+            elif role in OTHER_FUND and got == "allowed" and method == "GET" and "{" not in path:
+                seen = [what for what in first_fund_marks(world) if what in response.text]
+                if seen:
+                    wrong.append(f"{method} {path} as {role}: shows the first fund's {seen}")
     assert not wrong, "\n".join(wrong)
+
+
+def first_fund_marks(world: World) -> list[str]:
+    """What of the first fund must never appear in a list read by the second fund's people (schools and pupils
+    are shared: their ids may)."""
+    shared = {"student_id", "school_id", "event_id"}
+    return [value for name, value in world.ids.items() if name not in shared] + list(EMAILS.values())
 
 
 async def fresh_token(client: httpx.AsyncClient, email: str) -> str:

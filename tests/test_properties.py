@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fund.applications.models import STATUSES, Application
-from fund.applications.workflow import EDITABLE, TRANSITIONS, VOTABLE, apply, check
+from fund.applications.workflow import AWAITING_DECISION, EDITABLE, TRANSITIONS, apply, check
 from fund.disbursements.export import _fec_text, safe_text
 from fund.errors import IllegalTransition
 from fund.money import format_amount_fr, split_cents
@@ -139,7 +139,7 @@ def test_every_status_is_reachable_from_a_draft_and_the_terminal_ones_are_those_
     assert {t for _, t in TRANSITIONS.values()} | {"draft"} == set(STATUSES)
     assert frozenset({"withdrawn", "cancelled", "paid"}) == TERMINAL
     assert set(STATUSES) >= EDITABLE
-    assert set(STATUSES) >= VOTABLE
+    assert set(STATUSES) >= AWAITING_DECISION
 
 
 ACTIONS = sorted(TRANSITIONS)

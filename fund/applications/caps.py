@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fund.applications import workflow
 from fund.applications.models import Application
 from fund.errors import Conflict
 from fund.funds.calendar import fiscal_year_bounds
@@ -17,8 +18,8 @@ from fund.funds.policy import Policy
 from fund.money import format_euros_fr
 from fund.students.models import Student
 
-COUNTED = ("approved", "paid")
-PENDING = ("submitted", "under_review", "info_requested")
+COUNTED = workflow.GRANTED
+PENDING = workflow.PENDING
 
 
 @dataclass(frozen=True)

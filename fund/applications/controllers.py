@@ -8,7 +8,7 @@ from uuid import UUID
 from litestar import Controller, Response, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from fund.applications import decisions, service
+from fund.applications import access, decisions, service, workflow
 from fund.applications.models import STATUSES, Application, Vote
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -44,7 +44,6 @@ REFERENT = requires_role("referent")
 COMMITTEE = requires_role("committee", "chair")
 CASE_READERS = requires_role("referent", "committee", "chair")
 Ratification = Literal["ratified", "disavowed"] | None
-DECIDED = frozenset(("approved", "rejected", "paid", "cancelled"))
 
 
 def to_out(
@@ -62,7 +61,7 @@ def to_out(
     reader's schools once for the page) rather than have it worked out again for every row."""
     decision = None
     status = application.status
-    if status in DECIDED and application.decided_at:
+    if status in workflow.DECIDED and application.decided_at:
         rejected = status == "rejected"
         decision = DecisionOut(
             outcome="rejected" if rejected else "approved",
@@ -74,7 +73,7 @@ def to_out(
             ratification=cast(Ratification, application.ratification),
         )
     if owner is None:
-        owner = application.school_id in service.owned_schools(user)
+        owner = application.school_id in access.owned_schools(user)
     payee = (
         PayeeOut(
             kind=cast(PayeeKind, application.payee_kind),
@@ -119,7 +118,7 @@ def to_out(
 
 def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
     """A page of list rows as this reader may see them."""
-    mine = service.owned_schools(user)
+    mine = access.owned_schools(user)
     today = datetime.date.today()
     return ApplicationPage(
         items=[
@@ -162,7 +161,7 @@ async def detailed(
     # A draft was never before the committee: no votes to read.
     votes = [] if application.status == "draft" else await service.votes_of(uow, application)
     caps = None
-    if service.is_owner(user, application):
+    if access.is_owner(user, application):
         summary = await service.caps_for(uow, application, fund)
         caps = CapsOut(
             fiscal_year=summary.fiscal_year,

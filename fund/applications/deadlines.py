@@ -7,6 +7,7 @@ import datetime
 
 from sqlalchemy import func, select
 
+from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, record
 from fund.funds.models import Fund
@@ -14,9 +15,23 @@ from fund.funds.policy import Policy
 from fund.notifications.service import notify
 from fund.uow import UnitOfWork
 
-WAITING = ("submitted", "under_review")
 # The chair is alerted when a request has waited this many times the target.
 CHAIR_FACTOR = 2
+
+
+def decision_target(policy: Policy, urgent: bool) -> datetime.timedelta:
+    """How long the fund gives its committee to decide a request (the policy's target, shorter when urgent)."""
+    return datetime.timedelta(hours=policy.target_decision_hours_urgent if urgent else policy.target_decision_hours)
+
+
+def decision_due(application: Application, policy: Policy) -> datetime.datetime:
+    """When the committee should have decided ``application`` (from its submission)."""
+    return (application.submitted_at or application.created_at) + decision_target(policy, application.urgent)
+
+
+def is_late(application: Application, policy: Policy, now: datetime.datetime) -> bool:
+    """Still before the committee past its due time: what the queue flags and the cron escalates."""
+    return application.status in workflow.AWAITING_DECISION and decision_due(application, policy) < now
 
 
 async def escalate_late_requests(uow: UnitOfWork) -> int:
@@ -27,15 +42,16 @@ async def escalate_late_requests(uow: UnitOfWork) -> int:
     moved = 0
     for fund in list(await session.scalars(select(Fund))):
         policy = Policy.model_validate(fund.policy)
-        for urgent, hours in ((False, policy.target_decision_hours), (True, policy.target_decision_hours_urgent)):
-            target = datetime.timedelta(hours=hours)
+        for urgent in (False, True):
+            target = decision_target(policy, urgent)
+            hours = int(target.total_seconds() // 3600)
             for stage, age, kind in ((2, target * CHAIR_FACTOR, "escalation"), (1, target, "deadline_reminder")):
                 late = list(
                     await session.scalars(
                         select(Application)
                         .where(
                             Application.fund_id == fund.id,
-                            Application.status.in_(WAITING),
+                            Application.status.in_(workflow.AWAITING_DECISION),
                             Application.urgent.is_(urgent),
                             Application.escalation_stage < stage,
                             Application.submitted_at < now - age,

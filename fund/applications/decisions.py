@@ -8,16 +8,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications import caps, workflow
+from fund.applications.access import (
+    Member,
+    conflict_of_interest,
+    is_committee,
+    is_owner,
+    may_take_part,
+    may_vote,
+    readable,
+)
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import ChairDecisionIn, RatificationIn, ReasonIn, RequestInfoIn, VoteIn
-from fund.applications.service import _load_for_update, _now, _transition, is_committee, is_owner
+from fund.applications.service import _load_for_update, _now, _transition
 from fund.audit.service import Actor, record
-from fund.auth.models import User, school_memberships
-from fund.auth.service import school_ids_of
+from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
 from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
@@ -33,18 +41,23 @@ from fund.uow import UnitOfWork
 APPROVED_EVENT = "application.approved"
 
 
+CONFLICTS = {
+    "filed_it": "you filed this request: you cannot take part in its decision",
+    "attached_to_school": "you are attached to this request's school: you cannot take part in its decision",
+}
+
+
 def _check_no_conflict_of_interest(user: User, application: Application) -> None:
-    if application.created_by_id == user.id:
-        raise Forbidden("you filed this request: you cannot take part in its decision")
-    if application.school_id in school_ids_of(user):
-        raise Forbidden("you are attached to this request's school: you cannot take part in its decision")
+    conflict = conflict_of_interest(Member.of(user), application)
+    if conflict is not None:
+        raise Forbidden(CONFLICTS[conflict])
 
 
 def _require_votable(application: Application) -> None:
-    if application.status not in workflow.VOTABLE:
+    if application.status not in workflow.AWAITING_DECISION:
         raise IllegalTransition(
             f"cannot vote on application {application.reference}: it is {application.status}, and votes are "
-            f"accepted only while it is {' or '.join(sorted(workflow.VOTABLE))}"
+            f"accepted only while it is {' or '.join(sorted(workflow.AWAITING_DECISION))}"
         )
 
 
@@ -61,24 +74,37 @@ def _cast(votes: Sequence[Vote]) -> list[CastVote]:
     return [CastVote(v.choice, v.amount_cents, v.by_chair) for v in votes]  # type: ignore[arg-type]
 
 
-async def _eligible_voters(uow: UnitOfWork, application: Application) -> list[tuple[UUID, bool]]:
-    """(member id, is chair) of everyone who may vote on this request: active committee members and chairs who
-    did not file it, are not attached to its school and have not recused themselves."""
-    attached = exists().where(
-        school_memberships.c.user_id == User.id, school_memberships.c.school_id == application.school_id
+async def _eligible_voters(uow: UnitOfWork, application: Application) -> list[Member]:
+    """Everyone who may vote on this request: the active committee members and chairs of its fund who may take
+    part (``access.may_take_part``)."""
+    schools = (
+        select(func.coalesce(func.array_agg(school_memberships.c.school_id), text("'{}'::uuid[]")))
+        .where(school_memberships.c.user_id == User.id)
+        .scalar_subquery()
     )
-    recused = exists().where(Recusal.application_id == application.id, Recusal.member_id == User.id)
     rows = await uow.session.execute(
-        select(User.id, User.roles).where(
+        select(User.id, User.roles, schools).where(
             User.fund_id == application.fund_id,
             User.is_active.is_(True),
-            User.roles.overlap(["committee", "chair"]),
-            User.id != application.created_by_id,
-            ~attached,
-            ~recused,
+            User.roles.overlap(list(COMMITTEE_ROLES)),
         )
     )
-    return [(row.id, "chair" in row.roles) for row in rows]
+    recused = set(await uow.session.scalars(select(Recusal.member_id).where(Recusal.application_id == application.id)))
+    members = [Member(id=row[0], school_ids=set(row[2]), is_chair="chair" in row[1]) for row in rows]
+    return [m for m in members if may_take_part(m, application, recused)]
+
+
+async def _deadlocked(uow: UnitOfWork, application: Application, policy: Policy, votes: Sequence[Vote]) -> bool:
+    """Whether the votes still to come can no longer decide (the chair's casting decision is then due)."""
+    voted = {v.member_id for v in votes}
+    left = [m for m in await _eligible_voters(uow, application) if m.id not in voted]
+    return deadlocked(
+        policy,
+        amount_requested_cents=application.amount_requested_cents,
+        votes=_cast(votes),
+        voters_left=len(left),
+        chair_left=any(m.is_chair for m in left),
+    )
 
 
 async def request_info(
@@ -282,18 +308,10 @@ async def decide_as_chair(
         )
     policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
     votes = await _votes(uow, application)
-    voted = {v.member_id for v in votes}
-    left = [(member, is_chair) for member, is_chair in await _eligible_voters(uow, application) if member not in voted]
-    if not deadlocked(
-        policy,
-        amount_requested_cents=application.amount_requested_cents,
-        votes=_cast(votes),
-        voters_left=len(left),
-        chair_left=any(is_chair for _, is_chair in left),
-    ):
+    if not await _deadlocked(uow, application, policy, votes):
         raise Conflict(
-            f"the committee can still decide application {application.reference}: {len(left)} member(s) "
-            f"have not voted yet"
+            f"the committee can still decide application {application.reference}: members who may vote have "
+            f"not voted yet"
         )
     if data.outcome == "approve":
         approving = [v.amount_cents for v in votes if v.choice == "approve" and v.amount_cents]
@@ -389,10 +407,10 @@ async def awaiting_ratification(
     if not is_committee(user):
         raise Forbidden("only the committee sees the decisions to ratify")
     query = select(Application).where(
-        Application.fund_id == user.fund_id,
+        readable(user),
         Application.fast_tracked.is_(True),
         Application.ratification.is_(None),
-        Application.status.in_(("approved", "paid")),
+        Application.status.in_(workflow.GRANTED),
     )
     return await fetch_page(uow.session, query, Application.id, page)
 
@@ -404,18 +422,17 @@ class MemberStanding:
     conflicted: bool
     voted: bool
     recused: bool
+    may_vote: bool
     chair_may_decide: bool
     fast_track: bool
-
-    @property
-    def may_act(self) -> bool:
-        return not (self.conflicted or self.voted or self.recused)
 
 
 async def standing_of(uow: UnitOfWork, user: User, application: Application) -> MemberStanding:
     """The rules the vote, question, recusal and chair decision enforce, read without changing anything."""
-    conflicted = application.created_by_id == user.id or application.school_id in school_ids_of(user)
+    member = Member.of(user)
+    conflicted = conflict_of_interest(member, application) is not None
     votes = await _votes(uow, application)
+    voted = any(v.member_id == user.id for v in votes)
     recused = (
         await uow.session.scalar(
             select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
@@ -423,22 +440,15 @@ async def standing_of(uow: UnitOfWork, user: User, application: Application) -> 
         is not None
     )
     chair_may_decide = fast_track = False
-    if user.has_role("chair") and not conflicted and application.status in workflow.VOTABLE:
+    if user.has_role("chair") and not conflicted and application.status in workflow.AWAITING_DECISION:
         policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
-        voted_ids = {v.member_id for v in votes}
-        left = [(m, c) for m, c in await _eligible_voters(uow, application) if m not in voted_ids]
-        chair_may_decide = application.status == "under_review" and deadlocked(
-            policy,
-            amount_requested_cents=application.amount_requested_cents,
-            votes=_cast(votes),
-            voters_left=len(left),
-            chair_left=any(c for _, c in left),
-        )
-        fast_track = application.urgent and application.amount_requested_cents <= policy.fast_track_ceiling_cents
+        chair_may_decide = application.status == "under_review" and await _deadlocked(uow, application, policy, votes)
+        fast_track = policy.may_fast_track(application.amount_requested_cents, application.urgent)
     return MemberStanding(
         conflicted=conflicted,
-        voted=any(v.member_id == user.id for v in votes),
+        voted=voted,
         recused=recused,
+        may_vote=may_vote(member, application, recused=recused, voted=voted),
         chair_may_decide=chair_may_decide,
         fast_track=fast_track,
     )

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
 from sqlalchemy import select
 
-from fund.applications import decisions
+from fund.applications import deadlines, decisions, workflow
 from fund.applications import service as applications
+from fund.applications.access import is_committee, is_owner, readable
 from fund.applications.models import Application
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -57,7 +58,7 @@ from fund.web.pages import (
 # The referent's requests, what needs their action first.
 REFERENT_GROUPS = [
     ("À compléter par vous", ("info_requested", "draft")),
-    ("En attente du comité", ("submitted", "under_review")),
+    ("En attente du comité", workflow.AWAITING_DECISION),
     ("Décidées", ("approved", "paid", "rejected")),
     ("Closes", ("withdrawn", "cancelled")),
 ]
@@ -125,11 +126,6 @@ FORM_FIELDS = {
 }
 
 
-def decision_due(application: Application, policy: Policy) -> datetime.datetime:
-    hours = policy.target_decision_hours_urgent if application.urgent else policy.target_decision_hours
-    return (application.submitted_at or application.created_at) + datetime.timedelta(hours=hours)
-
-
 class HomePages(PageController):
     path = "/"
 
@@ -154,13 +150,17 @@ class HomePages(PageController):
             waiting = list(
                 await session.scalars(
                     select(Application)
-                    .where(Application.fund_id == user.fund_id, Application.status.in_(("submitted", "under_review")))
+                    .where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
                     .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
                     .limit(200)
                 )
             )
-        rows = sorted(((a, decision_due(a, policy)) for a in waiting), key=lambda r: (not r[0].urgent, r[1]))
-        return page(request, "applications/comite.html", user, rows=rows, now=datetime.datetime.now(datetime.UTC))
+        now = datetime.datetime.now(datetime.UTC)
+        rows = sorted(
+            ((a, deadlines.decision_due(a, policy), deadlines.is_late(a, policy, now)) for a in waiting),
+            key=lambda r: (not r[0].urgent, r[1]),
+        )
+        return page(request, "applications/comite.html", user, rows=rows)
 
 
 class ReasonForm(BaseModel):
@@ -208,8 +208,8 @@ class CaseController(PageController):
             student = await session.get(Student, application.student_id)
             votes = await applications.votes_of(uow, application)
             history = await applications.history_of(uow, user, application_id)
-            owner = applications.is_owner(user, application)
-            committee = user.has_role("committee", "chair")
+            owner = is_owner(user, application)
+            committee = is_committee(user)
             standing = await decisions.standing_of(uow, user, application) if committee else None
             aid = await applications.caps_for(uow, application) if owner else None
             payments = list(
@@ -220,7 +220,6 @@ class CaseController(PageController):
                 )
             )
         assert student is not None
-        votable = application.status in ("submitted", "under_review")
         return page(
             request,
             "applications/demande.html",
@@ -233,8 +232,8 @@ class CaseController(PageController):
             votes=[v for v in votes if v.round == application.review_round],
             history=history,
             standing=standing,
-            can_vote=bool(standing and standing.may_act and votable),
-            can_recuse=bool(standing and standing.may_act and votable),
+            can_vote=bool(standing and standing.may_vote),
+            can_recuse=bool(standing and standing.may_vote),
             aid=aid,
             payments=payments,
             payment_fr=PAYMENT_FR,

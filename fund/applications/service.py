@@ -1,7 +1,7 @@
 """Aid requests: filing, editing, submitting, withdrawing, the committee's votes and questions.
 
-Who may see what: a referent sees the requests of their own schools (any status); the committee and the
-chair see every request once submitted; nobody else sees case contents. Invisible means 404.
+Who may see and act on what is decided in ``access`` (the same fund; a referent, their schools; the committee,
+what was submitted); invisible means 404.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, SmallInteger, Uuid, any_, bindparam, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import SmallInteger, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from fund.applications import caps, workflow
+from fund.applications.access import (
+    is_committee,
+    is_owner,
+    is_referent,
+    may_see,
+    owned_schools,
+    readable_condition,
+    reader_params,
+)
 from fund.applications.models import Application, Vote, reference_counters
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -26,7 +35,6 @@ from fund.applications.schemas import (
 from fund.audit.models import AuditEvent
 from fund.audit.service import Actor, history, record
 from fund.auth.models import User
-from fund.auth.service import school_ids_of
 from fund.banking import mask_iban
 from fund.db import DriverQuery
 from fund.disbursements.models import Disbursement
@@ -48,38 +56,6 @@ class ListFilters:
     status: str | None = None
     category: str | None = None
     school_id: UUID | None = None
-
-
-def is_committee(user: User) -> bool:
-    return user.has_role("committee", "chair")
-
-
-def _visibility(user: User) -> ColumnElement[bool]:
-    """The SQL condition for the applications ``user`` may see."""
-    conditions: list[ColumnElement[bool]] = []
-    if user.has_role("referent"):
-        conditions.append(Application.school_id.in_(school_ids_of(user)))
-    if is_committee(user):
-        conditions.append(Application.submitted_at.is_not(None))
-    if not conditions:
-        return Application.id.is_(None)  # sees nothing
-    return or_(*conditions)
-
-
-def may_see(user: User, application: Application) -> bool:
-    if user.has_role("referent") and application.school_id in school_ids_of(user):
-        return True
-    return is_committee(user) and application.submitted_at is not None
-
-
-def is_owner(user: User, application: Application) -> bool:
-    """The school's referents act on a request; the committee only decides."""
-    return application.school_id in owned_schools(user)
-
-
-def owned_schools(user: User) -> set[UUID]:
-    """The schools whose requests ``user`` acts on (as their referent): empty for everyone else."""
-    return school_ids_of(user) if user.has_role("referent") else set()
 
 
 async def _now(uow: UnitOfWork) -> datetime.datetime:
@@ -119,7 +95,7 @@ async def create(
     if not user.has_role("referent"):
         raise Forbidden("only a school's referent files aid requests")
     student = await uow.session.get(Student, data.student_id)
-    if student is None or student.school_id not in school_ids_of(user):
+    if student is None or student.school_id not in owned_schools(user):
         raise InvalidInput("student_id", "élève inconnu dans vos écoles")
     application = Application(
         fund_id=user.fund_id,
@@ -260,7 +236,7 @@ async def submit(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor
     if not resubmission:
         notify(uow.session, "new_request", application_id=application.id)
         policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
-        if application.urgent and application.amount_requested_cents <= policy.fast_track_ceiling_cents:
+        if policy.may_fast_track(application.amount_requested_cents, application.urgent):
             notify(uow.session, "fast_track_request", application_id=application.id)
     await uow.commit()
     return application
@@ -322,17 +298,12 @@ LIST_FIELDS = ListRow._fields[:-2]
 def _list_query(
     referent: bool, committee: bool, status: bool, category: bool, school: bool, after: bool
 ) -> DriverQuery:
-    """The list's statement for one combination of reader and filters, built and compiled once: the values are
-    bound parameters; asyncpg runs it (``DriverQuery``)."""
-    seen: list[ColumnElement[bool]] = []
-    if referent:
-        seen.append(Application.school_id == any_(bindparam("schools", type_=ARRAY(Uuid()))))
-    if committee:
-        seen.append(Application.submitted_at.is_not(None))
+    """The list's statement for one shape of reader and filters, built and compiled once: the values are bound
+    parameters; asyncpg runs it (``DriverQuery``)."""
     query = (
         select(*(getattr(Application, name) for name in LIST_FIELDS), Student.birth_date, Student.trade)
         .join(Student, Student.id == Application.student_id)
-        .where(or_(*seen) if seen else Application.id.is_(None))
+        .where(readable_condition(referent=referent, committee=committee))
     )
     if status:
         query = query.where(Application.status == bindparam("status"))
@@ -350,18 +321,20 @@ async def list_for(
 ) -> tuple[list[ListRow], str | None]:
     """One page of the requests ``user`` may see, newest first (the rows of ``LIST_FIELDS``, the student's birth
     date and trade): one statement whatever the page size."""
-    referent, committee = user.has_role("referent"), is_committee(user)
     after = page.after_id()
-    params: dict[str, Any] = {"limit": page.limit + 1}
-    if referent:
-        params["schools"] = list(school_ids_of(user))
+    params: dict[str, Any] = {"limit": page.limit + 1, **reader_params(user)}
     for name in ("status", "category", "school_id"):
         if getattr(filters, name):
             params[name] = getattr(filters, name)
     if after is not None:
         params["after"] = after
     query = _list_query(
-        referent, committee, bool(filters.status), bool(filters.category), bool(filters.school_id), after is not None
+        is_referent(user),
+        is_committee(user),
+        bool(filters.status),
+        bool(filters.category),
+        bool(filters.school_id),
+        after is not None,
     )
     rows = [ListRow._make(row) for row in await query.fetch(uow.session, params)]
     return cut_page(rows, page)

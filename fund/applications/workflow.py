@@ -11,20 +11,24 @@ Action = Literal[
     "submit", "withdraw", "start_review", "request_info", "approve", "reject", "cancel", "appeal", "mark_paid"
 ]
 
+# The status sets the rest of the code names (never spelled again elsewhere).
+AWAITING_DECISION = frozenset({"submitted", "under_review"})  # before the committee: votes, questions, deadlines
+EDITABLE = frozenset({"draft", "info_requested"})  # the referent may still change it
+PENDING = AWAITING_DECISION | {"info_requested"}  # filed and not decided: counted against the student's ceiling
+GRANTED = frozenset({"approved", "paid"})  # money was granted
+DECIDED = frozenset({"approved", "paid", "rejected", "cancelled"})
+
 TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
     "submit": (frozenset({"draft", "info_requested"}), "submitted"),
-    "withdraw": (frozenset({"draft", "submitted", "under_review", "info_requested"}), "withdrawn"),
+    "withdraw": (EDITABLE | AWAITING_DECISION, "withdrawn"),
     "start_review": (frozenset({"submitted"}), "under_review"),
-    "request_info": (frozenset({"submitted", "under_review"}), "info_requested"),
-    "approve": (frozenset({"submitted", "under_review"}), "approved"),
-    "reject": (frozenset({"submitted", "under_review"}), "rejected"),
+    "request_info": (AWAITING_DECISION, "info_requested"),
+    "approve": (AWAITING_DECISION, "approved"),
+    "reject": (AWAITING_DECISION, "rejected"),
     "cancel": (frozenset({"approved"}), "cancelled"),
     "appeal": (frozenset({"rejected"}), "under_review"),
     "mark_paid": (frozenset({"approved"}), "paid"),
 }
-
-VOTABLE = frozenset({"submitted", "under_review"})
-EDITABLE = frozenset({"draft", "info_requested"})
 
 
 def check(application: Application, action: Action) -> str:

@@ -20,6 +20,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, distinct, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fund.applications import workflow
 from fund.applications.models import Application
 from fund.budgets.models import BudgetEnvelope
 from fund.disbursements.models import Disbursement
@@ -28,8 +29,8 @@ from fund.funds.models import Fund
 from fund.funds.policy import CATEGORIES, category_label
 from fund.schools.models import School
 
-GRANTED = ("approved", "paid")
-DECIDED = ("approved", "paid", "rejected")
+GRANTED = workflow.GRANTED
+DECIDED = workflow.GRANTED | {"rejected"}  # what the committee decided (approval rate, time to decision)
 FOUNDATION_THRESHOLD = 5
 TOP_SCHOOLS = 10
 OTHER_SCHOOLS = "Autres écoles"

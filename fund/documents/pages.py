@@ -14,8 +14,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from fund.applications.access import is_owner
 from fund.applications.models import Application
-from fund.applications.service import is_owner
 from fund.auth.models import User
 from fund.documents import service
 from fund.documents.controllers import UPLOAD_BODY_LIMIT, attachment

@@ -31,8 +31,9 @@ from sqlalchemy import event, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from fund.applications import workflow
+from fund.applications.access import is_owner, may_see
 from fund.applications.models import Application, Recusal
-from fund.applications.service import is_owner, may_see
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.documents.models import Document
@@ -48,9 +49,9 @@ MAX_FILES_PER_APPLICATION = 10
 MAX_NAME_STEM = 100
 DEFAULT_STEM = "piece-justificative"
 # Before the decision the referent may still add and remove evidence; afterwards the file is closed.
-OPEN_STATUSES = frozenset({"draft", "submitted", "under_review", "info_requested"})
+OPEN_STATUSES = workflow.EDITABLE | workflow.AWAITING_DECISION
 # The committee needs the evidence while the request is theirs to decide.
-DECIDING_STATUSES = frozenset({"submitted", "under_review", "info_requested"})
+DECIDING_STATUSES = workflow.PENDING
 
 # Detected type → (extension given to the display name, extensions of the sent name that are kept as they are).
 TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -217,14 +218,14 @@ def check_file(sent_name: str | None, content: bytes) -> CheckedFile:
 
 
 async def may_read(session: AsyncSession, user: User, application: Application) -> bool:
+    """Those who see the request (``access.may_see``); of the committee, only while it decides or ratifies it and
+    unless recused."""
+    if not may_see(user, application):
+        return False
     if is_owner(user, application):
         return True
-    if not user.has_role("committee", "chair") or application.submitted_at is None:
-        return False
     deciding = application.status in DECIDING_STATUSES
-    ratifying = (
-        application.fast_tracked and application.ratification is None and application.status in ("approved", "paid")
-    )
+    ratifying = application.fast_tracked and application.ratification is None and application.status in workflow.GRANTED
     if not (deciding or ratifying):
         return False
     recused = await session.scalar(

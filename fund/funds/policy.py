@@ -68,6 +68,10 @@ class Policy(BaseModel):
     def approvals_needed(self, amount_cents: int) -> int:
         return self.band_for(amount_cents).approvals
 
+    def may_fast_track(self, amount_cents: int, urgent: bool) -> bool:
+        """An urgent request up to the ceiling may be decided by the chair alone, at once."""
+        return urgent and amount_cents <= self.fast_track_ceiling_cents
+
     def category_ceiling(self, category: str) -> int | None:
         return self.category_ceilings_cents.get(category)  # type: ignore[call-overload]
 
@@ -107,7 +111,7 @@ def decide(policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: 
     """
     approvals = [v for v in votes if v.choice == "approve"]
     rejections = [v for v in votes if v.choice == "reject"]
-    if urgent and amount_requested_cents <= policy.fast_track_ceiling_cents and any(v.by_chair for v in approvals):
+    if policy.may_fast_track(amount_requested_cents, urgent) and any(v.by_chair for v in approvals):
         chair_amount = min(v.amount_cents or amount_requested_cents for v in approvals if v.by_chair)
         return Outcome("approved", chair_amount, fast_tracked=True)
     band = policy.band_for(amount_requested_cents)

@@ -77,6 +77,7 @@ async def _users(session: AsyncSession, fund_id: UUID, *roles: str) -> list[User
 
 
 async def _referents(session: AsyncSession, application: Application) -> list[User]:
+    """The request's owners (``access.is_owner``): the active referents of its school in its fund."""
     return list(
         await session.scalars(
             select(User)
@@ -84,6 +85,7 @@ async def _referents(session: AsyncSession, application: Application) -> list[Us
             .join(school_memberships, school_memberships.c.user_id == User.id)
             .where(
                 school_memberships.c.school_id == application.school_id,
+                User.fund_id == application.fund_id,
                 User.is_active.is_(True),
                 User.roles.contains(["referent"]),
             )

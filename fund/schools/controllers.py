@@ -37,5 +37,5 @@ class SchoolController(Controller):
         return SchoolOut.model_validate(await service.update(uow, school_id, data, actor))
 
     @get("/{school_id:uuid}/referents", guards=[ADMIN], summary="The referents attached to a school (administrator)")
-    async def list_school_referents(self, school_id: FromPath[UUID], uow: UoW) -> list[ReferentOut]:
-        return [ReferentOut.model_validate(u) for u in await service.referents_of(uow, school_id)]
+    async def list_school_referents(self, school_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> list[ReferentOut]:
+        return [ReferentOut.model_validate(u) for u in await service.referents_of(uow, user.fund_id, school_id)]

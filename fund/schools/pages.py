@@ -51,7 +51,7 @@ class SchoolPages(PageController):
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
             schools = await service.list_visible(uow, user)
-            referents = await service.referents_by_school(uow, [s.id for s in schools])
+            referents = await service.referents_by_school(uow, user.fund_id, [s.id for s in schools])
         return page(
             request, "schools/ecoles.html", user, errors=errors, schools=schools, referents=referents, form=form
         )
@@ -98,7 +98,7 @@ class SchoolPages(PageController):
                 school = await service.get(uow, school_id)
             except NotFound:
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
-            referents = await service.referents_of(uow, school_id)
+            referents = await service.referents_of(uow, user.fund_id, school_id)
         if form is None:
             form = SchoolForm(name=school.name, uai=school.uai, region=school.region, department=school.department)
         return page(request, "schools/ecole.html", user, errors=errors, school=school, referents=referents, form=form)

@@ -63,24 +63,31 @@ async def update(uow: UnitOfWork, school_id: UUID, data: SchoolPatch, actor: Act
     return school
 
 
-async def referents_of(uow: UnitOfWork, school_id: UUID) -> list[User]:
-    """The referents attached to a school, active or not, by name."""
+async def referents_of(uow: UnitOfWork, fund_id: UUID, school_id: UUID) -> list[User]:
+    """The referents of a fund attached to a school, active or not, by name (a school serves several funds; each
+    fund's administrator manages their own people)."""
     await get(uow, school_id)
     members = select(school_memberships.c.user_id).where(school_memberships.c.school_id == school_id)
     query = (
-        select(User).where(User.id.in_(members), User.roles.contains(["referent"])).order_by(User.full_name, User.id)
+        select(User)
+        .where(User.id.in_(members), User.fund_id == fund_id, User.roles.contains(["referent"]))
+        .order_by(User.full_name, User.id)
     )
     return list(await uow.session.scalars(query))
 
 
-async def referents_by_school(uow: UnitOfWork, school_ids: list[UUID]) -> dict[UUID, list[User]]:
-    """The referents of several schools at once (one query), by school and by name: for the schools' list."""
+async def referents_by_school(uow: UnitOfWork, fund_id: UUID, school_ids: list[UUID]) -> dict[UUID, list[User]]:
+    """The fund's referents of several schools at once (one query), by school and by name: the schools' list."""
     if not school_ids:
         return {}
     rows = await uow.session.execute(
         select(school_memberships.c.school_id, User)
         .join(User, User.id == school_memberships.c.user_id)
-        .where(school_memberships.c.school_id.in_(school_ids), User.roles.contains(["referent"]))
+        .where(
+            school_memberships.c.school_id.in_(school_ids),
+            User.fund_id == fund_id,
+            User.roles.contains(["referent"]),
+        )
         .order_by(User.full_name, User.id)
     )
     found: dict[UUID, list[User]] = {school_id: [] for school_id in school_ids}

@@ -8,6 +8,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
+from fund.applications import workflow
 from fund.auth.models import User
 from fund.funds.calendar import local_day
 from fund.funds.models import Fund
@@ -40,7 +41,7 @@ def _date_fr(day: datetime.date) -> str:
 
 def _decision(status: str, amount: int | None) -> str:
     label = STATUS_FR.get(status, status)
-    return f"{label} — {format_euros_fr(amount)}" if status in ("approved", "paid") and amount else label
+    return f"{label} — {format_euros_fr(amount)}" if status in workflow.GRANTED and amount else label
 
 
 async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str]:

@@ -18,10 +18,10 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
-from fund.applications import decisions
+from fund.applications import decisions, workflow
+from fund.applications.access import Member, may_vote
 from fund.applications.schemas import RatificationIn, VoteIn
 from fund.auth.models import User
-from fund.auth.service import school_ids_of
 from fund.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.pagination import PageRequest
 from fund.sessions import minutes, service
@@ -41,7 +41,6 @@ from fund.web.pages import (
 )
 
 PAGE_SIZE = 50
-VOTABLE = ("submitted", "under_review")
 
 # The services' refusals these pages can meet, in French (a fragment of the English detail → the French text).
 REFUSALS_FR = (
@@ -247,7 +246,7 @@ async def session_page(
         votes = await service.votes_by_application(uow, on_agenda)
         recused = await service.recused_from(uow, user, on_agenda)
     s = view.session
-    own_schools = school_ids_of(user)
+    member = Member.of(user)
     to_decide: list[dict[str, Any]] = []
     to_ratify: list[dict[str, Any]] = []
     for item, application in view.items:
@@ -262,15 +261,16 @@ async def session_page(
                 choice: sum(1 for v, _ in cast if v.choice == choice) for choice in ("approve", "reject", "abstain")
             },
             "can_vote": s.status == "open"
-            and application.status in VOTABLE
-            and application.created_by_id != user.id
-            and application.school_id not in own_schools
-            and application.id not in recused
-            and all(v.member_id != user.id for v, _ in cast),
+            and may_vote(
+                member,
+                application,
+                recused=application.id in recused,
+                voted=any(v.member_id == user.id for v, _ in cast),
+            ),
             "can_ratify": s.status == "open"
             and application.fast_tracked
             and application.ratification is None
-            and application.status in ("approved", "paid"),
+            and application.status in workflow.GRANTED,
         }
         (to_decide if item.kind == "decision" else to_ratify).append(row)
     return page(

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from fund.applications import decisions
+from fund.applications import decisions, workflow
+from fund.applications.access import readable
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import VoteIn
 from fund.audit.service import Actor, record
@@ -22,8 +23,6 @@ from fund.pagination import PageRequest, fetch_page
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.sessions.schemas import SessionOpen
 from fund.uow import UnitOfWork
-
-AWAITING_DECISION = ("submitted", "under_review")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Ac
     to_decide = list(
         await uow.session.scalars(
             select(Application.id)
-            .where(Application.fund_id == user.fund_id, Application.status.in_(AWAITING_DECISION))
+            .where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
             .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
         )
     )
@@ -62,7 +61,7 @@ async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Ac
         await uow.session.scalars(
             select(Application.id)
             .where(
-                Application.fund_id == user.fund_id,
+                readable(user),
                 Application.fast_tracked.is_(True),
                 Application.ratification.is_(None),
             )

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from fund.applications.access import readable
 from fund.applications.models import Application
 from fund.auth.models import User
 from fund.errors import DomainError, NotFound
@@ -170,7 +171,7 @@ class StudentPages(PageController):
             requests = list(
                 await session.scalars(
                     select(Application)
-                    .where(Application.student_id == student.id)
+                    .where(readable(user), Application.student_id == student.id)
                     .order_by(Application.created_at.desc())
                     .limit(100)
                 )
