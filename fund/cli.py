@@ -129,43 +129,14 @@ async def _seed(settings: Settings) -> bool:
         await engine.dispose()
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(_: argparse.Namespace) -> int:
     settings = _settings()
     if settings.is_production:
         return _fail("demo data are never seeded in production (FUND_ENV=production)")
     if not settings.database_url:
         return _fail("FUND_DATABASE_URL must be set (or use `fund dev`, which seeds the demo itself)")
-    if getattr(args, "scale", None) is not None:
-        return _demo_scale(settings, args.scale, args.seed)
     seeded = asyncio.run(_seed(settings))
     print("fund: demo data seeded" if seeded else "fund: the database already holds data; nothing seeded")
-    return 0
-
-
-def _demo_scale(settings: Settings, applications: int, seed: int) -> int:
-    """``fund demo --scale N``: a fund of its own with N generated applications and ten years around them."""
-    from fund.scale import PASSWORD, generate
-
-    if applications < 1:
-        return _fail("--scale takes a number of applications of at least 1")
-    assert settings.database_url
-    started = time.perf_counter()
-    report = asyncio.run(
-        generate(
-            settings.database_url,
-            applications=applications,
-            seed=seed,
-            settings=settings,
-            progress=lambda message: print(f"fund: {time.perf_counter() - started:7.1f} s  {message}", flush=True),
-        )
-    )
-    for line in report.lines():
-        print(line)
-    domain = report.email_domain
-    print(
-        f"fund: accounts referent1@{domain} … referent{report.rows['school_memberships']}@{domain} (one per school), "
-        f"comite1@ … comite8@, presidente@, comptable@, admin@{domain}; password {PASSWORD}"
-    )
     return 0
 
 
@@ -444,15 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=cmd_db_upgrade)
-    demo = sub.add_parser("demo", help="seed the demo data into an empty database")
-    demo.add_argument(
-        "--scale",
-        type=int,
-        metavar="N",
-        help="instead, add a fund of its own with N generated applications (any migrated database; COPY, fast)",
-    )
-    demo.add_argument("--seed", type=int, default=2026, help="random seed of --scale (default 2026)")
-    demo.set_defaults(func=cmd_demo)
+    sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
     audit = sub.add_parser("audit", help="audit trail commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)

@@ -149,3 +149,11 @@ def test_fund_demo_seeds_an_empty_database_from_a_fresh_process(servers: tuple[s
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "demo data seeded" in done.stdout
+
+
+def test_fund_demo_no_longer_generates_at_scale(capsys: pytest.CaptureFixture[str]) -> None:
+    # The generator is a benchmark tool: `python -m bench.generate --applications N` (tests/test_scale.py).
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--scale", "10"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --scale 10" in capsys.readouterr().err

@@ -1,23 +1,29 @@
-"""Smoke test of the scale generator (fund/scale.py): a small run, then its data checked and read through the API."""
+"""Smoke test of the scale generator (bench/scale.py): a small run, then its data checked and read through the API."""
 
 from __future__ import annotations
 
+import ast
 import datetime
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.scale import EMAIL_DOMAIN, PASSWORD, generate
 from fund.audit.service import verify_chain
 from fund.banking import normalize_iban
-from fund.scale import EMAIL_DOMAIN, PASSWORD, generate
 from fund.security import FieldCipher
 from fund.settings import Settings
 from tests.helpers import application_body
 
 N = 200
+ROOT = Path(__file__).resolve().parent.parent
 
 # (child table, column, parent table): every foreign key the generator fills, checked by an anti-join.
 FOREIGN_KEYS = [
@@ -172,3 +178,35 @@ async def test_generate_a_small_fund_that_holds_together(
     assert created.status_code == 201, created.text
     year = datetime.datetime.now(datetime.UTC).year
     assert created.json()["reference"] == f"FS-{year}-{last.get(year, 0) + 1:06d}"
+
+
+def test_the_bench_command_fills_the_configured_database_and_its_audit_chain_holds(servers: tuple[str, str]) -> None:
+    # What `fund demo --scale N` did, now `python -m bench.generate`: into FUND_DATABASE_URL (the test database).
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603  (this repository's commands)
+            [sys.executable, "-m", *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120
+        )
+
+    done = run("bench.generate", "--applications", "30", "--seed", "3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"^applications +30 ", done.stdout, re.MULTILINE), done.stdout
+    assert f"admin@{EMAIL_DOMAIN}; password {PASSWORD}" in done.stdout, done.stdout
+    verified = run("fund.cli", "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "audit chain intact" in verified.stdout
+
+    refused = run("bench.generate", "--applications", "0")
+    assert refused.returncode == 2
+    assert "at least 1" in refused.stderr
+
+
+def test_the_production_package_imports_nothing_from_bench() -> None:
+    importers = []
+    for path in sorted((ROOT / "fund").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name == "bench" or name.startswith("bench.") for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert importers == []

@@ -27,7 +27,7 @@ _HEAD = select(
 _INSERT = insert(cast(Table, AuditEvent.__table__))  # Core: one compiled statement for any number of rows
 _PENDING_KEY = "fund.audit.pending"
 # What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel (the
-# data generator, ``fund.scale``, writes the same columns by COPY).
+# data generator, ``bench.scale``, writes the same columns by COPY).
 APPEND_COLUMNS = (
     "id",
     "at",
