@@ -64,6 +64,11 @@ async def _now(uow: UnitOfWork) -> datetime.datetime:
     return now
 
 
+def format_reference(year: int, number: int) -> str:
+    """An application's human reference: ``format_reference(2026, 123)`` → ``FS-2026-000123``."""
+    return f"FS-{year}-{number:06d}"
+
+
 async def _next_reference(uow: UnitOfWork) -> str:
     """``FS-<year>-<6 digits>`` (the database clock's year, in UTC), allocated by one atomic upsert (no gaps from
     races, no duplicates)."""
@@ -75,7 +80,7 @@ async def _next_reference(uow: UnitOfWork) -> str:
         .returning(reference_counters.c.year, reference_counters.c.last_number)
     )
     year_of_counter, number = (await uow.session.execute(stmt)).one()
-    return f"FS-{year_of_counter}-{number:06d}"
+    return format_reference(year_of_counter, number)
 
 
 def _set_payee(application: Application, payee: PayeeIn, cipher: FieldCipher) -> None:
