@@ -29,6 +29,7 @@ from fund.audit.service import (
 from fund.cli import main
 from fund.outbox.runner import run_event
 from tests.helpers import draft, submitted, vote
+from workers.main import OUTBOX_TASKS
 
 # --- helpers ----------------------------------------------------------------------------------------------------
 
@@ -82,7 +83,7 @@ async def realistic_flow(login: Any, session_factory: Any, redis: Any) -> None:
         pending = list(await session.scalars(text("SELECT id FROM outbox_events WHERE status = 'pending'")))
     assert pending
     for event_id in pending:
-        assert await run_event(session_factory, redis, event_id) == "done"  # writes a system event
+        assert await run_event(session_factory, redis, event_id, tasks=OUTBOX_TASKS) == "done"  # writes a system event
 
 
 @pytest.fixture

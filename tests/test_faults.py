@@ -36,10 +36,11 @@ from fund.disbursements.models import Disbursement
 from fund.embedded import EmbeddedRedis, free_port
 from fund.notifications.models import DeliveryLog, Notification
 from fund.outbox.models import OutboxEvent
+from fund.outbox.tasks import sweep_outbox
 from fund.queue import QUEUE_NAME
 from fund.settings import get_settings
 from tests.helpers import application_body, running_app
-from workers.main import WorkerSettings, shutdown, startup, sweep_outbox
+from workers.main import WorkerSettings, shutdown, startup
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENT = "referent@example.org"

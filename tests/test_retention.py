@@ -354,7 +354,8 @@ async def test_the_cli_dry_run_names_the_cases_and_changes_nothing_then_the_run_
 
 
 async def test_the_worker_cron_applies_retention(login, session_factory) -> None:
-    from workers.main import apply_retention, shutdown, startup
+    from fund.privacy.tasks import apply_retention
+    from workers.main import shutdown, startup
 
     case = await withdrawn_case(login)
     await age_everything(session_factory)

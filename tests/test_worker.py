@@ -19,11 +19,12 @@ from fund.audit.models import AuditEvent
 from fund.disbursements.models import Disbursement
 from fund.outbox.models import OutboxEvent
 from fund.outbox.runner import run_event
-from fund.outbox.service import HANDLERS, add_event
+from fund.outbox.service import add_event
+from fund.outbox.tasks import sweep_outbox
 from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
 from fund.settings import Settings
 from tests.helpers import running_app, submitted, vote
-from workers.main import MAX_TRIES, WorkerSettings, handle_outbox_event, shutdown, startup, sweep_outbox
+from workers.main import MAX_TRIES, OUTBOX_TASKS, WorkerSettings, handle_outbox_event, shutdown, startup
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -266,11 +267,11 @@ def exploding_handler() -> Any:
             application.justification = "modifié par un gestionnaire en échec"
         raise RuntimeError("the bank is closed")
 
-    HANDLERS["test.explodes"] = explode
+    OUTBOX_TASKS["test.explodes"] = explode
     try:
         yield calls
     finally:
-        HANDLERS.pop("test.explodes", None)
+        OUTBOX_TASKS.pop("test.explodes", None)
 
 
 async def _add(session_factory: Any, kind: str) -> UUID:
@@ -312,7 +313,7 @@ async def test_a_failing_handler_records_its_error_then_fails_on_the_last_try(
 async def test_an_event_without_a_handler_is_recorded_as_an_error(demo, session_factory, settings) -> None:
     event_id = await _add(session_factory, "test.nobody-handles-this")
     with pytest.raises(LookupError):
-        await run_event(session_factory, None, event_id, last_try=True)
+        await run_event(session_factory, None, event_id, tasks=OUTBOX_TASKS, last_try=True)
     [event] = await events(session_factory)
     assert event.status == "failed"
     assert "no handler" in (event.last_error or "")

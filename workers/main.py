@@ -1,4 +1,8 @@
-"""arq ``WorkerSettings`` and the jobs. Run with ``fund worker``.
+"""arq ``WorkerSettings``: the outbox job and the cron jobs. Run with ``fund worker``.
+
+The work itself is in each domain's ``tasks.py`` (thin: load, call the service, a re-run does nothing); this module
+says which task does the work of each kind of outbox event (``OUTBOX_TASKS``) and which run by the clock
+(``WorkerSettings.cron_jobs``). Nothing registers itself on import.
 
 Known arq behaviours designed around: a job may run more than once (every job is idempotent); a reused
 ``_job_id`` is refused while arq still knows it, so results are not kept (the outbox row is the record);
@@ -7,7 +11,6 @@ cron jobs get one try (the sweeper simply runs again); each worker has its own h
 
 from __future__ import annotations
 
-import datetime
 import os
 import socket
 from typing import Any
@@ -18,29 +21,41 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Retry
 
-import fund.auth.recovery
-import fund.disbursements.service
-import fund.payments.batches
-import fund.payments.statements  # noqa: F401
-from fund.applications.deadlines import escalate_late_requests
+from fund.applications import tasks as applications_tasks
+from fund.applications.decisions import APPROVED_EVENT
+from fund.auth import tasks as auth_tasks
+from fund.auth.recovery import RESET_MAIL
 from fund.db import create_engine, create_session_factory
-from fund.documents.service import sweep_orphans
-from fund.documents.storage import DocumentStore
-from fund.funds.calendar import PARIS
+from fund.disbursements import tasks as disbursements_tasks
+from fund.documents import tasks as documents_tasks
 from fund.ledger.service import Books
 from fund.logging import configure_logging
+from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
-from fund.notifications.service import queue_digests
-from fund.outbox.runner import run_event
-from fund.outbox.service import stale_pending_event_ids
-from fund.privacy.retention import run_retention
-from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect, enqueue_outbox_events
+from fund.notifications.service import DIGEST, NOTIFY, SEND_MAIL
+from fund.outbox import tasks as outbox_tasks
+from fund.outbox.runner import OutboxTask, run_event
+from fund.payments import tasks as payments_tasks
+from fund.payments.batches import BATCH_CREATED
+from fund.payments.statements import STATEMENT_IMPORTED
+from fund.privacy import tasks as privacy_tasks
+from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect
 from fund.security import FieldCipher
 from fund.settings import get_settings
-from fund.uow import unit_of_work
 
 log = structlog.get_logger(__name__)
 MAX_TRIES = 5
+
+# The task that does the work of each kind of outbox event (the kinds are named where the events are written).
+OUTBOX_TASKS: dict[str, OutboxTask] = {
+    APPROVED_EVENT: disbursements_tasks.schedule_disbursement,
+    BATCH_CREATED: payments_tasks.build_batch_file,
+    STATEMENT_IMPORTED: payments_tasks.reconcile_statement,
+    NOTIFY: notifications_tasks.deliver_notifications,
+    SEND_MAIL: notifications_tasks.send_notification_mail,
+    DIGEST: notifications_tasks.send_digest,
+    RESET_MAIL: auth_tasks.send_reset_mail,
+}
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -71,6 +86,7 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
             ctx["session_factory"],
             ctx["queue"],
             UUID(event_id),
+            tasks=OUTBOX_TASKS,
             last_try=job_try >= MAX_TRIES,
             books=ctx["books"],
             mailer=ctx["mailer"],
@@ -83,47 +99,6 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
         raise Retry(defer=min(2**job_try, 60)) from exc
 
 
-async def sweep_outbox(ctx: dict[str, Any]) -> int:
-    """Re-enqueue events still pending after a while: what Redis lost is delivered anyway."""
-    older_than = datetime.timedelta(seconds=ctx["settings"].outbox_sweep_after_seconds)
-    async with ctx["session_factory"]() as session:
-        ids = await stale_pending_event_ids(session, older_than=older_than)
-    queued = await enqueue_outbox_events(ctx["queue"], ids)
-    if queued:
-        log.info("sweeper re-enqueued outbox events", count=queued)
-    return queued
-
-
-async def escalate_deadlines(ctx: dict[str, Any]) -> int:
-    """Remind the committee, then alert the chair, of requests waiting past the target decision time."""
-    async with unit_of_work(ctx["session_factory"], ctx["queue"], ctx["books"]) as uow:
-        return await escalate_late_requests(uow)
-
-
-async def send_daily_digests(ctx: dict[str, Any]) -> int:
-    """Once a day at FUND_DIGEST_HOUR (French time): one digest mail per user with notifications waiting."""
-    now = datetime.datetime.now(PARIS)
-    if now.hour != ctx["settings"].digest_hour:
-        return 0
-    async with unit_of_work(ctx["session_factory"], ctx["queue"], ctx["books"]) as uow:
-        return await queue_digests(uow, now.date())
-
-
-async def apply_retention(ctx: dict[str, Any]) -> int:
-    """Daily: anonymise the cases closed for longer than FUND_RETENTION_MONTHS (idempotent, one case a
-    transaction: a run cut short by the timeout goes on the next day), then delete the document files that no row
-    names any more (a crash between a deletion's commit and the file's removal)."""
-    settings = ctx["settings"]
-    report = await run_retention(
-        ctx["session_factory"],
-        retention_months=settings.retention_months,
-        access_records_months=settings.access_records_months,
-    )
-    async with ctx["session_factory"]() as session:
-        await sweep_orphans(session, DocumentStore.from_settings(settings))
-    return len(report.applications)
-
-
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_dsn)
 
@@ -133,10 +108,13 @@ class WorkerSettings:
     cron_jobs = [
         # No cron timeout longer than the job timeout: arq keeps a killed worker's jobs for the longest timeout of
         # any function plus 10 s before another worker may take them.
-        cron(sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, keep_result=0),
-        cron(escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, keep_result=0),
-        cron(send_daily_digests, minute=0, second=10, unique=True, keep_result=0),
-        cron(apply_retention, hour=3, minute=20, second=15, unique=True, keep_result=0),
+        cron(outbox_tasks.sweep_outbox, second={0, 15, 30, 45}, run_at_startup=True, unique=True, keep_result=0),
+        cron(applications_tasks.escalate_deadlines, minute=set(range(0, 60, 10)), second=5, unique=True, keep_result=0),
+        # Hourly: the task sends at FUND_DIGEST_HOUR only.
+        cron(notifications_tasks.send_daily_digests, minute=0, second=10, unique=True, keep_result=0),
+        cron(privacy_tasks.apply_retention, hour=3, minute=20, second=15, unique=True, keep_result=0),
+        # Once the retention run is over (the job timeout ends it within a minute).
+        cron(documents_tasks.sweep_orphan_documents, hour=3, minute=21, second=15, unique=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,5 +1,6 @@
 """Requests waiting past the fund's target decision time are escalated, once per stage: first a reminder to the
-committee (at the target), then an alert to the chair (at twice the target). The cron calls this."""
+committee (at the target), then an alert to the chair (at twice the target). The cron task
+(``fund.applications.tasks.escalate_deadlines``) calls this."""
 
 from __future__ import annotations
 

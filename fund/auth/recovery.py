@@ -16,8 +16,7 @@ from fund.auth.models import PasswordResetRequest, User
 from fund.auth.passwords import check_new_password
 from fund.auth.service import _revoke_all_tokens
 from fund.notifications.mail import Mail, render
-from fund.outbox.models import OutboxEvent
-from fund.outbox.service import add_event, handles
+from fund.outbox.service import add_event
 from fund.security import hash_password
 from fund.uow import UnitOfWork
 
@@ -128,14 +127,13 @@ async def complete_reset(uow: UnitOfWork, secret: str, token: str, password: str
     return user
 
 
-@handles(RESET_MAIL)
-async def send_reset_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
-    """The worker's job: the mail with the link, once (a re-run after success finds the delivery logged)."""
+async def mail_reset_link(uow: UnitOfWork, reset: PasswordResetRequest) -> None:
+    """The mail with the link (``fund.auth.tasks.send_reset_mail`` runs this once the request committed): sent once,
+    while the link is unused and the account active (a re-run after success finds the delivery logged)."""
     from fund.notifications.models import DeliveryLog  # the notifications domain owns the delivery log
 
     session = uow.session
-    reset = await session.get(PasswordResetRequest, UUID(event.payload["request_id"]))
-    if reset is None or reset.used_at is not None:
+    if reset.used_at is not None:
         return
     message_id = f"password-reset-{reset.id}"
     if await session.scalar(select(DeliveryLog.id).where(DeliveryLog.message_id == message_id)) is not None:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import joinedload
 from uuid_utils.compat import uuid7
 
 from fund.applications import workflow
-from fund.applications.decisions import APPROVED_EVENT
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
@@ -23,8 +22,6 @@ from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.money import split_cents
-from fund.outbox.models import OutboxEvent
-from fund.outbox.service import handles
 from fund.pagination import PageRequest, fetch_page
 from fund.uow import UnitOfWork
 
@@ -48,12 +45,11 @@ _SCHEDULE = (
 )
 
 
-@handles(APPROVED_EVENT)
-async def schedule_for_approved_application(uow: UnitOfWork, event: OutboxEvent) -> None:
-    """Create the disbursement of an approved application; does nothing if it already exists."""
+async def schedule_for_approved_application(uow: UnitOfWork, application: Application) -> None:
+    """Create the disbursement of an approved application, locked by the caller (``fund.disbursements.tasks`` once
+    the approval committed); does nothing if it already exists or the application is no longer approved."""
     session = uow.session
-    application = await session.get(Application, UUID(event.payload["application_id"]), with_for_update=True)
-    if application is None or application.status != "approved" or application.amount_granted_cents is None:
+    if application.status != "approved" or application.amount_granted_cents is None:
         return
     assert application.decided_at is not None
     amount = application.amount_granted_cents

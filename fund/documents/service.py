@@ -11,7 +11,8 @@ empty, ten per request; a PDF that carries active content (JavaScript, launch ac
 media), or that hides its objects behind encryption, is refused: the committee opens these files.
 
 Files and rows: a file is written before its row commits and deleted after its row's deletion commits, so a row
-always has its file; a crash in between leaves a file without a row, which ``sweep_orphans`` removes.
+always has its file; a crash in between leaves a file without a row, which ``sweep_orphans`` removes (daily:
+``fund.documents.tasks``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Domain services call :func:`notify` in their own transaction: it writes one outb
 the recipients (one notification each, keyed so that a re-run creates nothing twice) and, for each recipient who
 wants it now (or for an urgent kind), writes a ``mail.send`` event. Sending marks the notification ``sent`` in the
 same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice.
-Non-urgent notifications of users who chose the daily digest wait for the digest cron.
+Non-urgent notifications of users who chose the daily digest wait for the digest cron. The worker's tasks (load the
+rows an event names, then call this module) are in :mod:`fund.notifications.tasks`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from fund.money import format_euros_fr
 from fund.notifications.mail import Mail, render
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
-from fund.outbox.service import add_event, handles
+from fund.outbox.service import add_event
 from fund.pagination import PageRequest, fetch_page
 from fund.uow import UnitOfWork
 
@@ -203,9 +204,8 @@ _NOTIFY = (
 )
 
 
-@handles(NOTIFY)
 async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
-    """Create each recipient's notification once, and queue the mails that go now."""
+    """Create each recipient's notification of a ``notify`` event once, and queue the mails that go now."""
     recipients = await _fan_out(uow, event)
     if not recipients:
         return
@@ -266,22 +266,9 @@ async def _send(
     uow.session.add(DeliveryLog(message_id=message_id, user_id=user.id, subject=subject))
 
 
-@handles(SEND_MAIL)
-async def send_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
-    # The notification (locked), its recipient and the fund's name, in one query.
-    row = (
-        await uow.session.execute(
-            select(Notification, User, Fund.name)
-            .join(User, User.id == Notification.user_id)
-            .outerjoin(Fund, Fund.id == User.fund_id)
-            .where(Notification.id == UUID(event.payload["notification_id"]))
-            .options(_NO_SCHOOLS)
-            .with_for_update(of=Notification)
-        )
-    ).first()
-    if row is None:
-        return
-    notification, user, fund_name = row
+async def send_mail(uow: UnitOfWork, notification: Notification, user: User, fund_name: str | None) -> None:
+    """Mail a notification (locked by the caller) to its recipient, once: a notification no longer ``pending`` was
+    sent already or waits for the digest."""
     if notification.mail_status != "pending":
         return  # already sent (a re-run) or turned into a digest
     if not user.is_active:
@@ -307,11 +294,9 @@ async def queue_digests(uow: UnitOfWork, day: datetime.date) -> int:
     return len(users)
 
 
-@handles(DIGEST)
-async def send_digest(uow: UnitOfWork, event: OutboxEvent) -> None:
-    user = await uow.session.get(User, UUID(event.payload["user_id"]), with_for_update=True)
-    if user is None:
-        return
+async def send_digest(uow: UnitOfWork, user: User, *, digest_id: UUID) -> None:
+    """Mail ``user`` (locked by the caller) the digest of their waiting notifications, once: a re-run finds none
+    waiting. ``digest_id`` (the ``mail.digest`` event's) names the mail."""
     waiting = list(
         await uow.session.scalars(
             select(Notification)
@@ -324,7 +309,7 @@ async def send_digest(uow: UnitOfWork, event: OutboxEvent) -> None:
         return
     if user.is_active:
         items = [{"subject": subject_of(n.kind, n.context), "link": n.link} for n in waiting]
-        await _send(uow, user, "daily_digest", {"items": items, "link": "/api/v1/notifications"}, f"digest-{event.id}")
+        await _send(uow, user, "daily_digest", {"items": items, "link": "/api/v1/notifications"}, f"digest-{digest_id}")
     now = await uow.session.scalar(select(func.now()))
     for notification in waiting:
         notification.mail_status = "sent" if user.is_active else "none"

@@ -1,7 +1,12 @@
-"""Run one outbox event's work exactly once (the worker's job calls this)."""
+"""Run one outbox event's work exactly once (the worker's job calls this).
+
+The work is the task its kind maps to in the ``tasks`` given: ``workers/main.py`` builds that table from each
+domain's ``tasks.py``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -12,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.ledger.service import Books
 from fund.outbox.models import OutboxEvent
-from fund.outbox.service import HANDLERS
 from fund.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+# A task does the work of one kind of event in the job's transaction (its unit of work: session, queue, books,
+# mailer); it must do nothing when a previous run did the work already.
+OutboxTask = Callable[[UnitOfWork, OutboxEvent], Awaitable[None]]
 
 
 async def run_event(
@@ -23,30 +31,31 @@ async def run_event(
     redis: ArqRedis | None,
     event_id: UUID,
     *,
+    tasks: Mapping[str, OutboxTask],
     last_try: bool = False,
     books: Books | None = None,
     mailer: Any = None,
 ) -> str:
-    """Lock the event row, skip it if done, run its handler, mark it done — in one transaction.
+    """Lock the event row, skip it if done, run the task of its kind, mark it done — in one transaction.
 
     A re-run after a crash therefore either finds the event done or redoes the whole thing; two workers
     given the same event wait on the row lock and the second finds it done. Returns the final status.
     """
     async with factory() as session:
         uow = UnitOfWork(session, redis, books, mailer)
-        # One statement locks the pending event and marks it done: the mark is undone with the handler's work if
-        # that fails, and a second worker waiting on the row finds it no longer pending.
+        # One statement locks the pending event and marks it done: the mark is undone with the task's work if that
+        # fails, and a second worker waiting on the row finds it no longer pending.
         event = await session.scalar(_TAKE, {"event_id": event_id})
         if event is None:
             status = await session.scalar(select(OutboxEvent.status).where(OutboxEvent.id == event_id))
             if status is None:
                 log.warning("outbox event not found", event_id=str(event_id))
             return status or "missing"
-        handler = HANDLERS.get(event.kind)
+        task = tasks.get(event.kind)
         try:
-            if handler is None:
+            if task is None:
                 raise LookupError(f"no handler for outbox event kind {event.kind!r}")
-            await handler(uow, event)
+            await task(uow, event)
         except Exception as exc:
             await uow.rollback()
             await _record_failure(factory, event_id, exc, last_try=last_try)

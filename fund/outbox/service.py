@@ -1,9 +1,11 @@
-"""Write events with the state change; deliver them after commit; sweep what was lost; run each once."""
+"""Write events with the state change; deliver them after commit; find what was lost for the sweeper.
+
+Each event is run once by :mod:`fund.outbox.runner`, with the task its kind maps to in ``workers/main.py``.
+"""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -15,20 +17,7 @@ from fund.outbox.models import OutboxEvent
 
 log = structlog.get_logger(__name__)
 
-# A handler receives the job's unit of work (fund.uow.UnitOfWork: session, queue, books) and the event.
-Handler = Callable[[Any, OutboxEvent], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
 _ADDED_KEY = "fund.outbox.added"
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that does the work of one kind of event (in the job's transaction)."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 def add_event(session: AsyncSession, kind: str, payload: dict[str, Any]) -> OutboxEvent:

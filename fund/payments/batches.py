@@ -4,7 +4,8 @@ The accountant asks for a batch; the disbursements are taken (``batched``) in th
 attempt each — its EndToEndId is derived from the request reference, the instalment and the attempt number, so a
 bank line always leads back to its disbursement, and a re-issued transfer gets a new one. The worker then builds
 the file, validates it against the official XSD and the EPC rules, and stores it with its checksum (``ready``),
-or marks the batch ``failed`` and gives the disbursements back.
+or marks the batch ``failed`` and gives the disbursements back (:func:`build_file`, run by
+``fund.payments.tasks.build_batch_file``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, No
 from fund.funds.calendar import local_day
 from fund.money import format_euros_fr
 from fund.notifications.service import notify
-from fund.outbox.models import OutboxEvent
-from fund.outbox.service import add_event, handles
+from fund.outbox.service import add_event
 from fund.pagination import PageRequest, fetch_page
 from fund.payments.sepa import Debtor, SepaError, Transfer, build_pain001, sepa_identifier, validate_pain001
 from fund.uow import UnitOfWork
@@ -151,12 +151,11 @@ async def create(
     return batch, True
 
 
-@handles(BATCH_CREATED)
-async def build_file(uow: UnitOfWork, event: OutboxEvent) -> None:
-    """Build and validate the SEPA file of a pending batch; idempotent (a built batch is left alone)."""
+async def build_file(uow: UnitOfWork, batch: PaymentBatch) -> None:
+    """Build and validate the SEPA file of a pending batch (locked by the caller); idempotent (a built batch is left
+    alone)."""
     session = uow.session
-    batch = await session.get(PaymentBatch, UUID(event.payload["batch_id"]), with_for_update=True)
-    if batch is None or batch.status != "pending":
+    if batch.status != "pending":
         return
     books = uow.require_books()
     debtor_settings = books.settings.payment_debtor

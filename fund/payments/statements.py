@@ -1,4 +1,4 @@
-"""Bank statements (camt.053 / camt.054): import, then reconciliation by the worker.
+"""Bank statements (camt.053 / camt.054): import, then reconciliation by the worker (``fund.payments.tasks``).
 
 Each booked entry is matched on the EndToEndId of the transfer (or, for a batch booking, on the PmtInfId and the
 batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512), a credit with return
@@ -27,8 +27,7 @@ from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
-from fund.outbox.models import OutboxEvent
-from fund.outbox.service import add_event, handles
+from fund.outbox.service import add_event
 from fund.pagination import PageRequest, fetch_page
 from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
 from fund.uow import UnitOfWork
@@ -97,11 +96,11 @@ class _Tally:
     already_known: int = 0
 
 
-@handles(STATEMENT_IMPORTED)
-async def reconcile(uow: UnitOfWork, event: OutboxEvent) -> None:
+async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
+    """Apply each entry of an imported statement (locked by the caller) once; a statement no longer ``pending`` was
+    reconciled already."""
     session = uow.session
-    statement = await session.get(BankStatement, UUID(event.payload["statement_id"]), with_for_update=True)
-    if statement is None or statement.status != "pending":
+    if statement.status != "pending":
         return
     content = await session.scalar(select(BankStatement.content).where(BankStatement.id == statement.id))
     assert content is not None

@@ -1,0 +1,21 @@
+"""The auth domain's background work (run by the worker, registered in ``workers/main.py``).
+
+Thin tasks: load what the event names, call the service, which does nothing when the work is done already.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fund.auth import recovery
+from fund.auth.models import PasswordResetRequest
+from fund.outbox.models import OutboxEvent
+from fund.uow import UnitOfWork
+
+
+async def send_reset_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
+    """``password.reset_mail``: the mail with the link, once."""
+    reset = await uow.session.get(PasswordResetRequest, UUID(event.payload["request_id"]))
+    if reset is None:
+        return
+    await recovery.mail_reset_link(uow, reset)
