@@ -12,7 +12,8 @@ from litestar.config.csrf import CSRFConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIMediaType, OpenAPIResponse, Schema, SecurityScheme
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -25,6 +26,7 @@ from fund.db import create_engine, create_reader_factory, create_session_factory
 from fund.deps import DEPENDENCIES
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
+from fund.errors import REFUSALS
 from fund.funds.controllers import PolicyController
 from fund.health import health
 from fund.http_security import security_headers
@@ -65,6 +67,32 @@ API_CONTROLLERS = [
     DataProtectionController,
     DocumentController,
 ]
+
+
+# Every error answer (RFC 9457), with the stable codes a client may rely on and their French text.
+PROBLEM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    description="An error (application/problem+json). `code` is stable; `detail` is its French text.",
+    required=["type", "title", "status", "code", "detail"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING),
+        "title": Schema(type=OpenAPIType.STRING),
+        "status": Schema(type=OpenAPIType.INTEGER),
+        "code": Schema(
+            type=OpenAPIType.STRING,
+            enum=sorted(REFUSALS),
+            description="; ".join(f"`{code}`: {text}" for code, text in sorted(REFUSALS.items())),
+        ),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "errors": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                properties={"field": Schema(type=OpenAPIType.STRING), "message": Schema(type=OpenAPIType.STRING)},
+            ),
+        ),
+    },
+)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -135,11 +163,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
             components=Components(
+                # (a response: Litestar rebuilds ``schemas`` from the routes' own types)
+                responses={
+                    "Problem": OpenAPIResponse(
+                        description="An error (RFC 9457) with its stable code",
+                        content={"application/problem+json": OpenAPIMediaType(schema=PROBLEM_SCHEMA)},
+                    )
+                },
                 security_schemes={
                     "BearerToken": SecurityScheme(
                         type="http", scheme="bearer", description="POST /api/v1/auth/token gives the token"
                     )
-                }
+                },
             ),
         ),
     )

@@ -1,7 +1,8 @@
 """Every error answered as ``application/problem+json`` (RFC 9457), in one place.
 
-A domain error maps to one status here; validation errors list ``{field, message}``; nothing internal
-(stack trace, SQL) ever reaches the client.
+A domain error maps to one status here; every problem carries a stable ``code`` (``fund.errors.REFUSALS``) and
+its French text as ``detail``; validation errors list ``{field, message}``; nothing internal (stack trace, SQL)
+ever reaches the client.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from fund.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from fund.errors import REFUSALS, Conflict, DomainError, Forbidden, InvalidInput, NotFound, refusal
 
 log = structlog.get_logger(__name__)
 
@@ -39,19 +40,41 @@ _TITLES = {
 }
 
 
+# The code of a problem the HTTP layer itself answers, by status.
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "validation_failed",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
 def problem(
     status: int,
-    detail: str,
+    code: str | None = None,
     *,
+    detail: str | None = None,
     title: str | None = None,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    **params: Any,
 ) -> Response[dict[str, Any]]:
+    """A problem answer: ``code`` (by default the status's) and its French text, unless ``detail`` is given."""
+    code = code or _CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+    assert code in REFUSALS, code
     body: dict[str, Any] = {
         "type": "about:blank" if title is None else f"urn:fund:problem:{title.lower().replace(' ', '-')}",
         "title": title or _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "code": code,
+        "detail": detail if detail is not None else refusal(code, **params),
     }
     if errors is not None:
         body["errors"] = errors
@@ -89,29 +112,35 @@ def validation_errors(extra: Any) -> list[dict[str, str]]:
 def on_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     status = next(code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind))
     errors = [{"field": e.field, "message": e.message} for e in exc.errors] or None
-    return problem(status, exc.detail, title=exc.title, errors=errors)
+    return problem(status, exc.code, detail=exc.detail, title=exc.title, errors=errors)
 
 
 def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = validation_errors(exc.extra)
     if not errors:
         # Litestar says why the body could not be read at all (malformed JSON, wrong content type).
-        return problem(400, str(exc.detail), errors=[{"field": "body", "message": str(exc.detail)}])
-    return problem(422, "The request is invalid: see errors.", errors=errors)
+        return problem(400, reason=exc.detail, errors=[{"field": "body", "message": str(exc.detail)}])
+    return problem(422, errors=errors)
 
 
 def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="fund"')
-    detail = exc.detail if exc.status_code < 500 else "An unexpected error occurred."
-    errors = [{"field": "body", "message": detail}] if exc.status_code == 400 else None
-    return problem(exc.status_code, detail, errors=errors, headers=headers or None)
+    if exc.status_code == 400:
+        reason = str(exc.detail)
+        return problem(400, reason=reason, errors=[{"field": "body", "message": reason}], headers=headers or None)
+    extra = exc.extra if isinstance(exc.extra, dict) else {}
+    code = extra.get("code")
+    if code in REFUSALS:
+        params = {k: v for k, v in extra.items() if k != "code"}
+        return problem(exc.status_code, code, headers=headers or None, **params)
+    return problem(exc.status_code, headers=headers or None)
 
 
 def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
-    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from fund.applications import workflow
 from fund.applications.models import Application
 from fund.auth.models import COMMITTEE_ROLES, User
+from fund.students.access import owned_schools
 
 
 def is_committee(user: User) -> bool:
@@ -32,11 +33,6 @@ def is_committee(user: User) -> bool:
 
 def is_referent(user: User) -> bool:
     return user.has_role("referent")
-
-
-def owned_schools(user: User) -> frozenset[UUID]:
-    """The schools whose requests ``user`` files and acts on (as their referent): empty for everyone else."""
-    return frozenset(s.id for s in user.schools) if is_referent(user) else frozenset()
 
 
 def readable_condition(*, referent: bool, committee: bool) -> ColumnElement[bool]:

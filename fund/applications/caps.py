@@ -14,7 +14,7 @@ from fund.applications.models import Application
 from fund.errors import Conflict
 from fund.funds.calendar import fiscal_year_bounds
 from fund.funds.models import Fund
-from fund.funds.policy import Policy
+from fund.funds.policy import Policy, category_label
 from fund.money import format_euros_fr
 from fund.students.models import Student
 
@@ -73,8 +73,10 @@ async def enforce(
     ceiling = policy.category_ceiling(application.category)
     if ceiling is not None and amount_cents > ceiling:
         raise Conflict(
-            f"ceiling exceeded: the {application.category} ceiling per request is {format_euros_fr(ceiling)}, "
-            f"{format_euros_fr(amount_cents)} would be granted"
+            "category_ceiling_exceeded",
+            category=category_label(application.category),
+            ceiling=format_euros_fr(ceiling),
+            amount=format_euros_fr(amount_cents),
         )
     if policy.student_yearly_ceiling_cents is None:
         return
@@ -82,8 +84,9 @@ async def enforce(
     summary = await student_aid(session, fund, policy, application.student_id, fiscal_year, exclude=application.id)
     if summary.granted_cents + amount_cents > policy.student_yearly_ceiling_cents:
         raise Conflict(
-            f"ceiling exceeded: the yearly ceiling per student is "
-            f"{format_euros_fr(policy.student_yearly_ceiling_cents)} for fiscal year {fiscal_year}; "
-            f"{format_euros_fr(summary.granted_cents)} already granted, {format_euros_fr(amount_cents)} more "
-            f"would exceed it"
+            "yearly_ceiling_exceeded",
+            ceiling=format_euros_fr(policy.student_yearly_ceiling_cents),
+            fiscal_year=fiscal_year,
+            granted=format_euros_fr(summary.granted_cents),
+            amount=format_euros_fr(amount_cents),
         )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications import caps, workflow
@@ -27,6 +27,7 @@ from fund.applications.service import _load_for_update, _now, _transition
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
+from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement
 from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
 from fund.funds.calendar import fiscal_year_of, local_day
@@ -41,23 +42,16 @@ from fund.uow import UnitOfWork
 APPROVED_EVENT = "application.approved"
 
 
-CONFLICTS = {
-    "filed_it": "you filed this request: you cannot take part in its decision",
-    "attached_to_school": "you are attached to this request's school: you cannot take part in its decision",
-}
-
-
 def _check_no_conflict_of_interest(user: User, application: Application) -> None:
     conflict = conflict_of_interest(Member.of(user), application)
     if conflict is not None:
-        raise Forbidden(CONFLICTS[conflict])
+        raise Forbidden(conflict)
 
 
 def _require_votable(application: Application) -> None:
     if application.status not in workflow.AWAITING_DECISION:
         raise IllegalTransition(
-            f"cannot vote on application {application.reference}: it is {application.status}, and votes are "
-            f"accepted only while it is {' or '.join(sorted(workflow.AWAITING_DECISION))}"
+            "not_votable", reference=application.reference, status=workflow.label(application.status)
         )
 
 
@@ -111,7 +105,7 @@ async def request_info(
     uow: UnitOfWork, user: User, application_id: UUID, data: RequestInfoIn, actor: Actor
 ) -> Application:
     if not is_committee(user):
-        raise Forbidden("only committee members ask for more information")
+        raise Forbidden("committee_only")
     application = await _load_for_update(uow, user, application_id)
     _check_no_conflict_of_interest(user, application)
     await _transition(uow, application, "request_info", actor, message=data.message)
@@ -125,12 +119,9 @@ async def answer(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     """The referent answers the committee's question; the request goes back to the committee."""
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent answers the committee")
+        raise Forbidden("referent_only")
     if application.status != "info_requested":
-        raise IllegalTransition(
-            f"cannot answer application {application.reference}: it is {application.status}, and an answer is "
-            f"expected only when the committee asked for information (info_requested)"
-        )
+        raise IllegalTransition("no_question_to_answer", reference=application.reference)
     await _transition(uow, application, "submit", actor, answer=data.reason)
     application.info_response_message = data.reason
     await uow.commit()
@@ -140,7 +131,7 @@ async def answer(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
 async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
     """A member stands aside; the quorum is then counted among those who remain."""
     if not is_committee(user):
-        raise Forbidden("only committee members recuse themselves")
+        raise Forbidden("committee_only")
     application = await _load_for_update(uow, user, application_id)
     _require_votable(application)
     voted = await uow.session.scalar(
@@ -149,11 +140,11 @@ async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
         )
     )
     if voted is not None:
-        raise Conflict(f"you have already voted on application {application.reference}: too late to recuse")
+        raise Conflict("voted_cannot_recuse", reference=application.reference)
     if await uow.session.scalar(
         select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
     ):
-        raise Conflict(f"you have already recused yourself from application {application.reference}")
+        raise Conflict("already_recused", reference=application.reference)
     uow.session.add(Recusal(application_id=application.id, member_id=user.id, reason=data.reason))
     await uow.session.flush()
     await record(
@@ -176,7 +167,7 @@ async def vote(
     ``session_id`` stamps a vote cast through a committee session; the caller has checked the agenda.
     """
     if not is_committee(user):
-        raise Forbidden("only committee members and the chair vote")
+        raise Forbidden("committee_only")
     application = await _load_for_update(uow, user, application_id)
     _check_no_conflict_of_interest(user, application)
     _require_votable(application)
@@ -199,9 +190,9 @@ async def vote(
         )
     ).one()
     if recused:
-        raise Conflict(f"you recused yourself from application {application.reference}: you cannot vote on it")
+        raise Conflict("recused_cannot_vote", reference=application.reference)
     if voted:
-        raise Conflict(f"you have already voted on application {application.reference}")
+        raise Conflict("already_voted", reference=application.reference)
     cast = Vote(
         application_id=application.id,
         member_id=user.id,
@@ -216,7 +207,7 @@ async def vote(
     try:
         await uow.session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"you have already voted on application {application.reference}") from exc
+        raise Conflict("already_voted", reference=application.reference) from exc
     await record(
         uow.session,
         actor,
@@ -298,21 +289,17 @@ async def decide_as_chair(
 ) -> Application:
     """The chair's casting decision when the votes still to come can no longer decide (split vote)."""
     if not user.has_role("chair"):
-        raise Forbidden("only the chair decides a split vote")
+        raise Forbidden("chair_only")
     application = await _load_for_update(uow, user, application_id)
     _check_no_conflict_of_interest(user, application)
     if application.status != "under_review":
         raise IllegalTransition(
-            f"cannot decide application {application.reference} as chair: it is {application.status}, and the "
-            f"chair decides only a split vote under review"
+            "chair_decides_split_vote_only", reference=application.reference, status=workflow.label(application.status)
         )
     policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
     votes = await _votes(uow, application)
     if not await _deadlocked(uow, application, policy, votes):
-        raise Conflict(
-            f"the committee can still decide application {application.reference}: members who may vote have "
-            f"not voted yet"
-        )
+        raise Conflict("committee_can_still_decide", reference=application.reference)
     if data.outcome == "approve":
         approving = [v.amount_cents for v in votes if v.choice == "approve" and v.amount_cents]
         amount = data.amount_cents or (min(approving) if approving else application.amount_requested_cents)
@@ -329,7 +316,7 @@ async def decide_as_chair(
 async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: ReasonIn, actor: Actor) -> Application:
     """The chair cancels an approval before any payment: the budget is released and nothing will be paid."""
     if not user.has_role("chair"):
-        raise Forbidden("only the chair cancels an approved request")
+        raise Forbidden("chair_only")
     application = await _load_for_update(uow, user, application_id)
     workflow.check(application, "cancel")
     under_way = await uow.session.scalar(
@@ -339,13 +326,11 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
         )
     )
     if under_way is not None:
-        raise Conflict(f"application {application.reference} is already being paid: it can no longer be cancelled")
+        raise Conflict("already_being_paid", reference=application.reference)
     application.cancel_reason = data.reason
     await _transition(uow, application, "cancel", actor, reason=data.reason)
     await uow.session.execute(
-        update(Disbursement)
-        .where(Disbursement.application_id == application.id, Disbursement.status == "scheduled")
-        .values(status="cancelled")
+        DISBURSEMENT.moved(Disbursement, "cancel").where(Disbursement.application_id == application.id)
     )
     released = await budgets.release(uow.session, application.id)
     if released:
@@ -362,9 +347,9 @@ async def appeal(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     """One appeal of a rejection: back to review; earlier votes stay in the history but no longer count."""
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent appeals a decision")
+        raise Forbidden("referent_only")
     if application.status == "rejected" and application.appealed_at is not None:
-        raise Conflict(f"application {application.reference} was already appealed once: no second appeal")
+        raise Conflict("already_appealed", reference=application.reference)
     await _transition(uow, application, "appeal", actor, reason=data.reason, previous_round=application.review_round)
     application.review_round += 1
     application.appeal_reason = data.reason
@@ -379,12 +364,12 @@ async def appeal(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
 async def ratify(uow: UnitOfWork, user: User, application_id: UUID, data: RatificationIn, actor: Actor) -> Application:
     """The committee's verdict on a fast-tracked decision, recorded by the chair."""
     if not user.has_role("chair"):
-        raise Forbidden("only the chair records a ratification")
+        raise Forbidden("chair_only")
     application = await _load_for_update(uow, user, application_id)
     if not application.fast_tracked:
-        raise Conflict(f"application {application.reference} was not fast-tracked: there is nothing to ratify")
+        raise Conflict("not_fast_tracked", reference=application.reference)
     if application.ratification is not None:
-        raise Conflict(f"application {application.reference} was already {application.ratification}")
+        raise Conflict(f"already_{application.ratification}", reference=application.reference)
     application.ratification = data.outcome
     application.ratified_at = await _now(uow)
     application.ratified_by_id = user.id
@@ -405,7 +390,7 @@ async def awaiting_ratification(
     uow: UnitOfWork, user: User, page: PageRequest
 ) -> tuple[Sequence[Application], str | None]:
     if not is_committee(user):
-        raise Forbidden("only the committee sees the decisions to ratify")
+        raise Forbidden("committee_only")
     query = select(Application).where(
         readable(user),
         Application.fast_tracked.is_(True),

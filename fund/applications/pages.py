@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
 from sqlalchemy import select
 
-from fund.applications import deadlines, decisions, workflow
+from fund.applications import deadlines, decisions, views, workflow
 from fund.applications import service as applications
 from fund.applications.access import is_committee, is_owner, readable
 from fund.applications.models import Application
@@ -39,7 +39,6 @@ from fund.funds.service import policy_of
 from fund.pagination import PageRequest
 from fund.privacy.service import record_access
 from fund.students import service as students_service
-from fund.students.models import Student, age_on
 from fund.uow import UnitOfWork
 from fund.web.formatting import STATUS_FR
 from fund.web.pages import (
@@ -47,7 +46,6 @@ from fund.web.pages import (
     actor_of,
     domain_errors,
     flash,
-    french,
     page,
     parse_euros,
     signed_in,
@@ -78,6 +76,7 @@ ACTIONS_FR = {
     "application.ratified": "décision ratifiée",
     "application.disavowed": "décision désavouée",
     "application.mark_paid": "aide payée",
+    "application.payment_returned": "virement rejeté par la banque : aide de nouveau à verser",
     "application.payee_changed": "bénéficiaire modifié",
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
@@ -94,19 +93,6 @@ PAYEE_KINDS = [
     ("guardian", "Responsable légal"),
     ("student", "L'élève"),
     ("third_party", "Un tiers (bailleur, cantine…)"),
-]
-# The service's refusals a page can meet, in French.
-REFUSALS_FR = [
-    ("ceiling exceeded: the yearly ceiling", "Plafond annuel de l'élève dépassé : accorder un montant plus faible."),
-    ("ceiling exceeded", "Plafond de la catégorie dépassé : accorder un montant plus faible."),
-    ("budget exhausted", "Budget épuisé : l'enveloppe ne couvre pas ce montant."),
-    ("no fund-wide budget envelope", "Aucun budget n'est ouvert pour cet exercice : rien ne peut être accordé."),
-    ("you have already voted", "Vous avez déjà voté sur cette demande."),
-    ("you have already recused", "Vous vous êtes déjà récusé(e) sur cette demande."),
-    ("you recused yourself", "Vous vous êtes récusé(e) : vous ne pouvez plus voter sur cette demande."),
-    ("the committee can still decide", "Le comité peut encore décider : tous les votes ne sont pas exprimés."),
-    ("cannot", "La demande a changé entre-temps : l'action n'est plus possible dans son état actuel."),
-    ("application", "La demande a changé entre-temps : rechargez la page."),
 ]
 # Where a schema field's error lands in the request form.
 FORM_FIELDS = {
@@ -205,8 +191,7 @@ class CaseController(PageController):
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
-            student = await session.get(Student, application.student_id)
-            votes = await applications.votes_of(uow, application)
+            case = await views.detailed(uow, user, application)
             history = await applications.history_of(uow, user, application_id)
             owner = is_owner(user, application)
             committee = is_committee(user)
@@ -219,17 +204,14 @@ class CaseController(PageController):
                     .order_by(Disbursement.sequence)
                 )
             )
-        assert student is not None
         return page(
             request,
             "applications/demande.html",
             user,
             errors=errors,
-            a=application,
-            student=student,
-            age=age_on(student.birth_date, datetime.date.today()),
+            a=case,
             owner=owner,
-            votes=[v for v in votes if v.round == application.review_round],
+            votes=[v for v in case.votes or () if v.round == case.review_round],
             history=history,
             standing=standing,
             can_vote=bool(standing and standing.may_vote),
@@ -261,8 +243,6 @@ class CaseController(PageController):
                 return page(request, "web/introuvable.html", user, status_code=404)
             except DomainError as exc:
                 errors = domain_errors(exc, fields)
-                if "_" in errors:
-                    errors["_"] = french(exc, REFUSALS_FR)
                 return await self._page(request, state, user, application_id, errors=errors, form=form)
         flash(request, done)
         return Redirect(f"/demandes/{application_id}", status_code=303)

@@ -147,6 +147,7 @@ class VoteOut(msgspec.Struct, kw_only=True):
     amount_cents: int | None
     comment: str | None
     round: int
+    by_chair: bool = False
     created_at: datetime.datetime
 
 
@@ -171,11 +172,15 @@ class CapsOut(msgspec.Struct, kw_only=True):
     category_ceiling_cents: int | None
 
 
-class StudentSummary(msgspec.Struct, kw_only=True):
-    """What the committee may know of the student: pseudonymised."""
+class StudentSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the committee may know of the student (pseudonymised: age and trade); the school's referents also read
+    the name."""
 
     age: int
     trade: str | None
+    name: Annotated[
+        str | None, msgspec.Meta(description="Only for the school's referents (absent for the committee)")
+    ] = None
 
 
 class ApplicationOut(msgspec.Struct, kw_only=True):
@@ -205,6 +210,7 @@ class ApplicationOut(msgspec.Struct, kw_only=True):
     created_at: datetime.datetime
     submitted_at: datetime.datetime | None
     decided_at: datetime.datetime | None
+    appealed_at: datetime.datetime | None = None
     decision: DecisionOut | None
     votes: list[VoteOut] | None = None
 

@@ -98,7 +98,7 @@ async def create(
     uow: UnitOfWork, user: User, data: ApplicationCreate, cipher: FieldCipher, actor: Actor
 ) -> Application:
     if not user.has_role("referent"):
-        raise Forbidden("only a school's referent files aid requests")
+        raise Forbidden("referent_only")
     student = await uow.session.get(Student, data.student_id)
     if student is None or student.school_id not in owned_schools(user):
         raise InvalidInput("student_id", "élève inconnu dans vos écoles")
@@ -137,14 +137,14 @@ async def create(
 async def _load_for_update(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
     application = await uow.session.get(Application, application_id, with_for_update=True)
     if application is None or not may_see(user, application):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     return application
 
 
 async def get(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
     application = await uow.session.get(Application, application_id)
     if application is None or not may_see(user, application):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     return application
 
 
@@ -161,7 +161,7 @@ async def get_for_reading(uow: UnitOfWork, user: User, application_id: UUID) -> 
     """Like ``get``, with the request's student and fund, in one round trip."""
     row = (await uow.session.execute(_GET_FOR_READING, {"id": application_id})).first()
     if row is None or not may_see(user, row[0]):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     return row[0], row[1], row[2]
 
 
@@ -182,14 +182,11 @@ async def patch(
 ) -> Application:
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent edits a request")
+        raise Forbidden("referent_only")
     if application.version != data.version:
-        raise StaleVersion(
-            f"application {application.reference} was changed since version {data.version} "
-            f"(now version {application.version}): reload it and apply your change again"
-        )
+        raise StaleVersion(reference=application.reference, given=data.version, current=application.version)
     if application.status not in workflow.EDITABLE:
-        raise Conflict(f"application {application.reference} is {application.status}: it can no longer be edited")
+        raise Conflict("not_editable", reference=application.reference, status=workflow.label(application.status))
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for name, value in changes.items():
         if value is None:
@@ -234,7 +231,7 @@ async def _transition(
 async def submit(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor) -> Application:
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent submits a request")
+        raise Forbidden("referent_only")
     resubmission = application.status == "info_requested"
     await _transition(uow, application, "submit", actor, **({"resubmission": True} if resubmission else {}))
     application.submitted_at = await _now(uow)
@@ -250,14 +247,14 @@ async def submit(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor
 async def withdraw(uow: UnitOfWork, user: User, application_id: UUID, actor: Actor) -> Application:
     application = await _load_for_update(uow, user, application_id)
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent withdraws a request")
+        raise Forbidden("referent_only")
     await _transition(uow, application, "withdraw", actor)
     await uow.commit()
     return application
 
 
 class ListRow(NamedTuple):
-    """What a list shows of a request, with the student's birth date and trade (for the committee's pseudonymised
+    """What a list shows of a request, with the student's birth date and trade (the committee's pseudonymised
     summary): columns, not ORM instances, read in one statement and never tracked; a tuple, whose attributes cost
     what indexing costs (a SQLAlchemy Row's cost half a microsecond each, thirty times a row)."""
 
@@ -292,11 +289,14 @@ class ListRow(NamedTuple):
     decided_by_chair: bool
     decision_reason: str | None
     ratification: str | None
+    appealed_at: datetime.datetime | None
     birth_date: datetime.date
     trade: str | None
+    first_name: str
+    last_name: str
 
 
-LIST_FIELDS = ListRow._fields[:-2]
+LIST_FIELDS = ListRow._fields[:-4]
 
 
 @functools.cache
@@ -306,7 +306,13 @@ def _list_query(
     """The list's statement for one shape of reader and filters, built and compiled once: the values are bound
     parameters; asyncpg runs it (``DriverQuery``)."""
     query = (
-        select(*(getattr(Application, name) for name in LIST_FIELDS), Student.birth_date, Student.trade)
+        select(
+            *(getattr(Application, name) for name in LIST_FIELDS),
+            Student.birth_date,
+            Student.trade,
+            Student.first_name,
+            Student.last_name,
+        )
         .join(Student, Student.id == Application.student_id)
         .where(readable_condition(referent=referent, committee=committee))
     )
@@ -375,21 +381,16 @@ async def change_payee(
     application = await uow.session.get(Application, application_id, with_for_update=True)
     accountant = application is not None and user.has_role("accountant") and application.fund_id == user.fund_id
     if application is None or not (is_owner(user, application) or accountant):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     if application.status != "approved":
-        raise Conflict(
-            f"application {application.reference} is {application.status}: edit a draft with PATCH, "
-            f"the payee of a paid or closed request no longer changes"
-        )
+        raise Conflict("payee_frozen", reference=application.reference, status=workflow.label(application.status))
     in_flight = await uow.session.scalar(
         select(Disbursement.id).where(
             Disbursement.application_id == application.id, Disbursement.status.in_(("batched", "sent"))
         )
     )
     if in_flight is not None:
-        raise Conflict(
-            "a transfer to the current payee is in a batch or at the bank: wait for it to be paid or returned"
-        )
+        raise Conflict("transfer_in_flight")
     before = {"name": application.payee_name, "iban": application.payee_iban_masked}
     books = uow.require_books()
     previous_account = books.payee_account(application)

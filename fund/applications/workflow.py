@@ -8,7 +8,16 @@ from fund.applications.models import Application
 from fund.errors import IllegalTransition
 
 Action = Literal[
-    "submit", "withdraw", "start_review", "request_info", "approve", "reject", "cancel", "appeal", "mark_paid"
+    "submit",
+    "withdraw",
+    "start_review",
+    "request_info",
+    "approve",
+    "reject",
+    "cancel",
+    "appeal",
+    "mark_paid",
+    "payment_returned",
 ]
 
 # The status sets the rest of the code names (never spelled again elsewhere).
@@ -17,6 +26,24 @@ EDITABLE = frozenset({"draft", "info_requested"})  # the referent may still chan
 PENDING = AWAITING_DECISION | {"info_requested"}  # filed and not decided: counted against the student's ceiling
 GRANTED = frozenset({"approved", "paid"})  # money was granted
 DECIDED = frozenset({"approved", "paid", "rejected", "cancelled"})
+
+# What people read of a status (the pages, the refusals).
+LABELS = {
+    "draft": "Brouillon",
+    "submitted": "Déposée",
+    "under_review": "En cours d'examen",
+    "info_requested": "Complément demandé",
+    "approved": "Accordée",
+    "rejected": "Refusée",
+    "withdrawn": "Retirée",
+    "cancelled": "Annulée",
+    "paid": "Payée",
+}
+
+
+def label(status: str) -> str:
+    return LABELS.get(status, status)
+
 
 TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
     "submit": (frozenset({"draft", "info_requested"}), "submitted"),
@@ -28,17 +55,20 @@ TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
     "cancel": (frozenset({"approved"}), "cancelled"),
     "appeal": (frozenset({"rejected"}), "under_review"),
     "mark_paid": (frozenset({"approved"}), "paid"),
+    # the bank returned a transfer of a request paid in full: part of the aid is owed again
+    "payment_returned": (frozenset({"paid"}), "approved"),
 }
+
+
+def allows(status: str, action: Action) -> bool:
+    return status in TRANSITIONS[action][0]
 
 
 def check(application: Application, action: Action) -> str:
     """Return the status ``action`` leads to, or raise a 409 that says which transition and why."""
     allowed_from, target = TRANSITIONS[action]
     if application.status not in allowed_from:
-        raise IllegalTransition(
-            f"cannot {action.replace('_', ' ')} application {application.reference}: it is "
-            f"{application.status}, and this is allowed only from {', '.join(sorted(allowed_from))}"
-        )
+        raise IllegalTransition(reference=application.reference, status=label(application.status), action=action)
     return target
 
 

@@ -27,7 +27,7 @@ from fund.auth.schemas import (
     UserPatch,
 )
 from fund.deps import BEARER, PAGE, AppSettings, Cipher, CurrentActor, CurrentUser, Paging, UoW
-from fund.errors import InvalidInput
+from fund.errors import InvalidInput, refusal
 from fund.pagination import Page
 from fund.problems import problem
 
@@ -37,37 +37,27 @@ RETRY_WHEN_UNAVAILABLE = 30
 
 def on_locked_out(_: Request[Any, Any, Any], exc: LockedOut) -> Response[dict[str, Any]]:
     # The same answer for an account, an unknown address and a busy client address: it tells nobody who exists.
-    return problem(
-        429,
-        "Too many failed attempts: try again after the delay given in Retry-After (seconds).",
-        headers={"Retry-After": str(exc.retry_after)},
-    )
+    return problem(429, "too_many_attempts", headers={"Retry-After": str(exc.retry_after)})
 
 
 def on_limiter_unavailable(_: Request[Any, Any, Any], __: LimiterUnavailable) -> Response[dict[str, Any]]:
-    return problem(
-        503,
-        "Sign-in is temporarily unavailable; existing tokens keep working.",
-        headers={"Retry-After": str(RETRY_WHEN_UNAVAILABLE)},
-    )
+    return problem(503, "sign_in_unavailable", headers={"Retry-After": str(RETRY_WHEN_UNAVAILABLE)})
 
 
 def on_totp_required(_: Request[Any, Any, Any], __: service.TotpRequired) -> Response[dict[str, Any]]:
-    message = "this account uses two-factor authentication: send the 6-digit code of its authenticator app"
     return problem(
         401,
-        f"totp_code: {message}",
-        errors=[{"field": "totp_code", "message": message}],
+        "totp_required",
+        errors=[{"field": "totp_code", "message": refusal("totp_required")}],
         headers={"WWW-Authenticate": 'Bearer realm="fund"'},
     )
 
 
 def on_invalid_totp(_: Request[Any, Any, Any], __: service.InvalidTotpCode) -> Response[dict[str, Any]]:
-    message = "wrong, expired or already used code"
     return problem(
         401,
-        f"totp_code: {message}",
-        errors=[{"field": "totp_code", "message": message}],
+        "totp_invalid",
+        errors=[{"field": "totp_code", "message": refusal("totp_invalid")}],
         headers={"WWW-Authenticate": 'Bearer realm="fund"'},
     )
 
@@ -113,7 +103,7 @@ class AuthController(Controller):
                 uow, data.email, data.password, sign_in_context(request.app.state, request), totp_code=data.totp_code
             )
         except service.InvalidCredentials as exc:
-            raise NotAuthorizedException("wrong email or password") from exc
+            raise NotAuthorizedException("wrong email or password", extra={"code": "wrong_credentials"}) from exc
         return TokenResponse(access_token=token, expires_in=settings.token_ttl_seconds)
 
     @delete(

@@ -16,7 +16,10 @@ def requires_role(*roles: str) -> Any:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.user
         if not isinstance(user, User) or not user.has_role(*roles):
-            raise PermissionDeniedException(f"this action requires one of the roles: {', '.join(roles)}")
+            raise PermissionDeniedException(
+                f"this action requires one of the roles: {', '.join(roles)}",
+                extra={"code": "role_required", "roles": ", ".join(roles)},
+            )
 
     guard.__name__ = f"requires_{'_or_'.join(roles)}"
     return guard

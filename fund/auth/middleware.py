@@ -50,7 +50,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthorizedException("a bearer token is required (POST /api/v1/auth/token)")
+            raise NotAuthorizedException("a bearer token is required", extra={"code": "token_missing"})
         state = connection.app.state
         opt = connection.route_handler.opt
         session: AsyncSession = (state.reader_factory if opt.get(AUTOCOMMIT) else state.session_factory)()
@@ -67,7 +67,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         else:
             await session.close()
         if found is None:
-            raise NotAuthorizedException("the token is invalid, expired or revoked")
+            raise NotAuthorizedException("the token is invalid, expired or revoked", extra={"code": "token_invalid"})
         if found.enrolment_required and not opt.get(ENROLMENT_OPEN):
-            raise PermissionDeniedException(ENROLMENT_REQUIRED)
+            raise PermissionDeniedException(ENROLMENT_REQUIRED, extra={"code": "totp_enrolment_required"})
         return AuthenticationResult(user=found.user, auth=token.strip())

@@ -8,7 +8,7 @@ French next to the field they concern.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -33,8 +33,8 @@ from fund.web.formatting import ROLE_FR
 from fund.web.pages import (
     PageController,
     actor_of,
+    domain_errors,
     flash,
-    french,
     page,
     require_step_up,
     signed_in,
@@ -46,34 +46,8 @@ PAGE_SIZE = 50
 ROLE_CHOICES = [(role, ROLE_FR[role].capitalize()) for role in ROLES]
 ACTIVE_CHOICES = [("", "Tous"), ("oui", "Actifs"), ("non", "Désactivés")]
 
-# The services' refusals that these pages can meet: (start of the English detail, form field, French message).
-REFUSALS: list[tuple[str, str, str]] = [
-    (
-        "the accountant role cannot be held together",
-        "roles",
-        "le rôle comptable ne se cumule pas avec un rôle du comité (comité, présidence) : qui vote ne paie pas",
-    ),
-    (
-        "an administrator cannot remove their own admin role",
-        "roles",
-        "vous ne pouvez pas retirer votre propre rôle d'administrateur",
-    ),
-    ("an administrator cannot deactivate their own account", "_", "Vous ne pouvez pas désactiver votre propre compte."),
-    ("a user with this email already exists", "email", "un compte existe déjà avec cette adresse"),
-]
-
-
-def refusal(
-    exc: DomainError, fields: Mapping[str, str], table: Iterable[tuple[str, str, str]] = REFUSALS
-) -> dict[str, str]:
-    """A service's refusal by form field, in French: a field error keeps its (French) message; a known English
-    refusal is translated onto its field; anything else goes to the form's banner."""
-    if exc.errors:
-        return {fields.get(e.field, "_"): e.message for e in exc.errors}
-    for start, field, message in table:
-        if exc.detail.startswith(start):
-            return {field: message}
-    return {"_": french(exc)}
+# The refusals that land on a field of the account forms (the others on the banner).
+REFUSAL_FIELDS = {"roles_incompatible": "roles", "own_admin_role": "roles", "email_taken": "email"}
 
 
 def as_list(value: Any) -> list[str]:
@@ -253,9 +227,8 @@ class UserPages(PageController):
                 created = await service.create_user(uow_of(state, session), user, account, actor_of(request, user))
             except DomainError as exc:
                 await session.rollback()
-                errors = refusal(
-                    exc, {"school_ids": "school_ids", "roles": "roles", "email": "email", "password": "password"}
-                )
+                fields = {"school_ids": "school_ids", "roles": "roles", "email": "email", "password": "password"}
+                errors = domain_errors(exc, fields, codes=REFUSAL_FIELDS)
                 return await self._new_form(request, state, user, data, errors)
         if password:
             flash(request, f"Compte créé pour {created.full_name}.")
@@ -329,7 +302,8 @@ class UserPages(PageController):
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
             except DomainError as exc:
                 await session.rollback()
-                errors = refusal(exc, {"roles": "roles", "school_ids": "school_ids", "full_name": "full_name"})
+                fields = {"roles": "roles", "school_ids": "school_ids", "full_name": "full_name"}
+                errors = domain_errors(exc, fields, codes=REFUSAL_FIELDS)
                 return await self._account(request, state, user, account_id, errors=errors, form=form)
             name = account.full_name
         flash(request, done.format(name=name))
@@ -402,7 +376,7 @@ class UserPages(PageController):
                 await service.reset_password(uow_of(state, session), user, account_id, reset, actor_of(request, user))
             except InvalidInput as exc:
                 await session.rollback()
-                errors = {"password": exc.errors[0].message if exc.errors else french(exc)}
+                errors = {"password": exc.errors[0].message if exc.errors else exc.detail}
                 return await self._account(request, state, user, account_id, errors=errors)
         if password:
             flash(request, "Mot de passe réinitialisé : les sessions du compte sont fermées.")

@@ -56,7 +56,7 @@ class InvalidTotpCode(Exception):
 def check_role_compatibility(roles: list[str]) -> None:
     """Segregation of duties: whoever votes never pays."""
     if COMMITTEE_ROLES.intersection(roles) and "accountant" in roles:
-        raise Conflict("the accountant role cannot be held together with a committee role (committee, chair)")
+        raise Conflict("roles_incompatible")
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ async def start_totp_enrolment(uow: UnitOfWork, user: User, cipher: FieldCipher,
     ``renew`` is false (a page shown twice shows the same secret). 409 once TOTP is enabled."""
     credential = await _credential(uow, user.id, for_update=True)
     if credential is not None and credential.confirmed_at is not None:
-        raise Conflict("two-factor authentication is already enabled for this account")
+        raise Conflict("totp_already_enabled")
     if credential is not None and not renew:
         try:
             secret = cipher.decrypt(credential.secret_encrypted)
@@ -353,9 +353,9 @@ async def confirm_totp_enrolment(uow: UnitOfWork, user: User, code: str, context
     """Enable TOTP with a first code from the app (throttled like a sign-in); 422 on ``code`` when it is wrong."""
     credential = await _credential(uow, user.id)
     if credential is None:
-        raise Conflict("no two-factor enrolment in progress: POST /api/v1/auth/totp/setup first")
+        raise Conflict("totp_no_enrolment")
     if credential.confirmed_at is not None:
-        raise Conflict("two-factor authentication is already enabled for this account")
+        raise Conflict("totp_already_enabled")
     email = user.email
     await context.limiter.reserve(email, context.address)
     step = await _spend_code(uow, credential, context.cipher, code)
@@ -380,7 +380,7 @@ async def reset_totp(uow: UnitOfWork, admin: User, user_id: UUID, actor: Actor) 
     user = await get_user(uow, admin, user_id, for_update=True)
     result = await uow.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
     if not getattr(result, "rowcount", 0):
-        raise Conflict("this account has no two-factor authentication")
+        raise Conflict("totp_not_enabled")
     revoked = await _revoke_all_tokens(uow, user.id)
     await record(
         uow.session,
@@ -451,7 +451,7 @@ async def create_user(uow: UnitOfWork, admin: User, data: UserCreate, actor: Act
     school_ids = [s.id for s in schools]
     _check_referent_has_school(list(data.roles), schools)
     if await uow.session.scalar(select(User.id).where(User.email == data.email)):
-        raise Conflict("a user with this email already exists")
+        raise Conflict("email_taken")
     check_new_password(data.password, data.email)
     user = User(
         fund_id=admin.fund_id,
@@ -466,7 +466,7 @@ async def create_user(uow: UnitOfWork, admin: User, data: UserCreate, actor: Act
     try:
         await uow.session.flush()
     except IntegrityError as exc:
-        raise Conflict("a user with this email already exists") from exc
+        raise Conflict("email_taken") from exc
     await record(
         uow.session,
         actor,
@@ -513,7 +513,7 @@ async def get_user(uow: UnitOfWork, admin: User, user_id: UUID, *, for_update: b
     query = select(User).where(User.id == user_id, User.fund_id == admin.fund_id)
     user = await uow.session.scalar(query.with_for_update() if for_update else query)
     if user is None:
-        raise NotFound("user not found")
+        raise NotFound("user_not_found")
     return user
 
 
@@ -543,9 +543,9 @@ async def update_user(uow: UnitOfWork, admin: User, user_id: UUID, data: UserPat
     roles: list[str] = list(dict.fromkeys(data.roles)) if data.roles is not None else list(user.roles)
     check_role_compatibility(roles)
     if user.id == admin.id and "admin" not in roles:
-        raise Conflict("an administrator cannot remove their own admin role")
+        raise Conflict("own_admin_role")
     if user.id == admin.id and data.is_active is False:
-        raise Conflict("an administrator cannot deactivate their own account")
+        raise Conflict("own_account_deactivation")
     schools = await _schools(uow, data.school_ids) if data.school_ids is not None else list(user.schools)
     _check_referent_has_school(roles, schools)
 

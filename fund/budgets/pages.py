@@ -17,7 +17,6 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
 from fund.auth.models import User
-from fund.auth.pages import refusal
 from fund.budgets import service
 from fund.budgets.schemas import MAX_BUDGET_CENTS, BudgetCreate
 from fund.errors import DomainError
@@ -27,7 +26,17 @@ from fund.funds.service import get_fund
 from fund.money import format_euros_fr
 from fund.schools import service as schools_service
 from fund.uow import UnitOfWork
-from fund.web.pages import PageController, actor_of, flash, page, parse_euros, signed_in, uow_of, validation_errors
+from fund.web.pages import (
+    PageController,
+    actor_of,
+    domain_errors,
+    flash,
+    page,
+    parse_euros,
+    signed_in,
+    uow_of,
+    validation_errors,
+)
 
 FIELDS = {
     "fiscal_year": "fiscal_year",
@@ -36,13 +45,6 @@ FIELDS = {
     "school_id": "school_id",
     "category": "category",
 }
-REFUSALS = [
-    (
-        "an envelope with this fiscal year and scope already exists",
-        "_",
-        "Une enveloppe existe déjà pour cet exercice et ce périmètre : rien n'a été créé.",
-    )
-]
 AMOUNT_FR = f"montant entre 0,01 € et {format_euros_fr(MAX_BUDGET_CENTS)}"
 
 
@@ -149,7 +151,7 @@ class BudgetPages(PageController):
                 created = await service.create(uow_of(state, session), user, envelope, actor_of(request, user))
             except DomainError as exc:
                 await session.rollback()
-                return await self._page(request, state, user, data, refusal(exc, FIELDS, REFUSALS))
+                return await self._page(request, state, user, data, domain_errors(exc, FIELDS))
             names = await service.school_names(session, [created])
             label = service.label(created, names.get(created.school_id) if created.school_id else None)
         flash(request, f"Enveloppe créée : {label}.")

@@ -65,7 +65,7 @@ async def create(uow: UnitOfWork, admin: User, data: BudgetCreate, actor: Actor)
         )
     )
     if duplicate:
-        raise Conflict("an envelope with this fiscal year and scope already exists")
+        raise Conflict("envelope_exists")
     envelope = BudgetEnvelope(
         fund_id=admin.fund_id,
         fiscal_year=data.fiscal_year,
@@ -126,7 +126,7 @@ async def reserve(session: AsyncSession, application: Application, amount_cents:
         )
     )
     if not any(e.region is None and e.school_id is None and e.category is None for e in envelopes):
-        raise Conflict(f"no fund-wide budget envelope for fiscal year {fiscal_year}: nothing can be granted")
+        raise Conflict("no_budget", fiscal_year=fiscal_year)
     for envelope in envelopes:
         reserved = await session.scalar(
             update(BudgetEnvelope)
@@ -140,8 +140,10 @@ async def reserve(session: AsyncSession, application: Application, amount_cents:
         if reserved is None:
             await session.refresh(envelope)
             raise Conflict(
-                f"budget exhausted: {label(envelope, school.name)} has "
-                f"{format_euros_fr(envelope.available_cents)} left, {format_euros_fr(amount_cents)} needed"
+                "budget_exhausted",
+                envelope=label(envelope, school.name),
+                available=format_euros_fr(envelope.available_cents),
+                needed=format_euros_fr(amount_cents),
             )
         session.add(
             BudgetReservation(
@@ -191,7 +193,7 @@ async def consume(session: AsyncSession, application_id: UUID, amount_cents: int
     )
     for reservation in reservations:
         if reservation.paid_cents + amount_cents > reservation.amount_cents:
-            raise Conflict("payment exceeds the amount reserved for this application")
+            raise Conflict("payment_exceeds_reservation")
         await session.execute(
             update(BudgetEnvelope)
             .where(BudgetEnvelope.id == reservation.envelope_id)
@@ -218,7 +220,7 @@ async def unconsume(session: AsyncSession, application_id: UUID, amount_cents: i
     )
     for reservation in reservations:
         if reservation.paid_cents < amount_cents:
-            raise Conflict("a return exceeds what was paid for this application")
+            raise Conflict("return_exceeds_payment")
         await session.execute(
             update(BudgetEnvelope)
             .where(BudgetEnvelope.id == reservation.envelope_id)

@@ -145,7 +145,7 @@ async def export_stream(
     elif kind == "fec":
         siren = state.settings.effective_siren
         if not siren:
-            raise Conflict("the fund's SIREN is not configured (FUND_SIREN): the FEC file is named after it")
+            raise Conflict("siren_missing")
         closing = last or local_day(datetime.datetime.now(datetime.UTC))
         name, media_type, writer = f"{siren}FEC{closing.strftime('%Y%m%d')}.txt", FEC, export.fec
     else:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from fund.auth.models import User
 from fund.disbursements import service
+from fund.disbursements.access import readable
 from fund.disbursements.controllers import EXPORT_FORMATS, export_stream
 from fund.disbursements.export import STATUS_LABELS
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
@@ -31,7 +32,6 @@ from fund.web.pages import (
     PageController,
     actor_of,
     flash,
-    french,
     page,
     parse_date,
     require_step_up,
@@ -55,11 +55,6 @@ BATCH_FR = {
     "cancelled": "Annulée",
 }
 PAGE_SIZE = 50
-REISSUE_FR = [
-    ("cannot re-issue", "Ce versement n'est pas rejeté par la banque : il n'y a rien à réémettre."),
-    ("application ", "La demande n'est plus accordée : il n'y a rien à réémettre."),
-    ("disbursement not found", "Versement introuvable."),
-]
 Statut = Annotated[str | None, QueryParameter(max_length=20, required=False)]
 Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
 
@@ -109,7 +104,7 @@ class AccountingPages(PageController):
             due = list(
                 await session.scalars(
                     select(Disbursement)
-                    .where(Disbursement.fund_id == user.fund_id, Disbursement.status.in_(("scheduled", "returned")))
+                    .where(readable(user, Disbursement), Disbursement.status.in_(("scheduled", "returned")))
                     .options(joinedload(Disbursement.application))
                     .order_by(Disbursement.due_date, Disbursement.id)
                     .limit(200)
@@ -153,7 +148,7 @@ class AccountingPages(PageController):
                     uow_of(state, session), user, disbursement_id, actor_of(request, user)
                 )
             except DomainError as exc:
-                message = french(exc, REISSUE_FR)
+                message = exc.detail
                 return await self._page(
                     request, state, user, None, None, errors={"_": message}, status_code=status_of(exc)
                 )
@@ -164,7 +159,6 @@ class AccountingPages(PageController):
 
 KIND_FR = {"csv": "CSV", "xlsx": "XLSX (Excel)", "fec": "FEC"}
 EXPORT_FIELDS = {"from": "du", "to": "au", "format": "format"}
-EXPORT_FR = [("the fund's SIREN", "Le SIREN du fonds n'est pas configuré (FUND_SIREN) : le fichier FEC porte son nom.")]
 DateParam = Annotated[str, QueryParameter(max_length=10, required=False)]
 FormatParam = Annotated[str, QueryParameter(max_length=10, required=False)]
 
@@ -238,10 +232,10 @@ class ExportPages(PageController):
                 last.isoformat() if last else None,
             )
         except InvalidInput as exc:
-            found = {EXPORT_FIELDS.get(e.field, "_"): e.message for e in exc.errors} or {"_": french(exc)}
+            found = {EXPORT_FIELDS.get(e.field, "_"): e.message for e in exc.errors} or {"_": exc.detail}
             return await self._page(request, state, user, form, found)
         except Conflict as exc:
-            return await self._page(request, state, user, form, {"_": french(exc, EXPORT_FR)}, status_code=409)
+            return await self._page(request, state, user, form, {"_": exc.detail}, status_code=409)
 
 
 PAGES: list[type[Controller]] = [AccountingPages, ExportPages]

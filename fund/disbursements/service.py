@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, select, tuple_
@@ -16,8 +17,10 @@ from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
+from fund.disbursements.access import readable, require_accountant
+from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt, PaymentBatch
-from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
+from fund.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
@@ -78,18 +81,11 @@ async def schedule_for_approved_application(uow: UnitOfWork, application: Applic
     )
 
 
-def require_accountant(user: User) -> None:
-    if not user.has_role("accountant"):
-        raise Forbidden("only the accountant handles disbursements")
-
-
 async def list_for(
     uow: UnitOfWork, user: User, status: str | None, page: PageRequest
 ) -> tuple[Sequence[Disbursement], str | None]:
     require_accountant(user)
-    query = (
-        select(Disbursement).where(Disbursement.fund_id == user.fund_id).options(joinedload(Disbursement.application))
-    )
+    query = select(Disbursement).where(readable(user, Disbursement)).options(joinedload(Disbursement.application))
     if status:
         query = query.where(Disbursement.status == status)
     return await fetch_page(uow.session, query, Disbursement.id, page)
@@ -99,12 +95,10 @@ async def lock_for_update(uow: UnitOfWork, user: User, disbursement_id: UUID) ->
     """The accountant's disbursement and its application, locked in the order used everywhere: application first."""
     require_accountant(user)
     application_id = await uow.session.scalar(
-        select(Disbursement.application_id).where(
-            Disbursement.id == disbursement_id, Disbursement.fund_id == user.fund_id
-        )
+        select(Disbursement.application_id).where(Disbursement.id == disbursement_id, readable(user, Disbursement))
     )
     if application_id is None:
-        raise NotFound("disbursement not found")
+        raise NotFound("disbursement_not_found")
     application = await uow.session.get(Application, application_id, with_for_update=True)
     assert application is not None
     disbursement = await uow.session.get(
@@ -124,11 +118,19 @@ async def settle(
     disbursement: Disbursement,
     day: datetime.date,
     actor: Actor,
+    *,
+    how: Literal["book", "pay_by_hand"] = "book",
     **detail: object,
 ) -> None:
-    """Money left the fund's account: the disbursement is paid, the budget moves from reserved to paid, the books
+    r"""Money left the fund's account (the bank ``book``\ ed the transfer, or the accountant records a payment made
+    outside a batch, ``pay_by_hand``): the disbursement is paid, the budget moves from reserved to paid, the books
     record the transfer (467 / 512), and the application is paid once all its disbursements are."""
-    previous, disbursement.status = disbursement.status, "paid"
+    previous, _ = DISBURSEMENT.move(
+        disbursement,
+        how,
+        code="disbursement_not_payable",
+        reference=f"{application.reference}/{disbursement.sequence}",
+    )
     disbursement.paid_on = day
     await record(
         uow.session,
@@ -137,7 +139,7 @@ async def settle(
         entity_type="disbursement",
         entity_id=disbursement.id,
         from_status=previous,
-        to_status="paid",
+        to_status=disbursement.status,
         detail={"amount_cents": disbursement.amount_cents, **detail},
     )
     await budgets.consume(uow.session, application.id, disbursement.amount_cents)
@@ -166,34 +168,23 @@ async def settle(
 async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
     """The accountant records a payment the bank confirmed outside a statement import."""
     application, disbursement = await lock_for_update(uow, user, disbursement_id)
-    if disbursement.status not in PAYABLE:
-        raise IllegalTransition(
-            f"cannot mark disbursement {disbursement.application.reference}/{disbursement.sequence} paid: it is "
-            f"{disbursement.status}, and only {', '.join(PAYABLE)} disbursements can be"
-        )
     today = await uow.session.scalar(select(func.now()))
     assert today is not None
-    await settle(uow, application, disbursement, local_day(today), actor, recorded_by_hand=True)
+    await settle(uow, application, disbursement, local_day(today), actor, how="pay_by_hand", recorded_by_hand=True)
     await uow.commit()
     return disbursement
-
-
-PAYABLE = ("scheduled", "batched", "sent")
 
 
 async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
     """A returned transfer is due again (once the payee is corrected); the next batch gives it a new EndToEndId."""
     application, disbursement = await lock_for_update(uow, user, disbursement_id)
-    if disbursement.status != "returned":
-        raise IllegalTransition(
-            f"cannot re-issue disbursement {application.reference}/{disbursement.sequence}: it is "
-            f"{disbursement.status}, and only a returned transfer is re-issued"
-        )
+    if not DISBURSEMENT.allows(disbursement.status, "reissue"):
+        raise IllegalTransition("not_returned", reference=f"{application.reference}/{disbursement.sequence}")
     if application.status != "approved":
-        raise Conflict(f"application {application.reference} is {application.status}: nothing to re-issue")
+        raise Conflict("nothing_to_reissue", reference=application.reference)
     today = await uow.session.scalar(select(func.current_date()))
     assert today is not None
-    disbursement.status = "scheduled"
+    before, after = DISBURSEMENT.move(disbursement, "reissue")
     disbursement.due_date = max(disbursement.due_date, today)
     await record(
         uow.session,
@@ -201,8 +192,8 @@ async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Act
         "disbursement.reissued",
         entity_type="disbursement",
         entity_id=disbursement.id,
-        from_status="returned",
-        to_status="scheduled",
+        from_status=before,
+        to_status=after,
         detail={"previous_return_reason": disbursement.return_reason_code, "payee": application.payee_iban_masked},
     )
     await uow.commit()
@@ -220,10 +211,7 @@ async def split_into_instalments(
         )
     )
     if application.status != "approved" or any(d.status != "scheduled" for d in current):
-        raise Conflict(
-            f"application {application.reference} can be paid in instalments only while all its disbursements "
-            f"are scheduled (none in a batch, sent or paid)"
-        )
+        raise Conflict("instalments_too_late", reference=application.reference)
     today = await uow.session.scalar(select(func.current_date()))
     assert today is not None
     if due_dates[0] < today:
@@ -268,7 +256,7 @@ async def totals_by_status(uow: UnitOfWork, user: User) -> dict[str, tuple[int, 
     require_accountant(user)
     rows = await uow.session.execute(
         select(Disbursement.status, func.count(), func.coalesce(func.sum(Disbursement.amount_cents), 0))
-        .where(Disbursement.fund_id == user.fund_id)
+        .where(readable(user, Disbursement))
         .group_by(Disbursement.status)
     )
     return {status: (int(count), int(total)) for status, count, total in rows}
@@ -297,7 +285,7 @@ async def recent_exports(uow: UnitOfWork, user: User, limit: int = 20) -> list[t
     rows = await uow.session.execute(
         select(ExportRecord, User.full_name)
         .join(User, User.id == ExportRecord.user_id)
-        .where(ExportRecord.fund_id == user.fund_id)
+        .where(readable(user, ExportRecord))
         .order_by(ExportRecord.id.desc())
         .limit(limit)
     )

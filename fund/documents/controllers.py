@@ -62,7 +62,7 @@ def attachment(document: Document, content: bytes) -> Response[bytes]:
 
 def too_large(_: Request[Any, Any, Any], __: RequestEntityTooLarge) -> Response[dict[str, Any]]:
     message = "fichier trop volumineux : 5 Mo au plus"
-    return problem(413, f"file: {message}", errors=[{"field": "file", "message": message}])
+    return problem(413, "invalid_input", field="file", message=message, errors=[{"field": "file", "message": message}])
 
 
 class DocumentController(Controller):

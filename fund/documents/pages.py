@@ -21,16 +21,12 @@ from fund.documents import service
 from fund.documents.controllers import UPLOAD_BODY_LIMIT, attachment
 from fund.documents.models import Document
 from fund.documents.storage import DocumentStore
-from fund.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.errors import DomainError, NotFound
 from fund.settings import Settings
 from fund.uow import UnitOfWork
 from fund.web.pages import PageController, actor_of, flash, page, signed_in, uow_of
 
 TOO_LARGE = "Fichier trop volumineux : 5 Mo au plus."
-REFUSALS_FR = {
-    Forbidden: "Seul le référent de l'école ajoute ou retire des pièces.",
-    Conflict: "La demande est décidée : ses pièces ne peuvent plus changer.",
-}
 
 
 def _store(state: State) -> DocumentStore:
@@ -43,7 +39,7 @@ def _error_fr(exc: DomainError) -> str:
     if exc.errors:
         message = exc.errors[0].message
         return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-    return next((text for kind, text in REFUSALS_FR.items() if isinstance(exc, kind)), "Action impossible.")
+    return exc.detail
 
 
 def _on_too_large(request: Request[Any, Any, Any], _: RequestEntityTooLarge) -> Redirect:

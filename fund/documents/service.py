@@ -238,7 +238,7 @@ async def may_read(session: AsyncSession, user: User, application: Application) 
 async def _readable_application(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
     application = await uow.session.get(Application, application_id)
     if application is None or not await may_read(uow.session, user, application):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     return application
 
 
@@ -246,14 +246,11 @@ async def _changeable_application(uow: UnitOfWork, user: User, application_id: U
     """The application locked (serialises uploads, deletions and decisions), checked for the referent's change."""
     application = await uow.session.get(Application, application_id, with_for_update=True)
     if application is None or not may_see(user, application):
-        raise NotFound("application not found")
+        raise NotFound("application_not_found")
     if not is_owner(user, application):
-        raise Forbidden("only the school's referent adds or removes supporting documents")
+        raise Forbidden("referent_only")
     if application.status not in OPEN_STATUSES:
-        raise Conflict(
-            f"application {application.reference} is {application.status}: "
-            "its supporting documents can no longer change after the decision"
-        )
+        raise Conflict("documents_closed", reference=application.reference, status=workflow.label(application.status))
     return application
 
 
@@ -355,7 +352,7 @@ async def documents_of(session: AsyncSession, application_id: UUID) -> list[Docu
 async def get(uow: UnitOfWork, user: User, document_id: UUID) -> Document:
     document = await uow.session.get(Document, document_id)
     if document is None:
-        raise NotFound("document not found")
+        raise NotFound("document_not_found")
     await _readable_application(uow, user, document.application_id)
     return document
 
@@ -370,14 +367,14 @@ async def open_document(
         content = await anyio.to_thread.run_sync(store.read, document.storage_key, document.sha256)
     except StoredFileError as exc:
         log.error("document file unreadable", document_id=str(document.id), error=str(exc))
-        raise NotFound("the document's file is unavailable") from exc
+        raise NotFound("document_file_missing") from exc
     return document, content
 
 
 async def delete(uow: UnitOfWork, user: User, document_id: UUID, store: DocumentStore, actor: Actor) -> Document:
     document = await uow.session.get(Document, document_id)
     if document is None:
-        raise NotFound("document not found")
+        raise NotFound("document_not_found")
     application = await _changeable_application(uow, user, document.application_id)
     await uow.session.delete(document)
     await record(

@@ -17,13 +17,13 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fund.auth.models import User
-from fund.auth.pages import refusal
 from fund.errors import DomainError
 from fund.funds import service
 from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.web.pages import (
     PageController,
     actor_of,
+    domain_errors,
     flash,
     page,
     parse_euros,
@@ -216,7 +216,7 @@ class PolicyPages(PageController):
                 await service.replace_policy(uow_of(state, session), user, policy, actor_of(request, user))
             except DomainError as exc:
                 await session.rollback()
-                return self._form(request, user, values, refusal(exc, fields, ()))
+                return self._form(request, user, values, domain_errors(exc, fields))
         flash(request, "Règles enregistrées.")
         return Redirect("/administration/politique", status_code=303)
 

@@ -18,7 +18,7 @@ from fund.uow import UnitOfWork
 async def get_fund(session: AsyncSession, fund_id: UUID) -> Fund:
     fund = await session.get(Fund, fund_id)
     if fund is None:
-        raise NotFound("fund not found")
+        raise NotFound("fund_not_found")
     return fund
 
 
@@ -45,7 +45,7 @@ async def replace_policy(uow: UnitOfWork, admin: User, policy: Policy, actor: Ac
     """Validate the policy as a whole against the committee as it is today, store it, audit the change."""
     fund = await uow.session.get(Fund, admin.fund_id, with_for_update=True)
     if fund is None:
-        raise NotFound("fund not found")
+        raise NotFound("fund_not_found")
     voters, chairs = await voters_count(uow.session, fund.id)
     for index, band in enumerate(policy.bands):
         if band.approvals > voters:

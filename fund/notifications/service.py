@@ -335,7 +335,7 @@ async def list_for(
 async def mark_read(uow: UnitOfWork, user: User, notification_id: UUID) -> Notification:
     notification = await uow.session.get(Notification, notification_id)
     if notification is None or notification.user_id != user.id:
-        raise NotFound("notification not found")
+        raise NotFound("notification_not_found")
     if notification.read_at is None:
         notification.read_at = await uow.session.scalar(select(func.now()))
         await uow.commit()

@@ -88,8 +88,8 @@ class OperationsController(Controller):
         if event is None:
             exists: Any = await uow.session.get(OutboxEvent, event_id)
             if exists is None:
-                raise NotFound("event not found")
-            raise Conflict(f"only a failed event is retried; this one is {exists.status}")
+                raise NotFound("event_not_found")
+            raise Conflict("event_not_failed", status=exists.status)
         await record(
             uow.session,
             actor,

@@ -15,13 +15,15 @@ import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
+from fund.disbursements.access import may_see, readable, require_accountant
+from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
-from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput, NotFound
+from fund.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.money import format_euros_fr
 from fund.notifications.service import notify
@@ -32,11 +34,6 @@ from fund.uow import UnitOfWork
 
 BATCH_CREATED = "payment_batch.created"
 FORMATS = ("pain.001.001.09", "pain.001.001.03")
-
-
-def require_accountant(user: User) -> None:
-    if not user.has_role("accountant"):
-        raise Forbidden("only the accountant handles payment batches")
 
 
 def end_to_end_id(reference: str, sequence: int, attempt: int) -> str:
@@ -75,7 +72,7 @@ async def create(
             return existing, False
     books = uow.require_books()
     if books.settings.payment_debtor is None:
-        raise Conflict("the fund's account is not configured (FUND_DEBTOR_NAME, FUND_DEBTOR_IBAN)")
+        raise Conflict("debtor_account_missing")
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
     today = local_day(now)
@@ -86,8 +83,8 @@ async def create(
         await uow.session.scalars(
             select(Disbursement)
             .where(
-                Disbursement.fund_id == user.fund_id,
-                Disbursement.status == "scheduled",
+                readable(user, Disbursement),
+                Disbursement.status.in_(DISBURSEMENT.sources("batch")),
                 Disbursement.due_date <= execution_date,
             )
             .order_by(Disbursement.due_date, Disbursement.id)
@@ -95,7 +92,7 @@ async def create(
         )
     )
     if not due:
-        raise Conflict(f"no disbursement is due for payment on or before {execution_date.isoformat()}")
+        raise Conflict("nothing_due", date=execution_date.strftime("%d/%m/%Y"))
     applications = {
         a.id: a
         for a in await uow.session.scalars(
@@ -122,7 +119,7 @@ async def create(
     for disbursement in due:
         application = applications[disbursement.application_id]
         disbursement.attempts += 1
-        disbursement.status = "batched"
+        DISBURSEMENT.move(disbursement, "batch")
         uow.session.add(
             PaymentAttempt(
                 batch_id=batch.id,
@@ -200,15 +197,15 @@ async def build_file(uow: UnitOfWork, batch: PaymentBatch) -> None:
         return
     batch.file = xml
     batch.checksum_sha256 = hashlib.sha256(xml).hexdigest()
-    batch.status = "ready"
+    before, after = BATCH.move(batch, "build")
     await record(
         session,
         SYSTEM,
         "payment_batch.ready",
         entity_type="payment_batch",
         entity_id=batch.id,
-        from_status="pending",
-        to_status="ready",
+        from_status=before,
+        to_status=after,
         detail={"checksum_sha256": batch.checksum_sha256, "bytes": len(xml)},
     )
     notify(
@@ -234,17 +231,15 @@ async def _applications_of(uow: UnitOfWork, attempts: Sequence[PaymentAttempt]) 
 async def _release(uow: UnitOfWork, batch: PaymentBatch, attempts: Sequence[PaymentAttempt]) -> None:
     """Give the batch's disbursements back to the schedule (their next attempt gets a new EndToEndId)."""
     for attempt in attempts:
-        attempt.status = "cancelled"
+        ATTEMPT.move(attempt, "cancel")
     await uow.session.execute(
-        update(Disbursement)
-        .where(Disbursement.id.in_({a.disbursement_id for a in attempts}), Disbursement.status == "batched")
-        .values(status="scheduled")
+        DISBURSEMENT.moved(Disbursement, "unbatch").where(Disbursement.id.in_({a.disbursement_id for a in attempts}))
     )
 
 
 async def _fail(uow: UnitOfWork, batch: PaymentBatch, attempts: Sequence[PaymentAttempt], error: str) -> None:
     await _release(uow, batch, attempts)
-    batch.status = "failed"
+    before, after = BATCH.move(batch, "fail")
     batch.error = error[:4000]
     await record(
         uow.session,
@@ -252,8 +247,8 @@ async def _fail(uow: UnitOfWork, batch: PaymentBatch, attempts: Sequence[Payment
         "payment_batch.failed",
         entity_type="payment_batch",
         entity_id=batch.id,
-        from_status="pending",
-        to_status="failed",
+        from_status=before,
+        to_status=after,
         detail={"error": batch.error},
     )
 
@@ -261,15 +256,15 @@ async def _fail(uow: UnitOfWork, batch: PaymentBatch, attempts: Sequence[Payment
 async def get(uow: UnitOfWork, user: User, batch_id: UUID, *, lock: bool = False) -> PaymentBatch:
     require_accountant(user)
     batch = await uow.session.get(PaymentBatch, batch_id, with_for_update=lock)
-    if batch is None or batch.fund_id != user.fund_id:
-        raise NotFound("payment batch not found")
+    if batch is None or not may_see(user, batch):
+        raise NotFound("batch_not_found")
     return batch
 
 
 async def file_of(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> tuple[PaymentBatch, bytes]:
     batch = await get(uow, user, batch_id)
     if batch.status not in ("ready", "sent"):
-        raise Conflict(f"the file of this batch is not available: the batch is {batch.status}")
+        raise Conflict("batch_file_unavailable", status=batch.status)
     content = await uow.session.scalar(select(PaymentBatch.file).where(PaymentBatch.id == batch.id))
     assert content is not None
     await record(uow.session, actor, "payment_batch.downloaded", entity_type="payment_batch", entity_id=batch.id)
@@ -279,25 +274,19 @@ async def file_of(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> 
 
 async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:
     batch = await get(uow, user, batch_id, lock=True)
-    if batch.status != "ready":
-        raise IllegalTransition(f"cannot mark the batch sent: it is {batch.status}, and only a ready batch can be")
-    batch.status = "sent"
+    before, after = BATCH.move(batch, "send", code="batch_not_ready")
     batch.sent_at = await uow.session.scalar(select(func.now()))
     attempts = select(PaymentAttempt.disbursement_id).where(PaymentAttempt.batch_id == batch.id)
-    await uow.session.execute(update(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id).values(status="sent"))
-    await uow.session.execute(
-        update(Disbursement)
-        .where(Disbursement.id.in_(attempts), Disbursement.status == "batched")
-        .values(status="sent")
-    )
+    await uow.session.execute(ATTEMPT.moved(PaymentAttempt, "send").where(PaymentAttempt.batch_id == batch.id))
+    await uow.session.execute(DISBURSEMENT.moved(Disbursement, "send").where(Disbursement.id.in_(attempts)))
     await record(
         uow.session,
         actor,
         "payment_batch.sent",
         entity_type="payment_batch",
         entity_id=batch.id,
-        from_status="ready",
-        to_status="sent",
+        from_status=before,
+        to_status=after,
     )
     notify(uow.session, "transfer_sent", batch_id=batch.id)
     await uow.commit()
@@ -306,21 +295,20 @@ async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -
 
 async def cancel(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:
     batch = await get(uow, user, batch_id, lock=True)
-    if batch.status not in ("pending", "ready", "failed"):
-        raise IllegalTransition(f"cannot cancel the batch: it is {batch.status}; a sent batch stays")
-    previous = batch.status
+    if not BATCH.allows(batch.status, "cancel"):
+        raise IllegalTransition("batch_not_cancellable", status=batch.status)
     attempts = list(await uow.session.scalars(select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id)))
-    if previous != "failed":
+    if batch.status != "failed":  # a failed batch gave its transfers back already
         await _release(uow, batch, attempts)
-    batch.status = "cancelled"
+    before, after = BATCH.move(batch, "cancel")
     await record(
         uow.session,
         actor,
         "payment_batch.cancelled",
         entity_type="payment_batch",
         entity_id=batch.id,
-        from_status=previous,
-        to_status="cancelled",
+        from_status=before,
+        to_status=after,
     )
     await uow.commit()
     return batch
@@ -328,7 +316,7 @@ async def cancel(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> P
 
 async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[PaymentBatch], str | None]:
     require_accountant(user)
-    query = select(PaymentBatch).where(PaymentBatch.fund_id == user.fund_id)
+    query = select(PaymentBatch).where(readable(user, PaymentBatch))
     return await fetch_page(uow.session, query, PaymentBatch.id, page)
 
 

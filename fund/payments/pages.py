@@ -34,7 +34,6 @@ from fund.web.pages import (
     PageController,
     actor_of,
     flash,
-    french,
     page,
     parse_date,
     require_step_up,
@@ -55,18 +54,6 @@ TRANSFER_FR = {
     "returned": "Rejeté par la banque",
     "cancelled": "Annulé",
 }
-BATCH_REFUSALS_FR = [
-    ("no disbursement is due", "Aucun versement n'est à payer à cette date : il n'y a rien à mettre dans une remise."),
-    (
-        "the fund's account is not configured",
-        "Le compte bancaire du fonds n'est pas configuré (FUND_DEBTOR_NAME, FUND_DEBTOR_IBAN) : "
-        "aucune remise ne peut être préparée.",
-    ),
-    ("the file of this batch is not available", "Le fichier de cette remise n'est pas disponible."),
-    ("cannot mark the batch sent", "Seule une remise prête peut être marquée comme envoyée à la banque."),
-    ("cannot cancel the batch", "Une remise envoyée à la banque ou déjà annulée ne peut plus être annulée."),
-    ("payment batch not found", "Remise introuvable."),
-]
 
 
 def today() -> datetime.date:
@@ -157,10 +144,10 @@ class BatchPages(PageController):
             except DomainError as exc:
                 if exc.errors and exc.errors[0].field == "execution_date":
                     errors = {"execution_date": exc.errors[0].message}
-                elif exc.detail.startswith("no disbursement is due"):
-                    errors = {"execution_date": french(exc, BATCH_REFUSALS_FR)}
+                elif exc.code == "nothing_due":
+                    errors = {"execution_date": exc.detail}
                 else:
-                    errors = {"_": french(exc, BATCH_REFUSALS_FR)}
+                    errors = {"_": exc.detail}
                 return await self._list(request, state, user, data, errors=errors, status_code=status_of(exc))
         if created:
             flash(request, "Remise créée : le fichier est en préparation.")
@@ -212,7 +199,7 @@ class BatchPages(PageController):
             except DomainError as exc:
                 if isinstance(exc, NotFound):
                     return Template("web/introuvable.html", context={"user": user}, status_code=404)
-                errors = {"_": french(exc, BATCH_REFUSALS_FR)}
+                errors = {"_": exc.detail}
                 return await self._batch(request, state, user, batch_id, errors, status_of(exc))
         return Response(
             content,
@@ -233,7 +220,7 @@ class BatchPages(PageController):
             except DomainError as exc:
                 if isinstance(exc, NotFound):
                     return Template("web/introuvable.html", context={"user": user}, status_code=404)
-                errors = {"_": french(exc, BATCH_REFUSALS_FR)}
+                errors = {"_": exc.detail}
                 return await self._batch(request, state, user, batch_id, errors, status_of(exc))
         flash(request, done)
         return Redirect(f"/remises/{batch_id}", status_code=303)

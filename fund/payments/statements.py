@@ -16,13 +16,16 @@ from uuid import UUID
 
 from sqlalchemy import select
 
+from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
 from fund.disbursements import service as disbursements
+from fund.disbursements.access import may_see, readable, require_accountant
+from fund.disbursements.lifecycle import ATTEMPT, DISBURSEMENT
 from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
-from fund.errors import Forbidden, InvalidInput, NotFound
+from fund.errors import InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
@@ -34,11 +37,6 @@ from fund.uow import UnitOfWork
 
 STATEMENT_IMPORTED = "bank_statement.imported"
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024
-
-
-def require_accountant(user: User) -> None:
-    if not user.has_role("accountant"):
-        raise Forbidden("only the accountant imports bank statements")
 
 
 async def import_file(uow: UnitOfWork, user: User, file_name: str, content: bytes, actor: Actor) -> BankStatement:
@@ -253,7 +251,7 @@ async def _load(uow: UnitOfWork, attempt: PaymentAttempt) -> tuple[Application, 
 
 async def _mark_paid(uow: UnitOfWork, attempt: PaymentAttempt, entry: Entry) -> None:
     application, disbursement = await _load(uow, attempt)
-    attempt.status = "paid"
+    ATTEMPT.move(attempt, "book")
     day = entry.booking_date or entry.value_date or local_day(disbursement.updated_at)
     await disbursements.settle(uow, application, disbursement, day, SYSTEM, end_to_end_id=attempt.end_to_end_id)
 
@@ -261,10 +259,9 @@ async def _mark_paid(uow: UnitOfWork, attempt: PaymentAttempt, entry: Entry) -> 
 async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, entry: Entry) -> None:
     application, disbursement = await _load(uow, attempt)
     was_paid = attempt.status == "paid"
-    attempt.status = "returned"
+    ATTEMPT.move(attempt, "bank_return")
     attempt.return_reason_code = reason[:4]
-    previous = disbursement.status
-    disbursement.status = "returned"
+    previous, returned = DISBURSEMENT.move(disbursement, "bank_return")
     disbursement.return_reason_code = reason[:4]
     await record(
         uow.session,
@@ -273,7 +270,7 @@ async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, 
         entity_type="disbursement",
         entity_id=disbursement.id,
         from_status=previous,
-        to_status="returned",
+        to_status=returned,
         # Recorded for the referent and the accountant; the notifications deliver it to them.
         detail={"end_to_end_id": attempt.end_to_end_id, "reason": reason, "reason_fr": return_reason_fr(reason)},
     )
@@ -284,17 +281,26 @@ async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, 
         await ledger.record_movement(
             uow.session, uow.require_books(), fund, application, "return", attempt.amount_cents, day
         )
-        if application.status == "paid":
-            application.status = "approved"
-            application.version += 1
+        if workflow.allows(application.status, "payment_returned"):
+            before, after = workflow.apply(application, "payment_returned")
+            await record(
+                uow.session,
+                SYSTEM,
+                "application.payment_returned",
+                entity_type="application",
+                entity_id=application.id,
+                from_status=before,
+                to_status=after,
+                detail={"end_to_end_id": attempt.end_to_end_id, "reason": reason},
+            )
     notify(uow.session, "transfer_returned", disbursement_id=disbursement.id, reason_fr=return_reason_fr(reason))
 
 
 async def get(uow: UnitOfWork, user: User, statement_id: UUID) -> tuple[BankStatement, Sequence[StatementEntry]]:
     require_accountant(user)
     statement = await uow.session.get(BankStatement, statement_id)
-    if statement is None or statement.fund_id != user.fund_id:
-        raise NotFound("bank statement not found")
+    if statement is None or not may_see(user, statement):
+        raise NotFound("statement_not_found")
     entries = list(
         await uow.session.scalars(
             select(StatementEntry).where(StatementEntry.statement_id == statement.id).order_by(StatementEntry.id)
@@ -306,5 +312,5 @@ async def get(uow: UnitOfWork, user: User, statement_id: UUID) -> tuple[BankStat
 async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[BankStatement], str | None]:
     """The fund's imported statements, newest first (keyset)."""
     require_accountant(user)
-    query = select(BankStatement).where(BankStatement.fund_id == user.fund_id)
+    query = select(BankStatement).where(readable(user, BankStatement))
     return await fetch_page(uow.session, query, BankStatement.id, page)

@@ -30,7 +30,6 @@ from fund.applications.models import Application, Vote
 from fund.audit.models import AuditEvent
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.auth.service import school_ids_of
 from fund.disbursements.models import Disbursement
 from fund.documents.service import documents_of
 from fund.documents.storage import DocumentStore
@@ -47,6 +46,7 @@ from fund.privacy.retention import (
 )
 from fund.privacy.service import record_access
 from fund.schools.models import School
+from fund.students import access as students_access
 from fund.students.models import Student
 
 
@@ -57,10 +57,10 @@ async def visible_student(
     anyone else."""
     student = await session.get(Student, student_id)
     if student is None:
-        raise NotFound("student not found")
-    if (administrator and user.has_role("admin")) or student.school_id in school_ids_of(user):
+        raise NotFound("student_not_found")
+    if students_access.may_see(user, student, administrator=administrator):
         return student
-    raise NotFound("student not found")
+    raise NotFound("student_not_found")
 
 
 def _iso(value: datetime.date | datetime.datetime | None) -> str | None:
@@ -253,10 +253,7 @@ async def erase_student(
         still_open = await open_cases(session, student.id)
         if still_open:
             named = ", ".join(f"{reference} ({status})" for reference, status in still_open)
-            raise Conflict(
-                f"the student's data cannot be erased while a case is open: {named}; "
-                "withdraw or finish it first (the data are needed to decide and pay the aid)"
-            )
+            raise Conflict("erasure_while_open", open=named)
         cases = await closed_cases(session, student_id=student.id)
         for case in cases:
             await session.scalar(select(Application.id).where(Application.id == case.id).with_for_update())

@@ -71,7 +71,7 @@ async def views_of_case(session: AsyncSession, reference: str) -> list[CaseView]
     """Who viewed the case ``reference`` (and its documents), oldest first; NotFound for an unknown reference."""
     application_id = await session.scalar(select(Application.id).where(Application.reference == reference))
     if application_id is None:
-        raise NotFound(f"no application {reference}")
+        raise NotFound("application_not_found")
     objects = [application_id, *await _document_ids(session, application_id)]
     rows = await session.execute(
         select(AccessRecord.at, AccessRecord.ip, User.email, User.full_name)

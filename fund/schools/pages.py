@@ -16,15 +16,14 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
 from fund.auth.models import User
-from fund.auth.pages import refusal
 from fund.errors import DomainError, NotFound
 from fund.schools import service
 from fund.schools.schemas import SchoolCreate, SchoolPatch
 from fund.uow import UnitOfWork
-from fund.web.pages import PageController, actor_of, flash, page, signed_in, uow_of, validation_errors
+from fund.web.pages import PageController, actor_of, domain_errors, flash, page, signed_in, uow_of, validation_errors
 
 FIELDS = {"name": "name", "uai": "uai", "region": "region", "department": "department"}
-REFUSALS = [("a school with UAI", "uai", "une école porte déjà ce code UAI")]
+REFUSAL_FIELDS = {"uai_taken": "uai"}
 DEPARTMENT_FR = "numéro de département attendu, par exemple 69, 2A ou 974"
 
 
@@ -78,7 +77,7 @@ class SchoolPages(PageController):
                 created = await service.create(uow_of(state, session), school, actor_of(request, user))
             except DomainError as exc:
                 await session.rollback()
-                return await self._list(request, state, user, data, refusal(exc, FIELDS, REFUSALS))
+                return await self._list(request, state, user, data, domain_errors(exc, FIELDS, codes=REFUSAL_FIELDS))
             name = created.name
         flash(request, f"École enregistrée : {name}.")
         return Redirect("/administration/ecoles", status_code=303)
@@ -128,7 +127,9 @@ class SchoolPages(PageController):
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
             except DomainError as exc:
                 await session.rollback()
-                return await self._school(request, state, user, school_id, data, refusal(exc, FIELDS, REFUSALS))
+                return await self._school(
+                    request, state, user, school_id, data, domain_errors(exc, FIELDS, codes=REFUSAL_FIELDS)
+                )
             name = school.name
         flash(request, f"École enregistrée : {name}.")
         return Redirect(f"/administration/ecoles/{school_id}", status_code=303)

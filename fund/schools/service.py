@@ -24,7 +24,7 @@ async def list_visible(uow: UnitOfWork, user: User) -> list[School]:
 
 async def create(uow: UnitOfWork, data: SchoolCreate, actor: Actor) -> School:
     if await uow.session.scalar(select(School.id).where(School.uai == data.uai)):
-        raise Conflict(f"a school with UAI {data.uai} already exists")
+        raise Conflict("uai_taken", uai=data.uai)
     school = School(name=data.name, uai=data.uai, region=data.region, department=data.department)
     uow.session.add(school)
     await uow.session.flush()
@@ -37,7 +37,7 @@ async def get(uow: UnitOfWork, school_id: UUID, *, for_update: bool = False) -> 
     query = select(School).where(School.id == school_id)
     school = await uow.session.scalar(query.with_for_update() if for_update else query)
     if school is None:
-        raise NotFound("school not found")
+        raise NotFound("school_not_found")
     return school
 
 

@@ -5,8 +5,8 @@ from uuid import UUID
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody
 
-from fund.applications.controllers import detailed
 from fund.applications.schemas import ApplicationOut, VoteIn
+from fund.applications.views import detailed
 from fund.auth.guards import requires_role
 from fund.auth.models import User
 from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW

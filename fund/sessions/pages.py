@@ -42,45 +42,6 @@ from fund.web.pages import (
 
 PAGE_SIZE = 50
 
-# The services' refusals these pages can meet, in French (a fragment of the English detail → the French text).
-REFUSALS_FR = (
-    ("a committee session is already open", "Une séance est déjà ouverte : closez-la avant d'en ouvrir une autre."),
-    ("this committee session is already closed", "Cette séance est déjà close."),
-    ("this committee session is closed", "Cette séance est close : le vote n'y est plus possible."),
-    ("committee session not found", "Séance introuvable, ou pas visible avec votre compte."),
-    ("not on the session's agenda", "Cette demande n'est pas à l'ordre du jour de la séance."),
-    ("was already ratified", "Cette décision a déjà été ratifiée."),
-    ("was already disavowed", "Cette décision a déjà été désavouée."),
-    ("was not fast-tracked", "Cette décision n'a pas été prise en urgence : il n'y a rien à ratifier."),
-    ("you have already voted", "Vous avez déjà voté sur cette demande."),
-    ("you recused yourself", "Vous vous êtes récusé(e) sur cette demande : vous ne pouvez pas la voter."),
-    ("you filed this request", "Vous avez déposé cette demande : vous ne pouvez pas prendre part à sa décision."),
-    (
-        "you are attached to this request's school",
-        "Vous êtes rattaché(e) à l'école de cette demande : vous ne pouvez pas prendre part à sa décision.",
-    ),
-    ("cannot vote on application", "Cette demande n'est plus ouverte au vote."),
-    ("ceiling exceeded", "Plafond dépassé : le montant accordé dépasserait un plafond des règles d'attribution."),
-    ("budget exhausted", "Budget épuisé : l'enveloppe n'a plus assez de crédits pour cette aide."),
-    ("no fund-wide budget envelope", "Aucune enveloppe budgétaire pour cet exercice : rien ne peut être accordé."),
-    ("application not found", "Demande introuvable, ou pas visible avec votre compte."),
-)
-KIND_FR: tuple[tuple[type[DomainError], str], ...] = (
-    (NotFound, "Introuvable, ou pas visible avec votre compte."),
-    (Forbidden, "Cette action ne vous est pas permise."),
-    (Conflict, "Action impossible dans l'état actuel : rechargez la page."),
-)
-
-
-def refusal_fr(exc: DomainError) -> str:
-    """A service's refusal in French, never its English detail."""
-    for fragment, text in REFUSALS_FR:
-        if fragment in exc.detail:
-            return text
-    if exc.errors:
-        return exc.errors[0].message  # the services' field messages are French already
-    return next((text for kind, text in KIND_FR if isinstance(exc, kind)), "Action impossible.")
-
 
 def status_of(exc: DomainError) -> int:
     if isinstance(exc, NotFound):
@@ -184,7 +145,7 @@ class RatificationPages(PageController):
                         uow_of(state, session), user, application_id, verdict, actor_of(request, user)
                     )
                 except DomainError as exc:
-                    errors, status_code = {"_": refusal_fr(exc)}, status_of(exc)
+                    errors, status_code = {"_": exc.detail}, status_of(exc)
         if errors:
             if session_id is not None:
                 return await session_page(
@@ -348,7 +309,7 @@ class SessionPages(PageController):
                 created = await service.open_session(uow_of(state, session), user, opened, actor_of(request, user))
             except DomainError as exc:
                 return await self._list(
-                    request, state, user, first, form=data, errors={"_": refusal_fr(exc)}, status_code=status_of(exc)
+                    request, state, user, first, form=data, errors={"_": exc.detail}, status_code=status_of(exc)
                 )
             counts = (await service.agenda_counts(UnitOfWork(session, None), {created.id})).get(created.id, {})
         flash(
@@ -400,7 +361,7 @@ class SessionPages(PageController):
                 if exc.errors and exc.errors[0].field == "amount_cents":
                     errors, status_code = {"amount": exc.errors[0].message}, 422
                 else:
-                    errors, status_code = {"_": refusal_fr(exc)}, status_of(exc)
+                    errors, status_code = {"_": exc.detail}, status_of(exc)
                 return await session_page(
                     request,
                     state,
@@ -425,7 +386,7 @@ class SessionPages(PageController):
                 closed = await service.close(uow_of(state, session), user, session_id, actor_of(request, user))
             except DomainError as exc:
                 return await session_page(
-                    request, state, user, session_id, errors={"_": refusal_fr(exc)}, status_code=status_of(exc)
+                    request, state, user, session_id, errors={"_": exc.detail}, status_code=status_of(exc)
                 )
         flash(request, f"Séance du {date_fr(closed.held_on)} close : ses résultats sont figés au procès-verbal.")
         return Redirect(f"/seances/{session_id}", status_code=303)

@@ -34,12 +34,12 @@ class SessionView:
 
 def _require_committee(user: User) -> None:
     if not user.has_role("committee", "chair"):
-        raise Forbidden("only the committee takes part in sessions")
+        raise Forbidden("committee_only")
 
 
 async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Actor) -> CommitteeSession:
     if not user.has_role("chair"):
-        raise Forbidden("only the chair opens a committee session")
+        raise Forbidden("chair_only")
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
     session = CommitteeSession(
@@ -49,7 +49,7 @@ async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Ac
     try:
         await uow.session.flush()
     except IntegrityError as exc:
-        raise Conflict("a committee session is already open: close it first") from exc
+        raise Conflict("meeting_already_open") from exc
     to_decide = list(
         await uow.session.scalars(
             select(Application.id)
@@ -96,14 +96,14 @@ async def _get(uow: UnitOfWork, user: User, session_id: UUID, *, lock: bool = Fa
     _require_committee(user)
     session = await uow.session.get(CommitteeSession, session_id, with_for_update=lock)
     if session is None or session.fund_id != user.fund_id:
-        raise NotFound("committee session not found")
+        raise NotFound("meeting_not_found")
     return session
 
 
 async def attend(uow: UnitOfWork, user: User, session_id: UUID, actor: Actor) -> CommitteeSession:
     session = await _get(uow, user, session_id)
     if session.status != "open":
-        raise IllegalTransition("this committee session is closed: attendance can no longer change")
+        raise IllegalTransition("meeting_closed")
     await _mark_present(uow, session.id, user.id)
     await record(uow.session, actor, "session.attended", entity_type="committee_session", entity_id=session.id)
     await uow.commit()
@@ -116,7 +116,7 @@ async def vote(
     """A vote cast through the session: the request must be on its agenda to decide; the voter is present."""
     session = await _get(uow, user, session_id)
     if session.status != "open":
-        raise IllegalTransition("this committee session is closed: vote outside it or in the next one")
+        raise IllegalTransition("meeting_closed")
     on_agenda = await uow.session.scalar(
         select(AgendaItem.id).where(
             AgendaItem.session_id == session.id,
@@ -125,7 +125,7 @@ async def vote(
         )
     )
     if on_agenda is None:
-        raise NotFound("this request is not on the session's agenda")
+        raise NotFound("not_on_agenda")
     await _mark_present(uow, session.id, user.id)
     application, _ = await decisions.vote(uow, user, application_id, data, actor, session_id=session.id)
     return application
@@ -133,10 +133,10 @@ async def vote(
 
 async def close(uow: UnitOfWork, user: User, session_id: UUID, actor: Actor) -> CommitteeSession:
     if not user.has_role("chair"):
-        raise Forbidden("only the chair closes a committee session")
+        raise Forbidden("chair_only")
     session = await _get(uow, user, session_id, lock=True)
     if session.status != "open":
-        raise IllegalTransition("this committee session is already closed")
+        raise IllegalTransition("meeting_already_closed")
     items = await _items(uow, session.id)
     for item, application in items:
         item.final_status = application.status

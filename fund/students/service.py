@@ -10,19 +10,19 @@ from sqlalchemy import func, select
 from fund.applications.caps import AidSummary, student_aid
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.auth.service import school_ids_of
 from fund.errors import InvalidInput, NotFound
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.pagination import PageRequest, fetch_page
+from fund.students.access import may_see, owned_schools, readable
 from fund.students.models import Student
 from fund.students.schemas import StudentCreate, StudentUpdate
 from fund.uow import UnitOfWork
 
 
 async def create(uow: UnitOfWork, user: User, data: StudentCreate, actor: Actor) -> Student:
-    if data.school_id not in school_ids_of(user):
+    if data.school_id not in owned_schools(user):
         # The school exists or not: a referent of another school learns nothing either way.
         raise InvalidInput("school_id", "vous n'êtes pas référent de cette école")
     student = Student(**data.model_dump())
@@ -61,17 +61,16 @@ async def update(uow: UnitOfWork, user: User, student_id: UUID, data: StudentUpd
 async def list_for(
     uow: UnitOfWork, user: User, page: PageRequest, school_id: UUID | None = None
 ) -> tuple[Sequence[Student], str | None]:
-    schools = school_ids_of(user)
+    query = select(Student).where(readable(user))
     if school_id is not None:
-        schools &= {school_id}
-    query = select(Student).where(Student.school_id.in_(schools))
+        query = query.where(Student.school_id == school_id)
     return await fetch_page(uow.session, query, Student.id, page)
 
 
 async def get_visible(uow: UnitOfWork, user: User, student_id: UUID) -> Student:
     student = await uow.session.get(Student, student_id)
-    if student is None or student.school_id not in school_ids_of(user):
-        raise NotFound("student not found")
+    if student is None or not may_see(user, student):
+        raise NotFound("student_not_found")
     return student
 
 

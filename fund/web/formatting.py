@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import datetime
 
+from fund.applications import workflow
 from fund.funds.calendar import PARIS, local_day
 from fund.funds.policy import category_label
 from fund.money import format_euros_fr
 
-STATUS_FR = {
-    "draft": "Brouillon",
-    "submitted": "Déposée",
-    "under_review": "En cours d'examen",
-    "info_requested": "Complément demandé",
-    "approved": "Accordée",
-    "rejected": "Refusée",
-    "withdrawn": "Retirée",
-    "cancelled": "Annulée",
-    "paid": "Payée",
-}
+STATUS_FR = workflow.LABELS
 ROLE_FR = {
     "admin": "administrateur",
     "referent": "référent",

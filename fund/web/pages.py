@@ -262,22 +262,6 @@ def _french(error: Mapping[str, Any]) -> str:
         return clean_message(str(error["msg"]))
 
 
-FRENCH_BY_KIND = {
-    "NotFound": "Introuvable, ou pas visible avec votre compte.",
-    "Forbidden": "Cette action ne vous est pas permise.",
-}
-
-
-def french(exc: DomainError, patterns: Iterable[tuple[str, str]] = ()) -> str:
-    """A service's refusal in French: the first ``(english start, french text)`` pattern that matches, else a
-    French message of its kind followed by the detail (which names the rule, the amounts, the reference)."""
-    for start, text in patterns:
-        if exc.detail.startswith(start):
-            return text
-    kind = FRENCH_BY_KIND.get(type(exc).__name__)
-    return kind or f"Action impossible : {exc.detail}."
-
-
 def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: str) -> dict[str, str]:
     """A schema's errors by form field: ``fields`` maps a schema location (``payee.iban``) to a form field name.
 
@@ -294,10 +278,13 @@ def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: 
     return errors
 
 
-def domain_errors(exc: DomainError, fields: Mapping[str, str], default: str = "_") -> dict[str, str]:
-    """A service's refusal by form field; what names no form field goes to the form's banner (``_``)."""
+def domain_errors(
+    exc: DomainError, fields: Mapping[str, str], default: str = "_", codes: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A service's refusal by form field: a field error lands on its field (``fields``: the service's field name →
+    the form's), a refusal whose code is in ``codes`` on that field, anything else on the form's banner (``_``)."""
     if not exc.errors:
-        return {default: exc.detail}
+        return {(codes or {}).get(exc.code, default): exc.detail}
     errors: dict[str, str] = {}
     for error in exc.errors:
         errors.setdefault(fields.get(error.field, default), error.message)

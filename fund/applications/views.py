@@ -1,0 +1,172 @@
+"""What each reader may see of an aid request (need to know), built here once: the API answers these models and
+the pages render the same ones. No controller, page or template hides a field itself.
+
+- the school's referents (the owner): everything, the student's name, the payee and the student's aid this year;
+- the committee: the request pseudonymised — the student's age and trade, never their name nor the payee;
+- nobody else reads a request (``access``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Literal, cast
+
+from fund.applications import access, service, workflow
+from fund.applications.models import Application, Vote
+from fund.applications.schemas import (
+    ApplicationOut,
+    ApplicationPage,
+    CapsOut,
+    DecisionOut,
+    PayeeKind,
+    PayeeOut,
+    StudentSummary,
+    VoteOut,
+)
+from fund.auth.models import User
+from fund.funds.models import Fund
+from fund.students.models import Student, age_on
+from fund.uow import UnitOfWork
+
+Ratification = Literal["ratified", "disavowed"] | None
+
+
+def to_out(
+    application: Application | service.ListRow,
+    user: User,
+    *,
+    owner: bool | None = None,
+    student: StudentSummary | None = None,
+    votes: list[Vote] | None = None,
+    caps: CapsOut | None = None,
+) -> ApplicationOut:
+    """What this reader may see of a request: the payee (and the student's aid) only for the school's referents.
+
+    ``application`` is a request or a row of a list (``service.ListRow``); a list passes ``owner`` (computed from the
+    reader's schools once for the page) rather than have it worked out again for every row."""
+    decision = None
+    status = application.status
+    if status in workflow.DECIDED and application.decided_at:
+        rejected = status == "rejected"
+        decision = DecisionOut(
+            outcome="rejected" if rejected else "approved",
+            amount_granted_cents=application.amount_granted_cents,
+            decided_at=application.decided_at,
+            fast_tracked=application.fast_tracked,
+            decided_by_chair=application.decided_by_chair,
+            reason=application.decision_reason if rejected else None,
+            ratification=cast(Ratification, application.ratification),
+        )
+    if owner is None:
+        owner = application.school_id in access.owned_schools(user)
+    payee = (
+        PayeeOut(
+            kind=cast(PayeeKind, application.payee_kind),
+            name=application.payee_name,
+            iban=application.payee_iban_masked,
+            bic=application.payee_bic,
+            town=application.payee_town,
+            country=application.payee_country,
+        )
+        if owner
+        else None
+    )
+    return ApplicationOut(
+        id=application.id,
+        reference=application.reference,
+        status=status,
+        version=application.version,
+        student_id=application.student_id,
+        school_id=application.school_id,
+        category=application.category,
+        amount_requested_cents=application.amount_requested_cents,
+        amount_granted_cents=application.amount_granted_cents,
+        justification=application.justification,
+        urgent=application.urgent,
+        period_start=application.period_start,
+        period_end=application.period_end,
+        payee=payee,
+        student=student,
+        info_request_message=application.info_request_message,
+        info_response_message=application.info_response_message,
+        appeal_reason=application.appeal_reason,
+        cancel_reason=application.cancel_reason,
+        review_round=application.review_round,
+        caps=caps if owner else None,
+        created_at=application.created_at,
+        submitted_at=application.submitted_at,
+        decided_at=application.decided_at,
+        appealed_at=application.appealed_at,
+        decision=decision,
+        votes=[vote_out(v) for v in votes] if votes is not None else None,
+    )
+
+
+def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
+    """A page of list rows as this reader may see them."""
+    mine = access.owned_schools(user)
+    today = datetime.date.today()
+    return ApplicationPage(
+        items=[
+            to_out(
+                row,
+                user,
+                owner=(owner := row.school_id in mine),
+                student=StudentSummary(
+                    age=age_on(row.birth_date, today),
+                    trade=row.trade,
+                    name=f"{row.first_name} {row.last_name}" if owner else None,
+                ),
+            )
+            for row in rows
+        ],
+        next_cursor=cursor,
+    )
+
+
+def summary_of(student: Student | None, *, owner: bool = False) -> StudentSummary | None:
+    """The student as the committee sees them (age and trade); their name for the school's referents only."""
+    if student is None:
+        return None
+    return StudentSummary(
+        age=age_on(student.birth_date, datetime.date.today()),
+        trade=student.trade,
+        name=f"{student.first_name} {student.last_name}" if owner else None,
+    )
+
+
+def vote_out(vote: Vote) -> VoteOut:
+    return VoteOut(
+        id=vote.id,
+        member_id=vote.member_id,
+        vote=vote.choice,
+        amount_cents=vote.amount_cents,
+        comment=vote.comment,
+        round=vote.round,
+        by_chair=vote.by_chair,
+        created_at=vote.created_at,
+    )
+
+
+async def detailed(
+    uow: UnitOfWork, user: User, application: Application, student: Student | None = None, fund: Fund | None = None
+) -> ApplicationOut:
+    """The request with its student's summary, votes and (for its referents) the student's aid this year; the
+    student and the fund are read here unless given (``service.get_for_reading`` reads them with the request)."""
+    student = student or await uow.session.get(Student, application.student_id)
+    owner = access.is_owner(user, application)
+    # A draft was never before the committee: no votes to read.
+    votes = [] if application.status == "draft" else await service.votes_of(uow, application)
+    caps = None
+    if owner:
+        summary = await service.caps_for(uow, application, fund)
+        caps = CapsOut(
+            fiscal_year=summary.fiscal_year,
+            student_granted_cents=summary.granted_cents,
+            student_pending_cents=summary.pending_cents,
+            student_yearly_ceiling_cents=summary.yearly_ceiling_cents,
+            student_remaining_cents=summary.remaining_cents,
+            category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
+        )
+    return to_out(application, user, owner=owner, student=summary_of(student, owner=owner), votes=votes, caps=caps)
