@@ -17,6 +17,7 @@ import asyncio
 import functools
 import os
 import tempfile
+import types
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,13 +31,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fund import security
+from fund.auth import totp
 from fund.db import create_engine, create_session_factory, metadata
 from fund.demo import seed
 from fund.embedded import EmbeddedPostgres, EmbeddedRedis
 from fund.migrate import upgrade
 from fund.queue import connect
 from fund.settings import Settings, get_settings
-from tests.helpers import running_app, stop_apps
+from tests.helpers import DEMO_PASSWORD, TOTP_NOW, bearer, running_app, stop_apps, token_for
 
 TEST_SECRET = "test-secret-key-for-the-suite-only-0123456789"
 
@@ -226,7 +228,7 @@ class Api:
 
     def __init__(self, client: httpx.AsyncClient, token: str) -> None:
         self.client, self.token = client, token
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = bearer(token)
 
     def _headers(self, kw: dict[str, Any]) -> dict[str, str]:
         return {**self.headers, **kw.pop("headers", {})}
@@ -251,11 +253,17 @@ class Api:
 def login(app_client: httpx.AsyncClient, demo: None):  # type: ignore[no-untyped-def]
     cache: dict[str, Api] = {}
 
-    async def _login(email: str, password: str = "demo-password") -> Api:
+    async def _login(email: str, password: str = DEMO_PASSWORD) -> Api:
         if email not in cache:
-            response = await app_client.post("/api/v1/auth/token", json={"email": email, "password": password})
-            assert response.status_code == 200, response.text
-            cache[email] = Api(app_client, response.json()["access_token"])
+            cache[email] = Api(app_client, await token_for(app_client, email, password))
         return cache[email]
 
     return _login
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The TOTP module's clock, frozen at ``TOTP_NOW`` (and movable): the app runs in this process."""
+    now = [TOTP_NOW]
+    monkeypatch.setattr(totp, "time", types.SimpleNamespace(time=lambda: now[0]))
+    return now

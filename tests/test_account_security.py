@@ -8,8 +8,6 @@ import asyncio
 import datetime
 import html
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,47 +22,29 @@ from fund.disbursements.models import ExportRecord, PaymentBatch
 from fund.embedded import free_port
 from fund.funds.models import Fund
 from fund.web.pages import local_path
-from tests.helpers import PROBLEM, assert_problem, post_form, running_app, sign_in
+from tests.helpers import (
+    POLICY_FORM,
+    PROBLEM,
+    ask_for_link,
+    assert_problem,
+    audit_count,
+    bearer,
+    enrol_totp,
+    execute,
+    post_form,
+    request_token,
+    reset_links,
+    running_app,
+    scalar,
+    scalars,
+    sign_in,
+    signed_in_as,
+    token_for,
+    totp_code,
+)
 
 PASSWORD = "demo-password"
 WRONG = "not-the-password"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def api_sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/api/v1/auth/token", json={"email": email, "password": password})
-
-
-async def token_of(client: httpx.AsyncClient, email: str) -> str:
-    response = await api_sign_in(client, email)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
-@asynccontextmanager
-async def web_as(settings: Any, email: str, client_ip: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(settings, client_ip=client_ip) as client:
-        response = await sign_in(client, email)
-        assert response.status_code == 303, response.text
-        yield client
-
-
-async def scalar(session_factory: Any, query: Any) -> Any:
-    async with session_factory() as session:
-        return await session.scalar(query)
-
-
-async def execute(session_factory: Any, sql: str, **params: Any) -> None:
-    async with session_factory() as session:
-        await session.execute(text(sql), params)
-        await session.commit()
-
-
-async def audit_count(session_factory: Any) -> int:
-    return int(await scalar(session_factory, text("SELECT count(*) FROM audit_events")))
 
 
 def assert_locked(response: httpx.Response) -> dict[str, Any]:
@@ -79,21 +59,21 @@ def assert_locked(response: httpx.Response) -> dict[str, Any]:
 
 async def test_five_failures_lock_the_account_even_for_the_right_password(app_client, demo) -> None:
     for _ in range(5):
-        assert_problem(await api_sign_in(app_client, "referent@example.org", WRONG), 401)
-    locked = await api_sign_in(app_client, "referent@example.org")
+        assert_problem(await request_token(app_client, "referent@example.org", WRONG), 401)
+    locked = await request_token(app_client, "referent@example.org")
     body = assert_locked(locked)
     assert int(locked.headers["retry-after"]) > 14 * 60  # fifteen minutes from the fifth failure
     assert "Retry-After" in body["detail"]
     # Another account from the same address is not affected.
-    assert (await api_sign_in(app_client, "referent.b@example.org")).status_code == 200
+    assert (await request_token(app_client, "referent.b@example.org")).status_code == 200
 
 
 async def test_a_locked_unknown_address_looks_exactly_like_a_locked_account(app_client, demo) -> None:
     for _ in range(5):
         for email in ("referent@example.org", "nobody@example.org"):
-            assert_problem(await api_sign_in(app_client, email, WRONG), 401)
-    known = await api_sign_in(app_client, "referent@example.org", WRONG)
-    unknown = await api_sign_in(app_client, "nobody@example.org", WRONG)
+            assert_problem(await request_token(app_client, email, WRONG), 401)
+    known = await request_token(app_client, "referent@example.org", WRONG)
+    unknown = await request_token(app_client, "nobody@example.org", WRONG)
     assert known.status_code == unknown.status_code == 429
     assert known.json() == unknown.json()
     assert set(known.headers) == set(unknown.headers)
@@ -123,30 +103,30 @@ async def test_changing_case_spaces_or_unicode_forms_does_not_buy_more_attempts(
     app_client, demo, variants: list[str]
 ) -> None:
     for email in variants:
-        assert_problem(await api_sign_in(app_client, email, WRONG), 401)
-    assert_locked(await api_sign_in(app_client, "referent@example.org"))
-    assert_locked(await api_sign_in(app_client, "Referent@Example.ORG "))
+        assert_problem(await request_token(app_client, email, WRONG), 401)
+    assert_locked(await request_token(app_client, "referent@example.org"))
+    assert_locked(await request_token(app_client, "Referent@Example.ORG "))
 
 
 async def test_a_success_resets_the_account_counter(app_client, demo) -> None:
     for _ in range(4):
-        assert_problem(await api_sign_in(app_client, "referent@example.org", WRONG), 401)
-    assert (await api_sign_in(app_client, "referent@example.org")).status_code == 200
+        assert_problem(await request_token(app_client, "referent@example.org", WRONG), 401)
+    assert (await request_token(app_client, "referent@example.org")).status_code == 200
     for _ in range(4):
-        assert_problem(await api_sign_in(app_client, "referent@example.org", WRONG), 401)
-    assert (await api_sign_in(app_client, "referent@example.org")).status_code == 200
+        assert_problem(await request_token(app_client, "referent@example.org", WRONG), 401)
+    assert (await request_token(app_client, "referent@example.org")).status_code == 200
 
 
 async def test_twenty_concurrent_guesses_get_five_password_checks(app_client, demo) -> None:
-    answers = await asyncio.gather(*(api_sign_in(app_client, "referent@example.org", WRONG) for _ in range(20)))
+    answers = await asyncio.gather(*(request_token(app_client, "referent@example.org", WRONG) for _ in range(20)))
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [401] * 5 + [429] * 15
-    assert_locked(await api_sign_in(app_client, "referent@example.org"))
+    assert_locked(await request_token(app_client, "referent@example.org"))
 
 
 async def test_five_concurrent_wrong_attempts_and_one_right_are_handled_consistently(app_client, demo) -> None:
-    attempts = [api_sign_in(app_client, "referent@example.org", WRONG) for _ in range(5)]
-    attempts.insert(2, api_sign_in(app_client, "referent@example.org"))
+    attempts = [request_token(app_client, "referent@example.org", WRONG) for _ in range(5)]
+    attempts.insert(2, request_token(app_client, "referent@example.org"))
     answers = await asyncio.gather(*attempts)
     right, wrongs = answers[2], answers[:2] + answers[3:]
     assert {w.status_code for w in wrongs} <= {401, 429}
@@ -155,26 +135,26 @@ async def test_five_concurrent_wrong_attempts_and_one_right_are_handled_consiste
     if right.status_code == 429:
         # It came sixth: the five wrong ones were checked and the account is now locked.
         assert all(w.status_code == 401 for w in wrongs)
-        assert_locked(await api_sign_in(app_client, "referent@example.org"))
+        assert_locked(await request_token(app_client, "referent@example.org"))
     else:
         # Its success reset the counter: the account is not locked.
-        assert (await api_sign_in(app_client, "referent@example.org")).status_code == 200
+        assert (await request_token(app_client, "referent@example.org")).status_code == 200
 
 
 async def test_one_address_cannot_spray_many_accounts(settings, demo) -> None:
     async with running_app(settings, client_ip="198.51.100.20") as sprayer:
         for n in range(30):
-            assert_problem(await api_sign_in(sprayer, f"guess{n}@example.org", WRONG), 401)
-        assert_locked(await api_sign_in(sprayer, "someone.else@example.org", WRONG))
-        assert_locked(await api_sign_in(sprayer, "referent@example.org"))  # even a right password
+            assert_problem(await request_token(sprayer, f"guess{n}@example.org", WRONG), 401)
+        assert_locked(await request_token(sprayer, "someone.else@example.org", WRONG))
+        assert_locked(await request_token(sprayer, "referent@example.org"))  # even a right password
     async with running_app(settings, client_ip="198.51.100.21") as neighbour:
-        assert (await api_sign_in(neighbour, "referent@example.org")).status_code == 200
+        assert (await request_token(neighbour, "referent@example.org")).status_code == 200
 
 
 async def test_successes_do_not_spend_the_address_budget(settings, demo) -> None:
     async with running_app(settings, client_ip="198.51.100.30") as school:
         for _ in range(35):  # a school's shared address: many people sign in
-            assert (await api_sign_in(school, "referent@example.org")).status_code == 200
+            assert (await request_token(school, "referent@example.org")).status_code == 200
 
 
 def test_ipv6_addresses_are_counted_per_64_and_ipv4_mapped_as_ipv4() -> None:
@@ -189,14 +169,14 @@ async def test_the_lockout_ends_after_its_period(settings, demo) -> None:
     quick = settings.model_copy(update={"login_lockout_seconds": 1})
     async with running_app(quick) as client:
         for _ in range(5):
-            assert_problem(await api_sign_in(client, "referent@example.org", WRONG), 401)
-        assert_locked(await api_sign_in(client, "referent@example.org"))
+            assert_problem(await request_token(client, "referent@example.org", WRONG), 401)
+        assert_locked(await request_token(client, "referent@example.org"))
         await asyncio.sleep(2.1)
-        assert (await api_sign_in(client, "referent@example.org")).status_code == 200
+        assert (await request_token(client, "referent@example.org")).status_code == 200
 
 
 async def test_redis_keys_hold_no_email_in_clear(app_client, demo, redis) -> None:
-    await api_sign_in(app_client, "referent@example.org", WRONG)
+    await request_token(app_client, "referent@example.org", WRONG)
     keys = [k.decode() async for k in redis.scan_iter("fund:signin:*")]
     assert len(keys) == 2
     assert not any("referent" in k for k in keys)
@@ -204,7 +184,7 @@ async def test_redis_keys_hold_no_email_in_clear(app_client, demo, redis) -> Non
 
 async def test_the_web_sign_in_shares_the_budget_and_says_in_french_when_to_retry(app_client, demo, settings) -> None:
     for _ in range(3):
-        assert_problem(await api_sign_in(app_client, "referent@example.org", WRONG), 401)
+        assert_problem(await request_token(app_client, "referent@example.org", WRONG), 401)
     async with running_app(settings) as client:
         for _ in range(2):
             assert (await sign_in(client, "referent@example.org", WRONG)).status_code == 401
@@ -216,16 +196,16 @@ async def test_the_web_sign_in_shares_the_budget_and_says_in_french_when_to_retr
         unknown = [await sign_in(client, "nobody@example.org", WRONG) for _ in range(6)][-1]
         assert unknown.status_code == 429
         assert "Trop de tentatives infructueuses" in html.unescape(unknown.text)
-    assert_locked(await api_sign_in(app_client, "referent@example.org"))
+    assert_locked(await request_token(app_client, "referent@example.org"))
 
 
 async def test_with_redis_away_sign_in_fails_closed_and_existing_tokens_keep_working(
     app_client, demo, settings
 ) -> None:
-    token = await token_of(app_client, "referent@example.org")
+    token = await token_for(app_client, "referent@example.org")
     away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     async with running_app(away) as client:
-        refused = await api_sign_in(client, "referent@example.org")
+        refused = await request_token(client, "referent@example.org")
         body = assert_problem(refused, 503)
         assert "access_token" not in body
         assert int(refused.headers["retry-after"]) > 0
@@ -235,14 +215,8 @@ async def test_with_redis_away_sign_in_fails_closed_and_existing_tokens_keep_wor
         assert "momentanément indisponible" in html.unescape(page.text)
 
 
-async def test_wrong_totp_codes_count_towards_the_lockout(app_client, demo, monkeypatch) -> None:
-    import types
-
-    from fund.auth import totp
-    from tests.test_totp import NOW, enrol
-
-    monkeypatch.setattr(totp, "time", types.SimpleNamespace(time=lambda: NOW))
-    await enrol(app_client, await token_of(app_client, "referent@example.org"))
+async def test_wrong_totp_codes_count_towards_the_lockout(app_client, demo, clock) -> None:
+    await enrol_totp(app_client, await token_for(app_client, "referent@example.org"))
     for _ in range(5):
         response = await app_client.post(
             "/api/v1/auth/token",
@@ -358,13 +332,13 @@ async def test_the_api_refuses_a_weak_or_unchanged_password_at_reset_and_the_old
         response = await admin.post(f"/api/v1/users/{target}/password", json={"password": password})
         body = assert_problem(response, 422, "password")
         assert message in body["errors"][0]["message"]
-    assert (await api_sign_in(app_client, "chair@example.org")).status_code == 200
+    assert (await request_token(app_client, "chair@example.org")).status_code == 200
     assert await audit_count(session_factory) == events
 
 
 async def test_the_admin_pages_show_the_policy_next_to_the_password_field(demo, settings, session_factory) -> None:
     target = await scalar(session_factory, select(User.id).where(User.email == "chair@example.org"))
-    async with web_as(settings, "admin@example.org") as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         created = await post_form(
             client,
             "/administration/utilisateurs/nouveau",
@@ -387,8 +361,6 @@ async def test_the_admin_pages_show_the_policy_next_to_the_password_field(demo, 
 async def test_the_forgotten_password_link_refuses_a_common_password_and_stays_valid(
     demo, settings, session_factory
 ) -> None:
-    from tests.test_password_reset import ask_for_link, reset_links
-
     await ask_for_link(settings, session_factory, "referent@example.org")
     [link] = reset_links()
     async with running_app(settings) as client:
@@ -405,7 +377,7 @@ async def test_the_forgotten_password_link_refuses_a_common_password_and_stays_v
         fresh = "une phrase vraiment neuve"
         assert (await post_form(client, link, {"password": fresh, "confirmation": fresh})).status_code == 303
     async with running_app(settings) as client:
-        assert (await api_sign_in(client, "referent@example.org", fresh)).status_code == 200
+        assert (await request_token(client, "referent@example.org", fresh)).status_code == 200
 
 
 # --- sign-out everywhere, expiry -------------------------------------------------------------------------------
@@ -414,10 +386,10 @@ async def test_the_forgotten_password_link_refuses_a_common_password_and_stays_v
 async def test_sign_out_everywhere_revokes_every_token_and_web_session_of_the_caller_only(
     app_client, demo, settings, session_factory
 ) -> None:
-    first = await token_of(app_client, "referent@example.org")
-    second = await token_of(app_client, "referent@example.org")
-    other = await token_of(app_client, "referent.b@example.org")
-    async with web_as(settings, "referent@example.org") as browser:
+    first = await token_for(app_client, "referent@example.org")
+    second = await token_for(app_client, "referent@example.org")
+    other = await token_for(app_client, "referent.b@example.org")
+    async with signed_in_as(settings, "referent@example.org") as browser:
         assert (await browser.get("/referent")).status_code == 200
         out = await app_client.post("/api/v1/auth/logout-all", headers=bearer(first))
         assert out.status_code == 204, out.text
@@ -426,20 +398,15 @@ async def test_sign_out_everywhere_revokes_every_token_and_web_session_of_the_ca
         after = await browser.get("/referent", follow_redirects=False)
         assert after.headers["location"] == "/connexion"
     assert (await app_client.get("/api/v1/me", headers=bearer(other))).status_code == 200
-    actions = list(await _all(session_factory, "SELECT action FROM audit_events"))
+    actions = list(await scalars(session_factory, "SELECT action FROM audit_events"))
     assert "user.signed_out_everywhere" in actions
 
 
-async def _all(session_factory: Any, sql: str) -> list[Any]:
-    async with session_factory() as session:
-        return list((await session.scalars(text(sql))).all())
-
-
 async def test_the_web_button_signs_out_everywhere(app_client, demo, settings) -> None:
-    api_token = await token_of(app_client, "accountant@example.org")
+    api_token = await token_for(app_client, "accountant@example.org")
     async with (
-        web_as(settings, "accountant@example.org") as browser,
-        web_as(settings, "accountant@example.org") as phone,
+        signed_in_as(settings, "accountant@example.org") as browser,
+        signed_in_as(settings, "accountant@example.org") as phone,
     ):
         home = await browser.get("/comptabilite")
         assert "Se déconnecter partout</button>" in home.text
@@ -458,12 +425,12 @@ async def test_tokens_live_eight_hours_then_both_api_and_web_refuse_them(
     app_client, demo, settings, session_factory
 ) -> None:
     assert settings.token_ttl_seconds == 8 * 3600
-    token = await token_of(app_client, "referent@example.org")
+    token = await token_for(app_client, "referent@example.org")
     lifetime = await scalar(
         session_factory, text("SELECT extract(epoch FROM expires_at - created_at) FROM auth_tokens LIMIT 1")
     )
     assert abs(float(lifetime) - 8 * 3600) < 5
-    async with web_as(settings, "referent@example.org") as browser:
+    async with signed_in_as(settings, "referent@example.org") as browser:
         await execute(session_factory, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
         assert_problem(await app_client.get("/api/v1/me", headers=bearer(token)), 401)
         assert (await browser.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
@@ -500,7 +467,7 @@ async def test_a_sensitive_page_opens_after_sign_in_and_asks_again_after_five_mi
 ) -> None:
     chair = await scalar(session_factory, select(User.id).where(User.email == "chair@example.org"))
     path = path.format(chair=chair)
-    async with web_as(settings, email) as client:
+    async with signed_in_as(settings, email) as client:
         assert (await client.get(path, follow_redirects=False)).status_code == 200  # the sign-in counts
         await stale(session_factory, minutes=4)
         assert (await client.get(path, follow_redirects=False)).status_code == 200
@@ -509,14 +476,12 @@ async def test_a_sensitive_page_opens_after_sign_in_and_asks_again_after_five_mi
 
 
 async def test_the_not_sensitive_pages_do_not_ask(demo, settings, session_factory) -> None:
-    async with web_as(settings, "accountant@example.org") as client:
+    async with signed_in_as(settings, "accountant@example.org") as client:
         await stale(session_factory, minutes=60)
         assert (await client.get("/comptabilite")).status_code == 200
 
 
 async def test_stale_posts_change_nothing_and_lead_to_the_confirmation(demo, settings, session_factory) -> None:
-    from tests.test_web_admin import POLICY_FORM
-
     chair = await scalar(session_factory, select(User.id).where(User.email == "chair@example.org"))
     policy_before = await scalar(session_factory, select(Fund.policy))
     chair_before = await scalar(session_factory, select(User.password_hash).where(User.id == chair))
@@ -541,11 +506,11 @@ async def test_stale_posts_change_nothing_and_lead_to_the_confirmation(demo, set
             f"/administration/utilisateurs/{chair}",
         ),
     ]
-    async with web_as(settings, "admin@example.org") as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         await stale(session_factory)
         for url, data, suite in admin_posts:
             assert confirm_target(await post_form(client, url, data)) == suite, url
-    async with web_as(settings, "accountant@example.org") as client:
+    async with signed_in_as(settings, "accountant@example.org") as client:
         await stale(session_factory)
         tomorrow = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
         batch = await post_form(
@@ -563,7 +528,7 @@ async def test_stale_posts_change_nothing_and_lead_to_the_confirmation(demo, set
 async def test_confirming_with_the_password_reopens_the_action_for_five_minutes(
     demo, settings, session_factory
 ) -> None:
-    async with web_as(settings, "accountant@example.org") as client:
+    async with signed_in_as(settings, "accountant@example.org") as client:
         await stale(session_factory)
         suite = confirm_target(await client.get("/exports/fichier?format=csv&du=&au=", follow_redirects=False))
         form = await client.get("/confirmer", params={"suite": suite})
@@ -584,7 +549,7 @@ async def test_confirming_with_the_password_reopens_the_action_for_five_minutes(
 
 
 async def test_confirmation_failures_count_towards_the_lockout(demo, settings, session_factory) -> None:
-    async with web_as(settings, "accountant@example.org") as client:
+    async with signed_in_as(settings, "accountant@example.org") as client:
         await stale(session_factory)
         for _ in range(5):
             assert (await post_form(client, "/confirmer", {"password": WRONG, "suite": "/exports"})).status_code == 401
@@ -595,24 +560,20 @@ async def test_confirmation_failures_count_towards_the_lockout(demo, settings, s
 
 
 async def test_an_enrolled_user_may_confirm_with_a_totp_code_once(
-    app_client, demo, settings, session_factory, monkeypatch
+    app_client, demo, settings, session_factory, clock
 ) -> None:
-    import types
-
-    from fund.auth import totp
-    from tests.test_totp import NOW, code, enrol
-
-    monkeypatch.setattr(totp, "time", types.SimpleNamespace(time=lambda: NOW))
-    secret = await enrol(app_client, await token_of(app_client, "admin@example.org"), offset=-1)
+    secret = await enrol_totp(app_client, await token_for(app_client, "admin@example.org"), offset=-1)
     async with running_app(settings) as client:
         await sign_in(client, "admin@example.org")
-        await post_form(client, "/connexion/code", {"code": code(secret)})
+        await post_form(client, "/connexion/code", {"code": totp_code(secret)})
         await stale(session_factory)
         form = await client.get("/confirmer", params={"suite": "/administration/politique"})
         assert "Ou le code à 6 chiffres" in form.text
-        replay = await post_form(client, "/confirmer", {"code": code(secret), "suite": "/administration/politique"})
+        replay = await post_form(
+            client, "/confirmer", {"code": totp_code(secret), "suite": "/administration/politique"}
+        )
         assert replay.status_code == 401
-        ok = await post_form(client, "/confirmer", {"code": code(secret, 1), "suite": "/administration/politique"})
+        ok = await post_form(client, "/confirmer", {"code": totp_code(secret, 1), "suite": "/administration/politique"})
         assert ok.headers["location"] == "/administration/politique"
         assert (await client.get("/administration/politique")).status_code == 200
 
@@ -648,7 +609,7 @@ def test_local_path_keeps_paths_of_the_site(suite: str) -> None:
 
 @pytest.mark.parametrize("suite", OFF_SITE[:9])
 async def test_the_confirmation_never_redirects_off_the_site(demo, settings, suite: str) -> None:
-    async with web_as(settings, "admin@example.org") as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         form = await client.get("/confirmer", params={"suite": suite})
         assert 'name="suite" value="/"' in form.text
         done = await post_form(client, "/confirmer", {"password": PASSWORD, "suite": suite})

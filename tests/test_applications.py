@@ -9,9 +9,20 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from fund.applications.models import Application
 from fund.security import FieldCipher
 from tests.conftest import TEST_SECRET, Api
-from tests.helpers import PROBLEM, VALID_IBAN, application_body, assert_problem, draft, first_student, submitted
+from tests.helpers import (
+    PROBLEM,
+    VALID_IBAN,
+    application_body,
+    assert_problem,
+    count,
+    draft,
+    first_student,
+    school_of,
+    submitted,
+)
 
 UNKNOWN_ID = "01900000-0000-7000-8000-000000000000"
 REFERENCE = re.compile(r"^FS-\d{4}-\d{6}$")
@@ -31,18 +42,9 @@ def iban_with_check_digits(country: str, bban: str) -> str:
 WRONG_RIB_KEY_IBAN = iban_with_check_digits("FR", "30006000011234567890188")
 
 
-async def count(session_factory: Any, table: str = "applications") -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(text(f"SELECT count(*) FROM {table}")))
-
-
 async def column(session_factory: Any, application_id: str, name: str) -> Any:
     async with session_factory() as session:
         return await session.scalar(text(f"SELECT {name} FROM applications WHERE id = :id"), {"id": application_id})
-
-
-async def school_of(api: Api) -> str:
-    return str((await api.get("/api/v1/me")).json()["school_ids"][0])
 
 
 def payee(**overrides: Any) -> dict[str, Any]:
@@ -258,21 +260,21 @@ async def test_bad_application_input_is_422_naming_the_field_and_creates_nothing
 ) -> None:
     referent = await login("referent@example.org")
     body = mutate(application_body(await first_student(referent)))
-    before = await count(session_factory)
+    before = await count(session_factory, Application)
     response = await referent.post("/api/v1/applications", json=body)
     assert_problem(response, 422, field)
-    assert await count(session_factory) == before
+    assert await count(session_factory, Application) == before
 
 
 async def test_another_schools_student_is_refused_like_an_unknown_one(login, session_factory) -> None:
     referent = await login("referent@example.org")
     other_student = await first_student(await login("referent.b@example.org"))
-    before = await count(session_factory)
+    before = await count(session_factory, Application)
     other = await referent.post("/api/v1/applications", json=application_body(other_student))
     unknown = await referent.post("/api/v1/applications", json=application_body(UNKNOWN_ID))
     assert_problem(other, 422, "student_id")
     assert other.json() == unknown.json()  # nothing tells that the student exists elsewhere
-    assert await count(session_factory) == before
+    assert await count(session_factory, Application) == before
 
 
 @pytest.mark.parametrize(
@@ -285,12 +287,12 @@ async def test_another_schools_student_is_refused_like_an_unknown_one(login, ses
 )
 async def test_malformed_json_body_is_400(login, session_factory, content: bytes, content_type: str) -> None:
     referent = await login("referent@example.org")
-    before = await count(session_factory)
+    before = await count(session_factory, Application)
     response = await referent.client.post(
         "/api/v1/applications", content=content, headers={**referent.headers, "Content-Type": content_type}
     )
     assert_problem(response, 400, "body")
-    assert await count(session_factory) == before
+    assert await count(session_factory, Application) == before
 
 
 async def test_json_that_is_not_an_object_is_refused(login, session_factory) -> None:
@@ -298,7 +300,7 @@ async def test_json_that_is_not_an_object_is_refused(login, session_factory) -> 
     response = await referent.post("/api/v1/applications", json=[1, 2, 3])
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"].startswith(PROBLEM)
-    assert await count(session_factory) == 2
+    assert await count(session_factory, Application) == 2
 
 
 async def test_filing_is_audited(login, session_factory) -> None:
@@ -322,7 +324,7 @@ async def test_only_referents_file_requests(login, session_factory, email: str) 
     student_id = await first_student(await login("referent@example.org"))
     response = await (await login(email)).post("/api/v1/applications", json=application_body(student_id))
     assert_problem(response, 403)
-    assert await count(session_factory) == 2
+    assert await count(session_factory, Application) == 2
 
 
 @pytest.mark.parametrize("status", ["draft", "submitted"])
@@ -432,7 +434,7 @@ async def test_referent_answer_carries_the_payee_and_the_student_summary(login) 
         "town": None,
         "country": None,
     }
-    assert set(seen["student"]) == {"age", "trade"}
+    assert set(seen["student"]) == {"age", "trade", "name"}  # the school's referent knows the student
 
 
 @pytest.mark.parametrize("email", ["committee1@example.org", "chair@example.org"])
@@ -590,7 +592,8 @@ async def test_patch_after_submit_is_a_conflict(login) -> None:
     body = assert_problem(
         await referent.patch(url, json={"version": application["version"], "amount_requested_cents": 50000}), 409
     )
-    assert "submitted" in body["detail"]
+    assert body["code"] == "not_editable"
+    assert "« Déposée »" in body["detail"]
     after = (await referent.get(url)).json()
     assert (after["amount_requested_cents"], after["version"]) == (12000, application["version"])
 
@@ -623,8 +626,8 @@ async def test_submitting_twice_is_a_conflict_that_names_the_transition(login) -
     referent = await login("referent@example.org")
     application = await submitted(referent)
     body = assert_problem(await referent.post(f"/api/v1/applications/{application['id']}/submit"), 409)
-    assert "submit" in body["detail"]
-    assert "submitted" in body["detail"]  # the current status
+    assert body["code"] == "illegal_transition"
+    assert "« Déposée »" in body["detail"]  # the current status
     assert application["reference"] in body["detail"]
     after = (await referent.get(f"/api/v1/applications/{application['id']}")).json()
     assert (after["status"], after["version"], after["submitted_at"]) == (
@@ -656,8 +659,8 @@ async def test_a_withdrawn_request_can_be_neither_withdrawn_nor_submitted(login)
     url = f"/api/v1/applications/{application['id']}"
     assert (await referent.post(f"{url}/withdraw")).status_code == 200
     body = assert_problem(await referent.post(f"{url}/withdraw"), 409)
-    assert "withdraw" in body["detail"]
-    assert "withdrawn" in body["detail"]
+    assert body["code"] == "illegal_transition"
+    assert "« Retirée »" in body["detail"]
     assert_problem(await referent.post(f"{url}/submit"), 409)
     assert (await referent.get(url)).json()["status"] == "withdrawn"
 

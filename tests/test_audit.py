@@ -28,16 +28,10 @@ from fund.audit.service import (
 )
 from fund.cli import main
 from fund.outbox.runner import run_event
-from tests.helpers import draft, submitted, vote
+from tests.helpers import draft, execute, submitted, vote
 from workers.main import OUTBOX_TASKS
 
 # --- helpers ----------------------------------------------------------------------------------------------------
-
-
-async def execute(session_factory: Any, sql: str, **params: Any) -> None:
-    async with session_factory() as session:
-        await session.execute(text(sql), params)
-        await session.commit()
 
 
 async def event_rows(session_factory: Any) -> list[Any]:

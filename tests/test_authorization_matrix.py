@@ -31,24 +31,23 @@ from fund.app import create_app
 from fund.outbox.models import OutboxEvent
 from fund.settings import Settings
 from tests.helpers import (
+    EMAILS,
     OTHER_FUND_ACCOUNTS,
     VALID_IBAN,
     application_body,
+    approved_and_scheduled,
+    bearer,
+    camt054,
     draft,
     drain_outbox,
+    entry,
+    import_statement,
+    ready_batch,
     second_fund,
     submitted,
+    token_for,
 )
-from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
 
-EMAILS = {
-    "admin": "admin@example.org",
-    "referent": "referent@example.org",
-    "referent_b": "referent.b@example.org",
-    "committee": "committee1@example.org",
-    "chair": "chair@example.org",
-    "accountant": "accountant@example.org",
-}
 OTHER_FUND = tuple(OTHER_FUND_ACCOUNTS)
 ROLES = ("anonymous", *EMAILS, *OTHER_FUND)
 SIGNED_IN = frozenset(EMAILS)
@@ -218,7 +217,7 @@ async def build_world(client: httpx.AsyncClient, login: Any, session_factory: An
     world = World(tokens)
     referent, admin = await login(EMAILS["referent"]), await login(EMAILS["admin"])
     # A request paid through a batch, with its statement: disbursement, batch, statement, notification.
-    paid = await approved(login, session_factory, amount=12000)
+    paid = await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     accountant = await login(EMAILS["accountant"])
     assert (await accountant.post(f"{API}/payment-batches/{batch['id']}/sent")).status_code == 200
@@ -277,7 +276,7 @@ def expected(rule: Rule, role: str, path: str) -> str:
     return "allowed"
 
 
-def outcome(status: int) -> str:
+def outcome_of(status: int) -> str:
     if status >= 500:
         return f"server error {status}"
     if status in (401, 403, 404):
@@ -291,7 +290,7 @@ def pdf_file() -> dict[str, tuple[str, bytes, str]]:
 
 
 async def call(client: httpx.AsyncClient, method: str, url: str, token: str | None, body: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = bearer(token) if token else {}
     if method == "POST" and url.endswith("/documents"):
         return await client.post(url, headers=headers, files=pdf_file())
     if method in ("GET", "DELETE"):
@@ -328,13 +327,13 @@ async def test_every_route_answers_every_role_as_the_table_says(settings, app_cl
             ("DELETE", f"{API}/auth/token"),
             ("POST", f"{API}/auth/logout-all"),
         ):  # signing out must not sign the matrix out
-            tokens = {"anonymous": None, **{r: (await fresh_token(app_client, e)) for r, e in ACCOUNTS.items()}}
+            tokens = {"anonymous": None, **{r: (await token_for(app_client, e)) for r, e in ACCOUNTS.items()}}
         url = path.format(**ids)
         body = BODIES.get(f"{method} {path}", {})
         # Those to refuse first: a refused call that changed something would show in the next answers.
         for role in sorted(ROLES, key=lambda r: expected(rule, r, path) == "allowed"):
             response = await call(app_client, method, url, tokens[role], body)
-            want, got = expected(rule, role, path), outcome(response.status_code)
+            want, got = expected(rule, role, path), outcome_of(response.status_code)
             if want != got:
                 wrong.append(
                     f"{method} {path} as {role}: expected {want}, got {response.status_code} {response.text[:160]}"
@@ -351,12 +350,6 @@ def first_fund_marks(world: World) -> list[str]:
     are shared: their ids may)."""
     shared = {"student_id", "school_id", "event_id"}
     return [value for name, value in world.ids.items() if name not in shared] + list(EMAILS.values())
-
-
-async def fresh_token(client: httpx.AsyncClient, email: str) -> str:
-    response = await client.post(f"{API}/auth/token", json={"email": email, "password": "demo-password"})
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
 
 
 @pytest.mark.parametrize(
@@ -379,7 +372,9 @@ async def test_the_referent_of_another_school_is_told_the_first_schools_objects_
         "student_id": (await referent.get(f"{API}/students")).json()["items"][0]["id"],
         "submitted": (await submitted(referent))["id"],
         "draft": (await draft(referent))["id"],
-        "approved": (await approved(login, session_factory, amount=12000))["id"] if "approved" in path else "",
+        "approved": (await approved_and_scheduled(login, session_factory, amount=12000))["id"]
+        if "approved" in path
+        else "",
     }
     url = API + path.format(**ids)
     assert (await referent.get(url)).status_code == 200

@@ -21,8 +21,22 @@ from fund.audit.models import AuditEvent
 from fund.disbursements.models import PaymentBatch
 from fund.funds.calendar import local_day
 from fund.payments.sepa import SEPA_CHARACTERS, validate_pain001
-from tests.helpers import VALID_IBAN, application_body, assert_problem, draft, drain_outbox, first_student
-from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
+from tests.helpers import (
+    VALID_IBAN,
+    application_body,
+    approved_and_scheduled,
+    assert_problem,
+    camt054,
+    count,
+    draft,
+    drain_outbox,
+    entry,
+    eventually,
+    first_student,
+    import_statement,
+    listed_disbursements,
+    ready_batch,
+)
 
 NS09 = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 NS03 = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
@@ -43,15 +57,7 @@ def names(body: dict[str, Any], name: str) -> bool:
 
 
 async def batch_count(session_factory: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(PaymentBatch)) or 0)
-
-
-async def disbursements(accountant: Any, status: str | None = None) -> list[dict[str, Any]]:
-    params = {"status": status} if status else {}
-    response = await accountant.get("/api/v1/disbursements", params=params)
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
+    return await count(session_factory, PaymentBatch)
 
 
 async def batch_file(accountant: Any, batch_id: str) -> bytes:
@@ -65,7 +71,7 @@ async def batch_file(accountant: Any, batch_id: str) -> bytes:
 
 
 async def test_only_the_accountant_reaches_any_batch_route(login, session_factory, app_client) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     routes = [
         ("post", "/api/v1/payment-batches", {"json": {}}),
@@ -108,7 +114,7 @@ async def test_an_unknown_batch_is_404(login) -> None:
 
 
 async def test_the_same_idempotency_key_gives_back_the_same_batch(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     key = {"Idempotency-Key": "remise-2026-11-27"}
     first = await accountant.post("/api/v1/payment-batches", json={}, headers=key)
@@ -136,18 +142,10 @@ async def waiting_for_locks(engine: Any) -> int:
         return int((await conn.execute(text(query))).scalar_one())
 
 
-async def until(condition: Any, what: str) -> None:
-    """Poll (no fixed sleep) until ``condition()`` holds; fail after five seconds."""
-    deadline = asyncio.get_running_loop().time() + 5
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_retry_while_the_first_request_is_still_running_gets_the_same_batch(
     login, session_factory, engine
 ) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     key = {"Idempotency-Key": "retried-after-a-timeout"}
     async with engine.connect() as holder:
@@ -155,9 +153,9 @@ async def test_a_retry_while_the_first_request_is_still_running_gets_the_same_ba
         # Hold the first request between taking the disbursements and writing its batch.
         await holder.execute(text("LOCK TABLE payment_batches IN SHARE MODE"))
         first = asyncio.create_task(accountant.post("/api/v1/payment-batches", json={}, headers=key))
-        await until(lambda: _at_least(engine, 1), "the first request to wait")
+        await eventually(lambda: _at_least(engine, 1), "the first request to wait", within=5, every=0.01)
         retry = asyncio.create_task(accountant.post("/api/v1/payment-batches", json={}, headers=key))
-        await until(lambda: _done_or_waiting(retry, engine), "the retry to answer or wait")
+        await eventually(lambda: _done_or_waiting(retry, engine), "the retry to answer or wait", within=5, every=0.01)
         await transaction.commit()
     first_response, retry_response = await asyncio.gather(first, retry)
     assert first_response.status_code == 202, first_response.text
@@ -175,13 +173,13 @@ async def _done_or_waiting(task: Any, engine: Any) -> bool:
 
 
 async def test_an_execution_date_in_the_past_is_422_and_takes_nothing(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     yesterday = local_day(datetime.datetime.now(datetime.UTC)) - datetime.timedelta(days=1)
     response = await accountant.post("/api/v1/payment-batches", json={"execution_date": yesterday.isoformat()})
     assert_problem(response, 422, "execution_date")
     assert await batch_count(session_factory) == 0
-    assert [d["status"] for d in await disbursements(accountant)] == ["scheduled"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled"]
 
     for bad in ({"execution_date": "27/11/2026"}, {"format": "pain.001.001.02"}, {"unknown": 1}):
         assert (await accountant.post("/api/v1/payment-batches", json=bad)).status_code in (400, 422)
@@ -191,9 +189,9 @@ async def test_an_execution_date_in_the_past_is_422_and_takes_nothing(login, ses
 
 
 async def test_a_future_execution_date_takes_the_instalments_due_by_then(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=30000)
+    application = await approved_and_scheduled(login, session_factory, amount=30000)
     accountant = await login("accountant@example.org")
-    (disbursement,) = await disbursements(accountant)
+    (disbursement,) = await listed_disbursements(accountant)
     today = local_day(datetime.datetime.now(datetime.UTC))
     dates = [today, today + datetime.timedelta(days=10), today + datetime.timedelta(days=40)]
     split = await accountant.post(
@@ -212,14 +210,14 @@ async def test_a_future_execution_date_takes_the_instalments_due_by_then(login, 
     root = etree.fromstring(xml)
     assert root.findtext(".//p:PmtInf/p:ReqdExctnDt/p:Dt", namespaces=NS09) == execution.isoformat()
 
-    left = await disbursements(accountant, "scheduled")
+    left = await listed_disbursements(accountant, "scheduled")
     assert [d["due_date"] for d in left] == [dates[2].isoformat()]
     assert_problem(await accountant.post("/api/v1/payment-batches", json={}), 409)  # nothing else due today
 
 
 async def test_the_pain_001_001_03_option_validates(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
-    await approved(login, session_factory, amount=13000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=13000)
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory, format="pain.001.001.03")
     assert batch["format"] == "pain.001.001.03"
@@ -237,7 +235,7 @@ async def test_the_pain_001_001_03_option_validates(login, session_factory) -> N
 
 
 async def test_the_file_is_409_until_the_batch_is_ready(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     created = await accountant.post("/api/v1/payment-batches", json={})
     assert created.status_code == 202
@@ -250,21 +248,21 @@ async def test_the_file_is_409_until_the_batch_is_ready(login, session_factory) 
 
 
 async def test_sent_once_only_and_a_sent_batch_cannot_be_cancelled(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory)
     sent = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
     assert sent.status_code == 200, sent.text
     assert sent.json()["status"] == "sent"
     assert sent.json()["sent_at"]
-    assert [d["status"] for d in await disbursements(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
 
     assert_problem(await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent"), 409)
     assert_problem(await accountant.post(f"/api/v1/payment-batches/{batch['id']}/cancel"), 409)
     shown = (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()
     assert shown["status"] == "sent"
     assert [t["status"] for t in shown["transfers"]] == ["sent"]
-    assert [d["status"] for d in await disbursements(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
     # The file handed to the bank stays available.
     assert (await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file")).status_code == 200
 
@@ -272,7 +270,7 @@ async def test_sent_once_only_and_a_sent_batch_cannot_be_cancelled(login, sessio
 async def test_cancelling_a_ready_batch_makes_its_transfers_due_again_with_a_new_end_to_end_id(
     login, session_factory
 ) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     first = await ready_batch(login, session_factory)
     prefix = application["reference"].replace("-", "")
@@ -281,7 +279,7 @@ async def test_cancelling_a_ready_batch_makes_its_transfers_due_again_with_a_new
     cancelled = await accountant.post(f"/api/v1/payment-batches/{first['id']}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
-    assert [d["status"] for d in await disbursements(accountant)] == ["scheduled"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled"]
     assert_problem(await accountant.post(f"/api/v1/payment-batches/{first['id']}/cancel"), 409)
     assert_problem(await accountant.post(f"/api/v1/payment-batches/{first['id']}/sent"), 409)
     assert_problem(await accountant.get(f"/api/v1/payment-batches/{first['id']}/file"), 409)
@@ -293,12 +291,12 @@ async def test_cancelling_a_ready_batch_makes_its_transfers_due_again_with_a_new
     assert second["payment_info_id"] != first["payment_info_id"]
     root = etree.fromstring(await batch_file(accountant, second["id"]))
     assert root.findtext(".//p:EndToEndId", namespaces=NS09) == f"{prefix}-1-2"
-    (disbursement,) = await disbursements(accountant)
+    (disbursement,) = await listed_disbursements(accountant)
     assert (disbursement["status"], disbursement["attempts"]) == ("batched", 2)
 
 
 async def test_cancelling_a_pending_batch_leaves_the_worker_nothing_to_build(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     created = await accountant.post("/api/v1/payment-batches", json={})
     cancelled = await accountant.post(f"/api/v1/payment-batches/{created.json()['id']}/cancel")
@@ -307,7 +305,7 @@ async def test_cancelling_a_pending_batch_leaves_the_worker_nothing_to_build(log
     shown = (await accountant.get(f"/api/v1/payment-batches/{created.json()['id']}")).json()
     assert shown["status"] == "cancelled"
     assert shown["checksum_sha256"] is None
-    assert [d["status"] for d in await disbursements(accountant)] == ["scheduled"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -351,9 +349,9 @@ async def test_a_payee_outside_sepa_is_422_naming_the_iban(login) -> None:
 
 async def test_a_payee_outside_the_eea_with_an_address_is_paid_with_a_postal_address(login, session_factory) -> None:
     payee = {"kind": "third_party", "name": "Landlord Ltd", "iban": GB_IBAN, "town": "London", "country": "GB"}
-    await approved(login, session_factory, amount=12000, payee=payee)
+    await approved_and_scheduled(login, session_factory, amount=12000, payee=payee)
     payee_ch = {"kind": "third_party", "name": "Regie Geneve", "iban": CH_IBAN, "town": "Genève", "country": "CH"}
-    await approved(login, session_factory, amount=13000, payee=payee_ch)
+    await approved_and_scheduled(login, session_factory, amount=13000, payee=payee_ch)
     accountant = await login("accountant@example.org")
     for version, ns in (("pain.001.001.09", NS09), ("pain.001.001.03", NS03)):
         batch = await ready_batch(login, session_factory, format=version)
@@ -378,8 +376,8 @@ async def test_a_batch_whose_file_cannot_be_built_fails_says_why_and_gives_its_t
     login, session_factory
 ) -> None:
     payee = {"kind": "third_party", "name": "Landlord Ltd", "iban": GB_IBAN, "town": "London", "country": "GB"}
-    legacy = await approved(login, session_factory, amount=12000, payee=payee)
-    await approved(login, session_factory, amount=13000)
+    legacy = await approved_and_scheduled(login, session_factory, amount=12000, payee=payee)
+    await approved_and_scheduled(login, session_factory, amount=13000)
     async with session_factory() as session:  # a payee recorded before addresses were required
         row = await session.get(Application, uuid.UUID(legacy["id"]))
         row.payee_town = row.payee_country = None
@@ -395,12 +393,12 @@ async def test_a_batch_whose_file_cannot_be_built_fails_says_why_and_gives_its_t
     assert GB_IBAN not in batch["error"]  # the error is shown and logged: never the whole account number
     assert batch["checksum_sha256"] is None
     assert {t["status"] for t in batch["transfers"]} == {"cancelled"}
-    assert [d["status"] for d in await disbursements(accountant)] == ["scheduled", "scheduled"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled", "scheduled"]
     assert_problem(await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file"), 409)
     assert_problem(await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent"), 409)
     cancelled = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/cancel")
     assert cancelled.json()["status"] == "cancelled"
-    assert [d["status"] for d in await disbursements(accountant)] == ["scheduled", "scheduled"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled", "scheduled"]
 
 
 async def test_a_payee_name_the_sepa_file_cannot_carry_is_refused_at_filing(login) -> None:
@@ -424,14 +422,16 @@ async def test_the_file_totals_identifiers_names_and_remittances(login, session_
     odd_name = "Société Générale d'Île-de-France & Œuvres"
     amounts = [12000, 15050, 9999]
     applications = [
-        await approved(login, session_factory, amount=amounts[0]),
-        await approved(
+        await approved_and_scheduled(login, session_factory, amount=amounts[0]),
+        await approved_and_scheduled(
             login,
             session_factory,
             amount=amounts[1],
             payee={"kind": "third_party", "name": odd_name, "iban": DE_IBAN},
         ),
-        await approved(login, session_factory, amount=amounts[2], justification="Aide sociale pour le bus."),
+        await approved_and_scheduled(
+            login, session_factory, amount=amounts[2], justification="Aide sociale pour le bus."
+        ),
     ]
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory)
@@ -487,9 +487,9 @@ async def test_the_file_totals_identifiers_names_and_remittances(login, session_
 
 
 async def test_message_ids_are_unique_per_batch(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     first = await ready_batch(login, session_factory)
-    await approved(login, session_factory, amount=13000)
+    await approved_and_scheduled(login, session_factory, amount=13000)
     second = await ready_batch(login, session_factory)
     accountant = await login("accountant@example.org")
     ids = []
@@ -510,7 +510,7 @@ NEW_PAYEE = {"kind": "third_party", "name": "SCI Les Tilleuls", "iban": "DE89 37
 
 
 async def test_the_referent_corrects_the_payee_of_an_approved_request(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     referent = await login("referent@example.org")
     url = f"/api/v1/applications/{application['id']}/payee"
 
@@ -537,7 +537,7 @@ async def test_the_referent_corrects_the_payee_of_an_approved_request(login, ses
 
 
 async def test_a_payee_change_is_audited_with_masked_ibans_only(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     referent = await login("referent@example.org")
     response = await referent.put(f"/api/v1/applications/{application['id']}/payee", json=NEW_PAYEE)
     assert response.status_code == 200, response.text
@@ -565,7 +565,7 @@ async def test_a_payee_change_is_audited_with_masked_ibans_only(login, session_f
 
 
 async def test_the_payee_cannot_change_while_a_transfer_is_in_a_batch_or_at_the_bank(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     referent = await login("referent@example.org")
     accountant = await login("accountant@example.org")
     url = f"/api/v1/applications/{application['id']}/payee"
@@ -585,7 +585,7 @@ async def test_the_payee_cannot_change_while_a_transfer_is_in_a_batch_or_at_the_
 
 
 async def test_the_payee_of_a_paid_or_cancelled_request_no_longer_changes(login, session_factory) -> None:
-    paid = await approved(login, session_factory, amount=12000)
+    paid = await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory)
     await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
@@ -595,7 +595,7 @@ async def test_the_payee_of_a_paid_or_cancelled_request_no_longer_changes(login,
     assert (await referent.get(f"/api/v1/applications/{paid['id']}")).json()["status"] == "paid"
     assert_problem(await referent.put(f"/api/v1/applications/{paid['id']}/payee", json=NEW_PAYEE), 409)
 
-    cancelled = await approved(login, session_factory, amount=13000)
+    cancelled = await approved_and_scheduled(login, session_factory, amount=13000)
     chair = await login("chair@example.org")
     response = await chair.post(f"/api/v1/applications/{cancelled['id']}/cancel", json={"reason": "Doublon."})
     assert response.json()["status"] == "cancelled"
@@ -612,7 +612,7 @@ async def test_a_draft_payee_is_changed_with_patch_not_put(login) -> None:
 
 
 async def test_a_corrected_payee_is_checked_like_a_new_one(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     referent = await login("referent@example.org")
     url = f"/api/v1/applications/{application['id']}/payee"
     body = assert_problem(await referent.put(url, json={"kind": "third_party", "name": "Banco", "iban": BR_IBAN}), 422)

@@ -9,15 +9,23 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.outbox.models import OutboxEvent
-from tests.helpers import application_body, assert_problem, submitted, vote
-from workers.main import handle_outbox_event, shutdown, startup
+from tests.helpers import (
+    approved,
+    assert_problem,
+    count,
+    drain_outbox,
+    school_of,
+    submitted,
+    submitted_for,
+    vote,
+)
 
 YEAR = datetime.date.today().year  # the demo fund's fiscal year is the calendar year
 DEMO_BUDGET = 5_000_000
@@ -53,48 +61,11 @@ def figures(envelope: dict[str, Any]) -> tuple[int, int, int, int]:
     return envelope["amount_cents"], envelope["reserved_cents"], envelope["paid_cents"], envelope["available_cents"]
 
 
-async def my_school(login: Any, email: str = "referent@example.org") -> str:
-    return str((await (await login(email)).get("/api/v1/me")).json()["school_ids"][0])
-
-
-async def approved(login: Any, **overrides: Any) -> dict[str, Any]:
-    """A request approved by two members (amounts up to 300 €)."""
-    application = await submitted(await login("referent@example.org"), **overrides)
-    await vote(await login("committee1@example.org"), application["id"])
-    response = await vote(await login("committee2@example.org"), application["id"])
-    assert response.status_code == 201, response.text
-    assert response.json()["status"] == "approved"
-    return dict(response.json())
-
-
-async def run_outbox(session_factory: Any) -> int:
-    """Run the worker's job for every pending outbox event, as arq would."""
-    async with session_factory() as session:
-        ids = list(
-            await session.scalars(
-                select(OutboxEvent.id).where(OutboxEvent.status == "pending").order_by(OutboxEvent.id)
-            )
-        )
-    ctx: dict[str, Any] = {"job_try": 1}
-    await startup(ctx)  # the worker's own context, as tests/test_flow.py does
-    try:
-        for event_id in ids:
-            assert await handle_outbox_event(ctx, str(event_id)) == "done"
-    finally:
-        await shutdown(ctx)
-    return len(ids)
-
-
 async def disbursement_of(login: Any, application_id: str) -> dict[str, Any]:
     listing = (await (await login("accountant@example.org")).get("/api/v1/disbursements")).json()
     found = [d for d in listing["items"] if d["application_id"] == application_id]
     assert len(found) == 1, listing
     return found[0]
-
-
-async def count(session_factory: Any, model: Any, *where: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
 
 
 # --- creating --------------------------------------------------------------------------------------------------
@@ -122,7 +93,7 @@ async def test_the_admin_creates_a_regional_envelope(login) -> None:
 
 
 async def test_the_admin_creates_a_school_envelope_labelled_with_the_school_name(login) -> None:
-    school = await my_school(login)
+    school = await school_of(await login("referent@example.org"))
     response = await create_budget(login, fiscal_year=YEAR, amount_cents=500_000, school_id=school)
     assert response.status_code == 201, response.text
     body = response.json()
@@ -232,7 +203,8 @@ async def test_the_envelopes_are_filtered_by_fiscal_year(login) -> None:
 
 
 async def test_an_approval_reserves_in_every_covering_envelope(login, session_factory) -> None:
-    school, other_school = await my_school(login), await my_school(login, "referent.b@example.org")
+    school = await school_of(await login("referent@example.org"))
+    other_school = await school_of(await login("referent.b@example.org"))
     for scope in (
         {"category": "food"},
         {"region": "Auvergne-Rhône-Alpes"},
@@ -245,7 +217,7 @@ async def test_an_approval_reserves_in_every_covering_envelope(login, session_fa
         assert (await create_budget(login, fiscal_year=YEAR, amount_cents=100_000, **scope)).status_code == 201
     assert (await create_budget(login, fiscal_year=YEAR + 1, amount_cents=100_000)).status_code == 201
 
-    application = await approved(login, category="food", amount_requested_cents=15_000)
+    application = await approved(login, category="food", amount=15_000)
     assert application["amount_granted_cents"] == 15_000
 
     items = await envelopes(login)
@@ -323,8 +295,8 @@ async def test_without_a_fund_wide_envelope_for_the_year_nothing_is_granted(logi
 
 async def test_cancelling_an_approval_releases_the_budget_and_cancels_the_disbursement(login, session_factory) -> None:
     assert (await create_budget(login, fiscal_year=YEAR, amount_cents=100_000, category="transport")).status_code == 201
-    application = await approved(login, amount_requested_cents=20_000)
-    await run_outbox(session_factory)
+    application = await approved(login, amount=20_000)
+    await drain_outbox(session_factory)
     assert (await disbursement_of(login, application["id"]))["status"] == "scheduled"
     assert figures(await fund_wide(login)) == (DEMO_BUDGET, 20_000, 0, DEMO_BUDGET - 20_000)
 
@@ -345,12 +317,12 @@ async def test_cancelling_an_approval_releases_the_budget_and_cancels_the_disbur
 
 
 async def test_cancelling_before_the_job_ran_releases_and_no_disbursement_appears(login, session_factory) -> None:
-    application = await approved(login, amount_requested_cents=20_000)
+    application = await approved(login, amount=20_000)
     response = await (await login("chair@example.org")).post(
         f"/api/v1/applications/{application['id']}/cancel", json={"reason": "Erreur de saisie."}
     )
     assert response.status_code == 200, response.text
-    await run_outbox(session_factory)  # the job finds the request cancelled: nothing to do
+    await drain_outbox(session_factory)  # the job finds the request cancelled: nothing to do
     listing = (await (await login("accountant@example.org")).get("/api/v1/disbursements")).json()
     assert listing["items"] == []
     assert figures(await fund_wide(login)) == (DEMO_BUDGET, 0, 0, DEMO_BUDGET)
@@ -358,8 +330,8 @@ async def test_cancelling_before_the_job_ran_releases_and_no_disbursement_appear
 
 async def test_marking_paid_moves_the_reservation_to_paid_and_the_request_becomes_paid(login, session_factory) -> None:
     assert (await create_budget(login, fiscal_year=YEAR, amount_cents=100_000, category="transport")).status_code == 201
-    application = await approved(login, amount_requested_cents=18_000)
-    await run_outbox(session_factory)
+    application = await approved(login, amount=18_000)
+    await drain_outbox(session_factory)
     disbursement = await disbursement_of(login, application["id"])
     accountant = await login("accountant@example.org")
 
@@ -387,8 +359,8 @@ async def test_marking_paid_moves_the_reservation_to_paid_and_the_request_become
 
 @pytest.mark.parametrize("email", ["chair@example.org", "committee1@example.org", "admin@example.org"])
 async def test_only_the_accountant_marks_a_disbursement_paid(login, session_factory, email: str) -> None:
-    application = await approved(login, amount_requested_cents=18_000)
-    await run_outbox(session_factory)
+    application = await approved(login, amount=18_000)
+    await drain_outbox(session_factory)
     disbursement = await disbursement_of(login, application["id"])
     assert_problem(await (await login(email)).post(f"/api/v1/disbursements/{disbursement['id']}/paid"), 403)
     assert (await disbursement_of(login, application["id"]))["status"] == "scheduled"
@@ -403,8 +375,8 @@ async def test_marking_an_unknown_disbursement_paid_is_404(login) -> None:
 
 
 async def test_a_cancelled_disbursement_cannot_be_marked_paid(login, session_factory) -> None:
-    application = await approved(login, amount_requested_cents=18_000)
-    await run_outbox(session_factory)
+    application = await approved(login, amount=18_000)
+    await drain_outbox(session_factory)
     await (await login("chair@example.org")).post(
         f"/api/v1/applications/{application['id']}/cancel", json={"reason": "Aide devenue sans objet."}
     )
@@ -418,20 +390,12 @@ async def test_a_cancelled_disbursement_cannot_be_marked_paid(login, session_fac
 # --- concurrency -----------------------------------------------------------------------------------------------
 
 
-async def file_and_submit(referent: Any, student_id: str, **overrides: Any) -> dict[str, Any]:
-    response = await referent.post("/api/v1/applications", json=application_body(student_id, **overrides))
-    assert response.status_code == 201, response.text
-    response = await referent.post(f"/api/v1/applications/{response.json()['id']}/submit")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 async def test_concurrent_approvals_never_overspend_an_envelope(login, session_factory) -> None:
     food = (await create_budget(login, fiscal_year=YEAR, amount_cents=50_000, category="food")).json()
     referent = await login("referent@example.org")
     students = [s["id"] for s in (await referent.get("/api/v1/students")).json()["items"]]
     applications = [
-        await file_and_submit(referent, students[i % len(students)], category="food", amount_requested_cents=15_000)
+        await submitted_for(referent, students[i % len(students)], category="food", amount_requested_cents=15_000)
         for i in range(5)
     ]
     first, second = await login("committee1@example.org"), await login("committee2@example.org")

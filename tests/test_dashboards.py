@@ -29,7 +29,7 @@ from fund.demo import STUDENTS
 from fund.funds.calendar import PARIS, fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.schools.models import School
-from tests.helpers import application_body, drain_outbox, running_app, sign_in, submitted, vote
+from tests.helpers import drain_outbox, running_app, sign_in, submitted, submitted_for, votes_by
 
 COMMITTEE = ("committee1@example.org", "committee2@example.org")
 REFERENT = "referent@example.org"
@@ -53,21 +53,6 @@ async def students_of(api: Any) -> dict[str, str]:
     response = await api.get("/api/v1/students", params={"limit": 100})
     assert response.status_code == 200, response.text
     return {s["first_name"]: s["id"] for s in response.json()["items"]}
-
-
-async def filed(api: Any, student_id: str, **overrides: Any) -> dict[str, Any]:
-    """A request for this student, submitted."""
-    response = await api.post("/api/v1/applications", json=application_body(student_id, **overrides))
-    assert response.status_code == 201, response.text
-    response = await api.post(f"/api/v1/applications/{response.json()['id']}/submit")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def decide(login: Any, application: dict[str, Any], choice: str) -> None:
-    for email in COMMITTEE:
-        response = await vote(await login(email), application["id"], choice)
-        assert response.status_code == 201, response.text
 
 
 async def set_times(
@@ -95,13 +80,13 @@ async def seed_year(login: Any, session_factory: Any) -> dict[str, dict[str, Any
     31 January, which is 1 February in France). Decisions 1, 2 and 6 days after filing: the median is 2 days."""
     referent, other = await login(REFERENT), await login(OTHER_REFERENT)
     mine, theirs = await students_of(referent), await students_of(other)
-    granted = await filed(referent, mine["Lucas"], category="transport", amount_requested_cents=12_000)
-    refused = await filed(referent, mine["Inès"], category="food", amount_requested_cents=9_000)
-    paid = await filed(other, theirs["Yanis"], category="other", amount_requested_cents=20_000)
-    waiting = await filed(referent, mine["Nathan"], category="transport", amount_requested_cents=5_000)
-    await decide(login, granted, "approve")
-    await decide(login, refused, "reject")
-    await decide(login, paid, "approve")
+    granted = await submitted_for(referent, mine["Lucas"], category="transport", amount_requested_cents=12_000)
+    refused = await submitted_for(referent, mine["Inès"], category="food", amount_requested_cents=9_000)
+    paid = await submitted_for(other, theirs["Yanis"], category="other", amount_requested_cents=20_000)
+    waiting = await submitted_for(referent, mine["Nathan"], category="transport", amount_requested_cents=5_000)
+    await votes_by(login, granted["id"], "approve", *COMMITTEE)
+    await votes_by(login, refused["id"], "reject", *COMMITTEE)
+    await votes_by(login, paid["id"], "approve", *COMMITTEE)
     await pay(login, session_factory, paid)
     await set_times(session_factory, granted, paris(1, 5), paris(1, 6))
     await set_times(session_factory, refused, paris(1, 5), paris(1, 7))
@@ -121,13 +106,13 @@ async def drop_demo_requests(session_factory: Any) -> None:
         await session.commit()
 
 
-def parse(svg: object) -> Any:
+def parse_svg(svg: object) -> Any:
     """The SVG as XML: a strict parser, so that a stray ``<`` or ``&`` fails."""
     return etree.fromstring(str(svg).encode())
 
 
 def svgs(html: str) -> list[Any]:
-    return [parse(match) for match in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
+    return [parse_svg(match) for match in re.findall(r"<svg\b.*?</svg>", html, flags=re.S)]
 
 
 def tables(html: str) -> dict[str, list[list[str]]]:
@@ -162,14 +147,14 @@ def read_csv(response: Any) -> list[list[str]]:
 def counted_statements() -> Iterator[list[str]]:
     statements: list[str] = []
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(Engine, "before_cursor_execute", count)
+    event.listen(Engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(Engine, "before_cursor_execute", count)
+        event.remove(Engine, "before_cursor_execute", record)
 
 
 # --- the chart renderer ----------------------------------------------------------------------------------------
@@ -179,7 +164,7 @@ def test_horizontal_bars_are_well_formed_svg_with_escaped_labels_and_values_as_t
     svg = charts.horizontal_bars(
         "ecoles", "Par école", [charts.Bar('École <A> & "Cie"', 3, "3 demandes"), charts.Bar("Lille", 1, "1 demande")]
     )
-    root = parse(svg)
+    root = parse_svg(svg)
     assert root.tag == f"{SVG_NS}svg"
     assert root.get("role") == "img"
     assert root.find(f"{SVG_NS}title").text == "Par école"
@@ -193,7 +178,7 @@ def test_horizontal_bars_are_well_formed_svg_with_escaped_labels_and_values_as_t
 
 def test_vertical_bars_draw_one_column_per_month_with_its_value() -> None:
     bars = [charts.Bar(m, i, str(i)) for i, m in enumerate(figures.MONTHS_SHORT_FR)]
-    root = parse(charts.vertical_bars("mois", "Par mois", bars))
+    root = parse_svg(charts.vertical_bars("mois", "Par mois", bars))
     assert len(list(root.iter(f"{SVG_NS}rect"))) == 12
     texts = [t.text for t in root.iter(f"{SVG_NS}text")]
     assert {"févr.", "11"} <= set(texts)
@@ -209,7 +194,7 @@ def test_stacked_bars_have_a_text_legend_and_the_values_written_out() -> None:
         ],
         "sur 4,00 €",
     )
-    root = parse(charts.stacked_bars("budgets", "Budgets", [stack]))
+    root = parse_svg(charts.stacked_bars("budgets", "Budgets", [stack]))
     texts = [t.text for t in root.iter(f"{SVG_NS}text")]
     assert {"Payé", "Réservé", "Disponible", "Fonds <entier>"} <= set(texts)
     assert "Payé 1,00 € · Réservé 0,00 € · Disponible 3,00 € (sur 4,00 €)" in texts
@@ -227,7 +212,7 @@ def test_stacked_bars_have_a_text_legend_and_the_values_written_out() -> None:
     ],
 )
 def test_a_chart_without_data_says_so(svg: Any) -> None:
-    root = parse(svg)
+    root = parse_svg(svg)
     assert [t.text for t in root.iter(f"{SVG_NS}text")] == ["Aucune donnée pour cette année"]
     assert not list(root.iter(f"{SVG_NS}rect"))
 
@@ -481,7 +466,7 @@ async def five_young_people_at_lyon(login: Any) -> None:
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     for student_id in ids:
-        await filed(referent, student_id, amount_requested_cents=4_000)
+        await submitted_for(referent, student_id, amount_requested_cents=4_000)
 
 
 async def test_the_foundation_sees_only_schools_with_five_young_people_and_no_personal_data(login, settings) -> None:

@@ -9,11 +9,20 @@ from uuid import UUID
 import pytest
 from sqlalchemy import func, select
 
-from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
 from fund.outbox.models import OutboxEvent
-from tests.helpers import assert_problem, submitted, vote
-from workers.main import handle_outbox_event, shutdown, startup
+from tests.helpers import (
+    approved,
+    assert_problem,
+    drain_outbox,
+    fast_tracked,
+    fund_wide_reserved,
+    rejected,
+    submitted,
+    vote,
+    vote_count,
+    votes_by,
+)
 
 COMMITTEE = ("committee1@example.org", "committee2@example.org", "committee3@example.org")
 CHAIR = "chair@example.org"
@@ -48,66 +57,6 @@ async def my_id(login: Any, email: str) -> str:
     return str((await (await login(email)).get("/api/v1/me")).json()["id"])
 
 
-async def votes_by(login: Any, application: dict[str, Any], choice: str, *emails: str, **extra: Any) -> Any:
-    """The same vote from each member in turn; the last answer."""
-    response = None
-    for email in emails:
-        response = await vote(await login(email), application["id"], choice, **extra)
-        assert response.status_code == 201, response.text
-    return response
-
-
-async def approved(login: Any, **overrides: Any) -> dict[str, Any]:
-    application = await submitted(await login(REFERENT), **overrides)
-    response = await votes_by(login, application, "approve", *COMMITTEE[:2])
-    assert response.json()["status"] == "approved"
-    return dict(response.json())
-
-
-async def rejected(login: Any, **overrides: Any) -> dict[str, Any]:
-    application = await submitted(await login(REFERENT), **overrides)
-    response = await votes_by(login, application, "reject", *COMMITTEE[:2])
-    assert response.json()["status"] == "rejected"
-    return dict(response.json())
-
-
-async def fast_tracked(login: Any, amount: int = 12_000) -> dict[str, Any]:
-    application = await submitted(await login(REFERENT), amount_requested_cents=amount, urgent=True)
-    response = await vote(await login(CHAIR), application["id"])
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert body["status"] == "approved"
-    assert body["decision"]["fast_tracked"] is True
-    return dict(body)
-
-
-async def vote_count(session_factory: Any, application: dict[str, Any]) -> int:
-    async with session_factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(Vote).where(Vote.application_id == UUID(application["id"]))
-            )
-        )
-
-
-async def run_outbox(session_factory: Any) -> None:
-    async with session_factory() as session:
-        ids = list(await session.scalars(select(OutboxEvent.id).where(OutboxEvent.status == "pending")))
-    ctx: dict[str, Any] = {"job_try": 1}
-    await startup(ctx)  # the worker's own context, as tests/test_flow.py does
-    try:
-        for event_id in ids:
-            assert await handle_outbox_event(ctx, str(event_id)) == "done"
-    finally:
-        await shutdown(ctx)
-
-
-async def fund_wide_reserved(login: Any) -> int:
-    items = (await (await login("admin@example.org")).get("/api/v1/budgets")).json()
-    [envelope] = [e for e in items if not (e["region"] or e["school_id"] or e["category"])]
-    return int(envelope["reserved_cents"])
-
-
 # --- request for information, answer ---------------------------------------------------------------------------
 
 
@@ -137,7 +86,7 @@ async def test_an_answer_when_no_question_is_pending_is_409(login, state: str) -
     if state == "under_review":
         await vote(await login(COMMITTEE[0]), application["id"])
     elif state == "approved":
-        await votes_by(login, application, "approve", *COMMITTEE[:2])
+        await votes_by(login, application["id"], "approve", *COMMITTEE[:2])
     assert_problem(await act(login, REFERENT, application, "answer", reason="Voici la réponse."), 409)
     seen = await shown(login, application)
     assert seen["status"] == state
@@ -183,7 +132,7 @@ async def test_a_recused_member_cannot_vote(login, session_factory) -> None:
     application = await submitted(await login(REFERENT))
     await act(login, COMMITTEE[0], application, "recusal", reason="Conflit d'intérêts.")
     assert_problem(await vote(await login(COMMITTEE[0]), application["id"]), 409)
-    assert await vote_count(session_factory, application) == 0
+    assert await vote_count(session_factory, application["id"]) == 0
     assert (await shown(login, application))["status"] == "submitted"
 
 
@@ -313,7 +262,7 @@ async def test_only_the_chair_takes_a_casting_decision(login, email: str) -> Non
 
 
 async def test_the_chair_cancels_an_approved_request(login) -> None:
-    application = await approved(login, amount_requested_cents=20_000)
+    application = await approved(login, amount=20_000)
     assert await fund_wide_reserved(login) == 20_000
     response = await act(login, CHAIR, application, "cancel", reason="L'élève a quitté l'école.")
     assert response.status_code == 200, response.text
@@ -359,8 +308,8 @@ async def test_a_cancellation_needs_a_reason(login) -> None:
 
 
 async def test_a_paid_request_cannot_be_cancelled(login, session_factory) -> None:
-    application = await approved(login, amount_requested_cents=20_000)
-    await run_outbox(session_factory)
+    application = await approved(login, amount=20_000)
+    await drain_outbox(session_factory)
     accountant = await login("accountant@example.org")
     [disbursement] = (await accountant.get("/api/v1/disbursements")).json()["items"]
     assert (await accountant.post(f"/api/v1/disbursements/{disbursement['id']}/paid")).status_code == 200
@@ -372,7 +321,7 @@ async def test_a_paid_request_cannot_be_cancelled(login, session_factory) -> Non
 
 
 async def test_an_appeal_reopens_the_review_for_a_second_round(login) -> None:
-    application = await rejected(login, amount_requested_cents=20_000)
+    application = await rejected(login, amount=20_000)
     response = await act(login, REFERENT, application, "appeal", reason="La famille a perdu son emploi depuis.")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -408,7 +357,7 @@ async def test_a_member_votes_once_per_round(login) -> None:
 async def test_a_second_appeal_is_409(login) -> None:
     application = await rejected(login)
     assert (await act(login, REFERENT, application, "appeal", reason="Premier recours.")).status_code == 200
-    response = await votes_by(login, application, "reject", *COMMITTEE[:2])
+    response = await votes_by(login, application["id"], "reject", *COMMITTEE[:2])
     assert response.json()["status"] == "rejected"
     assert_problem(await act(login, REFERENT, application, "appeal", reason="Second recours."), 409)
     seen = await shown(login, application)
@@ -470,7 +419,7 @@ async def test_a_cancelled_fast_tracked_decision_is_no_longer_to_ratify(login) -
 
 
 async def test_a_decision_by_the_quorum_awaits_no_ratification(login) -> None:
-    await approved(login, amount_requested_cents=12_000, urgent=True)
+    await approved(login, amount=12_000, urgent=True)
     assert await awaiting(login) == []
 
 
@@ -512,7 +461,7 @@ async def test_a_disavowal_is_recorded_too(login) -> None:
 @pytest.mark.parametrize("state", ["approved", "submitted"])
 async def test_ratifying_a_request_that_was_not_fast_tracked_is_409(login, state: str) -> None:
     if state == "approved":
-        application = await approved(login, amount_requested_cents=12_000)
+        application = await approved(login, amount=12_000)
     else:
         application = await submitted(await login(REFERENT), amount_requested_cents=12_000, urgent=True)
     assert_problem(await act(login, CHAIR, application, "ratification", outcome="ratified"), 409)

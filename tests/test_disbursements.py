@@ -10,12 +10,10 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from fund.disbursements.export import HEADER
-from fund.outbox.models import OutboxEvent
-from tests.helpers import VALID_IBAN, submitted, vote
-from workers.main import handle_outbox_event, shutdown, startup
+from tests.helpers import VALID_IBAN, approved, drain_outbox
 
 # conftest's clean_state looks the engine and Redis fixtures up lazily (getfixturevalue inside a running
 # event loop), which fails unless the test asked for them: ask for them here.
@@ -23,38 +21,13 @@ from workers.main import handle_outbox_event, shutdown, startup
 PARIS = ZoneInfo("Europe/Paris")
 FULL_IBAN = VALID_IBAN.replace(" ", "")
 MASKED_IBAN = "FR76 •••• •••• 0189"
-COMMITTEE = ("committee1@example.org", "committee2@example.org", "committee3@example.org")
 EXPORT = "/api/v1/exports/disbursements.csv"
 OUTSIDERS = ["referent@example.org", "committee1@example.org", "chair@example.org", "admin@example.org"]
 
 
-async def approve(login: Any, amount: int = 20_000, **overrides: Any) -> dict[str, Any]:
-    """A request filed, submitted and approved by as many committee votes as the policy needs."""
-    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount, **overrides)
-    for email in COMMITTEE:
-        response = await vote(await login(email), application["id"])
-        assert response.status_code == 201, response.text
-        if response.json()["status"] == "approved":
-            return dict(response.json())
-    raise AssertionError("the committee did not decide")
-
-
-async def run_worker_jobs(session_factory: Any) -> None:
-    """Do what the worker does for every pending outbox event."""
-    async with session_factory() as session:
-        ids = list(await session.scalars(select(OutboxEvent.id).where(OutboxEvent.status == "pending")))
-    ctx: dict[str, Any] = {"job_try": 1}
-    await startup(ctx)
-    try:
-        for event_id in ids:
-            assert await handle_outbox_event(ctx, str(event_id)) == "done"
-    finally:
-        await shutdown(ctx)
-
-
 async def paid(login: Any, session_factory: Any, *amounts: int, **overrides: Any) -> list[dict[str, Any]]:
-    applications = [await approve(login, amount, **overrides) for amount in amounts]
-    await run_worker_jobs(session_factory)
+    applications = [await approved(login, amount, **overrides) for amount in amounts]
+    await drain_outbox(session_factory)
     return applications
 
 
@@ -100,7 +73,7 @@ async def test_the_accountant_lists_disbursements_with_reference_amount_and_mask
 
 
 async def test_nothing_is_listed_before_the_worker_ran(login) -> None:
-    await approve(login)
+    await approved(login, amount=20_000)
     response = await (await login("accountant@example.org")).get("/api/v1/disbursements")
     assert response.json() == {"items": [], "next_cursor": None}
 

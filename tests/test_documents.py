@@ -9,20 +9,16 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
-from sqlalchemy import func, select
 
 from fund.documents import service
 from fund.documents.models import Document
 from fund.documents.storage import STATIC_ROOT, DocumentStore, StoredFileError
-from tests.helpers import assert_problem, draft, running_app, sign_in, submitted, vote
+from tests.helpers import assert_problem, count, csrf_token, draft, signed_in_as, submitted, vote
 
 REFERENT = "referent@example.org"
 OTHER_REFERENT = "referent.b@example.org"
@@ -67,8 +63,7 @@ async def uploaded(api: Any, application_id: str, name: str = "attestation.pdf",
 
 
 async def count_documents(session_factory: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(Document)) or 0)
+    return await count(session_factory, Document)
 
 
 async def storage_key_of(session_factory: Any, document_id: str) -> str:
@@ -76,14 +71,6 @@ async def storage_key_of(session_factory: Any, document_id: str) -> str:
         document = await session.get(Document, uuid.UUID(document_id))
         assert document is not None
         return document.storage_key
-
-
-async def rejected(login: Any) -> dict:
-    application = await submitted(await login(REFERENT))
-    for email in COMMITTEE:
-        response = await vote(await login(email), application["id"], "reject", comment="Déjà couvert.")
-        assert response.status_code == 201, response.text
-    return application
 
 
 # --- what a file must be ---------------------------------------------------------------------------------------
@@ -460,21 +447,10 @@ def test_sizes_read_in_french() -> None:
 # --- the web page ----------------------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def browser(settings: Any, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(settings) as client:
-        assert (await sign_in(client, email)).status_code == 303
-        yield client
-
-
-def csrf(client: httpx.AsyncClient) -> dict[str, str]:
-    return {"_csrf_token": client.cookies.get("csrftoken") or ""}
-
-
 async def test_the_request_page_loads_the_documents_and_the_referent_adds_one(login, settings) -> None:
     referent = await login(REFERENT)
     application = await draft(referent)
-    async with browser(settings, REFERENT) as client:
+    async with signed_in_as(settings, REFERENT) as client:
         case = await client.get(f"/demandes/{application['id']}")
         assert f'hx-get="/demandes/{application["id"]}/pieces"' in case.text
         assert f'href="/demandes/{application["id"]}/pieces"' in case.text  # without script
@@ -487,7 +463,7 @@ async def test_the_request_page_loads_the_documents_and_the_referent_adds_one(lo
         assert "5 Mo au plus" in fragment.text
         response = await client.post(
             f"/demandes/{application['id']}/pieces",
-            data=csrf(client),
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("Quittance été.pdf", PDF, "application/pdf")},
         )
         assert response.status_code == 303
@@ -503,29 +479,29 @@ async def test_the_request_page_loads_the_documents_and_the_referent_adds_one(lo
         assert download.status_code == 200
         assert download.content == PDF
         assert download.headers["content-disposition"].startswith("attachment;")
-        removed = await client.post(f"/pieces/{document_id}/supprimer", data=csrf(client))
+        removed = await client.post(f"/pieces/{document_id}/supprimer", data={"_csrf_token": csrf_token(client)})
         assert removed.status_code == 303
     assert (await referent.get(f"/api/v1/applications/{application['id']}/documents")).json() == []
 
 
 async def test_the_upload_form_shows_the_error_next_to_the_field(login, settings, session_factory) -> None:
     application = await draft(await login(REFERENT))
-    async with browser(settings, REFERENT) as client:
+    async with signed_in_as(settings, REFERENT) as client:
         response = await client.post(
             f"/demandes/{application['id']}/pieces",
-            data=csrf(client),
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("facture.pdf", EXE, "application/pdf")},
         )
         assert response.status_code == 422
         assert 'id="erreur-fichier"' in response.text
         assert 'aria-invalid="true"' in response.text
         assert "Type de fichier refusé : seuls les PDF, JPEG et PNG sont acceptés." in response.text
-        empty = await client.post(f"/demandes/{application['id']}/pieces", data=csrf(client))
+        empty = await client.post(f"/demandes/{application['id']}/pieces", data={"_csrf_token": csrf_token(client)})
         assert empty.status_code == 422
         assert "Choisissez le fichier à ajouter." in empty.text
         huge = await client.post(
             f"/demandes/{application['id']}/pieces",
-            data=csrf(client),
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("enorme.pdf", PDF + b"%" * (6 * 1024 * 1024), "application/pdf")},
         )
         assert huge.status_code == 303
@@ -536,7 +512,7 @@ async def test_the_upload_form_shows_the_error_next_to_the_field(login, settings
 
 async def test_the_web_upload_requires_the_csrf_token(login, settings, session_factory) -> None:
     application = await draft(await login(REFERENT))
-    async with browser(settings, REFERENT) as client:
+    async with signed_in_as(settings, REFERENT) as client:
         response = await client.post(
             f"/demandes/{application['id']}/pieces", files={"fichier": ("a.pdf", PDF, "application/pdf")}
         )
@@ -555,7 +531,7 @@ async def test_the_accountant_the_admin_and_another_school_see_nothing_on_the_we
     referent = await login(REFERENT)
     application = await submitted(referent)
     document = await uploaded(referent, application["id"], "Dupont.pdf")
-    async with browser(settings, email) as client:
+    async with signed_in_as(settings, email) as client:
         for url in (f"/demandes/{application['id']}/pieces", f"/pieces/{document['id']}"):
             response = await client.get(url, headers={"HX-Request": "true"})
             assert response.status_code == 404, url
@@ -568,14 +544,14 @@ async def test_the_committee_sees_the_list_without_the_form_and_nothing_after_th
     referent = await login(REFERENT)
     application = await submitted(referent)
     await uploaded(referent, application["id"], "Dupont.pdf")
-    async with browser(settings, COMMITTEE[0]) as client:
+    async with signed_in_as(settings, COMMITTEE[0]) as client:
         fragment = await client.get(f"/demandes/{application['id']}/pieces", headers={"HX-Request": "true"})
         assert "Dupont.pdf" in fragment.text
         assert "Ajouter une pièce justificative" not in fragment.text
         assert "Retirer" not in fragment.text
         refused = await client.post(
             f"/demandes/{application['id']}/pieces",
-            data=csrf(client),
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("a.pdf", PDF, "application/pdf")},
         )
         assert refused.status_code == 303

@@ -22,7 +22,15 @@ from sqlalchemy import func, select, text
 from fund.disbursements.export import _FEC_NEEDS_CLEANING, _PY_WHITESPACE, _fec_text, _fec_text_sql, _iso_8859_15
 from fund.disbursements.models import ExportRecord
 from fund.funds.calendar import local_day
-from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
+from tests.helpers import (
+    approved_and_scheduled,
+    camt054,
+    day_statement,
+    entry,
+    import_statement,
+    pay_batch,
+    ready_batch,
+)
 
 NOT_ACCOUNTANTS = ("referent@example.org", "committee1@example.org", "chair@example.org", "admin@example.org")
 FEC_COLUMNS = (
@@ -68,21 +76,6 @@ def xlsx_rows(content: bytes) -> tuple[Any, list[tuple[Any, ...]]]:
     return sheet, list(sheet.iter_rows(values_only=True))
 
 
-def day_statement(content: bytes, day: datetime.date) -> bytes:
-    return content.replace(b"2026-11-30", day.isoformat().encode())
-
-
-async def pay(login: Any, session_factory: Any, batch: dict[str, Any], day: datetime.date, ref: str) -> None:
-    accountant = await login("accountant@example.org")
-    assert (await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")).status_code == 200
-    entries = "".join(
-        entry(f"{ref}-{i}", f"{t['amount_cents'] / 100:.2f}", "DBIT", t["end_to_end_id"])
-        for i, t in enumerate(batch["transfers"])
-    )
-    statement = await import_statement(login, session_factory, day_statement(camt054(entries), day))
-    assert statement["matched"] == len(batch["transfers"]), statement
-
-
 async def export_records(session_factory: Any) -> list[ExportRecord]:
     async with session_factory() as session:
         return list(await session.scalars(select(ExportRecord).order_by(ExportRecord.created_at, ExportRecord.id)))
@@ -93,7 +86,7 @@ async def export_records(session_factory: Any) -> list[ExportRecord]:
 
 
 async def test_only_the_accountant_exports(login, session_factory, app_client) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     for email in NOT_ACCOUNTANTS:
         user = await login(email)
         for url in EXPORTS:
@@ -129,8 +122,8 @@ async def test_a_bad_range_is_422_naming_the_parameter_and_records_nothing(login
 
 
 async def test_the_range_filters_the_csv_and_the_xlsx_rows_by_due_date(login, session_factory) -> None:
-    split = await approved(login, session_factory, amount=30000)
-    single = await approved(login, session_factory, amount=12000)
+    split = await approved_and_scheduled(login, session_factory, amount=30000)
+    single = await approved_and_scheduled(login, session_factory, amount=12000)
     accountant = await login("accountant@example.org")
     disbursement = next(
         d for d in (await accountant.get("/api/v1/disbursements")).json()["items"] if d["application_id"] == split["id"]
@@ -173,7 +166,9 @@ async def test_the_xlsx_has_real_dates_euro_numbers_text_identifiers_and_no_form
     applications = []
     for position, name in enumerate(names):
         payee = {"kind": "third_party", "name": name, "iban": "FR76 3000 6000 0112 3456 7890 189"}
-        applications.append(await approved(login, session_factory, amount=10000 + position * 1111, payee=payee))
+        applications.append(
+            await approved_and_scheduled(login, session_factory, amount=10000 + position * 1111, payee=payee)
+        )
     accountant = await login("accountant@example.org")
     response = await accountant.get("/api/v1/exports/disbursements.xlsx")
     assert response.status_code == 200
@@ -232,12 +227,12 @@ async def test_the_xlsx_has_real_dates_euro_numbers_text_identifiers_and_no_form
 
 async def books_with_every_kind_of_entry(login: Any, session_factory: Any) -> dict[str, Any]:
     """Four grants (two to one IBAN, one to another, one cancelled), three transfers, one return."""
-    big = await approved(login, session_factory, amount=123456, category="housing")
-    same_iban = await approved(login, session_factory, amount=13000)
-    other_iban = await approved(
+    big = await approved_and_scheduled(login, session_factory, amount=123456, category="housing")
+    same_iban = await approved_and_scheduled(login, session_factory, amount=13000)
+    other_iban = await approved_and_scheduled(
         login, session_factory, amount=14000, payee={"kind": "third_party", "name": "Hélène Müller", "iban": DE_IBAN}
     )
-    cancelled = await approved(login, session_factory, amount=11000)
+    cancelled = await approved_and_scheduled(login, session_factory, amount=11000)
     chair = await login("chair@example.org")
     response = await chair.post(
         f"/api/v1/applications/{cancelled['id']}/cancel", json={"reason": "La famille a trouvé une autre solution."}
@@ -248,7 +243,7 @@ async def books_with_every_kind_of_entry(login: Any, session_factory: Any) -> di
     batch = await ready_batch(login, session_factory)
     assert batch["transfer_count"] == 3
     day = another_day()
-    await pay(login, session_factory, batch, day, "PAID")
+    await pay_batch(login, session_factory, batch, day, "PAID")
     e2e = next(t["end_to_end_id"] for t in batch["transfers"] if t["amount_cents"] == 123456)
     returned = await import_statement(
         login,
@@ -348,7 +343,7 @@ async def test_the_fec_format_numbering_and_balance(login, session_factory, sett
 
 async def test_the_fec_keeps_iso_8859_15_characters_and_never_splits_a_column(login, session_factory) -> None:
     name = "Œuvre | Saint-Éloi € Zoé"
-    application = await approved(
+    application = await approved_and_scheduled(
         login, session_factory, amount=12000, payee={"kind": "third_party", "name": name, "iban": DE_IBAN}
     )
     accountant = await login("accountant@example.org")
@@ -405,7 +400,7 @@ def test_the_fec_encoding_shortcut_writes_what_the_iso_8859_15_codec_writes(valu
 
 
 async def test_a_payee_change_leaves_every_payee_sub_account_balanced_once_paid(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=12000)
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
     referent = await login("referent@example.org")
     changed = await referent.put(
         f"/api/v1/applications/{application['id']}/payee",
@@ -413,7 +408,7 @@ async def test_a_payee_change_leaves_every_payee_sub_account_balanced_once_paid(
     )
     assert changed.status_code == 200, changed.text
     batch = await ready_batch(login, session_factory)
-    await pay(login, session_factory, batch, today(), "PAID")
+    await pay_batch(login, session_factory, batch, today(), "PAID")
     accountant = await login("accountant@example.org")
     _, rows = fec_rows((await accountant.get("/api/v1/exports/fec.txt")).content)
     balance: dict[str, int] = defaultdict(int)
@@ -429,10 +424,10 @@ async def test_a_payee_change_leaves_every_payee_sub_account_balanced_once_paid(
 
 
 async def test_every_export_is_recorded_with_its_range_rows_and_checksum(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
-    await approved(login, session_factory, amount=13000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=13000)
     batch = await ready_batch(login, session_factory)
-    await pay(login, session_factory, batch, today(), "REC")
+    await pay_batch(login, session_factory, batch, today(), "REC")
     accountant = await login("accountant@example.org")
     me = (await accountant.get("/api/v1/me")).json()
     first, last = today() - datetime.timedelta(days=7), today()

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from fund.outbox.models import OutboxEvent
 from fund.outbox.tasks import sweep_outbox
 from fund.queue import QUEUE_NAME
 from fund.settings import get_settings
-from tests.helpers import application_body, running_app
+from tests.helpers import application_body, bearer, eventually, running_app, scalar, token_for
 from workers.main import WorkerSettings, shutdown, startup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,14 +67,9 @@ class Staff:
     committee: list[dict[str, str]] = field(default_factory=list)
 
 
-async def sign_in(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/token", json={"email": email, "password": "demo-password"})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def staff_of(client: httpx.AsyncClient) -> Staff:
-    return Staff(client, await sign_in(client, REFERENT), [await sign_in(client, email) for email in COMMITTEE])
+    referent = bearer(await token_for(client, REFERENT))
+    return Staff(client, referent, [bearer(await token_for(client, email)) for email in COMMITTEE])
 
 
 async def student_ids(staff: Staff) -> list[str]:
@@ -83,7 +78,7 @@ async def student_ids(staff: Staff) -> list[str]:
     return [item["id"] for item in response.json()["items"]]
 
 
-async def approve(staff: Staff, student_id: str, amount: int = AMOUNT) -> str:
+async def approve_one(staff: Staff, student_id: str, amount: int = AMOUNT) -> str:
     """File, submit and approve one request through the API (every answer 2xx); return its id."""
     client = staff.client
     response = await client.post(
@@ -107,15 +102,10 @@ async def approve(staff: Staff, student_id: str, amount: int = AMOUNT) -> str:
 async def approve_many(client: httpx.AsyncClient, n: int) -> list[str]:
     staff = await staff_of(client)
     students = await student_ids(staff)
-    return [await approve(staff, students[i % len(students)]) for i in range(n)]
+    return [await approve_one(staff, students[i % len(students)]) for i in range(n)]
 
 
 # --- what the database and the mail folder hold -------------------------------------------------------------------
-
-
-async def scalar(session_factory: Any, query: Any) -> Any:
-    async with session_factory() as session:
-        return await session.scalar(query)
 
 
 async def event_statuses(session_factory: Any) -> Counter[str]:
@@ -191,18 +181,6 @@ def assert_one_mail_per_urgent_notification(
 # --- time-bounded waiting -----------------------------------------------------------------------------------------
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float, every: float = 0.1, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {within:.0f} s")
-        await asyncio.sleep(every)
-
-
 # --- worker processes ---------------------------------------------------------------------------------------------
 
 
@@ -245,7 +223,7 @@ class WorkerProcess:
             return self.process.poll() is not None
 
         with contextlib.suppress(AssertionError):
-            await eventually(exited, within=within, what="exit")
+            await eventually(exited, within=within, every=0.1, what="exit")
         return self.process.poll()
 
     def close(self) -> None:
@@ -334,7 +312,7 @@ async def test_the_api_keeps_working_while_redis_is_down_and_everything_is_deliv
 
             redis_server.stop()
             started = time.monotonic()
-            application_id = await approve(staff, student_id)  # create, submit, two approvals: all 2xx
+            application_id = await approve_one(staff, student_id)  # create, submit, two approvals: all 2xx
             assert time.monotonic() - started < 15, "each enqueue must give up quickly, not hang the request"
             health = await client.get("/health")
             assert health.status_code == 503, health.text
@@ -353,7 +331,7 @@ async def test_the_api_keeps_working_while_redis_is_down_and_everything_is_deliv
             async def healthy() -> bool:
                 return (await client.get("/health")).status_code == 200
 
-            await eventually(healthy, within=10, what="/health answering 200 once Redis is back")
+            await eventually(healthy, within=10, every=0.1, what="/health answering 200 once Redis is back")
 
             async with session_factory() as session:
                 await session.execute(text("UPDATE outbox_events SET created_at = now() - interval '1 hour'"))

@@ -27,7 +27,8 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from fund.app import create_app
 from fund.settings import Settings
-from tests.test_authorization_matrix import EMAILS, TABLE, build_world
+from tests.helpers import EMAILS
+from tests.test_authorization_matrix import TABLE, build_world
 
 PROBLEM = "application/problem+json"
 ERRORS = {400, 401, 403, 404, 405, 409, 413, 415, 422, 429}
@@ -38,7 +39,8 @@ ROLE_ORDER = ("referent", "chair", "committee", "accountant", "admin")
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
+def in_process_server(settings: Settings) -> Iterator[str]:
+    """The base URL of the app served by uvicorn in a thread of this process."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -82,7 +84,7 @@ def role_for(method: str, path: str) -> str:
 def fuzz(settings: Settings, real: dict[str, str]) -> list[str]:
     """Every operation, generated cases sent over HTTP to a live server; what is wrong, per case."""
     failures: list[str] = []
-    with live_server(settings) as base_url:
+    with in_process_server(settings) as base_url:
         session = requests.Session()
         tokens = {}
         for role, email in EMAILS.items():

@@ -12,15 +12,22 @@ from http.cookies import SimpleCookie
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.exc import ProgrammingError
 
 from fund.applications import service as applications
 from fund.applications.models import Application
 from fund.settings import Settings
-from tests.helpers import PROBLEM, application_body, assert_problem, first_student, running_app, sign_in
-from tests.test_authorization_matrix import EMAILS
-from tests.test_need_to_know import crawl
+from tests.helpers import (
+    EMAILS,
+    PROBLEM,
+    application_body,
+    assert_problem,
+    count,
+    crawl,
+    first_student,
+    running_app,
+    sign_in,
+)
 
 FOREIGN = "https://evil.example"
 SECRET_MESSAGE = "SELECT password_hash FROM users WHERE email='admin@example.org' -- hunter2"
@@ -69,8 +76,7 @@ async def test_a_foreign_origin_reading_the_api_gets_no_cors_permission(login) -
 
 
 async def count_applications(session_factory) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(Application)) or 0)
+    return await count(session_factory, Application)
 
 
 async def test_a_body_over_the_limit_is_refused_with_413_and_changes_nothing(login, session_factory) -> None:
@@ -131,7 +137,8 @@ async def test_an_internal_error_answers_a_bare_problem_without_trace_sql_or_mes
     monkeypatch.setattr(applications, "list_for", broken)
     response = await (await login(EMAILS["referent"])).get("/api/v1/applications")
     body = assert_problem(response, 500)
-    assert body["detail"] == "An unexpected error occurred."
+    assert body["code"] == "internal_error"
+    assert body["detail"] == "Une erreur inattendue s'est produite ; elle a été enregistrée."
     assert_nothing_internal(response.text)
     assert_nothing_internal(str(response.headers))
 

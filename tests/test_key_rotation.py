@@ -18,8 +18,7 @@ from fund.privacy.keys import rotate_field_keys, stale_ciphertexts
 from fund.security import FieldCipher, _fernet_key
 from fund.settings import Settings, get_settings
 from tests.conftest import TEST_SECRET
-from tests.helpers import VALID_IBAN, drain_outbox, submitted
-from tests.test_payments import approved, ready_batch
+from tests.helpers import VALID_IBAN, approved_and_scheduled, drain_outbox, ready_batch, submitted
 
 NEW_KEY = "a-brand-new-field-key-of-forty-characters-0000"
 COMPACT_IBAN = VALID_IBAN.replace(" ", "")
@@ -106,7 +105,7 @@ def test_production_refuses_a_short_previous_key() -> None:
 async def test_rotation_leaves_no_value_under_the_old_key_and_the_new_key_alone_reads_everything(
     login, session_factory
 ) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     await ready_batch(login, session_factory)  # a payment attempt with its own copy of the IBAN
     await submitted(await login("referent@example.org"))
     async with session_factory() as session:  # a TOTP secret, encrypted the same way
@@ -146,7 +145,7 @@ async def test_a_stopped_rotation_resumes_and_the_service_reads_both_keys_meanwh
     login, session_factory, monkeypatch
 ) -> None:
     for amount in (12000, 13000):
-        await approved(login, session_factory, amount=amount)
+        await approved_and_scheduled(login, session_factory, amount=amount)
     both = FieldCipher(NEW_KEY, [TEST_SECRET])
     calls = 0
     real_rotate = FieldCipher.rotate

@@ -20,8 +20,7 @@ from sqlalchemy import text
 from fund.applications import service as applications
 from fund.logging import configure_logging, redact
 from fund.settings import Settings
-from tests.helpers import VALID_IBAN, application_body, drain_outbox, running_app, sign_in, vote
-from tests.test_payments import ready_batch
+from tests.helpers import VALID_IBAN, application_body, drain_outbox, ready_batch, running_app, sign_in, token_for, vote
 
 JUSTIFICATION = "Loyer du foyer Sentinelle-Mimosa pour le mois de décembre."
 BAD_PASSWORD = "Tr0mpette-de-Jericho-42"
@@ -82,9 +81,7 @@ async def test_a_full_flow_logs_no_iban_password_token_or_justification(
             from tests.conftest import Api
 
             if email not in tokens:
-                answer = await client.post("/api/v1/auth/token", json={"email": email, "password": "demo-password"})
-                assert answer.status_code == 200, answer.text
-                tokens[email] = answer.json()["access_token"]
+                tokens[email] = await token_for(client, email)
                 secrets[f"token of {email}"] = tokens[email]
             return Api(client, tokens[email])
 

@@ -10,7 +10,6 @@ import datetime
 import email
 import ipaddress
 import shutil
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jinja2 import UndefinedError
 
+from fund.embedded import free_port
 from fund.notifications import mail as mail_module
 from fund.notifications.mail import (
     KINDS,
@@ -263,7 +263,7 @@ async def test_file_mailer_writes_a_parseable_eml_and_logs_one_line_without_the_
     ]
 
 
-def names(folder: Path) -> list[str]:
+def mails_in(folder: Path) -> list[str]:
     """The files of the folder but the mailer's index."""
     return sorted(path.name for path in folder.iterdir() if path.name != FileMailer.INDEX)
 
@@ -276,7 +276,7 @@ async def test_file_mailer_rewrites_the_same_message_id(tmp_path: Path) -> None:
     await mailer.send(a_mail("x-n-1"))  # a message_id that ends like the first one is another mail
 
     assert mailer.path_for("n-1") == first
-    assert sorted(name.split("-", 1)[1] for name in names(tmp_path)) == ["n-1.eml", "x-n-1.eml"]  # no temporary file
+    assert sorted(name.split("-", 1)[1] for name in mails_in(tmp_path)) == ["n-1.eml", "x-n-1.eml"]  # no temporary file
     assert first is not None
     assert email.message_from_bytes(first.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
 
@@ -299,7 +299,7 @@ async def test_file_mailer_finds_a_message_id_without_scanning_the_folder(
     monkeypatch.undo()
 
     assert mailer.path_for("n-1") == first
-    assert len(names(tmp_path)) == 4
+    assert len(mails_in(tmp_path)) == 4
     assert first is not None
     assert email.message_from_bytes(first.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
 
@@ -308,7 +308,7 @@ async def test_file_mailer_indexes_a_folder_written_before_its_index(tmp_path: P
     """Mails written by an older version (no index): re-sending one rewrites its file, as before."""
     await FileMailer(tmp_path).send(a_mail("n-1"))
     await FileMailer(tmp_path).send(a_mail("x-n-1"))
-    [old] = [tmp_path / name for name in names(tmp_path) if name.endswith("-n-1.eml") and "-x-" not in name]
+    [old] = [tmp_path / name for name in mails_in(tmp_path) if name.endswith("-n-1.eml") and "-x-" not in name]
     shutil.rmtree(tmp_path / FileMailer.INDEX)
 
     mailer = FileMailer(tmp_path)
@@ -316,21 +316,21 @@ async def test_file_mailer_indexes_a_folder_written_before_its_index(tmp_path: P
     await mailer.send(a_mail("n-2"))
 
     assert mailer.path_for("n-1") == old
-    assert sorted(name.split("-", 1)[1] for name in names(tmp_path)) == ["n-1.eml", "n-2.eml", "x-n-1.eml"]
+    assert sorted(name.split("-", 1)[1] for name in mails_in(tmp_path)) == ["n-1.eml", "n-2.eml", "x-n-1.eml"]
     assert email.message_from_bytes(old.read_bytes(), policy=default_policy)["Subject"] == "Second envoi"
 
 
 async def test_two_mailers_sending_the_same_message_id_at_once_write_one_file(tmp_path: Path) -> None:
     """Two worker processes on one folder: the first to name the file wins, the other rewrites it."""
     await asyncio.gather(*(FileMailer(tmp_path).send(a_mail("n-1")) for _ in range(8)))
-    assert [name.split("-", 1)[1] for name in names(tmp_path)] == ["n-1.eml"]
+    assert [name.split("-", 1)[1] for name in mails_in(tmp_path)] == ["n-1.eml"]
 
 
 @pytest.mark.parametrize("address", ["not-an-address", "a b@example.org", "x@", "a@example.org\r\nBcc: b@example.org"])
 async def test_a_malformed_address_is_permanent(tmp_path: Path, address: str) -> None:
     with pytest.raises(PermanentMailError, match="malformed recipient"):
         await FileMailer(tmp_path).send(a_mail(to=address))
-    assert names(tmp_path) == []
+    assert mails_in(tmp_path) == []
 
 
 @pytest.mark.parametrize("message_id", ["", "a b", "../x", "<id@fund>", "x" * 192])
@@ -386,12 +386,6 @@ def test_a_bad_smtp_url_is_refused_at_once(url: str, message: str) -> None:
 
 
 # ---------------------------------------------------------------- SMTP against aiosmtpd
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import re
 import zipfile
 from collections.abc import Iterable
 from html import unescape
@@ -23,9 +22,18 @@ import pytest
 
 from fund.settings import Settings
 from fund.students.models import age_on
-from tests.helpers import VALID_IBAN, application_body, drain_outbox, running_app, sign_in, vote
-from tests.test_authorization_matrix import EMAILS, TABLE
-from tests.test_payments import ready_batch
+from tests.helpers import (
+    EMAILS,
+    VALID_IBAN,
+    application_body,
+    crawl,
+    drain_outbox,
+    ready_batch,
+    running_app,
+    sign_in,
+    vote,
+)
+from tests.test_authorization_matrix import TABLE
 
 FIRST, LAST = "Zéphyrine", "Quenouillard"
 BIRTH = datetime.date(2010, 3, 14)
@@ -45,27 +53,6 @@ FORBIDDEN: dict[str, dict[str, str]] = {
     "admin": {**STUDENT, **CASE, **PAYMENT, **MASKED, "payee": PAYEE},
     "referent_b": {**STUDENT, **CASE, **PAYMENT, **MASKED},
 }
-_LINK = re.compile(r'(?:href|action)="(/[^"#]*)"')
-SKIP_LINK = ("/deconnexion", "/static/", "/schema")
-
-
-async def crawl(client: httpx.AsyncClient, start: str, limit: int = 200) -> dict[str, httpx.Response]:
-    """Every page reachable from ``start`` by the links of the pages (GET only, same site, no sign-out)."""
-    seen: dict[str, httpx.Response] = {}
-    todo = [start]
-    while todo and len(seen) < limit:
-        url = todo.pop(0)
-        if url in seen:
-            continue
-        response = await client.get(url)
-        seen[url] = response
-        if "html" not in response.headers.get("content-type", ""):
-            continue
-        for link in _LINK.findall(response.text):
-            link = unescape(link)
-            if not link.startswith(SKIP_LINK) and link not in seen:
-                todo.append(link)
-    return seen
 
 
 def text_of(response: httpx.Response) -> str:

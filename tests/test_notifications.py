@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import email
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from fund.applications.models import Application
+from fund.embedded import free_port
 from fund.notifications.models import DeliveryLog, Notification
 from fund.outbox.models import OutboxEvent
 from fund.settings import get_settings
-from tests.helpers import assert_problem, drain_outbox, submitted, vote
+from tests.helpers import approved, assert_problem, clear_mails, drain_outbox, submitted
 
 
 def mails(settings: Any) -> list[email.message.Message]:
@@ -24,26 +24,14 @@ def mails(settings: Any) -> list[email.message.Message]:
     return [email.message_from_bytes(p.read_bytes()) for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
 
 
-def clear_mails() -> None:
-    folder = Path(get_settings().mail_dir)
-    for path in folder.glob("*.eml") if folder.exists() else []:
-        path.unlink()
-
-
 def body(message: email.message.Message) -> str:
     parts = [p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_maintype() == "text"]
     return "\n".join(parts)
 
 
-async def approve(login: Any, amount: int = 20000) -> dict[str, Any]:
-    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount)
-    await vote(await login("committee1@example.org"), application["id"])
-    return dict((await vote(await login("committee2@example.org"), application["id"])).json())
-
-
 async def test_the_referent_is_told_of_the_decision_in_the_api_and_by_mail(login, session_factory) -> None:
     clear_mails()
-    application = await approve(login)
+    application = await approved(login, amount=20_000)
     await drain_outbox(session_factory)
 
     referent = await login("referent@example.org")
@@ -65,7 +53,7 @@ async def test_the_referent_is_told_of_the_decision_in_the_api_and_by_mail(login
 
 async def test_running_the_jobs_again_neither_duplicates_notifications_nor_mails(login, session_factory) -> None:
     clear_mails()
-    await approve(login)
+    await approved(login, amount=20_000)
     await drain_outbox(session_factory)
     async with session_factory() as session:
         before = await session.scalar(select(func.count()).select_from(Notification))
@@ -111,7 +99,7 @@ async def test_a_user_may_choose_the_daily_digest_for_non_urgent_kinds(login, se
         "mail": "digest"
     }
     assert_problem(await accountant.put("/api/v1/notifications/settings", json={"mail": "weekly"}), 422, "mail")
-    await approve(login)
+    await approved(login, amount=20_000)
     await drain_outbox(session_factory)
     created = await accountant.post("/api/v1/payment-batches", json={})
     assert created.status_code == 202
@@ -121,7 +109,7 @@ async def test_a_user_may_choose_the_daily_digest_for_non_urgent_kinds(login, se
 
 
 async def test_notifications_are_marked_read_and_stay_private(login, session_factory) -> None:
-    await approve(login)
+    await approved(login, amount=20_000)
     await drain_outbox(session_factory)
     referent = await login("referent@example.org")
     item = (await referent.get("/api/v1/notifications", params={"unread": True})).json()["items"][0]
@@ -166,12 +154,6 @@ async def test_late_requests_are_escalated_once_per_stage(login, session_factory
     assert await late_by(300) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class _Flaky:
     """An SMTP server that refuses mail (451) until told to accept, and keeps what it accepts."""
 
@@ -187,7 +169,7 @@ class _Flaky:
 
 
 async def test_mail_survives_an_smtp_server_refusing_for_a_while(login, session_factory, monkeypatch) -> None:
-    handler, port = _Flaky(), _free_port()
+    handler, port = _Flaky(), free_port()
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     monkeypatch.setenv("FUND_SMTP_URL", f"smtp://127.0.0.1:{port}?starttls=0")
@@ -195,7 +177,7 @@ async def test_mail_survives_an_smtp_server_refusing_for_a_while(login, session_
     try:
         from arq.worker import Retry
 
-        await approve(login)
+        await approved(login, amount=20_000)
         with pytest.raises(Retry):
             await drain_outbox(session_factory)  # the mail job meets 451 and asks to be retried later
         async with session_factory() as session:

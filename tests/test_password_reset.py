@@ -3,47 +3,14 @@ password signs the account out everywhere; nothing stored lets a reader build a 
 
 from __future__ import annotations
 
-import email
-import re
-from pathlib import Path
-from typing import Any
-
-import httpx
 from sqlalchemy import select, text, update
 
 from fund.auth.models import PasswordResetRequest
 from fund.outbox.models import OutboxEvent
-from fund.settings import get_settings
-from tests.helpers import drain_outbox, post_form, running_app, sign_in
+from tests.helpers import ask_for_link, clear_mails, drain_outbox, post_form, reset_links, running_app, sign_in
 
 REFERENT = "referent@example.org"
 NEW_PASSWORD = "une phrase de passe assez longue"
-
-
-def clear_mails() -> None:
-    folder = Path(get_settings().mail_dir)
-    for path in folder.glob("*.eml") if folder.exists() else []:
-        path.unlink()
-
-
-def reset_links() -> list[str]:
-    folder = Path(get_settings().mail_dir)
-    links = []
-    for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
-        message = email.message_from_bytes(path.read_bytes())
-        for part in message.walk():
-            if part.get_content_type() == "text/plain":
-                body = part.get_payload(decode=True).decode()
-                links += re.findall(r"https?://\S+(/mot-de-passe/[\w.-]+)", body)
-    return links
-
-
-async def ask_for_link(settings: Any, session_factory: Any, address: str = REFERENT) -> httpx.Response:
-    clear_mails()
-    async with running_app(settings) as client:
-        response = await post_form(client, "/mot-de-passe-oublie", email=address)
-    await drain_outbox(session_factory)
-    return response
 
 
 async def test_the_sign_in_page_offers_the_forgotten_password_page(app_client, demo) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import io
-from typing import Any
 
 import openpyxl
 from hypothesis import given
@@ -17,64 +16,21 @@ from fund.disbursements.models import ExportRecord
 from fund.ledger.models import JournalLine
 from fund.money import split_cents
 from fund.payments.sepa import validate_pain001
-from tests.helpers import assert_problem, drain_outbox, submitted, vote
+from tests.helpers import (
+    approved_and_scheduled,
+    assert_problem,
+    camt054,
+    drain_outbox,
+    entry,
+    import_statement,
+    ready_batch,
+)
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 
 
-async def approved(login: Any, session_factory: Any, amount: int = 20000, **overrides: Any) -> dict[str, Any]:
-    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount, **overrides)
-    for email in ("committee1@example.org", "committee2@example.org", "committee3@example.org"):
-        response = await vote(await login(email), application["id"])
-        if response.json()["status"] == "approved":
-            break
-    await drain_outbox(session_factory)
-    return dict(response.json())
-
-
-async def ready_batch(login: Any, session_factory: Any, **body: Any) -> dict[str, Any]:
-    accountant = await login("accountant@example.org")
-    created = await accountant.post("/api/v1/payment-batches", json=body)
-    assert created.status_code == 202, created.text
-    assert created.json()["status"] == "pending"
-    await drain_outbox(session_factory)
-    batch = (await accountant.get(f"/api/v1/payment-batches/{created.json()['id']}")).json()
-    assert batch["status"] == "ready", batch
-    return dict(batch)
-
-
-def camt054(entries: str) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
- <BkToCstmrDbtCdtNtfctn>
-  <GrpHdr><MsgId>NTF-1</MsgId><CreDtTm>2026-11-27T10:00:00</CreDtTm></GrpHdr>
-  <Ntfctn><Id>NTF-1-1</Id><CreDtTm>2026-11-27T10:00:00</CreDtTm>
-   <Acct><Id><IBAN>FR7630004000000001234567845</IBAN></Id></Acct>
-   {entries}
-  </Ntfctn>
- </BkToCstmrDbtCdtNtfctn>
-</Document>""".encode()
-
-
-def entry(ref: str, amount: str, side: str, e2e: str, *, reason: str | None = None) -> str:
-    rtr = f"<RtrInf><Rsn><Cd>{reason}</Cd></Rsn></RtrInf>" if reason else ""
-    return f"""<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{side}</CdtDbtInd>
-     <Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-30</Dt></BookgDt><ValDt><Dt>2026-11-30</Dt></ValDt>
-     <AcctSvcrRef>{ref}</AcctSvcrRef><BkTxCd/>
-     <NtryDtls><TxDtls><Refs><EndToEndId>{e2e}</EndToEndId></Refs>
-      <Amt Ccy="EUR">{amount}</Amt>{rtr}</TxDtls></NtryDtls></Ntry>"""
-
-
-async def import_statement(login: Any, session_factory: Any, content: bytes) -> dict[str, Any]:
-    accountant = await login("accountant@example.org")
-    response = await accountant.post("/api/v1/bank-statements", files={"file": ("releve.xml", content, "text/xml")})
-    assert response.status_code == 202, response.text
-    await drain_outbox(session_factory)
-    return dict((await accountant.get(f"/api/v1/bank-statements/{response.json()['id']}")).json())
-
-
 async def test_the_demo_approved_request_is_paid_end_to_end(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=20000)
+    application = await approved_and_scheduled(login, session_factory, amount=20000)
     accountant = await login("accountant@example.org")
 
     batch = await ready_batch(login, session_factory)
@@ -126,7 +82,7 @@ async def test_nothing_due_is_a_clear_409(login) -> None:
 
 
 async def test_a_returned_transfer_is_recorded_and_reissued_with_a_new_end_to_end_id(login, session_factory) -> None:
-    application = await approved(login, session_factory, amount=15000)
+    application = await approved_and_scheduled(login, session_factory, amount=15000)
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory)
     e2e = batch["transfers"][0]["end_to_end_id"]
@@ -175,7 +131,7 @@ async def test_a_file_that_is_not_a_statement_is_422_naming_the_file(login) -> N
 
 
 async def test_exports_are_recorded_the_xlsx_holds_no_formula_and_the_fec_balances(login, session_factory) -> None:
-    await approved(
+    await approved_and_scheduled(
         login,
         session_factory,
         amount=12345,
@@ -216,7 +172,7 @@ async def test_exports_are_recorded_the_xlsx_holds_no_formula_and_the_fec_balanc
 
 
 async def test_an_approved_amount_is_paid_in_instalments_split_to_the_cent(login, session_factory) -> None:
-    await approved(login, session_factory, amount=100000, category="housing")
+    await approved_and_scheduled(login, session_factory, amount=100000, category="housing")
     accountant = await login("accountant@example.org")
     disbursement = (await accountant.get("/api/v1/disbursements")).json()["items"][0]
     today = datetime.date.today()

@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import copy
 from typing import Any
-from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
 from fund.budgets.models import BudgetReservation
 from fund.money import format_euros_fr
 from fund.outbox.models import OutboxEvent
-from tests.helpers import application_body, assert_problem, submitted, vote
+from tests.helpers import (
+    application_body,
+    assert_problem,
+    count,
+    fund_wide_reserved,
+    submitted,
+    submitted_for,
+    vote,
+    vote_count,
+    votes_by,
+)
 
 COMMITTEE = ("committee1@example.org", "committee2@example.org", "committee3@example.org")
 
@@ -49,34 +57,12 @@ async def policy_events(session_factory: Any) -> list[AuditEvent]:
         )
 
 
-async def vote_count(session_factory: Any, application_id: str) -> int:
-    async with session_factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(Vote).where(Vote.application_id == UUID(application_id))
-            )
-        )
-
-
 async def reservation_count(session_factory: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(BudgetReservation)))
+    return await count(session_factory, BudgetReservation)
 
 
 async def outbox_count(session_factory: Any) -> int:
-    async with session_factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.kind == "application.approved")
-            )
-        )
-
-
-async def fund_wide_reserved(login: Any) -> int:
-    envelopes = (await (await login("admin@example.org")).get("/api/v1/budgets")).json()
-    fund_wide = [e for e in envelopes if not (e["region"] or e["school_id"] or e["category"])]
-    assert len(fund_wide) == 1
-    return int(fund_wide[0]["reserved_cents"])
+    return await count(session_factory, OutboxEvent, OutboxEvent.kind == "application.approved")
 
 
 async def put_policy(api: Any, body: Any) -> Any:
@@ -87,23 +73,6 @@ async def put_policy(api: Any, body: Any) -> Any:
 async def student_named(referent: Any, last_name: str) -> str:
     students = (await referent.get("/api/v1/students")).json()["items"]
     return str(next(s["id"] for s in students if s["last_name"] == last_name))
-
-
-async def submitted_for(referent: Any, student: str, **overrides: Any) -> dict[str, Any]:
-    """helpers.submitted() always takes the first student: this one files for a chosen student."""
-    response = await referent.post("/api/v1/applications", json=application_body(student, **overrides))
-    assert response.status_code == 201, response.text
-    response = await referent.post(f"/api/v1/applications/{response.json()['id']}/submit")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def approve_by(login: Any, application_id: str, *emails: str, **extra: Any) -> Any:
-    """Approving votes from each member in turn; the last answer."""
-    response = None
-    for email in emails:
-        response = await vote(await login(email), application_id, **extra)
-    return response
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -300,7 +269,7 @@ async def test_with_the_chair_required_three_committee_approvals_do_not_approve(
     )
     assert (await put_policy(admin, body)).status_code == 200
     application = await submitted(await login("referent@example.org"), amount_requested_cents=40_000)
-    response = await approve_by(login, application["id"], *COMMITTEE)
+    response = await votes_by(login, application["id"], "approve", *COMMITTEE)
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "under_review"
     assert response.json()["amount_granted_cents"] is None
@@ -321,13 +290,13 @@ async def test_with_the_chair_required_two_members_and_the_chair_approve(login) 
     assert (await put_policy(admin, body)).status_code == 200
     referent = await login("referent@example.org")
     above = await submitted(referent, amount_requested_cents=40_000)
-    response = await approve_by(
-        login, above["id"], "committee1@example.org", "chair@example.org", "committee2@example.org"
+    response = await votes_by(
+        login, above["id"], "approve", "committee1@example.org", "chair@example.org", "committee2@example.org"
     )
     assert response.json()["status"] == "approved"
     # Below 300 € the chair is not needed.
     below = await submitted(referent, amount_requested_cents=30_000)
-    response = await approve_by(login, below["id"], "committee1@example.org", "committee2@example.org")
+    response = await votes_by(login, below["id"], "approve", "committee1@example.org", "committee2@example.org")
     assert response.json()["status"] == "approved"
 
 
@@ -341,8 +310,9 @@ async def test_a_transport_grant_above_500_euros_is_refused_naming_the_ceiling(l
     outbox_before = await outbox_count(session_factory)
     response = await vote(await login(COMMITTEE[2]), application["id"])
     body = assert_problem(response, 409)
-    assert "transport" in body["detail"]
-    assert "500" in body["detail"]
+    assert body["code"] == "category_ceiling_exceeded"
+    assert "Transport" in body["detail"]
+    assert format_euros_fr(50_000) in body["detail"]
     shown = (await (await login(COMMITTEE[0])).get(f"/api/v1/applications/{application['id']}")).json()
     assert shown["status"] == "under_review"
     assert shown["amount_granted_cents"] is None
@@ -366,7 +336,7 @@ async def test_a_member_may_grant_less_within_the_ceiling(login) -> None:
 
 async def test_a_grant_exactly_at_the_category_ceiling_is_accepted(login) -> None:
     application = await submitted(await login("referent@example.org"), category="food", amount_requested_cents=30_000)
-    response = await approve_by(login, application["id"], *COMMITTEE[:2])
+    response = await votes_by(login, application["id"], "approve", *COMMITTEE[:2])
     assert response.json()["status"] == "approved"
     assert response.json()["amount_granted_cents"] == 30_000
 
@@ -376,7 +346,7 @@ async def test_the_yearly_ceiling_per_student_is_enforced_at_the_decision(login,
     student = await student_named(referent, "Petit")  # no demo request for this student
 
     first = await submitted_for(referent, student, category="housing", amount_requested_cents=150_000)
-    response = await approve_by(login, first["id"], *COMMITTEE)
+    response = await votes_by(login, first["id"], "approve", *COMMITTEE)
     assert response.json()["status"] == "approved", response.text
 
     second = await submitted_for(referent, student, category="housing", amount_requested_cents=60_000)
@@ -388,7 +358,7 @@ async def test_the_yearly_ceiling_per_student_is_enforced_at_the_decision(login,
         assert (await vote(await login(email), second["id"])).status_code == 201
     response = await vote(await login(COMMITTEE[2]), second["id"])
     body = assert_problem(response, 409)
-    assert "yearly" in body["detail"]
+    assert body["code"] == "yearly_ceiling_exceeded"
     assert format_euros_fr(200_000) in body["detail"]
     assert await vote_count(session_factory, second["id"]) == 2
     assert (await referent.get(f"/api/v1/applications/{second['id']}")).json()["status"] == "under_review"
@@ -415,7 +385,7 @@ async def test_the_student_aid_shows_granted_pending_and_remaining(login) -> Non
         "category_ceilings_cents": DEMO["category_ceilings_cents"],
     }
     granted = await submitted_for(referent, student, amount_requested_cents=20_000)
-    await approve_by(login, granted["id"], *COMMITTEE[:2], amount_cents=15_000)
+    await votes_by(login, granted["id"], "approve", *COMMITTEE[:2], amount_cents=15_000)
     await submitted_for(referent, student, category="food", amount_requested_cents=8_000)
     drafted = await referent.post("/api/v1/applications", json=application_body(student, amount_requested_cents=5_000))
     assert drafted.status_code == 201  # a draft is neither granted nor pending
@@ -438,7 +408,7 @@ async def test_the_referent_sees_the_caps_on_the_application_and_the_committee_d
     referent = await login("referent@example.org")
     student = await student_named(referent, "Petit")
     earlier = await submitted_for(referent, student, amount_requested_cents=10_000)
-    await approve_by(login, earlier["id"], *COMMITTEE[:2])
+    await votes_by(login, earlier["id"], "approve", *COMMITTEE[:2])
     application = await submitted_for(referent, student, amount_requested_cents=20_000)
     caps = (await referent.get(f"/api/v1/applications/{application['id']}")).json()["caps"]
     assert caps["student_granted_cents"] == 10_000
@@ -476,7 +446,7 @@ async def test_concurrent_approvals_for_one_student_never_exceed_the_yearly_ceil
     responses = await asyncio.gather(*(vote(last, a["id"]) for a in requests))
     assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
     refused = next(r for r in responses if r.status_code == 409)
-    assert "yearly" in refused.json()["detail"]
+    assert refused.json()["code"] == "yearly_ceiling_exceeded"
     aid = (await referent.get(f"/api/v1/students/{student}/aid")).json()
     assert (aid["granted_cents"], aid["pending_cents"], aid["remaining_cents"]) == (120_000, 120_000, 80_000)
     assert await fund_wide_reserved(login) == 120_000

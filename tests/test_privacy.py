@@ -16,13 +16,23 @@ from sqlalchemy.exc import DBAPIError
 
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
-from fund.auth.models import User
 from fund.cli import main
 from fund.privacy.models import AccessRecord
 from fund.privacy.retention import ANONYMISED
 from fund.students.models import Student
-from tests.helpers import assert_problem, sign_in, submitted
-from tests.test_retention import COMMENT, JUSTIFICATION, paid_case, snapshot, withdrawn_case
+from tests.helpers import (
+    COMMENT,
+    JUSTIFICATION,
+    accounting_snapshot,
+    assert_problem,
+    paid_case,
+    sign_in,
+    submitted,
+    tiny_png,
+    user_id,
+    user_uuid,
+    withdrawn_case,
+)
 
 CLIENT_IP = "203.0.113.7"
 
@@ -33,11 +43,6 @@ async def records(session_factory: Any, **where: Any) -> list[AccessRecord]:
         for name, value in where.items():
             query = query.where(getattr(AccessRecord, name) == value)
         return list(await session.scalars(query))
-
-
-async def user_id(session_factory: Any, email: str) -> Any:
-    async with session_factory() as session:
-        return await session.scalar(select(User.id).where(User.email == email))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -52,7 +57,7 @@ async def test_viewing_a_case_through_the_api_records_who_when_and_from_where(lo
     assert (await member.get(f"/api/v1/applications/{application['id']}")).status_code == 200
 
     [record] = await records(session_factory)
-    assert record.user_id == await user_id(session_factory, "committee1@example.org")
+    assert record.user_id == await user_uuid(session_factory, "committee1@example.org")
     assert (record.kind, str(record.object_id), record.ip) == ("application", application["id"], CLIENT_IP)
     assert record.at is not None
 
@@ -75,7 +80,7 @@ async def test_the_case_page_records_a_view(login, session_factory, app_client) 
 
     assert page.status_code == 200
     [record] = await records(session_factory)
-    assert record.user_id == await user_id(session_factory, "chair@example.org")
+    assert record.user_id == await user_uuid(session_factory, "chair@example.org")
     assert str(record.object_id) == application["id"]
 
 
@@ -85,7 +90,7 @@ async def test_an_export_is_recorded_as_an_access(login, session_factory) -> Non
     assert response.status_code == 200
     [record] = await records(session_factory, kind="export")
     assert str(record.object_id) == response.headers["X-Export-Id"]
-    assert record.user_id == await user_id(session_factory, "accountant@example.org")
+    assert record.user_id == await user_uuid(session_factory, "accountant@example.org")
 
 
 async def test_access_records_cannot_be_changed(login, session_factory) -> None:
@@ -116,7 +121,7 @@ async def test_the_administrator_filters_and_pages_the_access_records(login, ses
         await member.get(f"/api/v1/applications/{application['id']}")
     await referent.get(f"/api/v1/applications/{second['id']}")
     admin = await login("admin@example.org")
-    member_id = str(await user_id(session_factory, "committee1@example.org"))
+    member_id = await user_id(session_factory, "committee1@example.org")
 
     by_object = (await admin.get("/api/v1/admin/access-records", params={"object_id": first["id"]})).json()
     assert len(by_object["items"]) == 2
@@ -164,12 +169,10 @@ def archive(response: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 async def test_the_referent_exports_a_students_data_with_documents_audited_and_recorded(login, session_factory) -> None:
-    from tests.test_retention import png
-
     referent = await login("referent@example.org")
     application = await submitted(referent)
     uploaded = await referent.post(
-        f"/api/v1/applications/{application['id']}/documents", files={"file": ("bulletin.png", png(), "image/png")}
+        f"/api/v1/applications/{application['id']}/documents", files={"file": ("bulletin.png", tiny_png(), "image/png")}
     )
     assert uploaded.status_code == 201, uploaded.text
 
@@ -283,7 +286,7 @@ async def test_erasure_of_a_student_whose_cases_are_closed_removes_their_data(lo
 
 async def test_erasure_with_paid_aid_keeps_the_books_and_says_until_when(login, session_factory) -> None:
     case = await paid_case(login, session_factory)
-    before = await snapshot(session_factory)
+    before = await accounting_snapshot(session_factory)
     referent = await login("referent@example.org")
 
     response = await referent.post(f"/api/v1/students/{case['student_id']}/erasure")
@@ -292,7 +295,7 @@ async def test_erasure_with_paid_aid_keeps_the_books_and_says_until_when(login, 
     kept_until = response.json()["accounting_kept_until"]
     assert kept_until is not None
     assert int(kept_until[:4]) >= int(case["decided_at"][:4]) + 10
-    assert await snapshot(session_factory) == before
+    assert await accounting_snapshot(session_factory) == before
     async with session_factory() as session:
         application = await session.get(Application, case["id"])
     assert application is not None

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import struct
-import zlib
 from typing import Any
 
 from sqlalchemy import select, text
@@ -22,99 +20,18 @@ from fund.documents.storage import DocumentStore
 from fund.privacy.models import AccessRecord, Anonymisation
 from fund.privacy.retention import ANONYMISED, months_before, run_retention
 from fund.students.models import Student
-from tests.helpers import application_body, drain_outbox, first_student, submitted, vote
-from tests.test_exports import pay
-from tests.test_payments import ready_batch
-
-JUSTIFICATION = "Abonnement de bus mensuel pour rejoindre l'atelier."
-COMMENT = "Famille connue du service social, situation fragile."
-# Accounting tables compared whole, before and after (bytes as hex, every column).
-ACCOUNTING_TABLES = (
-    "journal_entries",
-    "journal_lines",
-    "journal_counters",
-    "disbursements",
-    "payment_batches",
-    "bank_statements",
-    "statement_entries",
-    "export_records",
-    "budget_envelopes",
+from tests.helpers import (
+    COMMENT,
+    JUSTIFICATION,
+    accounting_snapshot,
+    application_body,
+    approved_with_comments,
+    first_student,
+    paid_case,
+    submitted,
+    vote,
+    withdrawn_case,
 )
-# What an application keeps for the books.
-ACCOUNTING_COLUMNS = (
-    "reference",
-    "status",
-    "category",
-    "amount_requested_cents",
-    "amount_granted_cents",
-    "payee_kind",
-    "payee_name",
-    "payee_iban_masked",
-    "payee_bic",
-    "period_start",
-    "period_end",
-    "submitted_at",
-    "decided_at",
-    "fund_id",
-    "school_id",
-    "student_id",
-)
-
-
-def png() -> bytes:
-    """A tiny valid PNG (1×1, white)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
-        + chunk(b"IEND", b"")
-    )
-
-
-async def decided(login: Any, session_factory: Any, amount: int = 12000, **overrides: Any) -> dict[str, Any]:
-    """A request approved by two members, each with a comment, a question asked and answered first."""
-    referent = await login("referent@example.org")
-    application = await submitted(referent, amount_requested_cents=amount, **overrides)
-    uploaded = await referent.post(
-        f"/api/v1/applications/{application['id']}/documents", files={"file": ("bulletin.png", png(), "image/png")}
-    )
-    assert uploaded.status_code == 201, uploaded.text
-    member = await login("committee1@example.org")
-    asked = await member.post(f"/api/v1/applications/{application['id']}/request-info", json={"message": COMMENT})
-    assert asked.status_code == 200, asked.text
-    answered = await referent.post(f"/api/v1/applications/{application['id']}/answer", json={"reason": COMMENT})
-    assert answered.status_code == 200, answered.text
-    for email in ("committee1@example.org", "committee2@example.org", "committee3@example.org"):
-        response = await vote(await login(email), application["id"], "approve", comment=COMMENT)
-        assert response.status_code == 201, response.text
-        if response.json()["status"] == "approved":
-            break
-    await drain_outbox(session_factory)
-    return dict(response.json())
-
-
-async def paid_case(login: Any, session_factory: Any, ref: str = "PAID", amount: int = 12000) -> dict[str, Any]:
-    application = await decided(login, session_factory, amount)
-    batch = await ready_batch(login, session_factory)
-    await pay(login, session_factory, batch, datetime.date.today(), ref)
-    await drain_outbox(session_factory)
-    referent = await login("referent@example.org")
-    again = (await referent.get(f"/api/v1/applications/{application['id']}")).json()
-    assert again["status"] == "paid", again
-    return dict(again)
-
-
-async def withdrawn_case(login: Any, **overrides: Any) -> dict[str, Any]:
-    referent = await login("referent@example.org")
-    application = await submitted(referent, **overrides)
-    response = await referent.post(f"/api/v1/applications/{application['id']}/withdraw")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 async def age_everything(session_factory: Any, months: int = 25) -> None:
@@ -141,29 +58,6 @@ async def retention(session_factory: Any, settings: Any, **kw: Any) -> Any:
     )
 
 
-async def snapshot(session_factory: Any) -> dict[str, Any]:
-    """Every accounting row, and the accounting columns of every application and payment attempt."""
-    out: dict[str, Any] = {}
-    async with session_factory() as session:
-        for table in ACCOUNTING_TABLES:
-            rows = await session.execute(text(f"SELECT to_jsonb(t) FROM {table} t ORDER BY 1::text"))
-            out[table] = sorted(json.dumps(r[0], sort_keys=True) for r in rows)
-        columns = ", ".join(ACCOUNTING_COLUMNS)
-        out["applications"] = [
-            tuple(r) for r in await session.execute(text(f"SELECT id, {columns} FROM applications ORDER BY id"))
-        ]
-        out["payment_attempts"] = [
-            tuple(r)
-            for r in await session.execute(
-                text(
-                    "SELECT id, batch_id, disbursement_id, attempt, end_to_end_id, amount_cents, creditor_name, "
-                    "creditor_bic, remittance, status, return_reason_code FROM payment_attempts ORDER BY id"
-                )
-            )
-        ]
-    return out
-
-
 async def application_row(session_factory: Any, application_id: str) -> Application:
     async with session_factory() as session:
         row = await session.get(Application, application_id)
@@ -186,12 +80,12 @@ async def test_a_paid_case_closed_long_ago_is_anonymised_and_the_books_are_untou
     accountant = await login("accountant@example.org")
     assert (await accountant.get("/api/v1/exports/fec.txt")).status_code == 200
     await age_everything(session_factory)
-    before = await snapshot(session_factory)
+    before = await accounting_snapshot(session_factory)
 
     report = await retention(session_factory, settings)
 
     assert report.applications == [case["reference"]]
-    assert await snapshot(session_factory) == before  # not one accounting value changed
+    assert await accounting_snapshot(session_factory) == before  # not one accounting value changed
     row = await application_row(session_factory, case["id"])
     assert row.justification == ANONYMISED
     assert row.info_request_message is None
@@ -230,7 +124,8 @@ async def test_an_open_case_is_never_anonymised_however_old(login, session_facto
         await referent.post("/api/v1/applications", json=application_body(await first_student(referent)))
     ).json()
     waiting = await submitted(referent)
-    approved_unpaid = await decided(login, session_factory)  # its disbursement is scheduled: money still to move
+    # its disbursement is scheduled: money still to move
+    approved_unpaid = await approved_with_comments(login, session_factory)
     await age_everything(session_factory, months=120)
     before = {a["id"]: await application_row(session_factory, a["id"]) for a in (draft_case, waiting, approved_unpaid)}
 
@@ -259,7 +154,7 @@ async def test_a_second_run_changes_nothing(login, session_factory, settings) ->
     await age_everything(session_factory)
     first = await retention(session_factory, settings)
     assert len(first.applications) == 2
-    before = await snapshot(session_factory)
+    before = await accounting_snapshot(session_factory)
     async with session_factory() as session:
         events = await session.scalar(text("SELECT count(*) FROM audit_events"))
         students = [tuple(r) for r in await session.execute(text("SELECT * FROM students ORDER BY id"))]
@@ -269,7 +164,7 @@ async def test_a_second_run_changes_nothing(login, session_factory, settings) ->
 
     assert again.applications == []
     assert again.students == 0
-    assert await snapshot(session_factory) == before
+    assert await accounting_snapshot(session_factory) == before
     async with session_factory() as session:
         assert await session.scalar(text("SELECT count(*) FROM audit_events")) == events
         assert [tuple(r) for r in await session.execute(text("SELECT * FROM students ORDER BY id"))] == students

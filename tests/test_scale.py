@@ -20,7 +20,7 @@ from fund.audit.service import verify_chain
 from fund.banking import normalize_iban
 from fund.security import FieldCipher
 from fund.settings import Settings
-from tests.helpers import application_body
+from tests.helpers import application_body, bearer, token_for
 
 N = 200
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +46,6 @@ FOREIGN_KEYS = [
     ("journal_entries", "application_id", "applications"),
     ("journal_lines", "entry_id", "journal_entries"),
 ]
-
-
-async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def _all_pages(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -156,7 +150,7 @@ async def test_generate_a_small_fund_that_holds_together(
 
     # The app lists them: a referent sees their school's requests, page after page.
     email, school_id, count = busiest
-    referent = await _login(app_client, email)
+    referent = bearer(await token_for(app_client, email, PASSWORD))
     mine = await _all_pages(app_client, "/api/v1/applications", referent)
     assert len(mine) == count
     assert {a["school_id"] for a in mine} == {str(school_id)}
@@ -165,7 +159,7 @@ async def test_generate_a_small_fund_that_holds_together(
     assert one.json()["payee"]["iban"].startswith("FR")
 
     # The committee sees every submitted request.
-    member = await _login(app_client, f"comite1@{EMAIL_DOMAIN}")
+    member = bearer(await token_for(app_client, f"comite1@{EMAIL_DOMAIN}", PASSWORD))
     seen = await _all_pages(app_client, "/api/v1/applications", member)
     assert len(seen) == waiting
 

@@ -16,8 +16,16 @@ from fund.budgets.models import BudgetEnvelope
 from fund.disbursements.models import BankStatement
 from fund.funds.calendar import local_day
 from fund.ledger.models import JournalEntry, JournalLine
-from tests.helpers import assert_problem, drain_outbox
-from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
+from tests.helpers import (
+    approved_and_scheduled,
+    assert_problem,
+    camt054,
+    drain_outbox,
+    entry,
+    import_statement,
+    listed_disbursements,
+    ready_batch,
+)
 
 NOT_ACCOUNTANTS = ("referent@example.org", "committee1@example.org", "chair@example.org", "admin@example.org")
 
@@ -54,22 +62,16 @@ def pending(xml_entry: str) -> str:
 
 async def sent_batch(login: Any, session_factory: Any, *amounts: int) -> dict[str, Any]:
     """Approve one request per amount, batch them and mark the batch sent."""
-    applications = [await approved(login, session_factory, amount=amount) for amount in amounts]
+    applications = [await approved_and_scheduled(login, session_factory, amount=amount) for amount in amounts]
     batch = await ready_batch(login, session_factory)
     accountant = await login("accountant@example.org")
     response = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
     assert response.json()["status"] == "sent"
     by_application = {a["id"]: a for a in applications}
-    disbursements = {d["id"]: d for d in await listed(accountant)}
+    disbursements = {d["id"]: d for d in await listed_disbursements(accountant)}
     for transfer in batch["transfers"]:
         transfer["application"] = by_application[disbursements[transfer["disbursement_id"]]["application_id"]]
     return batch
-
-
-async def listed(accountant: Any, status: str | None = None) -> list[dict[str, Any]]:
-    response = await accountant.get("/api/v1/disbursements", params={"status": status} if status else {})
-    assert response.status_code == 200, response.text
-    return list(response.json()["items"])
 
 
 async def books(session_factory: Any) -> dict[str, Any]:
@@ -123,7 +125,7 @@ async def test_a_camt_053_booked_debit_is_matched_by_end_to_end_id(login, sessio
     )
     assert line["booking_date"] == "2026-11-30"
     accountant = await login("accountant@example.org")
-    statuses = {d["id"]: d["status"] for d in await listed(accountant)}
+    statuses = {d["id"]: d["status"] for d in await listed_disbursements(accountant)}
     assert statuses == {first["disbursement_id"]: "paid", second["disbursement_id"]: "sent"}
     referent = await login("referent@example.org")
     shown = (await referent.get(f"/api/v1/applications/{first['application']['id']}")).json()
@@ -141,11 +143,11 @@ async def test_a_debit_of_another_amount_is_unmatched(login, session_factory) ->
     )
     assert (statement["matched"], statement["unmatched"]) == (0, 1)
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
 
 
 async def test_a_debit_for_a_transfer_not_yet_sent_is_unmatched(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)  # ready, not handed to the bank
     (transfer,) = batch["transfers"]
     statement = await import_statement(
@@ -153,7 +155,7 @@ async def test_a_debit_for_a_transfer_not_yet_sent_is_unmatched(login, session_f
     )
     assert (statement["matched"], statement["unmatched"]) == (0, 1)
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["batched"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["batched"]
 
 
 async def test_a_batch_booking_marks_every_transfer_of_the_sent_batch_paid(login, session_factory) -> None:
@@ -168,7 +170,7 @@ async def test_a_batch_booking_marks_every_transfer_of_the_sent_batch_paid(login
     (line,) = statement["entries"]
     assert (line["outcome"], line["payment_info_id"]) == ("paid", batch["payment_info_id"])
     accountant = await login("accountant@example.org")
-    assert {d["status"] for d in await listed(accountant)} == {"paid"}
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
     referent = await login("referent@example.org")
     for transfer in batch["transfers"]:
         shown = (await referent.get(f"/api/v1/applications/{transfer['application']['id']}")).json()
@@ -197,26 +199,26 @@ async def test_a_batch_booking_of_another_sum_is_unmatched_and_pays_nothing(logi
     assert (statement["matched"], statement["unmatched"]) == (0, 1)
     assert statement["entries"][0]["outcome"] == "unmatched"
     accountant = await login("accountant@example.org")
-    assert {d["status"] for d in await listed(accountant)} == {"sent"}
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"sent"}
     assert await books(session_factory) == before
 
     unknown = await import_statement(
         login, session_factory, camt053(batch_entry("BTCH-UNK", "250.00", "FS-PMT-000000000000", 2), "UNK")
     )
     assert (unknown["matched"], unknown["unmatched"]) == (0, 1)
-    assert {d["status"] for d in await listed(accountant)} == {"sent"}
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"sent"}
     assert await books(session_factory) == before
 
 
 async def test_a_batch_booking_of_a_batch_not_sent_is_unmatched(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     statement = await import_statement(
         login, session_factory, camt053(batch_entry("BTCH-RDY", "120.00", batch["payment_info_id"], 1))
     )
     assert (statement["matched"], statement["unmatched"]) == (0, 1)
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["batched"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["batched"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -239,7 +241,7 @@ async def test_a_return_of_a_paid_transfer_releases_the_payment_and_books_512_46
     assert (line["outcome"], line["return_reason_code"], line["credit_debit"]) == ("returned", "AC04", "CRDT")
 
     accountant = await login("accountant@example.org")
-    (disbursement,) = await listed(accountant)
+    (disbursement,) = await listed_disbursements(accountant)
     assert (disbursement["status"], disbursement["return_reason_code"]) == ("returned", "AC04")
     referent = await login("referent@example.org")
     shown = (await referent.get(f"/api/v1/applications/{transfer['application']['id']}")).json()
@@ -281,7 +283,7 @@ async def test_a_return_for_an_unknown_end_to_end_id_is_unmatched(login, session
     assert (statement["returned"], statement["unmatched"]) == (0, 1)
     assert statement["entries"][0]["outcome"] == "unmatched"
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
     assert await books(session_factory) == before
     assert batch["transfers"][0]["end_to_end_id"] != "FS2026999999-1-1"
 
@@ -296,7 +298,7 @@ async def test_a_pending_entry_is_ignored(login, session_factory) -> None:
     assert (statement["matched"], statement["returned"], statement["unmatched"]) == (0, 0, 0)
     assert statement["entries"][0]["outcome"] == "ignored"
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
     assert await books(session_factory) == before
 
 
@@ -322,7 +324,7 @@ async def test_reimporting_the_same_file_changes_nothing(login, session_factory)
     assert (again["status"], again["matched"], again["already_known"], again["unmatched"]) == ("duplicate", 0, 2, 0)
     assert await books(session_factory) == after_first
     accountant = await login("accountant@example.org")
-    assert {d["status"] for d in await listed(accountant)} == {"paid"}
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
 
 
 async def test_a_file_with_one_known_and_one_new_entry_applies_only_the_new_one(login, session_factory) -> None:
@@ -351,7 +353,7 @@ async def test_an_entry_seen_pending_is_applied_once_booked(login, session_facto
     statement = await import_statement(login, session_factory, camt053(booked, "EOD-STATEMENT"))
     assert (statement["matched"], statement["already_known"]) == (1, 0)
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["paid"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["paid"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -359,7 +361,7 @@ async def test_an_entry_seen_pending_is_applied_once_booked(login, session_facto
 
 
 async def test_uploads_that_are_not_statements_are_refused_naming_the_file(login, session_factory) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     accountant = await login("accountant@example.org")
     pain001 = (await accountant.get(f"/api/v1/payment-batches/{batch['id']}/file")).content
@@ -416,7 +418,7 @@ async def test_only_the_accountant_imports_and_reads_statements(login, session_f
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(BankStatement)) == 1
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed(accountant)] == ["sent"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
 
 
 async def test_an_unknown_statement_is_404(login) -> None:
@@ -432,7 +434,7 @@ async def test_booking_dates_come_from_the_statement(login, session_factory) -> 
     )
     await import_statement(login, session_factory, content)
     accountant = await login("accountant@example.org")
-    assert [d["paid_on"] for d in await listed(accountant)] == [day]
+    assert [d["paid_on"] for d in await listed_disbursements(accountant)] == [day]
     async with session_factory() as session:
         transfer = await session.scalar(select(JournalEntry).where(JournalEntry.kind == "transfer"))
     assert transfer.entry_date.isoformat() == day
@@ -456,5 +458,5 @@ async def test_a_return_entry_with_an_unknown_transaction_changes_nothing(login,
     statement = await import_statement(login, session_factory, camt053(both, "STMT-RTRN-2"))
     assert (statement["returned"], statement["unmatched"]) == (0, 1)
     accountant = await login("accountant@example.org")
-    assert {d["status"] for d in await listed(accountant)} == {"paid"}
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
     assert await books(session_factory) == before

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Api
-from tests.helpers import assert_problem
+from fund.students.models import Student
+from tests.helpers import assert_problem, count, school_of
 
 UNKNOWN_ID = "01900000-0000-7000-8000-000000000000"
 
@@ -35,13 +35,8 @@ def student_body(school_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def school_of(api: Api) -> str:
-    return str((await api.get("/api/v1/me")).json()["school_ids"][0])
-
-
 async def student_count(session_factory: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(text("SELECT count(*) FROM students")))
+    return await count(session_factory, Student)
 
 
 async def test_referent_registers_a_student_of_their_school(login) -> None:

@@ -18,47 +18,18 @@ from sqlalchemy import func, select, text
 from fund.auth import totp
 from fund.auth.middleware import ENROLMENT_OPEN
 from fund.auth.models import TotpCredential, User
-from tests.helpers import assert_problem, post_form, running_app, sign_in
-
-PASSWORD = "demo-password"
-# 2026-11-27 12:00:15 UTC: fifteen seconds into a step, so that the tests never straddle a step boundary.
-NOW = 1_795_780_815.0
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The TOTP module's clock, frozen (and movable): the app runs in this process."""
-    now = [NOW]
-    monkeypatch.setattr(totp, "time", types.SimpleNamespace(time=lambda: now[0]))
-    return now
-
-
-def code(secret: str, offset: int = 0, now: float = NOW) -> str:
-    return totp.code_at(secret, totp.current_step(now) + offset)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def token_for(client: httpx.AsyncClient, email: str, **extra: Any) -> httpx.Response:
-    return await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD, **extra})
-
-
-async def enrol(client: httpx.AsyncClient, token: str, offset: int = -1) -> str:
-    """Enable TOTP through the API; the confirmation spends the step ``offset`` (the previous one by default)."""
-    setup = await client.post("/api/v1/auth/totp/setup", headers=bearer(token))
-    assert setup.status_code == 201, setup.text
-    secret = setup.json()["secret"]
-    confirm = await client.post("/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": code(secret, offset)})
-    assert confirm.status_code == 204, confirm.text
-    return str(secret)
-
-
-async def signed_in_token(client: httpx.AsyncClient, email: str) -> str:
-    response = await token_for(client, email)
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+from tests.helpers import (
+    TOTP_NOW,
+    assert_problem,
+    bearer,
+    enrol_totp,
+    post_form,
+    request_token,
+    running_app,
+    sign_in,
+    token_for,
+    totp_code,
+)
 
 
 async def require_totp(session_factory: Any, value: bool | None = True) -> None:
@@ -92,28 +63,28 @@ RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of "123456789012345678
 )
 def test_codes_are_those_of_the_rfc_6238_test_vectors(moment: int, expected: str) -> None:
     # The RFC gives 8 digits (94287082 …); 6 digits are the same value modulo 10^6.
-    assert code(RFC_SECRET, now=moment) == expected
+    assert totp_code(RFC_SECRET, now=moment) == expected
     assert totp.matching_step(RFC_SECRET, expected, now=moment) == moment // 30
 
 
 def test_one_step_either_side_is_accepted_and_no_more() -> None:
-    step = totp.current_step(NOW)
+    step = totp.current_step(TOTP_NOW)
     for offset in (-1, 0, 1):
-        assert totp.matching_step(RFC_SECRET, code(RFC_SECRET, offset), now=NOW) == step + offset
+        assert totp.matching_step(RFC_SECRET, totp_code(RFC_SECRET, offset), now=TOTP_NOW) == step + offset
     for offset in (-3, -2, 2, 3):
-        assert totp.matching_step(RFC_SECRET, code(RFC_SECRET, offset), now=NOW) is None
+        assert totp.matching_step(RFC_SECRET, totp_code(RFC_SECRET, offset), now=TOTP_NOW) is None
 
 
 def test_a_step_already_used_or_an_earlier_one_is_refused() -> None:
-    step = totp.current_step(NOW)
-    assert totp.matching_step(RFC_SECRET, code(RFC_SECRET), now=NOW, after=step) is None
-    assert totp.matching_step(RFC_SECRET, code(RFC_SECRET, -1), now=NOW, after=step) is None
-    assert totp.matching_step(RFC_SECRET, code(RFC_SECRET, 1), now=NOW, after=step) == step + 1
+    step = totp.current_step(TOTP_NOW)
+    assert totp.matching_step(RFC_SECRET, totp_code(RFC_SECRET), now=TOTP_NOW, after=step) is None
+    assert totp.matching_step(RFC_SECRET, totp_code(RFC_SECRET, -1), now=TOTP_NOW, after=step) is None
+    assert totp.matching_step(RFC_SECRET, totp_code(RFC_SECRET, 1), now=TOTP_NOW, after=step) == step + 1
 
 
 @pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", "12 34 5", "١٢٣٤٥٦", "-12345", "123456\n"])
 def test_anything_but_six_ascii_digits_is_refused(typed: str) -> None:
-    assert totp.matching_step(RFC_SECRET, typed, now=NOW) is None
+    assert totp.matching_step(RFC_SECRET, typed, now=TOTP_NOW) is None
 
 
 def test_secrets_are_random_160_bit_base32_and_the_uri_names_the_issuer_and_account() -> None:
@@ -142,51 +113,55 @@ def test_the_qr_code_is_svg_without_script_or_style() -> None:
 async def test_after_enrolment_sign_in_needs_the_code_and_a_problem_names_totp_code(
     app_client, demo, clock, session_factory
 ) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)
 
-    missing = await token_for(app_client, "referent@example.org")
+    missing = await request_token(app_client, "referent@example.org")
     body = assert_problem(missing, 401, "totp_code")
     assert "access_token" not in body
-    wrong = await token_for(app_client, "referent@example.org", totp_code=f"{(int(code(secret)) + 1) % 1_000_000:06d}")
+    wrong = await request_token(
+        app_client, "referent@example.org", totp_code=f"{(int(totp_code(secret)) + 1) % 1_000_000:06d}"
+    )
     assert_problem(wrong, 401, "totp_code")
-    malformed = await token_for(app_client, "referent@example.org", totp_code="12ab56")
+    malformed = await request_token(app_client, "referent@example.org", totp_code="12ab56")
     assert_problem(malformed, 422, "totp_code")
 
-    right = await token_for(app_client, "referent@example.org", totp_code=code(secret))
+    right = await request_token(app_client, "referent@example.org", totp_code=totp_code(secret))
     assert right.status_code == 200, right.text
     # A wrong password with a right code is the plain wrong-credentials answer: no hint about the code.
     bad_password = await app_client.post(
         "/api/v1/auth/token",
-        json={"email": "referent@example.org", "password": "not-the-password", "totp_code": code(secret, 1)},
+        json={"email": "referent@example.org", "password": "not-the-password", "totp_code": totp_code(secret, 1)},
     )
     assert_problem(bad_password, 401)
     assert "totp_code" not in bad_password.text
 
 
 async def test_a_code_is_accepted_once_then_only_a_later_step(app_client, demo, clock) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)  # spends the previous step
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)  # spends the previous step
 
-    first = await token_for(app_client, "referent@example.org", totp_code=code(secret))
+    first = await request_token(app_client, "referent@example.org", totp_code=totp_code(secret))
     assert first.status_code == 200, first.text
-    replayed = await token_for(app_client, "referent@example.org", totp_code=code(secret))
+    replayed = await request_token(app_client, "referent@example.org", totp_code=totp_code(secret))
     assert_problem(replayed, 401, "totp_code")
-    earlier = await token_for(app_client, "referent@example.org", totp_code=code(secret, -1))
+    earlier = await request_token(app_client, "referent@example.org", totp_code=totp_code(secret, -1))
     assert_problem(earlier, 401, "totp_code")
-    later = await token_for(app_client, "referent@example.org", totp_code=code(secret, 1))
+    later = await request_token(app_client, "referent@example.org", totp_code=totp_code(secret, 1))
     assert later.status_code == 200, later.text
     # Thirty seconds on, the step after that is the current one's neighbour: still accepted once.
     clock[0] += 30
-    assert_problem(await token_for(app_client, "referent@example.org", totp_code=code(secret, 1)), 401, "totp_code")
-    assert (await token_for(app_client, "referent@example.org", totp_code=code(secret, 2))).status_code == 200
+    assert_problem(
+        await request_token(app_client, "referent@example.org", totp_code=totp_code(secret, 1)), 401, "totp_code"
+    )
+    assert (await request_token(app_client, "referent@example.org", totp_code=totp_code(secret, 2))).status_code == 200
 
 
 async def test_the_same_code_sent_twice_at_once_signs_in_once(app_client, demo, clock) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)
     answers = await asyncio.gather(
-        *(token_for(app_client, "referent@example.org", totp_code=code(secret)) for _ in range(4))
+        *(request_token(app_client, "referent@example.org", totp_code=totp_code(secret)) for _ in range(4))
     )
     assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
 
@@ -194,8 +169,8 @@ async def test_the_same_code_sent_twice_at_once_signs_in_once(app_client, demo, 
 async def test_the_secret_is_stored_encrypted_and_enrolment_is_audited(
     app_client, demo, clock, session_factory
 ) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)
     async with session_factory() as session:
         stored = (await session.execute(text("SELECT * FROM totp_credentials"))).mappings().one()
         actions = list(await session.scalars(text("SELECT action FROM audit_events ORDER BY seq")))
@@ -209,43 +184,45 @@ async def test_the_secret_is_stored_encrypted_and_enrolment_is_audited(
 
 
 async def test_a_wrong_first_code_does_not_enable_totp(app_client, demo, clock, session_factory) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
+    token = await token_for(app_client, "referent@example.org")
     setup = await app_client.post("/api/v1/auth/totp/setup", headers=bearer(token))
     secret = setup.json()["secret"]
-    wrong = await app_client.post("/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": code(secret, 3)})
+    wrong = await app_client.post(
+        "/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": totp_code(secret, 3)}
+    )
     assert_problem(wrong, 422, "code")
     assert_problem(
         await app_client.post("/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": "12345"}), 422, "code"
     )
     # Still a password-only account.
-    assert (await token_for(app_client, "referent@example.org")).status_code == 200
+    assert (await request_token(app_client, "referent@example.org")).status_code == 200
     async with session_factory() as session:
         assert await session.scalar(select(TotpCredential.confirmed_at)) is None
 
 
 async def test_setup_once_enabled_is_a_conflict_and_confirm_without_setup_too(app_client, demo, clock) -> None:
-    token = await signed_in_token(app_client, "committee1@example.org")
+    token = await token_for(app_client, "committee1@example.org")
     assert_problem(
         await app_client.post("/api/v1/auth/totp/confirm", headers=bearer(token), json={"code": "123456"}), 409
     )
-    await enrol(app_client, token)
+    await enrol_totp(app_client, token)
     assert_problem(await app_client.post("/api/v1/auth/totp/setup", headers=bearer(token)), 409)
 
 
 async def test_the_administrator_resets_a_lost_totp_and_the_account_is_signed_out(
     app_client, demo, clock, session_factory
 ) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    await enrol_totp(app_client, token)
     async with session_factory() as session:
         target = await session.scalar(select(User.id).where(User.email == "referent@example.org"))
-    admin = await signed_in_token(app_client, "admin@example.org")
-    referent = await signed_in_token(app_client, "referent.b@example.org")
+    admin = await token_for(app_client, "admin@example.org")
+    referent = await token_for(app_client, "referent.b@example.org")
     assert_problem(await app_client.delete(f"/api/v1/users/{target}/totp", headers=bearer(referent)), 403)
     reset = await app_client.delete(f"/api/v1/users/{target}/totp", headers=bearer(admin))
     assert reset.status_code == 204, reset.text
     assert_problem(await app_client.get("/api/v1/me", headers=bearer(token)), 401)
-    assert (await token_for(app_client, "referent@example.org")).status_code == 200  # password only again
+    assert (await request_token(app_client, "referent@example.org")).status_code == 200  # password only again
     assert_problem(await app_client.delete(f"/api/v1/users/{target}/totp", headers=bearer(admin)), 409)
 
 
@@ -292,7 +269,7 @@ async def test_without_enrolment_every_api_route_but_enrolment_is_403_for_the_re
     app_client, demo, clock, session_factory, email: str
 ) -> None:
     await require_totp(session_factory)
-    signed = await token_for(app_client, email)  # signing in works: the account must be able to enrol
+    signed = await request_token(app_client, email)  # signing in works: the account must be able to enrol
     assert signed.status_code == 200, signed.text
     token = signed.json()["access_token"]
     schema = (await app_client.get("/schema/openapi.json")).json()
@@ -305,17 +282,17 @@ async def test_without_enrolment_every_api_route_but_enrolment_is_403_for_the_re
         assert "/api/v1/auth/totp/setup" in body["detail"], (method, path)
         checked += 1
     assert checked > 40
-    secret = await enrol(app_client, token)
+    secret = await enrol_totp(app_client, token)
     assert (await app_client.get("/api/v1/me", headers=bearer(token))).status_code == 200
     # From now on the code is required at sign-in.
-    assert_problem(await token_for(app_client, email), 401, "totp_code")
-    assert (await token_for(app_client, email, totp_code=code(secret))).status_code == 200
+    assert_problem(await request_token(app_client, email), 401, "totp_code")
+    assert (await request_token(app_client, email, totp_code=totp_code(secret))).status_code == 200
 
 
 @pytest.mark.parametrize("email", ["referent@example.org", "committee1@example.org"])
 async def test_other_roles_are_not_required_to_enrol(app_client, demo, session_factory, email: str) -> None:
     await require_totp(session_factory)
-    token = await signed_in_token(app_client, email)
+    token = await token_for(app_client, email)
     assert (await app_client.get("/api/v1/me", headers=bearer(token))).status_code == 200
 
 
@@ -324,17 +301,17 @@ async def test_the_requirement_follows_the_environment_unless_the_fund_says(sett
     assert production.require_totp_by_default
     assert not settings.require_totp_by_default
     async with running_app(production) as client:
-        token = await signed_in_token(client, "accountant@example.org")
+        token = await token_for(client, "accountant@example.org")
         assert_problem(await client.get("/api/v1/me", headers=bearer(token)), 403)
         await require_totp(session_factory, False)  # the fund's own setting wins
         assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
 
 
 async def test_the_administrator_sets_the_requirement_and_it_is_audited(app_client, demo, session_factory) -> None:
-    admin = await signed_in_token(app_client, "admin@example.org")
+    admin = await token_for(app_client, "admin@example.org")
     current = await app_client.get("/api/v1/auth/security-settings", headers=bearer(admin))
     assert current.json() == {"require_totp": False, "explicit": False}
-    chair = await signed_in_token(app_client, "chair@example.org")
+    chair = await token_for(app_client, "chair@example.org")
     assert_problem(
         await app_client.put("/api/v1/auth/security-settings", headers=bearer(chair), json={"require_totp": False}),
         403,
@@ -367,8 +344,8 @@ async def web(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_the_web_sign_in_asks_for_the_code_in_a_second_step(app_client, demo, clock, settings) -> None:
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)
     async with web(settings) as client:
         first = await sign_in(client, "referent@example.org")
         assert first.status_code == 303
@@ -377,16 +354,16 @@ async def test_the_web_sign_in_asks_for_the_code_in_a_second_step(app_client, de
         assert (await client.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
         step = await client.get("/connexion/code")
         assert '<label for="code">Code à 6 chiffres</label>' in step.text
-        wrong = await post_form(client, "/connexion/code", {"code": code(secret, 3)})
+        wrong = await post_form(client, "/connexion/code", {"code": totp_code(secret, 3)})
         assert wrong.status_code == 401
         assert "Code incorrect" in wrong.text
-        right = await post_form(client, "/connexion/code", {"code": code(secret)})
+        right = await post_form(client, "/connexion/code", {"code": totp_code(secret)})
         assert right.status_code == 303
         assert right.headers["location"] == "/referent"
         assert (await client.get("/referent")).status_code == 200
     async with web(settings) as other:
         await sign_in(other, "referent@example.org")
-        replay = await post_form(other, "/connexion/code", {"code": code(secret)})
+        replay = await post_form(other, "/connexion/code", {"code": totp_code(secret)})
         assert replay.status_code == 401
 
 
@@ -402,13 +379,13 @@ async def test_the_code_step_without_a_right_password_first_leads_back_to_sign_i
 async def test_the_code_step_expires_after_five_minutes(app_client, demo, clock, settings, monkeypatch) -> None:
     import fund.web.controllers as web_controllers
 
-    token = await signed_in_token(app_client, "referent@example.org")
-    secret = await enrol(app_client, token)
+    token = await token_for(app_client, "referent@example.org")
+    secret = await enrol_totp(app_client, token)
     async with web(settings) as client:
         await sign_in(client, "referent@example.org")
         real = web_controllers.time.time()
         monkeypatch.setattr(web_controllers, "time", types.SimpleNamespace(time=lambda: real + 301))
-        late = await post_form(client, "/connexion/code", {"code": code(secret)})
+        late = await post_form(client, "/connexion/code", {"code": totp_code(secret)})
         assert late.headers["location"] == "/connexion"
 
 
@@ -435,10 +412,10 @@ async def test_a_required_user_without_totp_reaches_only_the_enrolment_page_then
         # Showing the page again keeps the same secret (the app may already have it).
         again = await client.get("/compte/double-authentification")
         assert typed in again.text.replace(" ", "")
-        wrong = await post_form(client, "/compte/double-authentification", {"code": code(typed, 3)})
+        wrong = await post_form(client, "/compte/double-authentification", {"code": totp_code(typed, 3)})
         assert wrong.status_code == 422
         assert "Code incorrect" in wrong.text
-        done = await post_form(client, "/compte/double-authentification", {"code": code(typed)})
+        done = await post_form(client, "/compte/double-authentification", {"code": totp_code(typed)})
         assert done.status_code == 303
         assert done.headers["location"] == "/comptabilite"
         assert (await client.get("/comptabilite")).status_code == 200

@@ -7,26 +7,18 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from fund.applications.models import Application, Vote
+from fund.applications.models import Application
+from fund.applications.workflow import label
 from fund.outbox.models import OutboxEvent
-from tests.helpers import draft, submitted, vote
+from tests.helpers import approved, draft, rejected, school_of, submitted, vote, vote_count
 
 COMMITTEE = ("committee1@example.org", "committee2@example.org", "committee3@example.org")
 PASSWORD = "a-strong-password-1234"
 
 # conftest's clean_state looks the engine and Redis fixtures up lazily (getfixturevalue inside a running
 # event loop), which fails unless the test asked for them: ask for them here.
-
-
-async def vote_count(session_factory: Any, application_id: str) -> int:
-    async with session_factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count()).select_from(Vote).where(Vote.application_id == UUID(application_id))
-            )
-        )
 
 
 async def outbox_kinds(session_factory: Any) -> list[str]:
@@ -53,11 +45,6 @@ async def create_user(login: Any, roles: list[str], school_ids: list[str], email
     )
     assert response.status_code == 201, response.text
     return await login(email, PASSWORD)
-
-
-async def first_school_id(login: Any) -> str:
-    me = (await (await login("referent@example.org")).get("/api/v1/me")).json()
-    return str(me["school_ids"][0])
 
 
 # --- quorums and amounts ---------------------------------------------------------------------------------------
@@ -143,7 +130,7 @@ async def test_a_member_votes_only_once(login, session_factory) -> None:
     again = await vote(member, application["id"], "reject")
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
-    assert "already voted" in again.json()["detail"]
+    assert again.json()["code"] == "already_voted"
     assert await vote_count(session_factory, application["id"]) == 1
 
 
@@ -178,22 +165,13 @@ async def test_the_committee_cannot_see_nor_vote_on_a_draft(login, session_facto
     assert await vote_count(session_factory, application["id"]) == 0
 
 
-async def _decided(login: Any, outcome: str) -> dict[str, Any]:
-    application = await submitted(await login("referent@example.org"))
-    first, second = await members(login, *COMMITTEE[:2])
-    choice = "approve" if outcome == "approved" else "reject"
-    await vote(first, application["id"], choice)
-    response = await vote(second, application["id"], choice)
-    assert response.json()["status"] == outcome
-    return dict(response.json())
-
-
 @pytest.mark.parametrize("outcome", ["approved", "rejected"])
 async def test_a_decided_request_takes_no_more_votes(login, session_factory, outcome: str) -> None:
-    application = await _decided(login, outcome)
+    application = await (approved(login) if outcome == "approved" else rejected(login))
     response = await vote(await login("committee3@example.org"), application["id"])
     assert response.status_code == 409
-    assert outcome in response.json()["detail"]
+    assert response.json()["code"] == "not_votable"
+    assert label(outcome) in response.json()["detail"]
     assert await vote_count(session_factory, application["id"]) == 2
 
 
@@ -203,7 +181,8 @@ async def test_a_withdrawn_request_takes_no_votes(login, session_factory) -> Non
     assert (await referent.post(f"/api/v1/applications/{application['id']}/withdraw")).status_code == 200
     response = await vote(await login("committee1@example.org"), application["id"])
     assert response.status_code == 409
-    assert "withdrawn" in response.json()["detail"]
+    assert response.json()["code"] == "not_votable"
+    assert label("withdrawn") in response.json()["detail"]
     assert await vote_count(session_factory, application["id"]) == 0
 
 
@@ -216,7 +195,8 @@ async def test_a_request_waiting_for_information_takes_no_votes(login, session_f
     assert asked.status_code == 200, asked.text
     response = await vote(await login("committee2@example.org"), application["id"])
     assert response.status_code == 409
-    assert "info_requested" in response.json()["detail"]
+    assert response.json()["code"] == "not_votable"
+    assert label("info_requested") in response.json()["detail"]
     assert await vote_count(session_factory, application["id"]) == 0
 
 
@@ -252,7 +232,7 @@ async def test_a_malformed_vote_is_422(login, session_factory, body: dict[str, A
 
 
 async def test_whoever_filed_the_request_cannot_vote_on_it(login, session_factory) -> None:
-    school_id = await first_school_id(login)
+    school_id = await school_of(await login("referent@example.org"))
     both = await create_user(login, ["referent", "committee"], [school_id], "double.casquette@example.org")
     application = await submitted(both)
     response = await vote(both, application["id"])
@@ -263,12 +243,12 @@ async def test_whoever_filed_the_request_cannot_vote_on_it(login, session_factor
 
 
 async def test_a_member_attached_to_the_school_cannot_vote(login, session_factory) -> None:
-    school_id = await first_school_id(login)
+    school_id = await school_of(await login("referent@example.org"))
     member = await create_user(login, ["committee"], [school_id], "membre.ecole@example.org")
     application = await submitted(await login("referent@example.org"))
     response = await vote(member, application["id"])
     assert response.status_code == 403
-    assert "school" in response.json()["detail"]
+    assert response.json()["code"] == "attached_to_school"
     assert await vote_count(session_factory, application["id"]) == 0
 
 
@@ -324,7 +304,8 @@ async def test_simultaneous_votes_decide_once(login, session_factory) -> None:
     codes = sorted(r.status_code for r in responses)
     assert codes == [201, 201, 409, 409], [r.text for r in responses]
     for refused in (r for r in responses if r.status_code == 409):
-        assert "approved" in refused.json()["detail"]
+        assert refused.json()["code"] == "not_votable"
+        assert label("approved") in refused.json()["detail"]
     assert await vote_count(session_factory, application["id"]) == 2
     assert await outbox_kinds(session_factory) == ["application.approved"]
     async with session_factory() as session:

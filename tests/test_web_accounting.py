@@ -9,20 +9,26 @@ from __future__ import annotations
 import datetime
 import io
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from html import unescape
-from typing import Any
 
-import httpx
 import openpyxl
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fund.disbursements.models import BankStatement, Disbursement, ExportRecord, PaymentBatch
 from fund.payments.sepa import validate_pain001
-from tests.helpers import drain_outbox, running_app, sign_in
-from tests.test_payments import approved, camt054, entry, import_statement, ready_batch
+from tests.helpers import (
+    approved_and_scheduled,
+    camt054,
+    count,
+    csrf_token,
+    drain_outbox,
+    entry,
+    import_statement,
+    post_form,
+    ready_batch,
+    signed_in_as,
+)
 
 NOT_ACCOUNTANTS = {
     "referent@example.org": "/referent",
@@ -33,36 +39,13 @@ NOT_ACCOUNTANTS = {
 JUSTIFICATION = "Abonnement de bus mensuel"  # tests.helpers.application_body's justification
 
 
-@asynccontextmanager
-async def signed_in_as(settings: Any, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(settings) as client:
-        response = await sign_in(client, email)
-        assert response.status_code == 303, response.text
-        yield client
-
-
-def token(client: httpx.AsyncClient) -> str:
-    value = client.cookies.get("csrftoken")
-    assert value
-    return str(value)
-
-
-async def post(client: httpx.AsyncClient, url: str, **data: str) -> httpx.Response:
-    return await client.post(url, data={**data, "_csrf_token": token(client)}, follow_redirects=False)
-
-
-async def count(session_factory: Any, model: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 def hidden_key(html: str) -> str:
     match = re.search(r'name="cle" value="([0-9a-f]+)"', html)
     assert match, "the form carries an idempotency key"
     return match.group(1)
 
 
-def today() -> str:
+def today_iso() -> str:
     return datetime.date.today().isoformat()
 
 
@@ -71,7 +54,7 @@ def today() -> str:
 
 
 async def test_the_accountant_pays_an_approved_request_through_the_pages(login, session_factory, settings) -> None:
-    application = await approved(login, session_factory, amount=20000)
+    application = await approved_and_scheduled(login, session_factory, amount=20000)
     async with signed_in_as(settings, "accountant@example.org") as client:
         home = await client.get("/comptabilite")
         assert home.status_code == 200
@@ -83,13 +66,13 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
 
         form = await client.get("/remises")
         assert "Créer une remise</button>" in form.text
-        assert f'value="{today()}"' in form.text  # the execution date defaults to today, as the API does
+        assert f'value="{today_iso()}"' in form.text  # the execution date defaults to today, as the API does
         key = hidden_key(form.text)
-        created = await post(client, "/remises", cle=key, execution_date=today(), format="pain.001.001.09")
+        created = await post_form(client, "/remises", cle=key, execution_date=today_iso(), format="pain.001.001.09")
         assert created.status_code == 303, created.text
         location = created.headers["location"]
         assert re.fullmatch(r"/remises/[0-9a-f-]{36}", location)
-        again = await post(client, "/remises", cle=key, execution_date=today(), format="pain.001.001.09")
+        again = await post_form(client, "/remises", cle=key, execution_date=today_iso(), format="pain.001.001.09")
         assert again.headers["location"] == location  # a double submit gives back the same batch
         assert await count(session_factory, PaymentBatch) == 1
 
@@ -120,7 +103,7 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
         )
         assert e2e == application["reference"].replace("-", "") + "-1-1"
 
-        sent = await post(client, f"{location}/envoi")
+        sent = await post_form(client, f"{location}/envoi")
         assert sent.status_code == 303
         after = await client.get(location)
         assert "Remise marquée comme envoyée à la banque." in after.text
@@ -134,7 +117,7 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
 
         upload = await client.post(
             "/releves",
-            data={"_csrf_token": token(client)},
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("releve.xml", camt054(entry("BANK-REF-1", "200.00", "DBIT", e2e)), "text/xml")},
             follow_redirects=False,
         )
@@ -166,9 +149,9 @@ async def test_nothing_due_shows_the_french_message_next_to_the_date_and_creates
 ) -> None:
     async with signed_in_as(settings, "accountant@example.org") as client:
         key = hidden_key((await client.get("/remises")).text)
-        response = await post(client, "/remises", cle=key, execution_date=today(), format="pain.001.001.09")
+        response = await post_form(client, "/remises", cle=key, execution_date=today_iso(), format="pain.001.001.09")
     assert response.status_code == 409
-    assert "Aucun versement n'est à payer à cette date" in unescape(response.text)
+    assert "Aucun versement n'est à payer au plus tard le" in unescape(response.text)
     field = unescape(response.text).split('id="execution_date"', 1)[1].split("</p>", 1)[0]
     assert 'aria-invalid="true"' in field
     assert "Aucun versement n'est à payer" in field
@@ -180,16 +163,16 @@ async def test_nothing_due_shows_the_french_message_next_to_the_date_and_creates
 async def test_a_past_or_malformed_execution_date_is_refused_next_to_the_field(
     login, session_factory, settings
 ) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
     async with signed_in_as(settings, "accountant@example.org") as client:
-        past = await post(client, "/remises", cle="k1", execution_date=yesterday, format="pain.001.001.09")
+        past = await post_form(client, "/remises", cle="k1", execution_date=yesterday, format="pain.001.001.09")
         assert past.status_code == 422
         assert "la date d'exécution ne peut pas être passée" in unescape(past.text)
-        garbled = await post(client, "/remises", cle="k2", execution_date="demain", format="pain.001.001.09")
+        garbled = await post_form(client, "/remises", cle="k2", execution_date="demain", format="pain.001.001.09")
         assert garbled.status_code == 422
         assert "date attendue" in garbled.text
-        unknown = await post(client, "/remises", cle="k3", execution_date=today(), format="pain.002")
+        unknown = await post_form(client, "/remises", cle="k3", execution_date=today_iso(), format="pain.002")
         assert unknown.status_code == 422
         assert "choisir dans la liste" in unknown.text.split('id="format"', 1)[1].split("</p>", 1)[0]
     assert await count(session_factory, PaymentBatch) == 0
@@ -198,21 +181,21 @@ async def test_a_past_or_malformed_execution_date_is_refused_next_to_the_field(
 async def test_a_batch_is_cancelled_from_its_page_and_its_disbursements_are_due_again(
     login, session_factory, settings
 ) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     async with signed_in_as(settings, "accountant@example.org") as client:
         page = await client.get(f"/remises/{batch['id']}")
         assert "Annuler la remise</button>" in page.text
-        cancelled = await post(client, f"/remises/{batch['id']}/annulation")
+        cancelled = await post_form(client, f"/remises/{batch['id']}/annulation")
         assert cancelled.status_code == 303
         after = await client.get(f"/remises/{batch['id']}")
         assert "Remise annulée : ses versements sont de nouveau à payer." in after.text
         assert "Annulée" in after.text
         assert "Télécharger le fichier" not in after.text
-        again = await post(client, f"/remises/{batch['id']}/annulation")
+        again = await post_form(client, f"/remises/{batch['id']}/annulation")
         assert again.status_code == 409
         assert "ne peut plus être annulée" in again.text
-        not_ready = await post(client, f"/remises/{batch['id']}/envoi")
+        not_ready = await post_form(client, f"/remises/{batch['id']}/envoi")
         assert not_ready.status_code == 409
         assert "Seule une remise prête" in not_ready.text
         home = await client.get("/comptabilite")
@@ -226,7 +209,7 @@ async def test_an_unknown_batch_or_statement_is_not_found(login, settings) -> No
     async with signed_in_as(settings, "accountant@example.org") as client:
         for url in (f"/remises/{unknown}", f"/remises/{unknown}/fichier", f"/releves/{unknown}"):
             assert (await client.get(url)).status_code == 404, url
-        assert (await post(client, f"/remises/{unknown}/envoi")).status_code == 404
+        assert (await post_form(client, f"/remises/{unknown}/envoi")).status_code == 404
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -234,7 +217,7 @@ async def test_an_unknown_batch_or_statement_is_not_found(login, settings) -> No
 
 
 async def test_a_returned_transfer_shows_its_french_reason_and_is_reissued(login, session_factory, settings) -> None:
-    application = await approved(login, session_factory, amount=15000)
+    application = await approved_and_scheduled(login, session_factory, amount=15000)
     accountant = await login("accountant@example.org")
     batch = await ready_batch(login, session_factory)
     e2e = batch["transfers"][0]["end_to_end_id"]
@@ -258,14 +241,14 @@ async def test_a_returned_transfer_shows_its_french_reason_and_is_reissued(login
         assert f'action="/comptabilite/versements/{disbursement.id}/reemission"' in listed
         assert "Réémettre" in listed
 
-        reissued = await post(client, f"/comptabilite/versements/{disbursement.id}/reemission")
+        reissued = await post_form(client, f"/comptabilite/versements/{disbursement.id}/reemission")
         assert reissued.status_code == 303
         assert reissued.headers["location"] == "/comptabilite"
         after = await client.get("/comptabilite")
         assert f"Versement {application['reference']}/1 de nouveau à payer" in after.text
         assert "Réémettre" not in after.text
 
-        twice = await post(client, f"/comptabilite/versements/{disbursement.id}/reemission")
+        twice = await post_form(client, f"/comptabilite/versements/{disbursement.id}/reemission")
         assert twice.status_code == 409
         assert "rien à réémettre" in twice.text
         assert "cannot" not in twice.text
@@ -290,7 +273,7 @@ async def test_a_file_that_is_not_a_statement_shows_the_french_error_next_to_the
         for content, expected in cases:
             response = await client.post(
                 "/releves",
-                data={"_csrf_token": token(client)},
+                data={"_csrf_token": csrf_token(client)},
                 files={"fichier": ("releve.xml", content, "text/xml")},
                 follow_redirects=False,
             )
@@ -299,7 +282,7 @@ async def test_a_file_that_is_not_a_statement_shows_the_french_error_next_to_the
             assert 'aria-invalid="true"' in field
             assert expected in field, response.text
             assert "the file" not in response.text
-        no_file = await post(client, "/releves")
+        no_file = await post_form(client, "/releves")
         assert no_file.status_code == 422
         assert "Choisissez le fichier du relevé." in no_file.text
     assert await count(session_factory, BankStatement) == 0
@@ -309,7 +292,7 @@ async def test_an_entry_that_matches_nothing_is_listed_unmatched_in_french(login
     async with signed_in_as(settings, "accountant@example.org") as client:
         upload = await client.post(
             "/releves",
-            data={"_csrf_token": token(client)},
+            data={"_csrf_token": csrf_token(client)},
             files={"fichier": ("avis.xml", camt054(entry("REF-X", "12.00", "DBIT", "SOMEONE-ELSE")), "text/xml")},
             follow_redirects=False,
         )
@@ -328,8 +311,8 @@ async def test_an_entry_that_matches_nothing_is_listed_unmatched_in_french(login
 
 
 async def test_the_status_list_pages_by_keyset(login, session_factory, settings, monkeypatch) -> None:
-    first = await approved(login, session_factory, amount=11000)
-    second = await approved(login, session_factory, amount=13000)
+    first = await approved_and_scheduled(login, session_factory, amount=11000)
+    second = await approved_and_scheduled(login, session_factory, amount=13000)
     monkeypatch.setattr("fund.disbursements.pages.PAGE_SIZE", 1)
     async with signed_in_as(settings, "accountant@example.org") as client:
         home = await client.get("/comptabilite", params={"statut": "scheduled"})
@@ -356,7 +339,7 @@ async def test_the_status_list_pages_by_keyset(login, session_factory, settings,
 
 
 async def test_exports_download_from_the_page_and_are_recorded(login, session_factory, settings) -> None:
-    application = await approved(login, session_factory, amount=12345)
+    application = await approved_and_scheduled(login, session_factory, amount=12345)
     async with signed_in_as(settings, "accountant@example.org") as client:
         page = await client.get("/exports")
         assert '<label for="du">Du</label>' in page.text
@@ -429,7 +412,7 @@ async def test_a_bad_export_range_shows_the_error_next_to_the_field_and_records_
 
 
 async def test_other_roles_are_sent_home_from_every_page_and_cannot_post(login, session_factory, settings) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)
     async with session_factory() as session:
         disbursement_id = await session.scalar(select(Disbursement.id))
@@ -444,7 +427,7 @@ async def test_other_roles_are_sent_home_from_every_page_and_cannot_post(login, 
         "/exports/fichier?format=csv",
     ]
     posts = [
-        ("/remises", {"cle": "intrus", "execution_date": today(), "format": "pain.001.001.09"}),
+        ("/remises", {"cle": "intrus", "execution_date": today_iso(), "format": "pain.001.001.09"}),
         (f"/remises/{batch['id']}/envoi", {}),
         (f"/remises/{batch['id']}/annulation", {}),
         (f"/comptabilite/versements/{disbursement_id}/reemission", {}),
@@ -456,12 +439,12 @@ async def test_other_roles_are_sent_home_from_every_page_and_cannot_post(login, 
                 assert response.status_code == 303, (email, url)
                 assert response.headers["location"] == home, (email, url)
             for url, data in posts:
-                response = await post(client, url, **data)
+                response = await post_form(client, url, **data)
                 assert response.status_code == 303, (email, url)
                 assert response.headers["location"] == home, (email, url)
             upload = await client.post(
                 "/releves",
-                data={"_csrf_token": token(client)},
+                data={"_csrf_token": csrf_token(client)},
                 files={"fichier": ("releve.xml", camt054(entry("R", "120.00", "DBIT", "X")), "text/xml")},
                 follow_redirects=False,
             )
@@ -480,10 +463,12 @@ async def test_signed_out_visitors_are_sent_to_the_sign_in_page(app_client, demo
 
 
 async def test_a_post_without_the_csrf_token_is_refused(login, session_factory, settings) -> None:
-    await approved(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=12000)
     async with signed_in_as(settings, "accountant@example.org") as client:
         await client.get("/remises")
-        response = await client.post("/remises", data={"cle": "k", "execution_date": today()}, follow_redirects=False)
+        response = await client.post(
+            "/remises", data={"cle": "k", "execution_date": today_iso()}, follow_redirects=False
+        )
         assert response.status_code == 403
         upload = await client.post(
             "/releves",

@@ -4,40 +4,32 @@ from __future__ import annotations
 
 import datetime
 import html
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
+from fund.errors import REFUSALS
 from fund.funds.models import Fund
 from fund.schools.models import School
-from tests.helpers import drain_outbox, post_form, running_app, sign_in, submitted, vote
-from tests.test_password_reset import clear_mails, reset_links
+from tests.helpers import (
+    POLICY_FORM,
+    clear_mails,
+    count,
+    drain_outbox,
+    post_form,
+    reset_links,
+    running_app,
+    sign_in,
+    signed_in_as,
+    submitted,
+    user_id,
+    vote,
+)
 
 YEAR = datetime.date.today().year  # the demo fund's fiscal year is the calendar year
-
-
-@asynccontextmanager
-async def signed_in_as(settings: Any, email: str = "admin@example.org") -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(settings) as client:
-        response = await sign_in(client, email)
-        assert response.status_code == 303, response.text
-        yield client
-
-
-async def count(session_factory: Any, model: Any, *where: Any) -> int:
-    async with session_factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-async def user_id(session_factory: Any, email: str) -> str:
-    async with session_factory() as session:
-        return str(await session.scalar(select(User.id).where(User.email == email)))
 
 
 async def stored_policy(session_factory: Any) -> dict[str, Any]:
@@ -51,31 +43,11 @@ def error_next_to(page: str, field: str) -> str:
     return html.unescape(page.split(f'id="erreur-{field}">', 1)[1].split("</span>", 1)[0])
 
 
-POLICY_FORM = {
-    "bands.0.up_to": "300",
-    "bands.0.approvals": "2",
-    "bands.1.up_to": "1 000",
-    "bands.1.approvals": "3",
-    "bands.2.up_to": "",
-    "bands.2.approvals": "3",
-    "bands.2.chair_required": "1",
-    "rejections_to_reject": "2",
-    "fast_track_ceiling": "150",
-    "category_ceilings.transport": "500",
-    "category_ceilings.housing": "1 500,50",
-    "category_ceilings.food": "",
-    "category_ceilings.other": "500",
-    "student_yearly_ceiling": "2000",
-    "target_decision_hours": "48",
-    "target_decision_hours_urgent": "12",
-}
-
-
 # --- every page renders --------------------------------------------------------------------------------------
 
 
 async def test_each_admin_page_renders_for_the_admin(settings, demo) -> None:
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         for path, heading, text in (
             ("/administration", "Utilisateurs", "Romain Référent"),
             ("/administration/utilisateurs/nouveau", "Nouvel utilisateur", "Créer le compte"),
@@ -106,7 +78,7 @@ async def test_the_users_list_filters_by_role_and_paginates(settings, demo, sess
             )
             await session.flush()
         await session.commit()
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         committee = (await client.get("/administration", params={"role": "committee"})).text
         assert "Camille Comité" in committee
         assert "Romain Référent" not in committee
@@ -128,7 +100,7 @@ async def test_the_users_list_filters_by_role_and_paginates(settings, demo, sess
 
 
 async def test_the_admin_creates_a_user_and_sees_it(settings, demo, session_factory) -> None:
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         schools = (await client.get("/administration/ecoles")).text
         assert "École de Production de Lille" in schools
         async with session_factory() as session:
@@ -158,7 +130,7 @@ async def test_the_admin_creates_a_user_and_sees_it(settings, demo, session_fact
 
 async def test_a_user_created_without_a_password_receives_a_link_to_choose_it(settings, demo, session_factory) -> None:
     clear_mails()
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         form = (await client.get("/administration/utilisateurs/nouveau")).text
         assert 'id="how-lien" name="how" value="lien" checked' in form
         response = await post_form(
@@ -187,7 +159,7 @@ async def test_committee_and_accountant_together_are_refused_in_french_and_nothi
     settings, demo, session_factory
 ) -> None:
     before = await count(session_factory, User)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(
             client,
             "/administration/utilisateurs/nouveau",
@@ -199,7 +171,7 @@ async def test_committee_and_accountant_together_are_refused_in_french_and_nothi
             },
         )
     assert response.status_code == 422
-    assert "ne se cumule pas avec un rôle du comité" in error_next_to(response.text, "roles")
+    assert "ne peut pas être tenu avec un rôle du comité" in error_next_to(response.text, "roles")
     assert "accountant role" not in response.text
     assert 'value="Double Casquette"' in response.text  # the form keeps what was typed
     assert await count(session_factory, User) == before
@@ -207,7 +179,7 @@ async def test_committee_and_accountant_together_are_refused_in_french_and_nothi
 
 async def test_a_bad_new_user_form_shows_each_error_next_to_its_field(settings, demo, session_factory) -> None:
     before = await count(session_factory, User)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(
             client,
             "/administration/utilisateurs/nouveau",
@@ -229,7 +201,7 @@ async def test_a_bad_new_user_form_shows_each_error_next_to_its_field(settings, 
     assert "12 caractères" in error_next_to(response.text, "password")
     assert error_next_to(response.text, "roles") == "cocher au moins un rôle"
     assert duplicate.status_code == 422
-    assert error_next_to(duplicate.text, "email") == "un compte existe déjà avec cette adresse"
+    assert error_next_to(duplicate.text, "email") == REFUSALS["email_taken"]
     assert referent.status_code == 422
     assert "au moins une école" in error_next_to(referent.text, "school_ids")
     assert await count(session_factory, User) == before
@@ -237,7 +209,7 @@ async def test_a_bad_new_user_form_shows_each_error_next_to_its_field(settings, 
 
 async def test_the_admin_changes_roles_and_a_conflict_changes_nothing(settings, demo, session_factory) -> None:
     member = await user_id(session_factory, "committee3@example.org")
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         page = await client.get(f"/administration/utilisateurs/{member}")
         assert "Dominique Comité" in page.text
         refused = await post_form(
@@ -246,7 +218,7 @@ async def test_the_admin_changes_roles_and_a_conflict_changes_nothing(settings, 
             {"full_name": "Dominique Comité", "roles": ["chair", "accountant"]},
         )
         assert refused.status_code == 422
-        assert "ne se cumule pas" in error_next_to(refused.text, "roles")
+        assert "qui vote ne paie pas" in error_next_to(refused.text, "roles")
         async with session_factory() as session:
             assert (await session.scalar(select(User.roles).where(User.id == member))) == ["committee"]
         saved = await post_form(
@@ -265,15 +237,15 @@ async def test_the_admin_cannot_drop_their_own_admin_role_nor_deactivate_themsel
     settings, demo, session_factory
 ) -> None:
     admin = await user_id(session_factory, "admin@example.org")
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         page = await client.get(f"/administration/utilisateurs/{admin}")
         assert "Désactiver" not in page.text
         refused = await post_form(client, f"/administration/utilisateurs/{admin}", {"full_name": "A", "roles": "chair"})
         assert refused.status_code == 422
-        assert "votre propre rôle d'administrateur" in error_next_to(refused.text, "roles")
+        assert "son propre rôle d'administrateur" in error_next_to(refused.text, "roles")
         myself = await post_form(client, f"/administration/utilisateurs/{admin}/desactiver", {})
         assert myself.status_code == 422
-        assert "Vous ne pouvez pas désactiver votre propre compte." in myself.text
+        assert REFUSALS["own_account_deactivation"] in html.unescape(myself.text)
     async with session_factory() as session:
         assert await session.scalar(select(User.is_active).where(User.id == admin))
 
@@ -282,7 +254,7 @@ async def test_deactivating_a_user_stops_their_api_token(settings, demo, login, 
     member = await login("committee3@example.org")
     assert (await member.get("/api/v1/me")).status_code == 200
     target = await user_id(session_factory, "committee3@example.org")
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         page = await client.get(f"/administration/utilisateurs/{target}")
         assert ">Désactiver</button>" in page.text
         response = await post_form(client, f"/administration/utilisateurs/{target}/desactiver", {})
@@ -302,7 +274,7 @@ async def test_resetting_a_password_signs_the_account_out_and_sets_the_new_one(
 ) -> None:
     member = await login("committee2@example.org")
     target = await user_id(session_factory, "committee2@example.org")
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         short = await post_form(
             client, f"/administration/utilisateurs/{target}/mot-de-passe", {"how": "mot_de_passe", "password": "court"}
         )
@@ -320,7 +292,7 @@ async def test_resetting_a_password_signs_the_account_out_and_sets_the_new_one(
     async with running_app(settings) as other:
         assert (await sign_in(other, "committee2@example.org", "nouveau-mot-de-passe")).status_code == 303
     clear_mails()
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(client, f"/administration/utilisateurs/{target}/mot-de-passe", {"how": "lien"})
         assert response.status_code == 303
         page = (await client.get(response.headers["location"])).text
@@ -335,7 +307,7 @@ async def test_resetting_a_password_signs_the_account_out_and_sets_the_new_one(
 
 
 async def test_the_schools_list_shows_their_referents(settings, demo) -> None:
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         page = (await client.get("/administration/ecoles")).text
     row = page.split("École de Production de Lyon Vaise", 1)[1].split("</tr>", 1)[0]
     assert "0691234S" in row
@@ -348,7 +320,7 @@ async def test_a_school_with_a_bad_check_letter_shows_the_error_next_to_the_uai(
     settings, demo, session_factory
 ) -> None:
     before = await count(session_factory, School)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(
             client,
             "/administration/ecoles",
@@ -374,7 +346,7 @@ async def test_a_school_with_a_bad_check_letter_shows_the_error_next_to_the_uai(
 
 async def test_the_admin_registers_then_edits_a_school(settings, demo, session_factory) -> None:
     uai = "0441234" + "ABCDEFGHJKLMNPRSTUVWXYZ"[441234 % 23]
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(
             client,
             "/administration/ecoles",
@@ -395,7 +367,7 @@ async def test_the_admin_registers_then_edits_a_school(settings, demo, session_f
             {"name": "Autre", "uai": uai, "region": "Pays de la Loire", "department": "44"},
         )
         assert again.status_code == 422
-        assert error_next_to(again.text, "uai") == "une école porte déjà ce code UAI"
+        assert error_next_to(again.text, "uai") == REFUSALS["uai_taken"].format(uai=uai)
         async with session_factory() as session:
             school = await session.scalar(select(School.id).where(School.uai == uai))
         edited = await post_form(
@@ -418,7 +390,7 @@ async def test_the_admin_registers_then_edits_a_school(settings, demo, session_f
 
 
 async def test_a_new_budget_shows_its_consumption_after_an_approval(settings, login, session_factory) -> None:
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(
             client,
             "/administration/budgets",
@@ -444,7 +416,7 @@ async def test_a_new_budget_shows_its_consumption_after_an_approval(settings, lo
 
 async def test_a_duplicate_budget_scope_is_refused_next_to_the_form(settings, demo, session_factory) -> None:
     before = await count(session_factory, BudgetEnvelope)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         duplicate = await post_form(client, "/administration/budgets", {"fiscal_year": str(YEAR), "amount": "100"})
         bad = await post_form(
             client, "/administration/budgets", {"fiscal_year": "l'an prochain", "amount": "-3", "region": "Bretagne"}
@@ -467,7 +439,7 @@ async def test_a_duplicate_budget_scope_is_refused_next_to_the_form(settings, de
 
 
 async def test_the_admin_edits_the_policy_in_euros(settings, demo, session_factory) -> None:
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         form = (await client.get("/administration/politique")).text
         assert 'value="300"' in form  # the demo's first band, in euros
         assert 'id="bands.2.up_to"' in form  # an empty row to add a band
@@ -505,7 +477,7 @@ async def test_an_invalid_policy_shows_the_error_next_to_its_field_and_changes_n
     settings, demo, session_factory, change: dict[str, str], field: str, message: str
 ) -> None:
     before = await stored_policy(session_factory)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(client, "/administration/politique", {**POLICY_FORM, **change})
     assert response.status_code == 422
     assert message in error_next_to(response.text, field)
@@ -515,7 +487,7 @@ async def test_an_invalid_policy_shows_the_error_next_to_its_field_and_changes_n
 
 async def test_an_unbounded_band_before_the_last_is_refused_in_french(settings, demo, session_factory) -> None:
     before = await stored_policy(session_factory)
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         response = await post_form(client, "/administration/politique", {**POLICY_FORM, "bands.0.up_to": ""})
     assert response.status_code == 422
     assert error_next_to(response.text, "bands") == "seule la dernière tranche peut rester sans plafond"
@@ -581,7 +553,7 @@ async def test_non_admins_are_sent_home_and_their_posts_change_nothing(
 
 async def test_an_admin_post_without_the_csrf_token_is_403(settings, demo, session_factory) -> None:
     target = await user_id(session_factory, "committee1@example.org")
-    async with signed_in_as(settings) as client:
+    async with signed_in_as(settings, "admin@example.org") as client:
         for path, data in (
             (f"/administration/utilisateurs/{target}/desactiver", {}),
             ("/administration/budgets", {"fiscal_year": str(YEAR + 1), "amount": "100"}),

@@ -23,7 +23,7 @@ from fund.outbox.service import add_event
 from fund.outbox.tasks import sweep_outbox
 from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
 from fund.settings import Settings
-from tests.helpers import running_app, submitted, vote
+from tests.helpers import approved, bearer, running_app, submitted, token_for, vote
 from workers.main import MAX_TRIES, OUTBOX_TASKS, WorkerSettings, handle_outbox_event, shutdown, startup
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -39,14 +39,6 @@ async def worker_context(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         yield ctx
     finally:
         await shutdown(ctx)
-
-
-async def approved(login: Any, amount: int = 20_000, **overrides: Any) -> dict[str, Any]:
-    application = await submitted(await login("referent@example.org"), amount_requested_cents=amount, **overrides)
-    await vote(await login("committee1@example.org"), application["id"])
-    response = await vote(await login("committee2@example.org"), application["id"])
-    assert response.json()["status"] == "approved", response.text
-    return dict(response.json())
 
 
 # Notifications add events of their own (fan-out, mails); these tests follow the others.
@@ -83,7 +75,7 @@ async def age_events(session_factory: Any, seconds: int = 5) -> None:
 
 
 async def test_an_approval_writes_a_pending_event_and_queues_its_job(login, session_factory, redis) -> None:
-    application = await approved(login)
+    application = await approved(login, amount=20_000)
     [event] = await events(session_factory)
     assert (event.kind, event.status, event.attempts) == ("application.approved", "pending", 0)
     assert event.payload == {"application_id": application["id"]}
@@ -128,7 +120,7 @@ async def test_the_disbursement_carries_the_lowest_approving_amount(login, sessi
 
 
 async def test_running_the_job_twice_leaves_one_disbursement(login, session_factory, settings) -> None:
-    await approved(login)
+    await approved(login, amount=20_000)
     [event] = await events(session_factory)
     async with worker_context(settings) as ctx:
         assert await handle_outbox_event(ctx, str(event.id)) == "done"
@@ -141,7 +133,7 @@ async def test_running_the_job_twice_leaves_one_disbursement(login, session_fact
 async def test_two_workers_running_the_same_event_at_once_schedule_one_disbursement(
     login, session_factory, settings
 ) -> None:
-    await approved(login)
+    await approved(login, amount=20_000)
     [event] = await events(session_factory)
     async with worker_context(settings) as ctx:
         results = await asyncio.gather(*(handle_outbox_event(dict(ctx), str(event.id)) for _ in range(3)))
@@ -152,7 +144,7 @@ async def test_two_workers_running_the_same_event_at_once_schedule_one_disbursem
 async def test_a_duplicate_event_for_the_same_application_schedules_nothing_more(
     login, session_factory, settings
 ) -> None:
-    application = await approved(login)
+    application = await approved(login, amount=20_000)
     async with session_factory() as session:
         add_event(session, "application.approved", {"application_id": application["id"]})
         await session.commit()
@@ -172,7 +164,7 @@ async def test_an_unknown_event_id_is_reported_missing(settings) -> None:
 async def test_a_lost_job_is_re_enqueued_by_the_sweeper_and_run_by_a_real_worker(
     login, session_factory, redis, settings
 ) -> None:
-    await approved(login)
+    await approved(login, amount=20_000)
     [event] = await events(session_factory)
     await redis.flushdb()  # Redis lost the job: PostgreSQL still knows the event
     async with session_factory() as session:  # as if it had just been written
@@ -211,7 +203,7 @@ async def test_a_lost_job_is_re_enqueued_by_the_sweeper_and_run_by_a_real_worker
 
 
 async def test_the_sweeper_does_not_re_enqueue_a_done_event(login, session_factory, redis, settings) -> None:
-    await approved(login)
+    await approved(login, amount=20_000)
     [event] = await events(session_factory)
     async with worker_context(settings) as ctx:
         await handle_outbox_event(ctx, str(event.id))
@@ -226,13 +218,7 @@ async def test_the_api_answers_when_redis_is_away_and_the_sweeper_delivers_later
 ) -> None:
     # Signing in needs Redis (the login throttle fails closed); tokens taken before the outage keep working.
     async with running_app(settings) as client:
-
-        async def sign_in(email: str) -> dict[str, str]:
-            response = await client.post("/api/v1/auth/token", json={"email": email, "password": "demo-password"})
-            assert response.status_code == 200, response.text
-            return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-        committee = [await sign_in(f"committee{i}@example.org") for i in (1, 2)]
+        committee = [bearer(await token_for(client, f"committee{i}@example.org")) for i in (1, 2)]
     away = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     async with running_app(away) as client:
         listing = await client.get("/api/v1/applications", params={"status": "submitted"}, headers=committee[0])

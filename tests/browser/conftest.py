@@ -11,17 +11,15 @@ browser tests fail in CI (``CI=true``) and are skipped with the reason elsewhere
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
@@ -29,6 +27,8 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
+
+from fund.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -75,12 +75,6 @@ def chromium_executable() -> str | None:
 # --- the live server --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -106,7 +100,7 @@ def live_server(servers: tuple[str, str]) -> Iterator[str]:
 
     Package-scoped: stopped after the browser tests, so that no live worker runs outbox jobs behind the back of the
     rest of the suite (which drains the outbox itself)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,  # FUND_DATABASE_URL, FUND_REDIS_URL, FUND_SECRET_KEY, FUND_DATA_DIR set by ``servers``
         "FUND_ENV": "dev",
@@ -248,7 +242,7 @@ async def page(new_page: NewPage) -> Page:
 # --- helpers for the tests --------------------------------------------------------------------------------------
 
 
-async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+async def browser_sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     """Sign in through the real form and land on the account's home page."""
     await page.goto("/connexion")
     await page.get_by_label("Adresse électronique").fill(email)
@@ -286,12 +280,3 @@ async def check_accessibility(page: Page, name: str) -> None:
     results = await page.evaluate("() => axe.run({resultTypes: ['violations']})")
     violations = [v for v in results["violations"] if v.get("impact") in BLOCKING_IMPACTS]
     assert not violations, f"axe found accessibility violations on {page.url} ({name}):\n{_describe(violations)}"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 15.0) -> None:
-    """Wait for something the worker does in the background."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting after {seconds:.0f} s: {what}")
-        await asyncio.sleep(0.2)

@@ -23,10 +23,10 @@ from tests.browser.conftest import (
     PHONE,
     SCREENSHOTS,
     NewPage,
+    browser_sign_in,
     check_accessibility,
-    eventually,
-    sign_in,
 )
+from tests.helpers import eventually
 
 REFERENT = "referent@example.org"
 MEMBER = "committee1@example.org"
@@ -140,7 +140,7 @@ async def test_the_page_passes_axe_on_desktop_and_phone_without_horizontal_scrol
 ) -> None:
     page = await new_page(signed_in.get(account or ""))
     if account is not None and account not in signed_in:
-        await sign_in(page, account)
+        await browser_sign_in(page, account)
         signed_in[account] = await page.context.storage_state()
     response = await page.goto(path.format(**full_demo))
     assert response is not None

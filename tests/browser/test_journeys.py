@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page, expect
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
-from tests.browser.conftest import NewPage, check_accessibility, eventually, sign_in
-from tests.helpers import VALID_IBAN, submitted
+from tests.browser.conftest import NewPage, browser_sign_in, check_accessibility
+from tests.helpers import VALID_IBAN, count, eventually, submitted
 
 REFERENT = "referent@example.org"
 MEMBERS = ("committee1@example.org", "committee2@example.org")  # two approvals decide up to 300 € (demo policy)
@@ -55,7 +54,7 @@ async def test_a_request_goes_from_the_form_through_the_committee_to_the_payment
 ) -> None:
     # The referent files the request and submits it.
     referent = await new_page()
-    await sign_in(referent, REFERENT)
+    await browser_sign_in(referent, REFERENT)
     await referent.get_by_role("main").get_by_role("link", name="Nouvelle demande").click()
     await fill_request(referent, amount="123,45", iban=VALID_IBAN)
     await referent.get_by_role("button", name="Enregistrer le brouillon").click()
@@ -71,7 +70,7 @@ async def test_a_request_goes_from_the_form_through_the_committee_to_the_payment
     # Two committee members find it in « À examiner » and approve it.
     for email in MEMBERS:
         member = await new_page()
-        await sign_in(member, email)
+        await browser_sign_in(member, email)
         await go_to(member, "À examiner")
         await member.get_by_role("link", name=reference).click()
         await expect(member.get_by_role("heading", level=1)).to_contain_text(reference)
@@ -83,7 +82,7 @@ async def test_a_request_goes_from_the_form_through_the_committee_to_the_payment
 
     # The accountant batches the transfer (the worker schedules it, then builds the file) and exports the books.
     accountant = await new_page()
-    await sign_in(accountant, ACCOUNTANT)
+    await browser_sign_in(accountant, ACCOUNTANT)
     await go_to(accountant, "Remises")
     scheduled = accountant.get_by_text("Versements programmés : 1 pour 123,45\u00a0€")
 
@@ -111,7 +110,7 @@ async def test_a_request_goes_from_the_form_through_the_committee_to_the_payment
 
 
 async def test_signing_out_ends_the_session(page: Page, demo: None) -> None:
-    await sign_in(page, REFERENT)
+    await browser_sign_in(page, REFERENT)
     await page.get_by_role("button", name="Se déconnecter", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/connexion$"))
     await expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
@@ -121,7 +120,7 @@ async def test_signing_out_ends_the_session(page: Page, demo: None) -> None:
 
 async def test_a_referent_typing_another_schools_request_address_gets_page_not_found(page: Page, login: Any) -> None:
     other = await submitted(await login("referent.b@example.org"))
-    await sign_in(page, REFERENT)
+    await browser_sign_in(page, REFERENT)
     response = await page.goto(f"/demandes/{other['id']}")
     assert response is not None
     assert response.status == 404
@@ -132,12 +131,8 @@ async def test_a_referent_typing_another_schools_request_address_gets_page_not_f
 async def test_an_invalid_iban_is_flagged_next_to_its_field_and_nothing_is_filed(
     page: Page, demo: None, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    async def count() -> int:
-        async with session_factory() as session:
-            return int(await session.scalar(select(func.count()).select_from(Application)) or 0)
-
-    before = await count()
-    await sign_in(page, REFERENT)
+    before = await count(session_factory, Application)
+    await browser_sign_in(page, REFERENT)
     await page.goto("/demandes/nouvelle")
     await fill_request(page, amount="80", iban="FR76 3000 6000 0112 3456 7890 188")  # wrong check digits
     iban = page.get_by_label("IBAN")
@@ -150,4 +145,4 @@ async def test_an_invalid_iban_is_flagged_next_to_its_field_and_nothing_is_filed
     await expect(page.locator("#erreur-payee_iban")).to_be_visible()
     await expect(page.get_by_label("Montant demandé en euros")).not_to_have_attribute("aria-invalid", "true")
     await check_accessibility(page, "nouvelle-demande-erreur")
-    assert await count() == before
+    assert await count(session_factory, Application) == before
