@@ -14,6 +14,7 @@ from sqlalchemy import select
 from fund.applications import access
 from fund.applications.models import Application
 from fund.auth.models import User
+from fund.students.models import Student
 from tests.helpers import draft, drain_outbox, running_app, second_fund, sign_in, submitted, vote
 
 API = "/api/v1"
@@ -197,3 +198,30 @@ async def test_only_the_requests_own_funds_referents_are_told_of_its_decision(lo
     told = (await referent.get(f"{API}/notifications")).json()["items"]
     assert any(mine["id"] in str(n) for n in told)
     assert (await other["other_referent"].get(f"{API}/notifications")).json()["items"] == []
+
+
+async def test_the_read_model_gives_the_committee_a_pseudonymised_request_and_the_referent_all_of_it(
+    login, session_factory
+) -> None:
+    from fund.applications import views
+    from fund.uow import UnitOfWork
+
+    mine = await submitted(await login("referent@example.org"))
+    async with session_factory() as session:
+        application = await session.get(Application, uuid.UUID(mine["id"]))
+        assert application is not None
+        readers = {u.email: u for u in await session.scalars(select(User))}
+        uow = UnitOfWork(session, None)
+        committee = await views.detailed(uow, readers["committee1@example.org"], application)
+        referent = await views.detailed(uow, readers["referent@example.org"], application)
+    assert committee.student is not None
+    assert referent.student is not None
+    assert (committee.student.name, committee.payee, committee.caps) == (None, None, None)
+    assert committee.student.age == referent.student.age
+    async with session_factory() as session:
+        student = await session.get(Student, uuid.UUID(mine["student_id"]))
+    assert student is not None
+    assert referent.student.name == f"{student.first_name} {student.last_name}"
+    assert referent.payee is not None
+    assert referent.payee.iban.endswith("0189")
+    assert referent.caps is not None

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from fund.applications.models import STATUSES, Application
-from fund.applications.workflow import AWAITING_DECISION, EDITABLE, TRANSITIONS, apply, check
+from fund.applications.workflow import AWAITING_DECISION, EDITABLE, TRANSITIONS, apply, check, label
 from fund.disbursements.export import _fec_text, safe_text
 from fund.errors import IllegalTransition
 from fund.money import format_amount_fr, split_cents
@@ -137,7 +137,7 @@ def test_every_status_is_reachable_from_a_draft_and_the_terminal_ones_are_those_
                 frontier.append(target)
     assert reachable == set(STATUSES)
     assert {t for _, t in TRANSITIONS.values()} | {"draft"} == set(STATUSES)
-    assert frozenset({"withdrawn", "cancelled", "paid"}) == TERMINAL
+    assert frozenset({"withdrawn", "cancelled"}) == TERMINAL
     assert set(STATUSES) >= EDITABLE
     assert set(STATUSES) >= AWAITING_DECISION
 
@@ -164,7 +164,7 @@ class Workflow(RuleBasedStateMachine):
         else:
             with pytest.raises(IllegalTransition) as info:
                 apply(self.application, action)  # type: ignore[arg-type]
-            assert f"it is {before[0]}" in info.value.detail
+            assert f"« {label(before[0])} »" in info.value.detail
             assert (self.application.status, self.application.version) == before
 
     @precondition(lambda self: self.application.status in TERMINAL)

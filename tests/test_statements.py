@@ -246,6 +246,9 @@ async def test_a_return_of_a_paid_transfer_releases_the_payment_and_books_512_46
     referent = await login("referent@example.org")
     shown = (await referent.get(f"/api/v1/applications/{transfer['application']['id']}")).json()
     assert shown["status"] == "approved"
+    history = (await referent.get(f"/api/v1/applications/{shown['id']}/history")).json()
+    back = [h for h in history if h["action"] == "application.payment_returned"]
+    assert [(h["from_status"], h["to_status"]) for h in back] == [("paid", "approved")]
 
     state = await books(session_factory)
     assert (state["reserved"], state["paid"]) == (15000, 0)

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from fund.applications.models import STATUSES, Application
-from fund.applications.workflow import TRANSITIONS, check
+from fund.applications.workflow import TRANSITIONS, check, label
 from fund.banking import mask_iban, normalize_iban
 from fund.disbursements.export import safe_text
 from fund.errors import IllegalTransition, InvalidInput
@@ -278,7 +278,8 @@ def test_every_allowed_transition_leads_to_its_target(action: str, source: str, 
 def test_every_other_transition_is_refused_naming_the_state(action: str, source: str) -> None:
     with pytest.raises(IllegalTransition) as info:
         check(_application(source), action)  # type: ignore[arg-type]
-    assert f"it is {source}" in info.value.detail
+    assert info.value.code == "illegal_transition"
+    assert f"« {label(source)} »" in info.value.detail
     assert "FS-2026-000042" in info.value.detail
 
 
@@ -292,10 +293,19 @@ def test_some_illegal_transitions(action: str, source: str) -> None:
 
 
 def test_terminal_states_allow_nothing() -> None:
-    for status in ("withdrawn", "cancelled", "paid"):
+    for status in ("withdrawn", "cancelled"):
         for action in TRANSITIONS:
             with pytest.raises(IllegalTransition):
                 check(_application(status), action)
+
+
+def test_a_paid_request_moves_only_when_the_bank_returns_a_transfer() -> None:
+    for action in TRANSITIONS:
+        if action == "payment_returned":
+            assert check(_application("paid"), action) == "approved"
+        else:
+            with pytest.raises(IllegalTransition):
+                check(_application("paid"), action)
 
 
 # --- pagination ------------------------------------------------------------------------------------------------

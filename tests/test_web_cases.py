@@ -152,7 +152,7 @@ async def test_a_member_recuses_and_is_no_longer_offered_the_vote(login, setting
         assert ">Approuver</button>" not in page.text
         again = await post_form(client, f"/demandes/{application['id']}/vote", vote="approve", amount="")
         assert again.status_code == 422
-        assert "Vous vous êtes récusé(e) : vous ne pouvez plus voter sur cette demande." in again.text
+        assert "Vous vous êtes récusé(e) sur la demande" in again.text
     assert (await status_of(login, application))["votes"] == []
 
 
@@ -175,7 +175,7 @@ async def test_an_approval_above_the_ceiling_is_refused_in_french_and_changes_no
         await sign_in(client, CHAIR)
         response = await post_form(client, f"/demandes/{application['id']}/vote", vote="approve", amount="")
         assert response.status_code == 422
-        assert "Plafond de la catégorie dépassé" in response.text
+        assert "Plafond dépassé : une aide « Transport » est plafonnée à 500,00" in response.text
         assert "ceiling" not in response.text
     shown = await status_of(login, application)
     assert (shown["status"], len(shown["votes"])) == ("under_review", 2)
