@@ -1,4 +1,5 @@
-"""A realistic data set at national scale, written with COPY: ``generate(url, applications=N)``.
+"""A realistic data set at national scale, written with COPY: ``generate(url, applications=N)``; the command is
+``python -m bench.generate`` (a benchmark tool: nothing in ``fund/`` imports it).
 
 It fills an already-migrated database (``fund db upgrade``) with a fund of its own and ten years of activity:
 N applications spread over N/100 schools (at least 100) in the 13 metropolitan regions, about N/4 students aged 15
@@ -11,12 +12,17 @@ and its status is what that life has reached by now: the older ones decided and 
 committee. References follow ``FS-<year>-<6 digits>`` after whatever the per-year counters already hold, and the
 counters are moved on, so that a request filed afterwards gets the next number.
 
-IBANs are valid French IBANs (RIB key and mod-97), encrypted with the fund's ``FieldCipher`` like the app does; a
-pool of a few thousand is encrypted once and reused. The rows are COPYed in chunks, parents before children, in
-one transaction (a failed run leaves nothing). A large load drops the foreign keys and plain indexes of the tables
-it fills and puts them back at the end (``_defer_constraints_and_indexes``): every constraint is still checked by
-PostgreSQL, once over all the rows, and the schema ends as migrated; ANALYZE at the end.
-Deterministic for a given ``seed`` and ``now``. Demo accounts' password: ``demo-password``.
+The rules are the domain's own (``bench.scale_domain``: the policy decides on the votes, the workflow names the
+statuses, the ledger's movements make the books, the audit service's columns and hash make the trail); this module
+plans each request's life and writes the rows (``bench.scale_rows``) with made-up people and places
+(``bench.scale_names``).
+
+IBANs are valid French IBANs (RIB key and mod-97, checked by ``fund.banking``), encrypted with the fund's
+``FieldCipher`` like the app does; a pool of a few thousand is encrypted once and reused. The rows are COPYed in
+chunks, parents before children, in one transaction (a failed run leaves nothing). A large load drops the foreign
+keys and plain indexes of the tables it fills and puts them back at the end (``_defer_constraints_and_indexes``):
+every constraint is still checked by PostgreSQL, once over all the rows, and the schema ends as migrated; ANALYZE
+at the end. Deterministic for a given ``seed`` and ``now``. Accounts' password: ``fund.demo.DEMO_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -25,539 +31,106 @@ import asyncio
 import bisect
 import datetime
 import gc
-import hashlib
 import json
 import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from asyncpg.pgproto.pgproto import UUID as FastUUID
 
+from bench.scale_domain import (
+    AuditChain,
+    Ballot,
+    Calendar,
+    Committee,
+    Journal,
+    PayeeAccounts,
+    after,
+    next_status,
+)
+from bench.scale_names import (
+    BOYS,
+    CANCEL_REASON,
+    CATEGORIES,
+    GIRLS,
+    INFO_REQUEST,
+    REGIONS,
+    REJECTION_REASONS,
+    RETURN_REASONS,
+    SURNAMES,
+    TRADES,
+    UAI_PREFIX,
+    YEARLY_CEILING_REASON,
+)
+from bench.scale_rows import (
+    APPLICATION_COLUMNS,
+    ATTEMPT_COLUMNS,
+    BULK_TABLES,
+    DAY_US,
+    DISBURSEMENT_COLUMNS,
+    ENTRY_COLUMNS,
+    HOUR_US,
+    LINE_COLUMNS,
+    LOW62,
+    RESERVATION_COLUMNS,
+    UTC,
+    VOTE_COLUMNS,
+    Copier,
+    Row,
+    Timeline,
+    micros,
+    pg_time,
+    use_integer_timestamps,
+    uuid7_at,
+)
+from fund.applications import workflow
+from fund.applications.service import format_reference
 from fund.audit.service import APPEND_COLUMNS, GENESIS_HASH
-from fund.banking import mask_iban
+from fund.banking import mask_iban, normalize_iban
+from fund.demo import DEMO_PASSWORD
+from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
+from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
+from fund.money import split_cents
+from fund.payments.batches import FORMATS, end_to_end_id, remittance
 from fund.schools.uai import check_letter
 from fund.security import FieldCipher, hash_password
 from fund.settings import Settings, get_settings
 
-PASSWORD = "demo-password"
+PASSWORD = DEMO_PASSWORD
 EMAIL_DOMAIN = "scale.example.org"
-PARIS = ZoneInfo("Europe/Paris")
-UTC = datetime.UTC
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
-DAY_US = 86_400_000_000
 YEARS = 10
 COMMITTEE_SIZE = 8
 IBAN_POOL = 4_000
 MONDAY_BATCH_HOUR_UTC = 8  # batches are built and sent on Monday mornings
+FISCAL_YEAR_START_MONTH = 1
 
-REGIONS: dict[str, list[str]] = {
-    "Auvergne-Rhône-Alpes": ["01", "03", "07", "15", "26", "38", "42", "43", "63", "69", "73", "74"],
-    "Bourgogne-Franche-Comté": ["21", "25", "39", "58", "70", "71", "89", "90"],
-    "Bretagne": ["22", "29", "35", "56"],
-    "Centre-Val de Loire": ["18", "28", "36", "37", "41", "45"],
-    "Corse": ["2A", "2B"],
-    "Grand Est": ["08", "10", "51", "52", "54", "55", "57", "67", "68", "88"],
-    "Hauts-de-France": ["02", "59", "60", "62", "80"],
-    "Île-de-France": ["75", "77", "78", "91", "92", "93", "94", "95"],
-    "Normandie": ["14", "27", "50", "61", "76"],
-    "Nouvelle-Aquitaine": ["16", "17", "19", "23", "24", "33", "40", "47", "64", "79", "86", "87"],
-    "Occitanie": ["09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"],
-    "Pays de la Loire": ["44", "49", "53", "72", "85"],
-    "Provence-Alpes-Côte d'Azur": ["04", "05", "06", "13", "83", "84"],
-}
-# The UAI's three first digits: the department with a leading zero, Corsica's as the Education nationale writes it.
-UAI_PREFIX = {"2A": "620", "2B": "720"}
-BOYS = [
-    "Lucas",
-    "Hugo",
-    "Nathan",
-    "Yanis",
-    "Enzo",
-    "Louis",
-    "Gabriel",
-    "Théo",
-    "Mathis",
-    "Noah",
-    "Adam",
-    "Raphaël",
-    "Arthur",
-    "Tom",
-    "Maxime",
-    "Kylian",
-    "Mohamed",
-    "Rayan",
-    "Quentin",
-    "Antoine",
-    "Baptiste",
-    "Clément",
-    "Dylan",
-    "Evan",
-    "Florian",
-    "Jules",
-    "Kevin",
-    "Léo",
-    "Malik",
-    "Nolan",
-    "Paul",
-    "Romain",
-    "Sacha",
-    "Samuel",
-    "Thomas",
-    "Valentin",
-    "Wassim",
-    "Axel",
-    "Bilal",
-    "Corentin",
-]
-GIRLS = [
-    "Emma",
-    "Inès",
-    "Léa",
-    "Chloé",
-    "Manon",
-    "Jade",
-    "Lina",
-    "Sarah",
-    "Camille",
-    "Zoé",
-    "Louise",
-    "Maëlys",
-    "Jeanne",
-    "Yasmine",
-    "Lola",
-    "Clara",
-    "Anaïs",
-]
-SURNAMES = [
-    "Martin",
-    "Bernard",
-    "Thomas",
-    "Petit",
-    "Robert",
-    "Richard",
-    "Durand",
-    "Dubois",
-    "Moreau",
-    "Laurent",
-    "Simon",
-    "Michel",
-    "Lefebvre",
-    "Leroy",
-    "Roux",
-    "David",
-    "Bertrand",
-    "Morel",
-    "Fournier",
-    "Girard",
-    "Bonnet",
-    "Dupont",
-    "Lambert",
-    "Fontaine",
-    "Rousseau",
-    "Vincent",
-    "Muller",
-    "Lefèvre",
-    "Faure",
-    "André",
-    "Mercier",
-    "Blanc",
-    "Guérin",
-    "Boyer",
-    "Garnier",
-    "Chevalier",
-    "François",
-    "Legrand",
-    "Gauthier",
-    "Garcia",
-    "Perrin",
-    "Robin",
-    "Clément",
-    "Morin",
-    "Nicolas",
-    "Henry",
-    "Roussel",
-    "Mathieu",
-    "Gautier",
-    "Masson",
-    "Marchand",
-    "Duval",
-    "Denis",
-    "Dumont",
-    "Marie",
-    "Lemaire",
-    "Noël",
-    "Meyer",
-    "Dufour",
-    "Meunier",
-    "Brun",
-    "Blanchard",
-    "Giraud",
-    "Joly",
-    "Rivière",
-    "Lucas",
-    "Brunet",
-    "Gaillard",
-    "Barbier",
-    "Arnaud",
-    "Martinez",
-    "Gérard",
-    "Roche",
-    "Renard",
-    "Schmitt",
-    "Roy",
-    "Leroux",
-    "Colin",
-    "Vidal",
-    "Caron",
-    "Picard",
-    "Roger",
-    "Fabre",
-    "Aubert",
-    "Lemoine",
-    "Renaud",
-    "Dumas",
-    "Lacroix",
-    "Olivier",
-    "Philippe",
-    "Bourgeois",
-    "Pierre",
-    "Benoît",
-    "Rey",
-    "Leclerc",
-    "Payet",
-    "Rolland",
-    "Leclercq",
-    "Guillaume",
-    "Lecomte",
-    "Lopez",
-    "Jean",
-    "Dupuy",
-    "Guillot",
-    "Hubert",
-    "Berger",
-    "Carpentier",
-    "Sanchez",
-    "Dupuis",
-    "Moulin",
-    "Louis",
-    "Deschamps",
-    "Huet",
-    "Vasseur",
-    "Perez",
-    "Boucher",
-    "Fleury",
-    "Royer",
-    "Klein",
-    "Jacquet",
-    "Adam",
-    "Paris",
-    "Poirier",
-    "Marty",
-    "Aubry",
-    "Guyot",
-    "Carré",
-    "Charles",
-    "Renault",
-    "Charpentier",
-    "Ménard",
-    "Maillard",
-    "Baron",
-    "Bertin",
-    "Bailly",
-    "Hervé",
-    "Schneider",
-    "Fernandez",
-    "Le",
-    "Gall",
-    "Collet",
-    "Léger",
-    "Bouvier",
-    "Julien",
-    "Prévost",
-    "Millet",
-    "Perrot",
-    "Daniel",
-    "Le",
-    "Roux",
-    "Cousin",
-    "Germain",
-    "Breton",
-    "Besson",
-    "Langlois",
-    "Rémy",
-    "Le",
-    "Goff",
-    "Pelletier",
-    "Lévêque",
-    "Perrier",
-    "Leblanc",
-    "Barré",
-    "Lebrun",
-    "Marchal",
-    "Weber",
-    "Mallet",
-    "Hamon",
-    "Boulanger",
-    "Jacob",
-    "Monnier",
-    "Michaud",
-    "Rodriguez",
-    "Guichard",
-    "Gillet",
-    "Étienne",
-    "Grondin",
-    "Poulain",
-    "Tessier",
-    "Chevallier",
-    "Collin",
-    "Chauvin",
-    "Da",
-    "Silva",
-    "Bouchet",
-    "Gay",
-    "Lemaître",
-    "Bénard",
-    "Maréchal",
-    "Humbert",
-    "Reynaud",
-    "Antoine",
-    "Hoarau",
-    "Perret",
-    "Barthélémy",
-    "Cordier",
-    "Pichon",
-    "Lejeune",
-    "Gilbert",
-    "Lamy",
-    "Delaunay",
-    "Pasquier",
-    "Carlier",
-    "Laporte",
-]
-TRADES = (
-    "Chaudronnier",
-    "Usinage",
-    "Menuisier",
-    "Soudeur",
-    "Mécanique automobile",
-    "Électricien",
-    "Maçon",
-    "Cuisinier",
-    "Boulanger",
-    "Plombier chauffagiste",
-    "Imprimeur",
-    "Ébéniste",
-    "Carrossier",
-    "Horticulteur",
-    "Couturier",
-    "Maintenance industrielle",
-)
-# category → (share of the requests, smallest and largest amount asked, in euros, justifications, third parties)
-CATEGORIES: dict[str, tuple[float, int, int, tuple[str, ...], tuple[str, ...]]] = {
-    "transport": (
-        0.45,
-        15,
-        180,
-        (
-            "Abonnement de bus mensuel pour rejoindre l'atelier.",
-            "Carte de transport régional pour le trimestre.",
-            "Billets de train pour le stage en entreprise.",
-            "Réparation du scooter utilisé pour venir à l'école.",
-        ),
-        ("Réseau de transports urbains", "TER Région", "Garage solidaire"),
-    ),
-    "food": (
-        0.25,
-        20,
-        200,
-        (
-            "Repas du midi à la cantine pendant un mois.",
-            "Paniers alimentaires pour la famille ce mois-ci.",
-            "Repas pendant la période de stage.",
-        ),
-        ("Restaurant scolaire", "Épicerie solidaire", "Restaurant inter-entreprises"),
-    ),
-    "housing": (
-        0.20,
-        120,
-        900,
-        (
-            "Loyer du foyer de jeunes travailleurs pour le mois.",
-            "Caution d'un logement près de l'atelier.",
-            "Internat pour le trimestre.",
-        ),
-        ("Foyer des jeunes travailleurs", "Internat du lycée", "Résidence Habitat Jeunes"),
-    ),
-    "other": (
-        0.10,
-        30,
-        400,
-        (
-            "Chaussures de sécurité et tenue de travail.",
-            "Outillage personnel demandé par l'atelier.",
-            "Frais de permis de conduire.",
-            "Lunettes de vue.",
-        ),
-        ("Fournisseur d'équipements", "Auto-école", "Opticien"),
-    ),
-}
-REJECTION_REASONS = (
-    "Dépense déjà couverte par une autre aide.",
-    "Justificatifs insuffisants.",
-    "Hors du champ du fonds.",
-    "Montant disproportionné.",
-)
-RETURN_REASONS = ("AC04", "AC01", "MD07", "AM05")
-
-APPLICATION_COLUMNS = (
-    "id",
-    "fund_id",
-    "reference",
-    "student_id",
-    "school_id",
-    "created_by_id",
-    "category",
-    "amount_requested_cents",
-    "amount_granted_cents",
-    "justification",
-    "urgent",
-    "period_start",
-    "period_end",
-    "payee_kind",
-    "payee_name",
-    "payee_iban_encrypted",
-    "payee_iban_masked",
-    "payee_bic",
-    "status",
-    "version",
-    "review_round",
-    "info_request_message",
-    "decision_reason",
-    "fast_tracked",
-    "submitted_at",
-    "decided_at",
-    "created_at",
-    "updated_at",
-    "decided_by_chair",
-    "cancel_reason",
-    "ratification",
-    "ratified_at",
-    "ratified_by_id",
-    "escalation_stage",
-)
-VOTE_COLUMNS = (
-    "id",
-    "application_id",
-    "member_id",
-    "round",
-    "choice",
-    "amount_cents",
-    "comment",
-    "by_chair",
-    "created_at",
-    "updated_at",
-)
-DISBURSEMENT_COLUMNS = (
-    "id",
-    "fund_id",
-    "application_id",
-    "sequence",
-    "amount_cents",
-    "due_date",
-    "status",
-    "attempts",
-    "return_reason_code",
-    "paid_on",
-    "created_at",
-    "updated_at",
-)
-ATTEMPT_COLUMNS = (
-    "id",
-    "batch_id",
-    "disbursement_id",
-    "attempt",
-    "end_to_end_id",
-    "amount_cents",
-    "creditor_name",
-    "creditor_iban_encrypted",
-    "creditor_bic",
-    "remittance",
-    "status",
-    "return_reason_code",
-    "created_at",
-    "updated_at",
-)
-RESERVATION_COLUMNS = (
-    "id",
-    "application_id",
-    "envelope_id",
-    "amount_cents",
-    "paid_cents",
-    "status",
-    "created_at",
-    "updated_at",
-)
-ENTRY_COLUMNS = (
-    "id",
-    "fund_id",
-    "journal_code",
-    "fiscal_year",
-    "number",
-    "entry_date",
-    "piece_ref",
-    "piece_date",
-    "label",
-    "kind",
-    "application_id",
-    "created_at",
-    "updated_at",
-)
-LINE_COLUMNS = (
-    "id",
-    "entry_id",
-    "line_no",
-    "account",
-    "account_label",
-    "aux_account",
-    "aux_label",
-    "debit_cents",
-    "credit_cents",
-    "created_at",
-    "updated_at",
-)
-ACCOUNT_LABELS = {"grants": "Aides financières octroyées", "payees": "Bénéficiaires d'aides", "bank": "Banque"}
-MOVEMENTS: dict[str, tuple[str, str, str, str]] = {  # as fund.ledger.service.MOVEMENTS
-    "grant": ("journal_grants", "grants", "payee", "Aide accordée"),
-    "cancellation": ("journal_grants", "payee", "grants", "Annulation aide"),
-    "transfer": ("journal_bank", "payee", "bank", "Virement aide"),
-    "return": ("journal_bank", "bank", "payee", "Retour virement"),
-}
-
-Row = tuple[Any, ...]
-# The tables a load fills (see _defer_constraints_and_indexes).
-BULK_TABLES = (
-    "schools",
-    "users",
-    "school_memberships",
-    "students",
-    "budget_envelopes",
-    "payment_batches",
-    "applications",
-    "votes",
-    "disbursements",
-    "payment_attempts",
-    "budget_reservations",
-    "journal_entries",
-    "journal_lines",
-    "audit_events",
-)
+# The statuses a generated request goes through, each reached by the workflow's own transition.
+DRAFT = "draft"  # what fund.applications.service.create files
+SUBMITTED = after(DRAFT, "submit")
+UNDER_REVIEW = after(SUBMITTED, "start_review")
+APPROVED = after(UNDER_REVIEW, "approve")
+CANCELLED = after(APPROVED, "cancel")
+PAID = after(APPROVED, "mark_paid")
+RESERVED_ONCE = workflow.GRANTED | {CANCELLED}  # granted (reserved, then paid) or granted then cancelled (released)
+# A disbursement's, a transfer's and a batch's statuses, each reached by its lifecycle's own move.
+(SCHEDULED,) = DISBURSEMENT.sources("batch")  # as the worker schedules it: what a batch takes
+DISBURSEMENT_SENT = next_status(DISBURSEMENT, next_status(DISBURSEMENT, SCHEDULED, "batch"), "send")
+DISBURSEMENT_PAID = next_status(DISBURSEMENT, DISBURSEMENT_SENT, "book")
+DISBURSEMENT_RETURNED = next_status(DISBURSEMENT, DISBURSEMENT_SENT, "bank_return")
+REISSUED = next_status(DISBURSEMENT, DISBURSEMENT_RETURNED, "reissue")
+(TRANSFER_PENDING,) = ATTEMPT.sources("send")
+TRANSFER_SENT = next_status(ATTEMPT, TRANSFER_PENDING, "send")
+TRANSFER_PAID = next_status(ATTEMPT, TRANSFER_SENT, "book")
+TRANSFER_RETURNED = next_status(ATTEMPT, TRANSFER_SENT, "bank_return")
+(BATCH_PENDING,) = BATCH.sources("build")
+BATCH_READY = next_status(BATCH, BATCH_PENDING, "build")
+BATCH_SENT = next_status(BATCH, BATCH_READY, "send")
 
 
 @dataclass
@@ -586,70 +159,9 @@ class ScaleReport:
         return out
 
 
-_LOW62 = (1 << 62) - 1
-
-
-def _uuid7(us: int, rng: random.Random) -> uuid.UUID:
-    """A UUIDv7 for the instant ``us`` (microseconds since the epoch): ids sort like the times they were made."""
-    r = rng.getrandbits(74)
-    value = ((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & _LOW62)
-    return FastUUID(value.to_bytes(16))  # asyncpg's own UUID (a uuid.UUID): cheaper to make and to encode
-
-
-# Timestamps travel as integers: the connection's timestamptz codec takes microseconds since PostgreSQL's epoch
-# (asyncpg's "tuple" format), so that no datetime object is made for the millions of them.
-PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
-HOUR_US = 3_600_000_000
-
-
-def _dt(us: int) -> int:
-    """The instant ``us`` (microseconds since the Unix epoch) as a timestamptz column value."""
-    return us - PG_EPOCH_US
-
-
-def _timestamptz_tuple(value: int) -> tuple[int]:
-    return (value,)
-
-
-def _timestamptz_from_tuple(value: tuple[int]) -> int:
-    return value[0] + PG_EPOCH_US
-
-
-def _us(moment: datetime.datetime) -> int:
-    return (moment - EPOCH) // datetime.timedelta(microseconds=1)
-
-
-_LOCAL_DAYS: dict[int, datetime.date] = {}
-_UTC_DAYS: dict[int, str] = {}
-
-
-def _local_day(us: int) -> datetime.date:
-    """The day in Paris of the instant ``us``. Paris is a whole number of hours off UTC and changes its offset on
-    the hour: each UTC hour has a single local day, computed once."""
-    hour = us // HOUR_US
-    day = _LOCAL_DAYS.get(hour)
-    if day is None:
-        day = _LOCAL_DAYS[hour] = datetime.datetime.fromtimestamp(hour * 3600, PARIS).date()
-    return day
-
-
-def _iso_utc(us: int) -> str:
-    """``datetime.isoformat()`` of the instant ``us`` in UTC (no fraction when the microseconds are zero), as the
-    audit trail hashes it (``canonical_time``)."""
-    seconds, fraction = divmod(us, 1_000_000)
-    day, seconds = divmod(seconds, 86_400)
-    prefix = _UTC_DAYS.get(day)
-    if prefix is None:
-        prefix = _UTC_DAYS[day] = datetime.date.fromordinal(719_163 + day).isoformat() + "T"
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if fraction:
-        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:06d}+00:00"
-    return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}+00:00"
-
-
 def french_iban(rng: random.Random) -> str:
-    """A valid French IBAN: bank, branch and account codes, the RIB key, then the mod-97 check digits."""
+    """A French IBAN: bank, branch and account codes, the RIB key, then the mod-97 check digits (made up here,
+    checked by ``fund.banking.normalize_iban`` before use)."""
     bank, branch, account = f"{rng.randrange(10000, 99999):05d}", f"{rng.randrange(100000):05d}", ""
     account = f"{rng.randrange(10**11):011d}"
     key = 97 - (89 * int(bank) + 15 * int(branch) + 3 * int(account)) % 97
@@ -658,52 +170,8 @@ def french_iban(rng: random.Random) -> str:
     return f"FR{check:02d}{bban}"
 
 
-def audit_body(
-    at: str,
-    actor_id: str | None,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    from_status: str | None,
-    to_status: str | None,
-    detail_json: str,
-) -> str:
-    """``json.dumps(fields, sort_keys=True, separators=(",", ":"))`` of ``fund.audit.service.hashed_fields``,
-    written out for speed; ``detail_json`` is already in that form (or ``null``). Values are plain ASCII here."""
-    actor = f'"{actor_id}"' if actor_id else "null"
-    fs = f'"{from_status}"' if from_status else "null"
-    ts = f'"{to_status}"' if to_status else "null"
-    return (
-        f'{{"action":"{action}","actor_id":{actor},"at":"{at}","detail":{detail_json},"entity_id":"{entity_id}",'
-        f'"entity_type":"{entity_type}","from_status":{fs},"ip":null,"to_status":{ts}}}'
-    )
-
-
-def _canonical_detail(detail: dict[str, Any] | str | None) -> str:
-    """The detail as hashed; a ``str`` is taken as already canonical (built by hand on the hot paths)."""
-    if detail is None:
-        return "null"
-    if isinstance(detail, str):
-        return detail
-    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
-
-
 def _vote_detail(choice: str, amount: int | None) -> str:
     return f'{{"amount_cents":{"null" if amount is None else amount},"vote":"{choice}"}}'
-
-
-@dataclass
-class _Copier:
-    conn: asyncpg.Connection
-    report: ScaleReport
-
-    async def copy(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
-        if not rows:
-            return
-        started = time.perf_counter()
-        await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
-        self.report.copy_seconds[table] += time.perf_counter() - started
-        self.report.rows[table] += len(rows)
 
 
 @dataclass
@@ -712,27 +180,7 @@ class _Payee:
     name: str
     encrypted: str
     masked: str
-    account: str  # the 467 sub-account named by the IBAN's fingerprint
-
-
-@dataclass
-class _Timeline:
-    """Audit events and journal entries bucketed by day, written in time order once no later row can precede them."""
-
-    buckets: dict[int, list[tuple[int, int, str, tuple[Any, ...]]]] = field(default_factory=lambda: defaultdict(list))
-    counter: int = 0
-
-    def add(self, us: int, kind: str, payload: tuple[Any, ...]) -> None:
-        self.counter += 1
-        self.buckets[us // DAY_US].append((us, self.counter, kind, payload))
-
-    def pop_before(self, us: int | None) -> list[tuple[int, int, str, tuple[Any, ...]]]:
-        limit = None if us is None else us // DAY_US
-        days = sorted(d for d in self.buckets if limit is None or d < limit)
-        items: list[tuple[int, int, str, tuple[Any, ...]]] = []
-        for day in days:
-            items.extend(sorted(self.buckets.pop(day)))
-        return items
+    account: tuple[str, str]  # the 467 sub-account and its label, as Books.payee_account names them
 
 
 class _Generator:
@@ -747,23 +195,31 @@ class _Generator:
         chunk_size: int,
         progress: Callable[[str], None] | None,
     ) -> None:
-        self.conn, self.n, self.rng, self.settings, self.cipher = conn, n, random.Random(seed), settings, cipher  # noqa: S311 (test data)
-        self.now_us = _us(now)
+        self.conn, self.n, self.rng, self.settings = conn, n, random.Random(seed), settings  # noqa: S311 (test data)
+        self.now_us = micros(now)
         self.start_us = self.now_us - YEARS * 365 * DAY_US - 2 * DAY_US
         self.chunk_size, self.progress = chunk_size, progress
-        self.fund_id = _uuid7(self.start_us - 30 * DAY_US, self.rng)
+        self.fund_id = uuid7_at(self.start_us - 30 * DAY_US, self.rng)
+        self.policy = DEMO_POLICY
+        self.fund = Fund(
+            id=self.fund_id,
+            name=f"Fonds de solidarité national ({self.n:,} demandes générées)".replace(",", " "),
+            fiscal_year_start_month=FISCAL_YEAR_START_MONTH,
+            policy=self.policy.model_dump(mode="json"),
+        )
+        self.dates = Calendar(self.fund)
+        self.committee = Committee(self.policy)
+        self.payee_accounts = PayeeAccounts(settings, cipher)
+        self.chain = AuditChain(GENESIS_HASH, self.dates, Journal(settings, self.fund_id, self.dates))
         self.report = ScaleReport(fund_id=self.fund_id)
-        self.copier = _Copier(conn, self.report)
-        self.timeline = _Timeline()
-        self.prev_hash = GENESIS_HASH
-        self.journal_numbers: dict[tuple[str, int], int] = defaultdict(int)
+        self.copier = Copier(conn, self.report)
+        self.timeline = Timeline()
         self.ref_numbers: dict[int, int] = {}
         self.envelopes: dict[int, uuid.UUID] = {}
         self.batches: list[tuple[int, uuid.UUID]] = []  # (execution instant, id), by time
         self.batch_times: list[int] = []
         self.batches_used: set[int] = set()
         self.student_year_granted: dict[tuple[int, int], int] = defaultdict(int)
-        self.policy = DEMO_POLICY
 
     def say(self, message: str) -> None:
         if self.progress is not None:
@@ -776,17 +232,11 @@ class _Generator:
         started = time.perf_counter()
         conn = self.conn
         await conn.execute("SET synchronous_commit = off")
-        await conn.set_type_codec(
-            "timestamptz",
-            schema="pg_catalog",
-            encoder=_timestamptz_tuple,
-            decoder=_timestamptz_from_tuple,
-            format="tuple",
-        )
+        await use_integer_timestamps(conn)
         async with conn.transaction():
             deferred = await self._defer_constraints_and_indexes()
             chain_tip = await conn.fetchval("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            self.prev_hash = chain_tip or GENESIS_HASH
+            self.chain.prev = chain_tip or GENESIS_HASH
             for year, last in await conn.fetch("SELECT year, last_number FROM reference_counters"):
                 self.ref_numbers[int(year)] = int(last)
             await self._fund_and_people()
@@ -841,13 +291,14 @@ class _Generator:
         return [r for r in restore if not r.startswith("ALTER")] + [r for r in restore if r.startswith("ALTER")]
 
     async def _fund_and_people(self) -> None:
-        rng, t0 = self.rng, _dt(self.start_us - 30 * DAY_US)
+        rng, t0, fund = self.rng, pg_time(self.start_us - 30 * DAY_US), self.fund
         await self.conn.execute(
             "INSERT INTO funds (id, name, siren, fiscal_year_start_month, policy, created_at, updated_at) "
-            "VALUES ($1, $2, NULL, 1, $3, $4, $4)",
-            self.fund_id,
-            f"Fonds de solidarité national ({self.n:,} demandes générées)".replace(",", " "),
-            json.dumps(self.policy.model_dump(mode="json")),
+            "VALUES ($1, $2, NULL, $3, $4, $5, $5)",
+            fund.id,
+            fund.name,
+            fund.fiscal_year_start_month,
+            json.dumps(fund.policy),
             t0,
         )
         self.report.rows["funds"] += 1
@@ -872,10 +323,18 @@ class _Generator:
                 if uai not in existing:
                     break
             created = self.start_us - 20 * DAY_US + rng.randrange(0, YEARS * 300) * DAY_US // 3
-            sid = _uuid7(created, rng)
+            sid = uuid7_at(created, rng)
             self.schools.append((sid, region))
             school_rows.append(
-                (sid, f"École de Production n° {serials[dep]} ({dep})", uai, region, dep, _dt(created), _dt(created))
+                (
+                    sid,
+                    f"École de Production n° {serials[dep]} ({dep})",
+                    uai,
+                    region,
+                    dep,
+                    pg_time(created),
+                    pg_time(created),
+                )
             )
         await self.copier.copy(
             "schools", ("id", "name", "uai", "region", "department", "created_at", "updated_at"), school_rows
@@ -885,7 +344,7 @@ class _Generator:
         memberships: list[Row] = []
 
         def user(email: str, name: str, roles: list[str]) -> uuid.UUID:
-            uid = _uuid7(self.start_us - 25 * DAY_US + rng.randrange(DAY_US), rng)
+            uid = uuid7_at(self.start_us - 25 * DAY_US + rng.randrange(DAY_US), rng)
             users.append((uid, self.fund_id, email, name, password, roles, True, t0, t0))
             return uid
 
@@ -930,8 +389,8 @@ class _Generator:
             first = rng.choice(GIRLS if girl else BOYS)
             last = rng.choice(SURNAMES)
             created = max(start, self.start_us - DAY_US)
-            sid = _uuid7(created, rng)
-            birth = _local_day(start) - datetime.timedelta(days=15 * 365 + rng.randrange(0, 300))
+            sid = uuid7_at(created, rng)
+            birth = self.dates.local_day(start) - datetime.timedelta(days=15 * 365 + rng.randrange(0, 300))
             guardian = f"{rng.choice(('M.', 'Mme'))} {last} {rng.choice(BOYS + GIRLS)}"
             rows.append(
                 (
@@ -942,8 +401,8 @@ class _Generator:
                     birth,
                     rng.choice(TRADES),
                     guardian,
-                    _dt(created),
-                    _dt(created),
+                    pg_time(created),
+                    pg_time(created),
                 )
             )
             self.students.append((sid, school, first, last))
@@ -965,24 +424,22 @@ class _Generator:
 
     async def _payees(self) -> None:
         """A pool of encrypted IBANs: a student and their guardian keep theirs, third parties share a few."""
-        rng, cipher, s = self.rng, self.cipher, self.settings
-        self.iban_pool: list[tuple[str, str, str]] = []  # (encrypted, masked, 467 sub-account)
+        rng = self.rng
+        self.iban_pool: list[tuple[str, str]] = []  # (encrypted, masked)
         for _ in range(min(IBAN_POOL, max(50, self.n // 4))):
-            iban = french_iban(rng)
-            self.iban_pool.append(
-                (cipher.encrypt(iban), mask_iban(iban), f"{s.account_payees}{cipher.fingerprint(iban)}")
-            )
+            iban = normalize_iban(french_iban(rng))
+            self.iban_pool.append((self.payee_accounts.encrypt(iban), mask_iban(iban)))
 
     async def _envelopes_and_batches(self) -> None:
-        rng = self.rng
-        first_year, last_year = _local_day(self.start_us).year, _local_day(self.now_us).year + 1
+        rng, dates = self.rng, self.dates
+        first_year, last_year = dates.fiscal_year(self.start_us), dates.fiscal_year(self.now_us) + 1
         rows: list[Row] = []
         for year in range(first_year, last_year + 1):
-            created = _us(datetime.datetime(year, 1, 1, tzinfo=PARIS)) - 20 * DAY_US
-            eid = _uuid7(created, rng)
+            created = dates.fiscal_year_start(year) - 20 * DAY_US
+            eid = uuid7_at(created, rng)
             self.envelopes[year] = eid
             # The real amount is set at the end, once the year's grants are known.
-            rows.append((eid, self.fund_id, year, 10**15, 0, 0, None, None, None, _dt(created), _dt(created)))
+            rows.append((eid, self.fund_id, year, 10**15, 0, 0, None, None, None, pg_time(created), pg_time(created)))
         await self.copier.copy(
             "budget_envelopes",
             (
@@ -1001,16 +458,17 @@ class _Generator:
             rows,
         )
         # One batch each Monday morning: every disbursement due by then.
-        day = _local_day(self.start_us)
+        day = self.dates.local_day(self.start_us)
         day += datetime.timedelta(days=(7 - day.weekday()) % 7)
         batch_rows: list[Row] = []
         while True:
-            at = _us(datetime.datetime(day.year, day.month, day.day, MONDAY_BATCH_HOUR_UTC, tzinfo=UTC))
+            at = micros(datetime.datetime(day.year, day.month, day.day, MONDAY_BATCH_HOUR_UTC, tzinfo=UTC))
             if at > self.now_us:
                 break
-            bid = _uuid7(at, rng)
+            bid = uuid7_at(at, rng)
+            # The file's MsgId and PmtInfId as fund.payments.batches.create names them (written inline there).
             short = bid.hex[-12:].upper()
-            sent = _dt(at + 3_600_000_000)
+            sent = pg_time(at + HOUR_US)
             self.batches.append((at, bid))
             self.batch_times.append(at)
             batch_rows.append(
@@ -1018,15 +476,15 @@ class _Generator:
                     bid,
                     self.fund_id,
                     self.accountant_id,
-                    "sent",
-                    "pain.001.001.09",
+                    BATCH_SENT,
+                    FORMATS[0],  # the default format
                     day,
                     f"FS-REM-{short}",
                     f"FS-PMT-{short}",
                     0,
                     0,
                     sent,
-                    _dt(at),
+                    pg_time(at),
                     sent,
                 )
             )
@@ -1088,13 +546,13 @@ class _Generator:
         await self.copier.copy("budget_reservations", RESERVATION_COLUMNS, out["budget_reservations"])
 
     def _reference(self, created: int) -> str:
-        year = int(_iso_utc(created - created % DAY_US)[:4])  # the year in UTC
+        year = self.dates.utc_year(created)
         number = self.ref_numbers.get(year, 0) + 1
         self.ref_numbers[year] = number
-        return f"FS-{year}-{number:06d}"
+        return format_reference(year, number)
 
     def _one(self, created: int, category: str, out: dict[str, list[Row]]) -> None:
-        rng, now, fund_id, tl = self.rng, self.now_us, self.fund_id, self.timeline
+        rng, now, fund_id, tl, policy = self.rng, self.now_us, self.fund_id, self.timeline, self.policy
         _, low, high, reasons, third_parties = CATEGORIES[category]
         # A student of a cohort that is at the school at that time.
         lo = bisect.bisect_left(self.student_starts, created - 3 * 365 * DAY_US)
@@ -1103,26 +561,26 @@ class _Generator:
         student_id, school, first, last = self.students[index]
         school_id = self.schools[school][0]
         referent = self.referents[school]
-        app_id = _uuid7(created, rng)
+        app_id = uuid7_at(created, rng)
         reference = self._reference(created)
         requested = rng.randrange(low, high + 1) * 100
         if rng.random() < 0.3:
             requested += rng.choice((50, 90))
-        ceiling = self.policy.category_ceiling(category) or requested
+        ceiling = policy.category_ceiling(category) or requested
         requested = min(requested, ceiling)
         urgent = rng.random() < 0.05
         justification = rng.choice(reasons)
-        period_start = _local_day(created) + datetime.timedelta(days=rng.randrange(0, 15))
+        period_start = self.dates.local_day(created) + datetime.timedelta(days=rng.randrange(0, 15))
         period_end = period_start + datetime.timedelta(days=rng.choice((0, 29, 30, 89)))
         roll = rng.random()
         if roll < 0.30:
             kind, payee_name = "third_party", rng.choice(third_parties)
-            encrypted, masked, account = self.iban_pool[rng.randrange(min(60, len(self.iban_pool)))]
+            encrypted, masked = self.iban_pool[rng.randrange(min(60, len(self.iban_pool)))]
         else:
             kind = "guardian" if roll < 0.80 else "student"
             payee_name = f"{last} {first}" if kind == "student" else f"{rng.choice(('M.', 'Mme'))} {last}"
-            encrypted, masked, account = self.iban_pool[index % len(self.iban_pool)]
-        payee = _Payee(kind, payee_name, encrypted, masked, account)
+            encrypted, masked = self.iban_pool[index % len(self.iban_pool)]
+        payee = _Payee(kind, payee_name, encrypted, masked, self.payee_accounts.account(encrypted, payee_name))
 
         def audit(at: int, actor: uuid.UUID | None, action: str, fs: str | None, ts: str | None, d: Any = None) -> None:
             tl.add(at, "audit", (actor, action, "application", app_id, fs, ts, d))
@@ -1130,41 +588,49 @@ class _Generator:
         # The plan of this request's life; what has happened by now is what is stored.
         submitted = created + rng.randrange(600, 2 * DAY_US // 1_000_000) * 1_000_000
         outcome_roll = rng.random()
-        status, version, decided_at = "draft", 1, None
+        status, version, decided_at = DRAFT, 1, None
         granted: int | None = None
         decision_reason = info_message = cancel_reason = None
         fast_tracked = decided_by_chair = False
         ratification: str | None = None
         ratified_at: int | None = None
+        fiscal_year = 0  # of the decision
         updated = created
-        audit(created, referent, "application.created", None, "draft")
+
+        def move(at: int, actor: uuid.UUID, action: Any, detail: Any = None) -> None:
+            """The workflow's transition ``action``, audited as the service audits it."""
+            nonlocal status, version, updated
+            previous, status = status, after(status, action)
+            version, updated = version + 1, at
+            audit(at, actor, f"application.{action}", previous, status, detail)
+
+        audit(created, referent, "application.created", None, DRAFT)
         if rng.random() < 0.002 or submitted > now:
-            created_at = _dt(created)
+            created_at = pg_time(created)
             out["applications"].append(
                 self._app_row(app_id, fund_id, reference, student_id, school_id, referent, category, requested, None)
-                + self._app_tail(justification, urgent, period_start, period_end, payee, "draft", 1, None, None, False)
+                + self._app_tail(justification, urgent, period_start, period_end, payee, DRAFT, 1, None, None, False)
                 + (None, None, created_at, created_at, False, None, None, None, None, 0)
             )
-            self.report.statuses["draft"] += 1
+            self.report.statuses[DRAFT] += 1
             return
-        status, version, updated = "submitted", 2, submitted
-        audit(submitted, referent, "application.submit", "draft", "submitted")
+        move(submitted, referent, "submit")
         votes: list[tuple[int, uuid.UUID, str, int | None, str | None, bool]] = []
-        fast = urgent and requested <= self.policy.fast_track_ceiling_cents and rng.random() < 0.6
+        fast = policy.may_fast_track(requested, urgent) and rng.random() < 0.6
         if outcome_roll < 0.05:  # withdrawn before the committee decides
-            at = submitted + rng.randrange(1, 6 * 24) * 3_600_000_000
+            at = submitted + rng.randrange(1, 6 * 24) * HOUR_US
             if at <= now:
-                status, version, updated = "withdrawn", version + 1, at
-                audit(at, referent, "application.withdraw", "submitted", "withdrawn")
+                move(at, referent, "withdraw")
         elif outcome_roll < 0.07:  # the committee asks for more, the referent never answers (or not yet)
-            at = submitted + rng.randrange(1, 10 * 24) * 3_600_000_000
+            at = submitted + rng.randrange(1, 10 * 24) * HOUR_US
             if at <= now:
-                info_message = "Merci de joindre un justificatif de la dépense."
-                status, version, updated = "info_requested", version + 1, at
-                audit(at, self.members[0], "application.request_info", "submitted", "info_requested")
+                info_message = INFO_REQUEST
+                move(at, self.members[0], "request_info")
         else:
+            # Votes meant to approve (the quorum of the request's band, or the chair alone on the fast track) or to
+            # reject; the policy decides on the votes cast by now.
             approve = outcome_roll < 0.07 + 0.75
-            needed = 1 if fast else self.policy.approvals_needed(requested)
+            needed = 1 if fast else policy.approvals_needed(requested)
             members = rng.sample(self.members, 3 if needed < 3 else 4)
             at = submitted
             amount = requested if rng.random() < 0.85 else max(100, requested * rng.choice((50, 75, 80)) // 100)
@@ -1178,69 +644,71 @@ class _Generator:
                 reason = rng.choice(REJECTION_REASONS)
                 first_vote = [(members[2], "approve", requested, None, False)] if rng.random() < 0.3 else []
                 plan = [*first_vote, *((m, "reject", None, reason, False) for m in members[:2])]
+            ballots: tuple[Ballot, ...] = ()
+            outcome = None
             for member, choice, vote_amount, comment, by_chair in plan:
-                at += rng.randrange(2, 6 * 24) * 3_600_000_000 // (4 if fast else 1)
+                at += rng.randrange(2, 6 * 24) * HOUR_US // (4 if fast else 1)
                 if at > now:
                     break
                 votes.append((at, member, choice, vote_amount, comment, by_chair))
                 detail = _vote_detail(choice, vote_amount)
                 tl.add(at, "audit", (member, "application.vote", "application", app_id, None, None, detail))
-                if status == "submitted":
-                    status, version, updated = "under_review", version + 1, at
-                    audit(at, member, "application.start_review", "submitted", "under_review")
-            else:
+                if status == SUBMITTED:
+                    move(at, member, "start_review")
+                ballots += ((choice, vote_amount, by_chair),)
+                outcome = self.committee.outcome(requested, urgent, ballots)
+                if outcome.decision is not None:
+                    break
+            if outcome is not None and outcome.decision is not None:
                 decided_at = at
-                fy = _local_day(at).year
-                if approve:
-                    amount_granted: int = min(v[3] or requested for v in votes)
-                    if self.student_year_granted[(index, fy)] + amount_granted > (
-                        self.policy.student_yearly_ceiling_cents or 10**12
-                    ):
-                        approve = False  # the yearly ceiling: the committee would have had to refuse
-                if approve:
+                fiscal_year = self.dates.fiscal_year(at)
+                amount_granted = outcome.amount_granted_cents if outcome.decision == "approved" else None
+                # The student's yearly ceiling (caps.enforce, which sums the student's grants in the database: the
+                # running sum is kept here): the committee would have had to refuse.
+                yearly_ceiling = policy.student_yearly_ceiling_cents
+                if (
+                    amount_granted is not None
+                    and yearly_ceiling is not None
+                    and self.student_year_granted[(index, fiscal_year)] + amount_granted > yearly_ceiling
+                ):
+                    amount_granted = None
+                if amount_granted is not None:
                     granted = amount_granted
-                    self.student_year_granted[(index, fy)] += granted
-                    fast_tracked = fast
-                    status, version, updated = "approved", version + 1, at
-                    audit(
+                    self.student_year_granted[(index, fiscal_year)] += granted
+                    fast_tracked = outcome.fast_tracked
+                    move(
                         at,
                         votes[-1][1],
-                        "application.approve",
-                        "under_review",
-                        "approved",
+                        "approve",
                         f'{{"amount_granted_cents":{granted},"decided_by_chair":false,'
-                        f'"fast_tracked":{"true" if fast else "false"},"fiscal_year":{fy}}}',
+                        f'"fast_tracked":{"true" if fast_tracked else "false"},"fiscal_year":{fiscal_year}}}',
                     )
                     self._ledger(at, "grant", app_id, reference, payee, granted)
-                    if fast and at + 10 * DAY_US <= now:
+                    if fast_tracked and at + 10 * DAY_US <= now:
                         ratification, ratified_at = "ratified", at + 10 * DAY_US
                     status, version, updated = self._pay(at, app_id, reference, payee, granted, version, out)
-                    if status == "cancelled":
-                        cancel_reason = "Aide obtenue par ailleurs, annulée avant paiement."
+                    if status == CANCELLED:
+                        cancel_reason = CANCEL_REASON
                 else:
-                    decision_reason = votes[-1][4] or "Plafond annuel de l'élève atteint."
-                    status, version, updated = "rejected", version + 1, at
-                    audit(
-                        at, votes[-1][1], "application.reject", "under_review", "rejected", {"reason": decision_reason}
-                    )
+                    decision_reason = votes[-1][4] or YEARLY_CEILING_REASON
+                    move(at, votes[-1][1], "reject", {"reason": decision_reason})
         for at, member, choice, vote_amount, comment, by_chair in votes:
-            vid = _uuid7(at, rng)
-            moment = _dt(at)
+            vid = uuid7_at(at, rng)
+            moment = pg_time(at)
             out["votes"].append((vid, app_id, member, 1, choice, vote_amount, comment, by_chair, moment, moment))
-        if status in ("approved", "paid", "cancelled") and decided_at is not None and granted is not None:
-            paid = granted if status == "paid" else self._paid_so_far
-            res_status = "released" if status == "cancelled" else ("paid" if paid == granted else "reserved")
-            fy = _local_day(decided_at).year
+        if status in RESERVED_ONCE and decided_at is not None and granted is not None:
+            paid = granted if status == PAID else self._paid_so_far
+            res_status = "released" if status == CANCELLED else ("paid" if paid == granted else "reserved")
             out["budget_reservations"].append(
                 (
-                    _uuid7(decided_at, rng),
+                    uuid7_at(decided_at, rng),
                     app_id,
-                    self.envelopes[fy],
+                    self.envelopes[fiscal_year],
                     granted,
                     paid,
                     res_status,
-                    _dt(decided_at),
-                    _dt(updated),
+                    pg_time(decided_at),
+                    pg_time(updated),
                 )
             )
         self.report.statuses[status] += 1
@@ -1259,14 +727,14 @@ class _Generator:
                 fast_tracked,
             )
             + (
-                _dt(submitted),
-                _dt(decided_at) if decided_at is not None else None,
-                _dt(created),
-                _dt(updated),
+                pg_time(submitted),
+                pg_time(decided_at) if decided_at is not None else None,
+                pg_time(created),
+                pg_time(updated),
                 decided_by_chair,
                 cancel_reason,
                 ratification,
-                _dt(ratified_at) if ratified_at is not None else None,
+                pg_time(ratified_at) if ratified_at is not None else None,
                 self.chair_id if ratification else None,
                 0,
             )
@@ -1321,54 +789,55 @@ class _Generator:
         returns the application's (status, version, updated_at)."""
         rng, now, tl = self.rng, self.now_us, self.timeline
         self._paid_so_far = 0
-        status, updated = "approved", decided
+        status, updated = APPROVED, decided
         if rng.random() < 0.01:  # cancelled before payment
-            at = decided + rng.randrange(1, 48) * 3_600_000_000
+            at = decided + rng.randrange(1, 48) * HOUR_US
             if (
                 at < now
                 and (i := bisect.bisect_left(self.batch_times, decided)) < len(self.batch_times)
                 and (at < self.batch_times[i])
             ):
                 tl.add(
-                    at,
-                    "audit",
-                    (self.chair_id, "application.cancel", "application", app_id, "approved", "cancelled", None),
+                    at, "audit", (self.chair_id, "application.cancel", "application", app_id, status, CANCELLED, None)
                 )
                 self._ledger(at, "cancellation", app_id, reference, payee, granted)
-                return "cancelled", version + 1, at
+                return CANCELLED, version + 1, at
         parts = 1
         if granted >= 20_000 and rng.random() < 0.25:
             parts = rng.choice((2, 3))
-        amounts = [granted // parts] * parts
-        amounts[0] += granted - sum(amounts)
+        amounts = split_cents(granted, parts)
         scheduled = decided + rng.randrange(60, 3600) * 1_000_000
         if scheduled > now:  # the worker has not scheduled the payment yet
             return status, version, updated
         unpaid = 0
         for sequence, amount in enumerate(amounts, start=1):
+            # The first instalment is due the day of the decision (as the worker schedules it), the next a month apart.
             due_us = decided + (sequence - 1) * 30 * DAY_US
-            due = _local_day(due_us)
-            did = _uuid7(scheduled, rng)
+            due = self.dates.local_day(due_us)
+            did = uuid7_at(scheduled, rng)
             attempts = 0
-            d_status, return_code, paid_on = "scheduled", None, None
+            d_status, return_code, paid_on = SCHEDULED, None, None
             d_updated = scheduled
             detail = f'{{"amount_cents":{amount},"application_id":"{app_id}"}}'
-            tl.add(scheduled, "audit", (None, "disbursement.scheduled", "disbursement", did, None, "scheduled", detail))
+            tl.add(scheduled, "audit", (None, "disbursement.scheduled", "disbursement", did, None, SCHEDULED, detail))
             # The first Monday batch at or after the due day takes it; a returned transfer goes in the next one.
             i = bisect.bisect_left(self.batch_times, max(due_us, scheduled))
             while i < len(self.batch_times):
                 batch_at, batch_id = self.batches[i]
                 self._use_batch(i)
                 attempts += 1
-                paid_at = batch_at + DAY_US + 2 * 3_600_000_000
+                paid_at = batch_at + DAY_US + 2 * HOUR_US
                 returned = rng.random() < 0.004 and attempts == 1
-                a_status = "sent"
+                a_status = TRANSFER_SENT
                 if paid_at <= now:
-                    a_status = "returned" if returned else "paid"
-                d_status = "sent" if a_status == "sent" else ("returned" if returned else "paid")
-                e2e = f"{reference.replace('-', '')}-{sequence}-{attempts}"
-                aid = _uuid7(batch_at, rng)
-                code = rng.choice(RETURN_REASONS) if a_status == "returned" else None
+                    a_status = TRANSFER_RETURNED if returned else TRANSFER_PAID
+                if a_status == TRANSFER_SENT:
+                    d_status = DISBURSEMENT_SENT
+                else:
+                    d_status = DISBURSEMENT_RETURNED if returned else DISBURSEMENT_PAID
+                e2e = end_to_end_id(reference, sequence, attempts)
+                aid = uuid7_at(batch_at, rng)
+                code = rng.choice(RETURN_REASONS) if a_status == TRANSFER_RETURNED else None
                 out["payment_attempts"].append(
                     (
                         aid,
@@ -1377,27 +846,27 @@ class _Generator:
                         attempts,
                         e2e,
                         amount,
-                        payee.name[:70],
+                        payee.name[:70],  # the creditor's name as payment_batches.create cuts it (inline there)
                         payee.encrypted,
                         None,
-                        f"Ref {reference} versement {sequence}",
+                        remittance(reference, sequence),
                         a_status,
                         code,
-                        _dt(batch_at),
-                        _dt(min(paid_at, now)),
+                        pg_time(batch_at),
+                        pg_time(min(paid_at, now)),
                     )
                 )
                 d_updated = batch_at
-                if a_status == "sent":
+                if a_status == TRANSFER_SENT:
                     break
                 d_updated = paid_at
-                if a_status == "returned":
+                if a_status == TRANSFER_RETURNED:
                     return_code = code
                     detail = f'{{"end_to_end_id":"{e2e}","reason":"{code}"}}'
                     tl.add(
                         paid_at,
                         "audit",
-                        (None, "disbursement.returned", "disbursement", did, "sent", "returned", detail),
+                        (None, "disbursement.returned", "disbursement", did, DISBURSEMENT_SENT, d_status, detail),
                     )
                     reissue = paid_at + 2 * DAY_US
                     if reissue > now:
@@ -1410,15 +879,15 @@ class _Generator:
                             "disbursement.reissued",
                             "disbursement",
                             did,
-                            "returned",
-                            "scheduled",
+                            DISBURSEMENT_RETURNED,
+                            REISSUED,
                             None,
                         ),
                     )
-                    d_status, d_updated = "scheduled", reissue
+                    d_status, d_updated = REISSUED, reissue
                     i = bisect.bisect_left(self.batch_times, reissue)
                     continue
-                paid_on = _local_day(paid_at)
+                paid_on = self.dates.local_day(paid_at)
                 tl.add(
                     paid_at,
                     "audit",
@@ -1427,8 +896,8 @@ class _Generator:
                         "disbursement.paid",
                         "disbursement",
                         did,
-                        "sent",
-                        "paid",
+                        DISBURSEMENT_SENT,
+                        d_status,
                         f'{{"amount_cents":{amount}}}',
                     ),
                 )
@@ -1436,7 +905,7 @@ class _Generator:
                 self._paid_so_far += amount
                 updated = max(updated, paid_at)
                 break
-            if d_status != "paid":
+            if d_status != DISBURSEMENT_PAID:
                 unpaid += 1
             out["disbursements"].append(
                 (
@@ -1450,17 +919,17 @@ class _Generator:
                     attempts,
                     return_code,
                     paid_on,
-                    _dt(scheduled),
-                    _dt(max(d_updated, scheduled)),
+                    pg_time(scheduled),
+                    pg_time(max(d_updated, scheduled)),
                 )
             )
         if unpaid == 0:
             tl.add(
                 updated,
                 "audit",
-                (self.accountant_id, "application.mark_paid", "application", app_id, "approved", "paid", None),
+                (self.accountant_id, "application.mark_paid", "application", app_id, status, PAID, None),
             )
-            return "paid", version + 1, updated
+            return PAID, version + 1, updated
         return status, version, updated
 
     def _use_batch(self, i: int) -> None:
@@ -1470,108 +939,32 @@ class _Generator:
         self.batches_used.add(i)
         at, bid = self.batches[i]
         tl, who = self.timeline, self.accountant_id
-        tl.add(at, "audit", (who, "payment_batch.created", "payment_batch", bid, None, "pending", None))
-        tl.add(at + 60_000_000, "audit", (None, "payment_batch.ready", "payment_batch", bid, "pending", "ready", None))
-        tl.add(at + 3_600_000_000, "audit", (who, "payment_batch.sent", "payment_batch", bid, "ready", "sent", None))
+        tl.add(at, "audit", (who, "payment_batch.created", "payment_batch", bid, None, BATCH_PENDING, None))
+        tl.add(
+            at + 60_000_000,
+            "audit",
+            (None, "payment_batch.ready", "payment_batch", bid, BATCH_PENDING, BATCH_READY, None),
+        )
+        tl.add(at + HOUR_US, "audit", (who, "payment_batch.sent", "payment_batch", bid, BATCH_READY, BATCH_SENT, None))
 
     def _ledger(self, at: int, kind: str, app_id: uuid.UUID, reference: str, payee: _Payee, amount: int) -> None:
-        self.timeline.add(at, "ledger", (kind, app_id, reference, payee.account, payee.name[:100], amount))
+        self.timeline.add(at, "ledger", (kind, app_id, reference, payee.account, amount))
 
     def _timeline_rows(self, before: int | None) -> tuple[list[Row], list[Row], list[Row]]:
         """Audit events chained in time order, journal entries numbered in time order per journal and year: the
         rows of every event before the instant ``before`` (all of them with None)."""
-        rng, s, fund_id = self.rng, self.settings, self.fund_id
-        getrandbits = rng.getrandbits
-        audits: list[Row] = []
-        entries: list[Row] = []
-        lines: list[Row] = []
-        prev = self.prev_hash
-        sha = hashlib.sha256
-        actor_texts: dict[uuid.UUID | None, str] = {None: "null"}
-        numbers = self.journal_numbers
-        journals = {movement: getattr(s, setting) for movement, (setting, _, _, _) in MOVEMENTS.items()}
-        fixed_sides = {
-            "grants": (s.account_grants, ACCOUNT_LABELS["grants"], None, None),
-            "bank": (s.account_bank, ACCOUNT_LABELS["bank"], None, None),
-        }
-        payees_label = ACCOUNT_LABELS["payees"]
+        getrandbits = self.rng.getrandbits
 
-        def uuid7(us: int) -> uuid.UUID:  # _uuid7, inlined
+        def uuid7(us: int) -> uuid.UUID:  # uuid7_at, inlined
             r = getrandbits(74)
             return FastUUID(
-                (((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & _LOW62)).to_bytes(16)
+                (((us // 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & LOW62)).to_bytes(16)
             )
 
-        for us, _, kind, payload in self.timeline.pop_before(before):
-            moment = us - PG_EPOCH_US
-            if kind == "audit":
-                actor, action, entity_type, entity_id, fs, ts, detail = payload
-                detail_json = _canonical_detail(detail)
-                actor_text = actor_texts.get(actor)
-                if actor_text is None:
-                    actor_text = actor_texts[actor] = f'"{actor}"'
-                fs_text = f'"{fs}"' if fs else "null"
-                ts_text = f'"{ts}"' if ts else "null"
-                # audit_body, inlined
-                body = (
-                    f'{{"action":"{action}","actor_id":{actor_text},"at":"{_iso_utc(us)}","detail":{detail_json},'
-                    f'"entity_id":"{entity_id}","entity_type":"{entity_type}","from_status":{fs_text},"ip":null,'
-                    f'"to_status":{ts_text}}}'
-                )
-                digest = sha((prev + body).encode()).hexdigest()
-                audits.append(
-                    (
-                        uuid7(us),
-                        moment,
-                        actor,
-                        action,
-                        entity_type,
-                        entity_id,
-                        fs,
-                        ts,
-                        None if detail is None else detail_json,
-                        None,
-                        prev,
-                        digest,
-                    )
-                )
-                prev = digest
-                continue
-            movement, app_id, reference, account, payee_label, amount = payload
-            _, debit_side, credit_side, label = MOVEMENTS[movement]
-            journal = journals[movement]
-            day = _local_day(us)
-            fy = day.year
-            key = (journal, fy)
-            number = numbers[key] = numbers[key] + 1
-            eid = uuid7(us)
-            entries.append(
-                (
-                    eid,
-                    fund_id,
-                    journal,
-                    fy,
-                    number,
-                    day,
-                    reference,
-                    day,
-                    f"{label} {reference}",
-                    movement,
-                    app_id,
-                    moment,
-                    moment,
-                )
-            )
-            payee = (s.account_payees, payees_label, account, payee_label)
-            debit = payee if debit_side == "payee" else fixed_sides[debit_side]
-            credit = payee if credit_side == "payee" else fixed_sides[credit_side]
-            lines.append((uuid7(us), eid, 1, *debit, amount, 0, moment, moment))
-            lines.append((uuid7(us), eid, 2, *credit, 0, amount, moment, moment))
-        self.prev_hash = prev
-        return entries, lines, audits
+        return self.chain.rows(self.timeline.pop_before(before), uuid7)
 
     @staticmethod
-    async def _copy_timeline(copier: _Copier, rows: tuple[list[Row], list[Row], list[Row]]) -> None:
+    async def _copy_timeline(copier: Copier, rows: tuple[list[Row], list[Row], list[Row]]) -> None:
         entries, lines, audits = rows
         await copier.copy("journal_entries", ENTRY_COLUMNS, entries)
         await copier.copy("journal_lines", LINE_COLUMNS, lines)
@@ -1630,7 +1023,10 @@ class _Generator:
         )
         await conn.executemany(
             "INSERT INTO journal_counters (fund_id, journal_code, fiscal_year, last_number) VALUES ($1, $2, $3, $4)",
-            [(self.fund_id, journal, year, last) for (journal, year), last in sorted(self.journal_numbers.items())],
+            [
+                (self.fund_id, journal, year, last)
+                for (journal, year), last in sorted(self.chain.journal.numbers.items())
+            ],
         )
         self.report.copy_seconds["(totals and counters)"] += time.perf_counter() - started
         self.say("ANALYZE")

@@ -8,16 +8,22 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench import scale_domain
 from bench.scale import EMAIL_DOMAIN, PASSWORD, generate
-from fund.audit.service import verify_chain
+from bench.scale_rows import Timeline, micros
+from fund.audit.models import AuditEvent
+from fund.audit.service import GENESIS_HASH, event_hash, hashed_fields, verify_chain
 from fund.banking import normalize_iban
+from fund.funds.models import Fund
 from fund.security import FieldCipher
 from fund.settings import Settings
 from tests.helpers import application_body, bearer, token_for
@@ -204,3 +210,36 @@ def test_the_production_package_imports_nothing_from_bench() -> None:
             if any(name == "bench" or name.startswith("bench.") for name in names):
                 importers.append(str(path.relative_to(ROOT)))
     assert importers == []
+
+
+def test_the_generated_trail_hashes_as_the_audit_service_and_a_drift_stops_the_generator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    at = datetime.datetime(2026, 3, 29, 0, 30, 0, 250, tzinfo=datetime.UTC)
+    entity, actor = uuid.uuid4(), uuid.uuid4()
+
+    def trail() -> list[tuple[Any, ...]]:
+        dates = scale_domain.Calendar(Fund(fiscal_year_start_month=1))
+        chain = scale_domain.AuditChain(GENESIS_HASH, dates, scale_domain.Journal(Settings(), uuid.uuid4(), dates))
+        timeline = Timeline()
+        detail = {"reason": "Dépense déjà couverte"}
+        timeline.add(micros(at), "audit", (actor, "application.reject", "application", entity, "a", "b", detail))
+        return chain.rows(timeline.pop_before(None), lambda _: uuid.uuid4())[2]
+
+    (row,) = trail()
+    event = AuditEvent(
+        at=at,
+        actor_id=actor,
+        action="application.reject",
+        entity_type="application",
+        entity_id=entity,
+        from_status="a",
+        to_status="b",
+        detail={"reason": "Dépense déjà couverte"},
+        ip=None,
+    )
+    assert row[-2:] == (GENESIS_HASH, event_hash(GENESIS_HASH, hashed_fields(event)))
+
+    monkeypatch.setattr(scale_domain, "event_hash", lambda prev, fields: "changed")
+    with pytest.raises(AssertionError, match="does not hash as the audit service"):
+        trail()
