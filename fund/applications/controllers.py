@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post, put
@@ -16,14 +16,13 @@ from fund.applications.schemas import (
     ChairDecisionIn,
     HistoryEntry,
     PayeeIn,
-    PayeeKind,
     PayeeOut,
     RatificationIn,
     ReasonIn,
     RequestInfoIn,
     VoteIn,
 )
-from fund.applications.views import detailed, page_of, summary_of, to_out
+from fund.applications.views import detailed, page_of, payee_of, summary_of, to_out
 from fund.auth.guards import requires_role
 from fund.auth.middleware import AUTOCOMMIT_READS
 from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
@@ -147,15 +146,7 @@ class ApplicationController(Controller):
         cipher: Cipher,
         actor: CurrentActor,
     ) -> PayeeOut:
-        application = await service.change_payee(uow, user, application_id, data, cipher, actor)
-        return PayeeOut(
-            kind=cast(PayeeKind, application.payee_kind),
-            name=application.payee_name,
-            iban=application.payee_iban_masked,
-            bic=application.payee_bic,
-            town=application.payee_town,
-            country=application.payee_country,
-        )
+        return payee_of(await service.change_payee(uow, user, application_id, data, cipher, actor))
 
     @post(
         "/{application_id:uuid}/answer",

@@ -60,18 +60,7 @@ def to_out(
         )
     if owner is None:
         owner = application.school_id in access.owned_schools(user)
-    payee = (
-        PayeeOut(
-            kind=cast(PayeeKind, application.payee_kind),
-            name=application.payee_name,
-            iban=application.payee_iban_masked,
-            bic=application.payee_bic,
-            town=application.payee_town,
-            country=application.payee_country,
-        )
-        if owner
-        else None
-    )
+    payee = payee_of(application) if owner else None
     return ApplicationOut(
         id=application.id,
         reference=application.reference,
@@ -100,6 +89,18 @@ def to_out(
         appealed_at=application.appealed_at,
         decision=decision,
         votes=[vote_out(v) for v in votes] if votes is not None else None,
+    )
+
+
+def payee_of(application: Application | service.ListRow) -> PayeeOut:
+    """The payee as its referents read it (the IBAN masked)."""
+    return PayeeOut(
+        kind=cast(PayeeKind, application.payee_kind),
+        name=application.payee_name,
+        iban=application.payee_iban_masked,
+        bic=application.payee_bic,
+        town=application.payee_town,
+        country=application.payee_country,
     )
 
 
