@@ -24,8 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fund.core.security import FieldCipher  # noqa: E402
 from fund.payments.sepa import Debtor, Transfer, build_pain001, validate_pain001  # noqa: E402
-from fund.security import FieldCipher  # noqa: E402
 
 
 def _letters_to_digits(text: str) -> str:

@@ -86,7 +86,7 @@ def build_dev_database(name: str, applications: int) -> None:
     asyncio.run(create_database(name))
     env = env_for(name)
     subprocess.run([sys.executable, "-m", "fund.cli", "db", "upgrade"], env=env, check=True, cwd=ROOT)
-    seed = "import asyncio, fund.app\nfrom fund.cli import _seed\nfrom fund.settings import get_settings\n"
+    seed = "import asyncio, fund.app\nfrom fund.cli import _seed\nfrom fund.core.settings import get_settings\n"
     seed += "asyncio.run(_seed(get_settings()))\n"
     subprocess.run([sys.executable, "-c", seed], env=env, check=True, cwd=ROOT)  # noqa: S603
     asyncio.run(_clone_applications(name, applications))
@@ -178,7 +178,7 @@ class Actors:
 async def prepare_actors(database: str) -> Actors:
     """The referent of the school with the most requests, a committee member outside that school, and a bearer
     token for each (inserted as the service stores them: SHA-256 digest, one day)."""
-    from fund.security import new_token, token_digest
+    from fund.core.security import new_token, token_digest
 
     conn = await asyncpg.connect(db_url(database))
     try:

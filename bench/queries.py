@@ -1,5 +1,5 @@
 """SQL statements executed per request, the app in-process: those SQLAlchemy executes (``before_cursor_execute`` on
-its engine) and those the app hands to asyncpg directly (``fund.db.DriverQuery``: an asyncpg query logger on each
+its engine) and those the app hands to asyncpg directly (``fund.core.db.DriverQuery``: an asyncpg query logger on each
 connection, which also sees BEGIN and COMMIT, and not SQLAlchemy's prepared statements: nothing counted twice).
 
     .venv/bin/python -m bench.queries                 # on fund_scale_1m
@@ -60,7 +60,7 @@ async def count_queries(
     from litestar.testing import AsyncTestClient
 
     from fund.app import create_app
-    from fund.settings import Settings
+    from fund.core.settings import Settings
 
     settings = Settings(database_url=db_url(database), redis_url=redis_url or REDIS, log_level="WARNING")
     app = create_app(settings)

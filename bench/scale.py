@@ -17,12 +17,12 @@ statuses, the ledger's movements make the books, the audit service's columns and
 plans each request's life and writes the rows (``bench.scale_rows``) with made-up people and places
 (``bench.scale_names``).
 
-IBANs are valid French IBANs (RIB key and mod-97, checked by ``fund.banking``), encrypted with the fund's
+IBANs are valid French IBANs (RIB key and mod-97, checked by ``fund.core.banking``), encrypted with the fund's
 ``FieldCipher`` like the app does; a pool of a few thousand is encrypted once and reused. The rows are COPYed in
 chunks, parents before children, in one transaction (a failed run leaves nothing). A large load drops the foreign
 keys and plain indexes of the tables it fills and puts them back at the end (``_defer_constraints_and_indexes``):
 every constraint is still checked by PostgreSQL, once over all the rows, and the schema ends as migrated; ANALYZE
-at the end. Deterministic for a given ``seed`` and ``now``. Accounts' password: ``fund.demo.DEMO_PASSWORD``.
+at the end. Deterministic for a given ``seed`` and ``now``. Accounts' password: ``fund.core.demo.DEMO_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -91,16 +91,16 @@ from bench.scale_rows import (
 from fund.applications import workflow
 from fund.applications.service import format_reference
 from fund.audit.service import APPEND_COLUMNS, GENESIS_HASH
-from fund.banking import mask_iban, normalize_iban
-from fund.demo import DEMO_PASSWORD
+from fund.core.banking import mask_iban, normalize_iban
+from fund.core.demo import DEMO_PASSWORD
+from fund.core.money import split_cents
+from fund.core.security import FieldCipher, hash_password
+from fund.core.settings import Settings, get_settings
 from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
-from fund.money import split_cents
 from fund.payments.batches import FORMATS, end_to_end_id, remittance
 from fund.schools.uai import check_letter
-from fund.security import FieldCipher, hash_password
-from fund.settings import Settings, get_settings
 
 PASSWORD = DEMO_PASSWORD
 EMAIL_DOMAIN = "scale.example.org"
@@ -161,7 +161,7 @@ class ScaleReport:
 
 def french_iban(rng: random.Random) -> str:
     """A French IBAN: bank, branch and account codes, the RIB key, then the mod-97 check digits (made up here,
-    checked by ``fund.banking.normalize_iban`` before use)."""
+    checked by ``fund.core.banking.normalize_iban`` before use)."""
     bank, branch, account = f"{rng.randrange(10000, 99999):05d}", f"{rng.randrange(100000):05d}", ""
     account = f"{rng.randrange(10**11):011d}"
     key = 97 - (89 * int(bank) + 15 * int(branch) + 3 * int(account)) % 97

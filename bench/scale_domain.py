@@ -4,7 +4,7 @@ The generator decides nothing by itself: the outcome of the votes and the amount
 ``fund.funds.policy.decide`` (and the fund's ``Policy``: ceilings, bands, fast track), every status and transition
 from ``fund.applications.workflow`` (a request's) and ``fund.disbursements.lifecycle`` (a disbursement's, a transfer's,
 a batch's), the references from ``fund.applications.service.format_reference``, local days
-and fiscal years from ``fund.funds.calendar``, the instalments from ``fund.money.split_cents``, the payee's
+and fiscal years from ``fund.funds.calendar``, the instalments from ``fund.core.money.split_cents``, the payee's
 sub-account from ``fund.ledger.service.Books``, the journals, sides and labels of a movement from
 ``fund.ledger.service`` (``MOVEMENTS``, ``ACCOUNT_LABELS``), EndToEndIds, remittance texts and the file format from
 ``fund.payments.batches``, the audit columns and hash from ``fund.audit.service``. A domain function that would cost
@@ -38,13 +38,13 @@ from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
 from fund.audit.service import APPEND_COLUMNS, event_hash, hashed_fields
+from fund.core.security import FieldCipher
+from fund.core.settings import Settings
 from fund.disbursements.lifecycle import Lifecycle
 from fund.funds import calendar
 from fund.funds.models import Fund
 from fund.funds.policy import CastVote, Outcome, Policy, decide
 from fund.ledger.service import ACCOUNT_LABELS, MOVEMENTS, Books
-from fund.security import FieldCipher
-from fund.settings import Settings
 
 # ---------------------------------------------------------------------------------------------- calendar
 

@@ -12,7 +12,7 @@ database of this bench's own, after every job of the phase was enqueued:
 
 The rate is jobs done / seconds from the end of the worker's startup to the end of the burst; the ratio is that
 rate over the no-op rate. The outbox rows and the applications are written with COPY in a database of the bench's
-own (``fund_bench_worker`` on the local PostgreSQL); jobs are enqueued with ``fund.queue.enqueue_outbox_events``.
+own (``fund_bench_worker`` on the local PostgreSQL); jobs are enqueued with ``fund.core.queue.enqueue_outbox_events``.
 The app logs at WARNING during the run (one INFO line per mail otherwise).
 
     .venv/bin/python bench/worker.py [--jobs 2000] [--redis-url redis://127.0.0.1:6379/11]
@@ -52,7 +52,7 @@ async def prepare_database(url: str, n: int, *, fresh: bool) -> dict[str, list[u
         await admin.execute(f'DROP DATABASE IF EXISTS "{OWN_DB}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{OWN_DB}"')
         await admin.close()
-        from fund.migrate import upgrade
+        from fund.core.migrate import upgrade
 
         await asyncio.to_thread(upgrade, url.replace("postgresql://", "postgresql+asyncpg://"))
     conn = await asyncpg.connect(url)
@@ -194,7 +194,7 @@ async def run_burst(with_noop: bool = False) -> dict[str, float]:
     from arq import Worker
     from arq.connections import RedisSettings
 
-    from fund.settings import get_settings
+    from fund.core.settings import get_settings
     from workers.main import WorkerSettings
 
     marks: dict[str, float] = {}
@@ -236,8 +236,8 @@ async def run_burst(with_noop: bool = False) -> dict[str, float]:
 
 
 async def bench(n: int, url: str, fresh: bool) -> dict[str, Any]:
-    from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
-    from fund.settings import get_settings
+    from fund.core.queue import QUEUE_NAME, connect, enqueue_outbox_events
+    from fund.core.settings import get_settings
 
     data = await prepare_database(url, n, fresh=fresh)
     redis = connect(get_settings().redis_dsn)
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         FUND_LOG_LEVEL="WARNING",
     )
     os.environ.pop("FUND_SMTP_URL", None)
-    from fund.settings import get_settings
+    from fund.core.settings import get_settings
 
     get_settings.cache_clear()
     try:

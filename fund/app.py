@@ -22,29 +22,29 @@ from fund.applications.controllers import ApplicationController, RatificationCon
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
 from fund.budgets.controllers import BudgetController
-from fund.db import create_engine, create_reader_factory, create_session_factory
-from fund.deps import DEPENDENCIES
+from fund.core.db import create_engine, create_reader_factory, create_session_factory
+from fund.core.deps import DEPENDENCIES
+from fund.core.errors import REFUSALS
+from fund.core.health import health
+from fund.core.http_security import security_headers
+from fund.core.logging import configure_logging
+from fund.core.metrics import metrics
+from fund.core.problems import EXCEPTION_HANDLERS
+from fund.core.queue import connect
+from fund.core.security import FieldCipher
+from fund.core.settings import Settings, get_settings
+from fund.core.validation import model_rules_plugin
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
-from fund.errors import REFUSALS
 from fund.funds.controllers import PolicyController
-from fund.health import health
-from fund.http_security import security_headers
 from fund.ledger.service import Books
-from fund.logging import configure_logging
-from fund.metrics import metrics
 from fund.notifications.controllers import NotificationController
 from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.privacy.controllers import DataProtectionController
-from fund.problems import EXCEPTION_HANDLERS
-from fund.queue import connect
 from fund.schools.controllers import SchoolController
-from fund.security import FieldCipher
 from fund.sessions.controllers import SessionController
-from fund.settings import Settings, get_settings
 from fund.students.controllers import StudentController
-from fund.validation import model_rules_plugin
 from fund.web.routes import PAGES, STATIC, template_environment
 
 API_CONTROLLERS = [

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from fund.settings import Settings, get_settings
+from fund.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from fund.audit.service import ChainReport
@@ -104,7 +104,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(_: argparse.Namespace) -> int:
-    from fund.migrate import upgrade
+    from fund.core.migrate import upgrade
 
     settings = _settings()
     if not settings.database_url:
@@ -115,9 +115,9 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings) -> bool:
-    from fund.db import create_engine, create_session_factory
-    from fund.demo import seed
-    from fund.queue import connect
+    from fund.core.db import create_engine, create_session_factory
+    from fund.core.demo import seed
+    from fund.core.queue import connect
 
     engine = create_engine(settings)
     redis = connect(settings.redis_dsn) if settings.redis_url else None
@@ -142,7 +142,7 @@ def cmd_demo(_: argparse.Namespace) -> int:
 
 async def _verify_audit_chain(settings: Settings) -> ChainReport:
     from fund.audit.service import verify_chain
-    from fund.db import create_engine, create_session_factory
+    from fund.core.db import create_engine, create_session_factory
 
     engine = create_engine(settings)
     try:
@@ -170,7 +170,7 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
 
 
 async def _case_views(settings: Settings, reference: str) -> list[CaseView]:
-    from fund.db import create_engine, create_session_factory
+    from fund.core.db import create_engine, create_session_factory
     from fund.privacy.service import views_of_case
 
     engine = create_engine(settings)
@@ -183,7 +183,7 @@ async def _case_views(settings: Settings, reference: str) -> list[CaseView]:
 
 def cmd_audit_access(args: argparse.Namespace) -> int:
     """Who viewed a case (and its documents): one line per view, oldest first."""
-    from fund.errors import NotFound
+    from fund.core.errors import NotFound
 
     settings = _settings()
     if not settings.database_url:
@@ -200,7 +200,7 @@ def cmd_audit_access(args: argparse.Namespace) -> int:
 
 
 async def _retention(settings: Settings, dry_run: bool) -> RetentionReport:
-    from fund.db import create_engine, create_session_factory
+    from fund.core.db import create_engine, create_session_factory
     from fund.privacy.retention import run_retention
 
     engine = create_engine(settings)
@@ -227,9 +227,9 @@ def cmd_privacy_retention(args: argparse.Namespace) -> int:
 
 
 async def _rotate(settings: Settings, batch_size: int) -> tuple[RotationReport, int]:
-    from fund.db import create_engine, create_session_factory
+    from fund.core.db import create_engine, create_session_factory
+    from fund.core.security import FieldCipher
     from fund.privacy.keys import rotate_field_keys, stale_ciphertexts
-    from fund.security import FieldCipher
 
     engine = create_engine(settings)
     cipher = FieldCipher.from_settings(settings)
@@ -271,14 +271,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_keys_fingerprint_key(_: argparse.Namespace) -> int:
     """Print the fingerprint key to pin as FUND_FINGERPRINT_KEY (derived from the keys configured now)."""
-    from fund.security import FieldCipher
+    from fund.core.security import FieldCipher
 
     print(FieldCipher.from_settings(_settings()).fingerprint_key.hex())
     return 0
 
 
 def _print_banner(settings: Settings, seeded: bool) -> None:
-    from fund.demo import ACCOUNTS, DEMO_PASSWORD
+    from fund.core.demo import ACCOUNTS, DEMO_PASSWORD
 
     base = f"http://{settings.host}:{settings.port}"
     print(
@@ -300,8 +300,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.is_production:
         return _fail("`fund dev` is for development; run `fund serve` and `fund worker` in production")
-    from fund.embedded import EmbeddedPostgres, EmbeddedRedis, embedded_available
-    from fund.migrate import upgrade
+    from fund.core.embedded import EmbeddedPostgres, EmbeddedRedis, embedded_available
+    from fund.core.migrate import upgrade
 
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from fund.models import metadata
-from fund.settings import get_settings, to_asyncpg_url
+from fund.core.models import metadata
+from fund.core.settings import get_settings, to_asyncpg_url
 
 config = context.config
 

@@ -8,7 +8,7 @@ disk (``synchronous_commit = off``: a crash loses a throw-away database, nothing
 emptied by one ``DELETE`` statement per table in a single round trip (``TRUNCATE`` rewrote every file: 0.4 s a
 test); the demo is seeded once, kept in a schema of its own and copied back in a few milliseconds; one
 application per distinct ``Settings`` serves every test (``tests.helpers.running_app``); passwords are hashed
-with cheap Argon2 parameters (the tests only: the service's own parameters are in ``fund.security``).
+with cheap Argon2 parameters (the tests only: the service's own parameters are in ``fund.core.security``).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from arq.connections import ArqRedis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fund import security
 from fund.auth import totp
-from fund.db import create_engine, create_session_factory, metadata
-from fund.demo import seed
-from fund.embedded import EmbeddedPostgres, EmbeddedRedis
-from fund.migrate import upgrade
-from fund.queue import connect
-from fund.settings import Settings, get_settings
+from fund.core import security
+from fund.core.db import create_engine, create_session_factory, metadata
+from fund.core.demo import seed
+from fund.core.embedded import EmbeddedPostgres, EmbeddedRedis
+from fund.core.migrate import upgrade
+from fund.core.queue import connect
+from fund.core.settings import Settings, get_settings
 from tests.helpers import DEMO_PASSWORD, TOTP_NOW, bearer, running_app, stop_apps, token_for
 
 TEST_SECRET = "test-secret-key-for-the-suite-only-0123456789"
@@ -109,7 +109,7 @@ def servers() -> Iterator[tuple[str, str]]:
 async def _execute(url: str, sql: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from fund.settings import to_asyncpg_url
+    from fund.core.settings import to_asyncpg_url
 
     engine = create_async_engine(to_asyncpg_url(url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:

@@ -29,8 +29,8 @@ from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
 from fund.auth import totp
 from fund.auth.models import User
-from fund.demo import DEMO_PASSWORD
-from fund.settings import Settings, get_settings
+from fund.core.demo import DEMO_PASSWORD
+from fund.core.settings import Settings, get_settings
 
 PROBLEM = "application/problem+json"
 
@@ -703,12 +703,12 @@ OTHER_FUND_ACCOUNTS = {
 async def second_fund(session_factory: Any) -> dict[str, str]:
     """Create the second fund (policy and budget as the demo's) and its accounts; return {role: email}."""
     from fund.budgets.models import BudgetEnvelope
-    from fund.demo import DEMO_BUDGET_CENTS, SCHOOLS
+    from fund.core.demo import DEMO_BUDGET_CENTS, SCHOOLS
+    from fund.core.security import hash_password
     from fund.funds.calendar import fiscal_year_of
     from fund.funds.models import Fund
     from fund.funds.policy import DEMO_POLICY
     from fund.schools.models import School
-    from fund.security import hash_password
 
     async with session_factory() as session:
         other = Fund(name="Fonds régional Auvergne-Rhône-Alpes", policy=DEMO_POLICY.model_dump(mode="json"))

@@ -204,7 +204,7 @@ async def test_the_read_model_gives_the_committee_a_pseudonymised_request_and_th
     login, session_factory
 ) -> None:
     from fund.applications import views
-    from fund.uow import UnitOfWork
+    from fund.core.uow import UnitOfWork
 
     mine = await submitted(await login("referent@example.org"))
     async with session_factory() as session:

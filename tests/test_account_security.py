@@ -18,8 +18,8 @@ from sqlalchemy import func, select, text
 from fund.auth import passwords
 from fund.auth.models import User
 from fund.auth.ratelimit import LockedOut, LoginLimiter, address_key, normal_email
+from fund.core.embedded import free_port
 from fund.disbursements.models import ExportRecord, PaymentBatch
-from fund.embedded import free_port
 from fund.funds.models import Fund
 from fund.web.pages import local_path
 from tests.helpers import (

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from fund.auth.models import User
+from fund.core.security import hash_password
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
-from fund.security import hash_password
 from tests.helpers import assert_problem, audit_count, bearer, request_token, scalar, token_for, user_id
 
 PASSWORD = "demo-password"

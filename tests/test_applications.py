@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from fund.applications.models import Application
-from fund.security import FieldCipher
+from fund.core.security import FieldCipher
 from tests.conftest import TEST_SECRET, Api
 from tests.helpers import (
     PROBLEM,

@@ -28,8 +28,8 @@ import pytest
 from sqlalchemy import select
 
 from fund.app import create_app
+from fund.core.settings import Settings
 from fund.outbox.models import OutboxEvent
-from fund.settings import Settings
 from tests.helpers import (
     EMAILS,
     OTHER_FUND_ACCOUNTS,

@@ -14,7 +14,7 @@ import pytest
 
 from bench.common import prepare_actors, revoke_tokens, submitted_pool
 from bench.queries import count_queries
-from fund.settings import Settings
+from fund.core.settings import Settings
 
 
 async def test_queries_per_request_do_not_grow_with_the_page_size(settings: Settings, demo: Any) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fund.settings import Settings
+from fund.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fund.cli import main
-from fund.embedded import free_port
+from fund.core.embedded import free_port
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
@@ -112,7 +112,7 @@ def test_fund_dev_starts_embedded_servers_seeds_the_demo_serves_and_stops_on_ctr
 
 
 def test_fund_dev_refuses_production_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fund.settings import get_settings
+    from fund.core.settings import get_settings
 
     monkeypatch.setenv("FUND_ENV", "production")
     monkeypatch.setenv("FUND_SECRET_KEY", "x" * 40)

@@ -21,11 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient
 
 from fund.applications.models import Application
+from fund.core.demo import STUDENTS
 from fund.dashboards import charts
 from fund.dashboards import service as figures
 from fund.dashboards.pages import parse_year
 from fund.dashboards.service import Group
-from fund.demo import STUDENTS
 from fund.funds.calendar import PARIS, fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.schools.models import School

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import fund
-from fund.errors import REFUSALS, Conflict, InvalidInput, NotFound, refusal
+from fund.core.errors import REFUSALS, Conflict, InvalidInput, NotFound, refusal
 from tests.helpers import assert_problem, post_form, running_app, sign_in, submitted, vote
 
 API = "/api/v1"

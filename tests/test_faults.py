@@ -32,13 +32,13 @@ from sqlalchemy import func, select, text
 
 from fund.applications.models import Application
 from fund.auth.models import User
+from fund.core.embedded import EmbeddedRedis, free_port
+from fund.core.queue import QUEUE_NAME
+from fund.core.settings import get_settings
 from fund.disbursements.models import Disbursement
-from fund.embedded import EmbeddedRedis, free_port
 from fund.notifications.models import DeliveryLog, Notification
 from fund.outbox.models import OutboxEvent
 from fund.outbox.tasks import sweep_outbox
-from fund.queue import QUEUE_NAME
-from fund.settings import get_settings
 from tests.helpers import application_body, bearer, eventually, running_app, scalar, token_for
 from workers.main import WorkerSettings, shutdown, startup
 

@@ -26,7 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from fund.app import create_app
-from fund.settings import Settings
+from fund.core.settings import Settings
 from tests.helpers import EMAILS
 from tests.test_authorization_matrix import TABLE, build_world
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from fund.applications import service as applications
 from fund.applications.models import Application
-from fund.settings import Settings
+from fund.core.settings import Settings
 from tests.helpers import (
     EMAILS,
     PROBLEM,

@@ -13,10 +13,10 @@ from sqlalchemy import select, text
 
 from fund.auth.models import TotpCredential, User
 from fund.cli import main
+from fund.core.security import FieldCipher, _fernet_key
+from fund.core.settings import Settings, get_settings
 from fund.privacy import keys
 from fund.privacy.keys import rotate_field_keys, stale_ciphertexts
-from fund.security import FieldCipher, _fernet_key
-from fund.settings import Settings, get_settings
 from tests.conftest import TEST_SECRET
 from tests.helpers import VALID_IBAN, approved_and_scheduled, drain_outbox, ready_batch, submitted
 

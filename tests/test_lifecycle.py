@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from fund.core.errors import IllegalTransition
 from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT, Lifecycle
 from fund.disbursements.models import BATCH_STATUSES, DISBURSEMENT_STATUSES, Disbursement
-from fund.errors import IllegalTransition
 
 ATTEMPT_STATUSES = ("pending", "sent", "paid", "returned", "cancelled")
 TABLES = [(DISBURSEMENT, DISBURSEMENT_STATUSES), (BATCH, BATCH_STATUSES), (ATTEMPT, ATTEMPT_STATUSES)]

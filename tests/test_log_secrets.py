@@ -1,7 +1,7 @@
 """Secrets in logs: the whole output of the app and the worker during a full flow, at DEBUG, holds no IBAN (compact
 or spaced), password, bearer token, session cookie, reset token or justification.
 
-Both streams are captured as they would be written: structlog through the app's own processors (``fund.logging``)
+Both streams are captured as they would be written: structlog through the app's own processors (``fund.core.logging``)
 into a buffer, and the standard library's records (SQLAlchemy, httpx, arq, Litestar) with their tracebacks.
 """
 
@@ -18,8 +18,8 @@ import structlog
 from sqlalchemy import text
 
 from fund.applications import service as applications
-from fund.logging import configure_logging, redact
-from fund.settings import Settings
+from fund.core.logging import configure_logging, redact
+from fund.core.settings import Settings
 from tests.helpers import VALID_IBAN, application_body, drain_outbox, ready_batch, running_app, sign_in, token_for, vote
 
 JUSTIFICATION = "Loyer du foyer Sentinelle-Mimosa pour le mois de décembre."

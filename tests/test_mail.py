@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from jinja2 import UndefinedError
 
-from fund.embedded import free_port
+from fund.core.embedded import free_port
 from fund.notifications import mail as mail_module
 from fund.notifications.mail import (
     KINDS,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fund.settings import Settings
+from fund.core.settings import Settings
 from fund.students.models import age_on
 from tests.helpers import (
     EMAILS,

@@ -12,10 +12,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from fund.applications.models import Application
-from fund.embedded import free_port
+from fund.core.embedded import free_port
+from fund.core.settings import get_settings
 from fund.notifications.models import DeliveryLog, Notification
 from fund.outbox.models import OutboxEvent
-from fund.settings import get_settings
 from tests.helpers import approved, assert_problem, clear_mails, drain_outbox, submitted
 
 
@@ -78,8 +78,8 @@ async def test_new_requests_reach_the_committee_as_a_daily_digest(login, session
     assert {n["mail_status"] for n in items} == {"digest"}
     assert not [m for m in mails(None) if m["To"] == "committee1@example.org"]
 
+    from fund.core.uow import unit_of_work
     from fund.notifications.service import queue_digests
-    from fund.uow import unit_of_work
 
     async with unit_of_work(session_factory, None) as uow:
         assert await queue_digests(uow, datetime.date.today()) == 4  # three members and the chair
@@ -126,7 +126,7 @@ async def test_late_requests_are_escalated_once_per_stage(login, session_factory
     await drain_outbox(session_factory)
 
     from fund.applications.deadlines import escalate_late_requests
-    from fund.uow import unit_of_work
+    from fund.core.uow import unit_of_work
 
     async def late_by(hours: int) -> int:
         async with session_factory() as session:

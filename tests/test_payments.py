@@ -12,9 +12,9 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from fund.budgets.models import BudgetEnvelope
+from fund.core.money import split_cents
 from fund.disbursements.models import ExportRecord
 from fund.ledger.models import JournalLine
-from fund.money import split_cents
 from fund.payments.sepa import validate_pain001
 from tests.helpers import (
     approved_and_scheduled,
@@ -210,7 +210,7 @@ def test_splitting_keeps_every_cent(total: int, parts: int) -> None:
 
 
 async def test_a_newcomer_pays_the_demo_approved_request(session_factory, settings, app_client) -> None:
-    from fund.demo import seed
+    from fund.core.demo import seed
     from tests.conftest import Api
 
     assert await seed(session_factory, settings)  # the full demo, with its approved housing request

@@ -7,11 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import ValidationError
 
-import fund.models  # noqa: F401  (every table in the metadata)
+import fund.core.models  # noqa: F401  (every table in the metadata)
 from fund import cli
-from fund.db import metadata
-from fund.demo import seed
-from fund.settings import DEV_SECRET_KEY, Settings, get_settings, to_asyncpg_url
+from fund.core.db import metadata
+from fund.core.demo import seed
+from fund.core.settings import DEV_SECRET_KEY, Settings, get_settings, to_asyncpg_url
 from tests.helpers import running_app
 
 DB = "postgresql://fund@127.0.0.1:5432/fund"
@@ -214,7 +214,7 @@ def test_a_plain_postgresql_url_is_accepted() -> None:
     assert Settings(database_url=DB).sqlalchemy_url == "postgresql+asyncpg://fund@127.0.0.1:5432/fund"
 
 
-@pytest.mark.parametrize("url", ["mysql://root@127.0.0.1/fund", "sqlite:///fund.db", "127.0.0.1:5432/fund"])
+@pytest.mark.parametrize("url", ["mysql://root@127.0.0.1/fund", "sqlite:///fund.core.db", "127.0.0.1:5432/fund"])
 def test_a_database_url_other_than_postgresql_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match=r"PostgreSQL only|postgresql://"):
         to_asyncpg_url(url)

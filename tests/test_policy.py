@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from fund.audit.models import AuditEvent
 from fund.budgets.models import BudgetReservation
-from fund.money import format_euros_fr
+from fund.core.money import format_euros_fr
 from fund.outbox.models import OutboxEvent
 from tests.helpers import (
     application_body,

@@ -17,9 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from fund.applications.models import STATUSES, Application
 from fund.applications.workflow import AWAITING_DECISION, EDITABLE, TRANSITIONS, apply, check, label
+from fund.core.errors import IllegalTransition
+from fund.core.money import format_amount_fr, split_cents
 from fund.disbursements.export import _fec_text, safe_text
-from fund.errors import IllegalTransition
-from fund.money import format_amount_fr, split_cents
 from fund.payments.sepa import SEPA_CHARACTERS, sepa_text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -22,10 +22,10 @@ from bench.scale import EMAIL_DOMAIN, PASSWORD, generate
 from bench.scale_rows import Timeline, micros
 from fund.audit.models import AuditEvent
 from fund.audit.service import GENESIS_HASH, event_hash, hashed_fields, verify_chain
-from fund.banking import normalize_iban
+from fund.core.banking import normalize_iban
+from fund.core.security import FieldCipher
+from fund.core.settings import Settings
 from fund.funds.models import Fund
-from fund.security import FieldCipher
-from fund.settings import Settings
 from tests.helpers import application_body, bearer, token_for
 
 N = 200

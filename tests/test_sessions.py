@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from fund.applications.models import Vote
-from fund.demo import STUDENTS
+from fund.core.demo import STUDENTS
 from tests.helpers import application_body, assert_problem, submitted, vote
 
 

@@ -9,14 +9,14 @@ from pydantic import ValidationError
 
 from fund.applications.models import STATUSES, Application
 from fund.applications.workflow import TRANSITIONS, check, label
-from fund.banking import mask_iban, normalize_iban
+from fund.core.banking import mask_iban, normalize_iban
+from fund.core.errors import IllegalTransition, InvalidInput
+from fund.core.money import format_amount_fr, format_euros_fr
+from fund.core.pagination import PageRequest, encode_cursor
+from fund.core.security import FieldCipher, hash_password, verify_password
 from fund.disbursements.export import safe_text
-from fund.errors import IllegalTransition, InvalidInput
 from fund.funds.policy import DEMO_POLICY, Band, CastVote, Policy, decide
-from fund.money import format_amount_fr, format_euros_fr
-from fund.pagination import PageRequest, encode_cursor
 from fund.schools.uai import normalize_uai
-from fund.security import FieldCipher, hash_password, verify_password
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from fund.demo import STUDENTS
+from fund.core.demo import STUDENTS
 from tests.helpers import running_app, sign_in, submitted
 
 

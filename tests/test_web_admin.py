@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
-from fund.errors import REFUSALS
+from fund.core.errors import REFUSALS
 from fund.funds.models import Fund
 from fund.schools.models import School
 from tests.helpers import (

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fund.demo import STUDENTS
+from fund.core.demo import STUDENTS
 from tests.helpers import csrf_token, fast_tracked, running_app, sign_in
 
 CHAIR = "chair@example.org"

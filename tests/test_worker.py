@@ -16,13 +16,13 @@ from sqlalchemy import func, select, text, update
 
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
+from fund.core.queue import QUEUE_NAME, connect, enqueue_outbox_events
+from fund.core.settings import Settings
 from fund.disbursements.models import Disbursement
 from fund.outbox.models import OutboxEvent
 from fund.outbox.runner import run_event
 from fund.outbox.service import add_event
 from fund.outbox.tasks import sweep_outbox
-from fund.queue import QUEUE_NAME, connect, enqueue_outbox_events
-from fund.settings import Settings
 from tests.helpers import approved, bearer, running_app, submitted, token_for, vote
 from workers.main import MAX_TRIES, OUTBOX_TASKS, WorkerSettings, handle_outbox_event, shutdown, startup
 

@@ -25,11 +25,14 @@ from fund.applications import tasks as applications_tasks
 from fund.applications.decisions import APPROVED_EVENT
 from fund.auth import tasks as auth_tasks
 from fund.auth.recovery import RESET_MAIL
-from fund.db import create_engine, create_session_factory
+from fund.core.db import create_engine, create_session_factory
+from fund.core.logging import configure_logging
+from fund.core.queue import OUTBOX_JOB, QUEUE_NAME, connect
+from fund.core.security import FieldCipher
+from fund.core.settings import get_settings
 from fund.disbursements import tasks as disbursements_tasks
 from fund.documents import tasks as documents_tasks
 from fund.ledger.service import Books
-from fund.logging import configure_logging
 from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import DIGEST, NOTIFY, SEND_MAIL
@@ -39,9 +42,6 @@ from fund.payments import tasks as payments_tasks
 from fund.payments.batches import BATCH_CREATED
 from fund.payments.statements import STATEMENT_IMPORTED
 from fund.privacy import tasks as privacy_tasks
-from fund.queue import OUTBOX_JOB, QUEUE_NAME, connect
-from fund.security import FieldCipher
-from fund.settings import get_settings
 
 log = structlog.get_logger(__name__)
 MAX_TRIES = 5

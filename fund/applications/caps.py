@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import workflow
 from fund.applications.models import Application
-from fund.errors import Conflict
+from fund.core.errors import Conflict
+from fund.core.money import format_euros_fr
 from fund.funds.calendar import fiscal_year_bounds
 from fund.funds.models import Fund
 from fund.funds.policy import Policy, category_label
-from fund.money import format_euros_fr
 from fund.students.models import Student
 
 COUNTED = workflow.GRANTED

@@ -25,8 +25,8 @@ from fund.applications.schemas import (
 from fund.applications.views import detailed, page_of, payee_of, summary_of, to_out
 from fund.auth.guards import requires_role
 from fund.auth.middleware import AUTOCOMMIT_READS
-from fund.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
-from fund.errors import InvalidInput
+from fund.core.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
 from fund.privacy.service import record_access
 

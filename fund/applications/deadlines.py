@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, record
+from fund.core.uow import UnitOfWork
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
 from fund.notifications.service import notify
-from fund.uow import UnitOfWork
 
 # The chair is alerted when a request has waited this many times the target.
 CHAIR_FACTOR = 2

@@ -27,17 +27,17 @@ from fund.applications.service import _load_for_update, _now, _transition
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
+from fund.core.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement
-from fund.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import CastVote, Policy, deadlocked, decide
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
-from fund.pagination import PageRequest, fetch_page
-from fund.uow import UnitOfWork
 
 APPROVED_EVENT = "application.approved"
 

@@ -31,15 +31,15 @@ from fund.applications.schemas import (
 )
 from fund.applications.service import ListFilters, list_for
 from fund.auth.models import User
-from fund.banking import normalize_iban
+from fund.core.banking import normalize_iban
+from fund.core.errors import DomainError, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
-from fund.errors import DomainError, NotFound
 from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.funds.service import policy_of
-from fund.pagination import PageRequest
 from fund.privacy.service import record_access
 from fund.students import service as students_service
-from fund.uow import UnitOfWork
 from fund.web.formatting import STATUS_FR
 from fund.web.pages import (
     PageController,

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_
 from pydantic.types import StrictBool, StrictInt
 
 from fund.auth.schemas import Strict
-from fund.banking import normalize_bic, normalize_iban
+from fund.core.banking import normalize_bic, normalize_iban
 from fund.funds.policy import Category
 from fund.payments.sepa import NON_EEA_SEPA_COUNTRIES, SEPA_COUNTRIES, sepa_text
 

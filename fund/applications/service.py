@@ -35,20 +35,20 @@ from fund.applications.schemas import (
 from fund.audit.models import AuditEvent
 from fund.audit.service import Actor, history, record
 from fund.auth.models import User
-from fund.banking import mask_iban
-from fund.db import DriverQuery
+from fund.core.banking import mask_iban
+from fund.core.db import DriverQuery
+from fund.core.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from fund.core.pagination import PageRequest, cut_page
+from fund.core.security import FieldCipher
+from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
-from fund.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
-from fund.pagination import PageRequest, cut_page
-from fund.security import FieldCipher
 from fund.students.models import Student
-from fund.uow import UnitOfWork
 
 
 @dataclass(frozen=True)

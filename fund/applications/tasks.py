@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fund.applications.deadlines import escalate_late_requests
-from fund.uow import unit_of_work
+from fund.core.uow import unit_of_work
 
 
 async def escalate_deadlines(ctx: dict[str, Any]) -> int:

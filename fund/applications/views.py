@@ -25,9 +25,9 @@ from fund.applications.schemas import (
     VoteOut,
 )
 from fund.auth.models import User
+from fund.core.uow import UnitOfWork
 from fund.funds.models import Fund
 from fund.students.models import Student, age_on
-from fund.uow import UnitOfWork
 
 Ratification = Literal["ratified", "disavowed"] | None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fund.applications.models import Application
-from fund.errors import IllegalTransition
+from fund.core.errors import IllegalTransition
 
 Action = Literal[
     "submit",

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 
 from fund.auth.ratelimit import Budget, LoginLimiter
 from fund.auth.service import SignInContext
-from fund.settings import Settings
+from fund.core.settings import Settings
 
 
 def login_limiter(state: State) -> LoginLimiter:

@@ -26,10 +26,10 @@ from fund.auth.schemas import (
     UserOut,
     UserPatch,
 )
-from fund.deps import BEARER, PAGE, AppSettings, Cipher, CurrentActor, CurrentUser, Paging, UoW
-from fund.errors import InvalidInput, refusal
-from fund.pagination import Page
-from fund.problems import problem
+from fund.core.deps import BEARER, PAGE, AppSettings, Cipher, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.errors import InvalidInput, refusal
+from fund.core.pagination import Page
+from fund.core.problems import problem
 
 # While Redis is away, sign-in is refused (see fund.auth.ratelimit): clients may retry after this.
 RETRY_WHEN_UNAVAILABLE = 30

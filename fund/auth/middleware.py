@@ -5,7 +5,7 @@ reach the routes marked ``BEFORE_ENROLMENT`` (TOTP setup and confirmation, sign-
 403 saying that enrolment is required.
 
 Speed: when the route takes the ``uow`` dependency, the token is looked up in the database session that the
-handler then uses (``SHARED_SESSION`` in the scope's state; ``fund.deps.provide_uow`` takes it), closed once the
+handler then uses (``SHARED_SESSION`` in the scope's state; ``fund.core.deps.provide_uow`` takes it), closed once the
 response is sent: one pool checkout and one transaction per request instead of two. Routes marked
 ``AUTOCOMMIT_READS`` (the hot lists and reads, whose statements need no atomicity together) get a session without
 a transaction: no BEGIN and ROLLBACK round trips. Tokens are never cached:
@@ -23,7 +23,7 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.auth.service import authenticate
-from fund.uow import UnitOfWork
+from fund.core.uow import UnitOfWork
 
 ENROLMENT_OPEN = "before_totp_enrolment"
 # The key, in the scope's state, of the database session the token was looked up in (for the handler's uow).

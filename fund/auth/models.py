@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, ForeignKey,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fund.db import metadata
+from fund.core.db import metadata
 from fund.schools.models import School
 
 Role = Literal["admin", "referent", "committee", "chair", "accountant"]

@@ -24,11 +24,11 @@ from fund.auth import recovery, service
 from fund.auth.models import ROLES, User
 from fund.auth.passwords import password_problem
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
-from fund.errors import DomainError, InvalidInput, NotFound
-from fund.pagination import PageRequest
+from fund.core.errors import DomainError, InvalidInput, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.schools import service as schools_service
 from fund.schools.models import School
-from fund.uow import UnitOfWork
 from fund.web.formatting import ROLE_FR
 from fund.web.pages import (
     PageController,

@@ -15,8 +15,8 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-from fund.errors import InvalidInput
-from fund.security import verify_password
+from fund.core.errors import InvalidInput
+from fund.core.security import verify_password
 
 MIN_LENGTH = 12
 MAX_LENGTH = 200

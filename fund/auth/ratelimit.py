@@ -15,7 +15,7 @@ address in clear. Client addresses are counted per IPv4 address or per IPv6 /64 
 Redis unreachable: sign-in **fails closed** (``LimiterUnavailable`` → 503). Failing open would hand unlimited
 guessing to whoever can disturb Redis (fill its memory, saturate its connections); the cost is that nobody can
 *sign in* during an outage, while everyone already signed in keeps working (tokens live in PostgreSQL) and the
-queue catches up (see ``fund.queue``). An outage is visible on ``/health``.
+queue catches up (see ``fund.core.queue``). An outage is visible on ``/health``.
 """
 
 from __future__ import annotations

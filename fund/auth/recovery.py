@@ -15,10 +15,10 @@ from fund.audit.service import Actor, record
 from fund.auth.models import PasswordResetRequest, User
 from fund.auth.passwords import check_new_password
 from fund.auth.service import _revoke_all_tokens
+from fund.core.security import hash_password
+from fund.core.uow import UnitOfWork
 from fund.notifications.mail import Mail, render
 from fund.outbox.service import add_event
-from fund.security import hash_password
-from fund.uow import UnitOfWork
 
 RESET_MAIL = "password.reset_mail"
 LINK_LIFETIME = datetime.timedelta(hours=1)

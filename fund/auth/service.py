@@ -22,12 +22,12 @@ from fund.auth.models import COMMITTEE_ROLES, AuthToken, FundSecurity, TotpCrede
 from fund.auth.passwords import check_new_password
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut, LoginLimiter
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
-from fund.db import DriverQuery
-from fund.errors import Conflict, InvalidInput, NotFound
-from fund.pagination import PageRequest, fetch_page
+from fund.core.db import DriverQuery
+from fund.core.errors import Conflict, InvalidInput, NotFound
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.security import FieldCipher, hash_password, new_token, token_digest, verify_password
+from fund.core.uow import UnitOfWork
 from fund.schools.models import School
-from fund.security import FieldCipher, hash_password, new_token, token_digest, verify_password
-from fund.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from fund.auth import recovery
 from fund.auth.models import PasswordResetRequest
+from fund.core.uow import UnitOfWork
 from fund.outbox.models import OutboxEvent
-from fund.uow import UnitOfWork
 
 
 async def send_reset_mail(uow: UnitOfWork, event: OutboxEvent) -> None:

@@ -9,7 +9,7 @@ from fund.auth.guards import requires_role
 from fund.budgets import service
 from fund.budgets.models import BudgetEnvelope
 from fund.budgets.schemas import BudgetCreate, BudgetOut
-from fund.deps import BEARER, CurrentActor, CurrentUser, UoW
+from fund.core.deps import BEARER, CurrentActor, CurrentUser, UoW
 
 
 def budget_out(envelope: BudgetEnvelope, school_name: str | None = None) -> BudgetOut:

@@ -19,13 +19,13 @@ from pydantic import BaseModel, ValidationError
 from fund.auth.models import User
 from fund.budgets import service
 from fund.budgets.schemas import MAX_BUDGET_CENTS, BudgetCreate
-from fund.errors import DomainError
+from fund.core.errors import DomainError
+from fund.core.money import format_euros_fr
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import fiscal_year_of
 from fund.funds.policy import CATEGORIES, category_label
 from fund.funds.service import get_fund
-from fund.money import format_euros_fr
 from fund.schools import service as schools_service
-from fund.uow import UnitOfWork
 from fund.web.pages import (
     PageController,
     actor_of,

@@ -19,11 +19,11 @@ from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.budgets.schemas import BudgetCreate
-from fund.errors import Conflict, InvalidInput
+from fund.core.errors import Conflict, InvalidInput
+from fund.core.money import format_euros_fr
+from fund.core.uow import UnitOfWork
 from fund.funds.policy import category_label
-from fund.money import format_euros_fr
 from fund.schools.models import School
-from fund.uow import UnitOfWork
 
 
 def label(envelope: BudgetEnvelope, school_name: str | None = None) -> str:

@@ -17,13 +17,13 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from fund.auth.models import User
+from fund.core.money import format_amount_fr, format_euros_fr
 from fund.dashboards import charts
 from fund.dashboards import service as figures
 from fund.dashboards.service import Dashboard, Envelope, Group
 from fund.disbursements.export import safe_text
 from fund.funds.models import Fund
 from fund.funds.service import get_fund
-from fund.money import format_amount_fr, format_euros_fr
 from fund.web.pages import PageController, page, signed_in
 
 ROLES = ("chair", "admin")

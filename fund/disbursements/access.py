@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from fund.auth.models import User
-from fund.errors import Forbidden
+from fund.core.errors import Forbidden
 
 ACCOUNTANT = "accountant"
 

@@ -12,13 +12,13 @@ from litestar.response import Stream
 from fund.audit.service import Actor
 from fund.auth.guards import requires_role
 from fund.auth.models import User
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.errors import Conflict, InvalidInput
+from fund.core.pagination import Page
 from fund.disbursements import export, service
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
 from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
-from fund.errors import Conflict, InvalidInput
 from fund.funds.calendar import local_day
-from fund.pagination import Page
 from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
 

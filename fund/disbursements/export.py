@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
 from fund.audit.service import Actor, record
+from fund.core.money import cents_to_decimal
 from fund.disbursements.models import Disbursement, ExportRecord
 from fund.funds.calendar import PARIS, local_day
 from fund.funds.policy import CATEGORY_LABELS_FR, category_label
-from fund.money import cents_to_decimal
 
 HEADER = [
     "Référence",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Update, update
 
-from fund.errors import IllegalTransition
+from fund.core.errors import IllegalTransition
 
 
 class HasStatus(Protocol):

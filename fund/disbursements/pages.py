@@ -18,16 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from fund.auth.models import User
+from fund.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.disbursements import service
 from fund.disbursements.access import readable
 from fund.disbursements.controllers import EXPORT_FORMATS, export_stream
 from fund.disbursements.export import STATUS_LABELS
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
-from fund.errors import Conflict, DomainError, InvalidInput, NotFound
 from fund.funds.calendar import PARIS
-from fund.pagination import PageRequest
 from fund.payments.camt import return_reason_fr
-from fund.uow import UnitOfWork
 from fund.web.pages import (
     PageController,
     actor_of,

@@ -17,16 +17,16 @@ from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
+from fund.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from fund.core.money import split_cents
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.disbursements.access import readable, require_accountant
 from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt, PaymentBatch
-from fund.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
-from fund.money import split_cents
-from fund.pagination import PageRequest, fetch_page
-from fund.uow import UnitOfWork
 
 # Built once: a statement made per job costs more to build than to run.
 _SCHEDULE = (

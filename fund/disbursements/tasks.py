@@ -9,9 +9,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from fund.applications.models import Application
+from fund.core.uow import UnitOfWork
 from fund.disbursements import service
 from fund.outbox.models import OutboxEvent
-from fund.uow import UnitOfWork
 
 
 async def schedule_disbursement(uow: UnitOfWork, event: OutboxEvent) -> None:

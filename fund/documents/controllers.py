@@ -13,13 +13,13 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromPath
 
-from fund.deps import BEARER, AppSettings, CurrentActor, CurrentUser, UoW
+from fund.core.deps import BEARER, AppSettings, CurrentActor, CurrentUser, UoW
+from fund.core.errors import InvalidInput
+from fund.core.problems import problem
 from fund.documents import service
 from fund.documents.models import Document
 from fund.documents.schemas import DocumentOut
 from fund.documents.storage import DocumentStore
-from fund.errors import InvalidInput
-from fund.problems import problem
 
 # The file, plus the multipart envelope and the CSRF field of the web form.
 UPLOAD_BODY_LIMIT = service.MAX_FILE_BYTES + 64 * 1024

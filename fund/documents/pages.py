@@ -17,13 +17,13 @@ from litestar.response import Redirect, Template
 from fund.applications.access import is_owner
 from fund.applications.models import Application
 from fund.auth.models import User
+from fund.core.errors import DomainError, NotFound
+from fund.core.settings import Settings
+from fund.core.uow import UnitOfWork
 from fund.documents import service
 from fund.documents.controllers import UPLOAD_BODY_LIMIT, attachment
 from fund.documents.models import Document
 from fund.documents.storage import DocumentStore
-from fund.errors import DomainError, NotFound
-from fund.settings import Settings
-from fund.uow import UnitOfWork
 from fund.web.pages import PageController, actor_of, flash, page, signed_in, uow_of
 
 TOO_LARGE = "Fichier trop volumineux : 5 Mo au plus."

@@ -37,11 +37,11 @@ from fund.applications.access import is_owner, may_see
 from fund.applications.models import Application, Recusal
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
+from fund.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fund.core.uow import UnitOfWork
 from fund.documents.models import Document
 from fund.documents.storage import DocumentStore, StoredFileError
-from fund.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fund.privacy.service import record_access
-from fund.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -400,7 +400,7 @@ async def delete_for_application(
     the files once it commits. Returns how many. A crash between the commit and the removal leaves files without
     rows, which ``sweep_orphans`` deletes; a rollback keeps rows and files."""
     if store is None:
-        from fund.settings import get_settings
+        from fund.core.settings import get_settings
 
         store = DocumentStore.from_settings(get_settings())
     documents = await documents_of(session, application_id)

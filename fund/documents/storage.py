@@ -25,7 +25,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from fund.settings import Settings
+from fund.core.settings import Settings
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent / "web" / "static"
 MAGIC = b"FUNDDOC1"

@@ -4,7 +4,7 @@ from litestar import Controller, get, put
 from litestar.params import JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, CurrentActor, CurrentUser, UoW
+from fund.core.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.funds import service
 from fund.funds.policy import Policy
 

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fund.auth.models import User
-from fund.errors import DomainError
+from fund.core.errors import DomainError
 from fund.funds import service
 from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.web.pages import (

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.errors import InvalidInput, NotFound
+from fund.core.errors import InvalidInput, NotFound
+from fund.core.uow import UnitOfWork
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
-from fund.uow import UnitOfWork
 
 
 async def get_fund(session: AsyncSession, fund_id: UUID) -> Fund:

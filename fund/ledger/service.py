@@ -18,11 +18,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
+from fund.core.security import FieldCipher
+from fund.core.settings import Settings
 from fund.funds.calendar import fiscal_year_of
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
-from fund.security import FieldCipher
-from fund.settings import Settings
 
 ACCOUNT_LABELS = {"grants": "Aides financières octroyées", "payees": "Bénéficiaires d'aides", "bank": "Banque"}
 

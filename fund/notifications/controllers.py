@@ -6,11 +6,11 @@ from uuid import UUID
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from fund.deps import BEARER, PAGE, CurrentUser, Paging, UoW
+from fund.core.deps import BEARER, PAGE, CurrentUser, Paging, UoW
+from fund.core.pagination import Page
 from fund.notifications import service
 from fund.notifications.models import Notification
 from fund.notifications.schemas import MailSettings, NotificationOut
-from fund.pagination import Page
 
 
 def notification_out(notification: Notification) -> NotificationOut:

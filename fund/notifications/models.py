@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Stri
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fund.db import metadata
+from fund.core.db import metadata
 
 MAIL_STATUSES = ("pending", "digest", "sent", "failed", "none")
 

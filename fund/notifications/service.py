@@ -24,17 +24,17 @@ from uuid_utils.compat import uuid7
 
 from fund.applications.models import Application
 from fund.auth.models import User, school_memberships
+from fund.core.errors import NotFound
+from fund.core.money import format_euros_fr
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
-from fund.errors import NotFound
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
-from fund.money import format_euros_fr
 from fund.notifications.mail import Mail, render
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event
-from fund.pagination import PageRequest, fetch_page
-from fund.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 

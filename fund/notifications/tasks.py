@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import raiseload
 
 from fund.auth.models import User
+from fund.core.uow import UnitOfWork, unit_of_work
 from fund.funds.calendar import PARIS
 from fund.funds.models import Fund
 from fund.notifications import service
 from fund.notifications.models import Notification
 from fund.outbox.models import OutboxEvent
-from fund.uow import UnitOfWork, unit_of_work
 
 
 async def deliver_notifications(uow: UnitOfWork, event: OutboxEvent) -> None:

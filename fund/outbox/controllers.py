@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from fund.audit.service import record
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
-from fund.errors import Conflict, NotFound
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.errors import Conflict, NotFound
+from fund.core.pagination import Page, fetch_page
+from fund.core.queue import queue_depth
 from fund.outbox import service
 from fund.outbox.models import OutboxEvent
-from fund.pagination import Page, fetch_page
-from fund.queue import queue_depth
 
 
 class OutboxEventOut(BaseModel):

@@ -15,9 +15,9 @@ from arq.connections import ArqRedis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.core.uow import UnitOfWork
 from fund.ledger.service import Books
 from fund.outbox.models import OutboxEvent
-from fund.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import structlog
 
+from fund.core.queue import enqueue_outbox_events
 from fund.outbox.service import stale_pending_event_ids
-from fund.queue import enqueue_outbox_events
 
 log = structlog.get_logger(__name__)
 

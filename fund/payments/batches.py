@@ -20,17 +20,17 @@ from sqlalchemy import func, select, text
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
+from fund.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from fund.core.money import format_euros_fr
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.disbursements.access import may_see, readable, require_accountant
 from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
-from fund.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from fund.funds.calendar import local_day
-from fund.money import format_euros_fr
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
-from fund.pagination import PageRequest, fetch_page
 from fund.payments.sepa import Debtor, SepaError, Transfer, build_pain001, sepa_identifier, validate_pain001
-from fund.uow import UnitOfWork
 
 BATCH_CREATED = "payment_batch.created"
 FORMATS = ("pain.001.001.09", "pain.001.001.03")

@@ -9,13 +9,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.errors import InvalidInput
+from fund.core.pagination import Page
+from fund.core.uow import UnitOfWork
 from fund.disbursements.models import PaymentBatch
-from fund.errors import InvalidInput
-from fund.pagination import Page
 from fund.payments import batches, statements
 from fund.payments.schemas import BatchCreate, BatchOut, StatementEntryOut, StatementOut, TransferOut
-from fund.uow import UnitOfWork
 
 ACCOUNTANT = requires_role("accountant")
 

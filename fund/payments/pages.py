@@ -20,16 +20,16 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
 from fund.auth.models import User
+from fund.core.errors import DomainError, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.disbursements import service as disbursements
 from fund.disbursements.pages import BATCH_FR, moment_fr, status_of
-from fund.errors import DomainError, NotFound
 from fund.funds.calendar import local_day
-from fund.pagination import PageRequest
 from fund.payments import batches, statements
 from fund.payments.batches import FORMATS
 from fund.payments.camt import return_reason_fr
 from fund.payments.schemas import BatchCreate
-from fund.uow import UnitOfWork
 from fund.web.pages import (
     PageController,
     actor_of,

@@ -21,19 +21,19 @@ from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
+from fund.core.errors import InvalidInput, NotFound
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.disbursements import service as disbursements
 from fund.disbursements.access import may_see, readable, require_accountant
 from fund.disbursements.lifecycle import ATTEMPT, DISBURSEMENT
 from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
-from fund.errors import InvalidInput, NotFound
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
-from fund.pagination import PageRequest, fetch_page
 from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
-from fund.uow import UnitOfWork
 
 STATEMENT_IMPORTED = "bank_statement.imported"
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024

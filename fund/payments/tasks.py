@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from fund.core.uow import UnitOfWork
 from fund.disbursements.models import BankStatement, PaymentBatch
 from fund.outbox.models import OutboxEvent
 from fund.payments import batches, statements
-from fund.uow import UnitOfWork
 
 
 async def build_batch_file(uow: UnitOfWork, event: OutboxEvent) -> None:

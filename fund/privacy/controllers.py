@@ -12,9 +12,9 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.pagination import Page
 from fund.documents.storage import DocumentStore
-from fund.pagination import Page
 from fund.privacy import rights, service
 from fund.privacy.models import ACCESS_KINDS
 from fund.privacy.schemas import AccessRecordOut, ErasureOut

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fund.models import metadata
-from fund.security import FieldCipher
+from fund.core.models import metadata
+from fund.core.security import FieldCipher
 
 # (table, column) of every value encrypted with the FieldCipher. Add yours here.
 ENCRYPTED_COLUMNS: list[tuple[str, str]] = [

@@ -30,10 +30,10 @@ from fund.applications.models import Application, Vote
 from fund.audit.models import AuditEvent
 from fund.audit.service import Actor, record
 from fund.auth.models import User
+from fund.core.errors import Conflict, NotFound
 from fund.disbursements.models import Disbursement
 from fund.documents.service import documents_of
 from fund.documents.storage import DocumentStore
-from fund.errors import Conflict, NotFound
 from fund.funds.calendar import fiscal_year_bounds, fiscal_year_of
 from fund.funds.service import get_fund
 from fund.privacy.retention import (

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
 from fund.auth.models import User
-from fund.errors import InvalidInput, NotFound
-from fund.pagination import PageRequest, fetch_page
+from fund.core.errors import InvalidInput, NotFound
+from fund.core.pagination import PageRequest, fetch_page
 from fund.privacy.models import ACCESS_KINDS, AccessRecord
 
 
@@ -84,7 +84,7 @@ async def views_of_case(session: AsyncSession, reference: str) -> list[CaseView]
 
 async def _document_ids(session: AsyncSession, application_id: UUID) -> list[UUID]:
     """The ids of the case's supporting documents, once the documents domain exists (hook)."""
-    from fund.db import metadata
+    from fund.core.db import metadata
 
     table = metadata.tables.get("documents")
     if table is None or "application_id" not in table.c:

@@ -6,7 +6,7 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, CurrentActor, CurrentUser, UoW
+from fund.core.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.schools import service
 from fund.schools.schemas import ReferentOut, SchoolCreate, SchoolOut, SchoolPatch
 

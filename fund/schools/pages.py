@@ -16,10 +16,10 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
 from fund.auth.models import User
-from fund.errors import DomainError, NotFound
+from fund.core.errors import DomainError, NotFound
+from fund.core.uow import UnitOfWork
 from fund.schools import service
 from fund.schools.schemas import SchoolCreate, SchoolPatch
-from fund.uow import UnitOfWork
 from fund.web.pages import PageController, actor_of, domain_errors, flash, page, signed_in, uow_of, validation_errors
 
 FIELDS = {"name": "name", "uai": "uai", "region": "region", "department": "department"}

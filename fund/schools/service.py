@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from fund.audit.service import Actor, record
 from fund.auth.models import User, school_memberships
-from fund.errors import Conflict, InvalidInput, NotFound
+from fund.core.errors import Conflict, InvalidInput, NotFound
+from fund.core.uow import UnitOfWork
 from fund.schools.models import School
 from fund.schools.schemas import SchoolCreate, SchoolPatch
-from fund.uow import UnitOfWork
 
 
 async def list_visible(uow: UnitOfWork, user: User) -> list[School]:

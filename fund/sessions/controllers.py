@@ -9,12 +9,12 @@ from fund.applications.schemas import ApplicationOut, VoteIn
 from fund.applications.views import detailed
 from fund.auth.guards import requires_role
 from fund.auth.models import User
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
-from fund.pagination import Page
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.pagination import Page
+from fund.core.uow import UnitOfWork
 from fund.sessions import minutes, service
 from fund.sessions.models import CommitteeSession
 from fund.sessions.schemas import AgendaItemOut, SessionOpen, SessionOut
-from fund.uow import UnitOfWork
 
 CHAIR = requires_role("chair")
 

@@ -10,14 +10,14 @@ from sqlalchemy import select
 
 from fund.applications import workflow
 from fund.auth.models import User
+from fund.core.money import format_euros_fr
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
-from fund.money import format_euros_fr
 from fund.schools.models import School
 from fund.sessions import service
 from fund.students.models import Student, age_on
-from fund.uow import UnitOfWork
 
 _env = Environment(loader=PackageLoader("fund.sessions", "templates"), autoescape=select_autoescape(["html"]))
 

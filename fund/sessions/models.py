@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fund.db import metadata
+from fund.core.db import metadata
 
 
 class CommitteeSession(UUIDv7AuditBase):

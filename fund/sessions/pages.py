@@ -22,11 +22,11 @@ from fund.applications import decisions, workflow
 from fund.applications.access import Member, may_vote
 from fund.applications.schemas import RatificationIn, VoteIn
 from fund.auth.models import User
-from fund.errors import Conflict, DomainError, Forbidden, NotFound
-from fund.pagination import PageRequest
+from fund.core.errors import Conflict, DomainError, Forbidden, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.sessions import minutes, service
 from fund.sessions.schemas import SessionOpen
-from fund.uow import UnitOfWork
 from fund.web.formatting import date_fr
 from fund.web.pages import (
     PageController,

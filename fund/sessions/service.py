@@ -17,12 +17,12 @@ from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import VoteIn
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.errors import Conflict, Forbidden, IllegalTransition, NotFound
+from fund.core.errors import Conflict, Forbidden, IllegalTransition, NotFound
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
-from fund.pagination import PageRequest, fetch_page
 from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.sessions.schemas import SessionOpen
-from fund.uow import UnitOfWork
 
 
 @dataclass(frozen=True)

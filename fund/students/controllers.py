@@ -6,8 +6,8 @@ from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from fund.auth.guards import requires_role
-from fund.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
-from fund.pagination import Page
+from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
+from fund.core.pagination import Page
 from fund.students import service
 from fund.students.schemas import StudentAidOut, StudentCreate, StudentOut, StudentUpdate
 

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from fund.applications.access import readable
 from fund.applications.models import Application
 from fund.auth.models import User
-from fund.errors import DomainError, NotFound
-from fund.pagination import PageRequest
+from fund.core.errors import DomainError, NotFound
+from fund.core.pagination import PageRequest
+from fund.core.uow import UnitOfWork
 from fund.students import service
 from fund.students.models import Student, age_on
 from fund.students.schemas import StudentCreate, StudentUpdate
-from fund.uow import UnitOfWork
 from fund.web.pages import (
     PageController,
     actor_of,

@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from fund.applications.caps import AidSummary, student_aid
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.errors import InvalidInput, NotFound
+from fund.core.errors import InvalidInput, NotFound
+from fund.core.pagination import PageRequest, fetch_page
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
-from fund.pagination import PageRequest, fetch_page
 from fund.students.access import may_see, owned_schools, readable
 from fund.students.models import Student
 from fund.students.schemas import StudentCreate, StudentUpdate
-from fund.uow import UnitOfWork
 
 
 async def create(uow: UnitOfWork, user: User, data: StudentCreate, actor: Actor) -> Student:

@@ -21,9 +21,9 @@ from fund.auth import service as auth
 from fund.auth.context import sign_in_context
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut
 from fund.auth.schemas import Password
-from fund.errors import Conflict, InvalidInput
+from fund.core.errors import Conflict, InvalidInput
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import PARIS
-from fund.uow import UnitOfWork
 from fund.web.pages import (
     ENROLMENT_PAGE,
     SESSION_TOKEN,

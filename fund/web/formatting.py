@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 
 from fund.applications import workflow
+from fund.core.money import format_euros_fr
 from fund.funds.calendar import PARIS, local_day
 from fund.funds.policy import category_label
-from fund.money import format_euros_fr
 
 STATUS_FR = workflow.LABELS
 ROLE_FR = {

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from fund.audit.service import Actor
 from fund.auth import service as auth
 from fund.auth.models import User
-from fund.errors import DomainError
-from fund.uow import UnitOfWork
+from fund.core.errors import DomainError
+from fund.core.uow import UnitOfWork
 
 SESSION_TOKEN = "token"
 FLASH = "flash"

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
-from fund.db import metadata
-from fund.demo import seed
+from fund.core.db import metadata
+from fund.core.demo import seed
+from fund.core.settings import Settings
 from fund.disbursements.models import Disbursement
-from fund.settings import Settings
 from tests.browser.conftest import (
     DOCS_SCREENSHOTS,
     PHONE,

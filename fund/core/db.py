@@ -11,7 +11,7 @@ from sqlalchemy import ClauseElement
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from fund.settings import Settings
+from fund.core.settings import Settings
 
 metadata = orm_registry.metadata
 

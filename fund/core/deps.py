@@ -13,10 +13,10 @@ from litestar.params import QueryParameter
 from fund.audit.service import Actor
 from fund.auth.middleware import AUTOCOMMIT
 from fund.auth.models import User
-from fund.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from fund.security import FieldCipher
-from fund.settings import Settings
-from fund.uow import UnitOfWork
+from fund.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from fund.core.security import FieldCipher
+from fund.core.settings import Settings
+from fund.core.uow import UnitOfWork
 
 
 async def provide_uow(request: Request[Any, Any, Any], state: State) -> AsyncIterator[UnitOfWork]:

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 if TYPE_CHECKING:
-    from fund.settings import Settings
+    from fund.core.settings import Settings
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so that timing does not reveal which accounts exist.

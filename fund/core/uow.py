@@ -10,9 +10,9 @@ from typing import Any
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.core.queue import enqueue_outbox_events
 from fund.ledger.service import Books
 from fund.outbox.service import take_added_event_ids
-from fund.queue import enqueue_outbox_events
 
 
 @dataclass

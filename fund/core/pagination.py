@@ -14,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from fund.errors import InvalidInput
+from fund.core.errors import InvalidInput
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50

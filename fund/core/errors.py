@@ -1,5 +1,5 @@
 """Domain errors. Services raise these with a stable **code**; the HTTP layer maps each kind to one status in one
-place (``fund.problems``) and answers the code with its French text; the pages show the same text. Nobody matches
+place (``fund.core.problems``) and answers the code with its French text; the pages show the same text. Nobody matches
 message text: a client or a page that must react to a refusal reads its ``code``.
 
 ``REFUSALS`` is the catalogue: code → the French sentence people read, with ``{named}`` values filled in by the

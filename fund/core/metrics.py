@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.datastructures import State
 
+from fund.core.queue import queue_depth
 from fund.outbox.service import queue_figures
-from fund.queue import queue_depth
 
 
 @get(

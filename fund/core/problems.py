@@ -1,6 +1,6 @@
 """Every error answered as ``application/problem+json`` (RFC 9457), in one place.
 
-A domain error maps to one status here; every problem carries a stable ``code`` (``fund.errors.REFUSALS``) and
+A domain error maps to one status here; every problem carries a stable ``code`` (``fund.core.errors.REFUSALS``) and
 its French text as ``detail``; validation errors list ``{field, message}``; nothing internal (stack trace, SQL)
 ever reaches the client.
 """
@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from fund.errors import REFUSALS, Conflict, DomainError, Forbidden, InvalidInput, NotFound, refusal
+from fund.core.errors import REFUSALS, Conflict, DomainError, Forbidden, InvalidInput, NotFound, refusal
 
 log = structlog.get_logger(__name__)
 

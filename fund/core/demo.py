@@ -12,22 +12,22 @@ from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import fund.models  # noqa: F401  (every table known to the mappers: a vote refers to committee sessions)
+import fund.core.models  # noqa: F401  (every table known to the mappers: a vote refers to committee sessions)
 from fund.applications import decisions
 from fund.applications import service as applications
 from fund.applications.schemas import ApplicationCreate, PayeeIn, VoteIn
 from fund.audit.service import Actor
 from fund.auth.models import User
 from fund.budgets.models import BudgetEnvelope
+from fund.core.security import FieldCipher, hash_password
+from fund.core.settings import Settings
+from fund.core.uow import UnitOfWork
 from fund.funds.calendar import fiscal_year_of
 from fund.funds.models import Fund
 from fund.funds.policy import DEMO_POLICY
 from fund.ledger.service import Books
 from fund.schools.models import School
-from fund.security import FieldCipher, hash_password
-from fund.settings import Settings
 from fund.students.models import Student
-from fund.uow import UnitOfWork
 
 DEMO_BUDGET_CENTS = 5_000_000  # 50 000 €
 DEMO_PASSWORD = "demo-password"

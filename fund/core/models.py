@@ -4,7 +4,7 @@ from fund.applications.models import Application, Recusal, Vote, reference_count
 from fund.audit.models import AuditEvent
 from fund.auth.models import AuthToken, User, school_memberships
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
-from fund.db import metadata
+from fund.core.db import metadata
 from fund.disbursements.models import (
     BankStatement,
     Disbursement,
