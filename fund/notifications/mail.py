@@ -329,12 +329,18 @@ class FileMailer:
                 self._build_index()
             self._indexed = True
         path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{message_id}.eml"
-        try:
-            # Fails if the link exists: one name per message, whichever process comes first.
-            os.symlink(path.name, self._index / message_id)
-        except FileExistsError:
-            return self.folder / os.readlink(self._index / message_id)
-        return path
+        for _ in range(10):
+            try:
+                # Fails if the link exists: one name per message, whichever process comes first.
+                os.symlink(path.name, self._index / message_id)
+            except FileExistsError:
+                return self.folder / os.readlink(self._index / message_id)
+            except FileNotFoundError:
+                # Another process's first index, still empty, replaced the one this link was made in (a rename
+                # over an empty folder succeeds): make it again in the one now in place.
+                continue
+            return path
+        raise RuntimeError(f"could not index the mail {message_id} in {self._index}")
 
     def _build_index(self) -> None:
         """Index the mails already in the folder (once; several processes doing it at once agree)."""
