@@ -38,12 +38,12 @@ from fund.disbursements.controllers import DisbursementController, ExportControl
 from fund.documents.controllers import DocumentController
 from fund.funds.controllers import PolicyController
 from fund.ledger.service import Books
+from fund.meetings.controllers import MeetingController
 from fund.notifications.controllers import NotificationController
 from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.privacy.controllers import DataProtectionController
 from fund.schools.controllers import SchoolController
-from fund.sessions.controllers import SessionController
 from fund.students.controllers import StudentController
 from fund.web.routes import PAGES, STATIC, template_environment
 
@@ -57,7 +57,7 @@ API_CONTROLLERS = [
     RatificationController,
     PolicyController,
     BudgetController,
-    SessionController,
+    MeetingController,
     DisbursementController,
     PaymentBatchController,
     BankStatementController,

@@ -80,11 +80,11 @@ async def test_a_referent_of_the_same_school_in_another_fund_sees_its_students_b
     assert (await theirs.post(f"{API}/applications/{mine['id']}/withdraw")).status_code == 404
 
 
-async def test_the_other_funds_chair_finds_none_of_this_funds_requests_on_a_session_agenda(login, other) -> None:
+async def test_the_other_funds_chair_finds_none_of_this_funds_requests_on_a_meeting_agenda(login, other) -> None:
     mine = await submitted(await login("referent@example.org"))
-    opened = await other["other_chair"].post(f"{API}/sessions", json={})
+    opened = await other["other_chair"].post(f"{API}/meetings", json={})
     assert opened.status_code == 201, opened.text
-    agenda = (await other["other_chair"].get(f"{API}/sessions/{opened.json()['id']}")).json()
+    agenda = (await other["other_chair"].get(f"{API}/meetings/{opened.json()['id']}")).json()
     assert mine["id"] not in str(agenda)
     ratifications = await other["other_chair"].get(f"{API}/ratifications")
     assert ratifications.status_code == 200

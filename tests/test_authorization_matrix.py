@@ -135,14 +135,14 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/applications/{{application_id}}/cancel"): Rule(CHAIR),
     ("POST", f"{API}/applications/{{application_id}}/ratification"): Rule(CHAIR),
     ("GET", f"{API}/ratifications"): Rule(COMMITTEE),
-    # committee sessions
-    ("GET", f"{API}/sessions"): Rule(COMMITTEE),
-    ("POST", f"{API}/sessions"): Rule(CHAIR),
-    ("GET", f"{API}/sessions/{{session_id}}"): Rule(COMMITTEE),
-    ("GET", f"{API}/sessions/{{session_id}}/minutes"): Rule(COMMITTEE),
-    ("POST", f"{API}/sessions/{{session_id}}/attendance"): Rule(COMMITTEE),
-    ("POST", f"{API}/sessions/{{session_id}}/close"): Rule(CHAIR),
-    ("POST", f"{API}/sessions/{{session_id}}/agenda/{{application_id}}/votes"): Rule(COMMITTEE),
+    # committee meetings
+    ("GET", f"{API}/meetings"): Rule(COMMITTEE),
+    ("POST", f"{API}/meetings"): Rule(CHAIR),
+    ("GET", f"{API}/meetings/{{meeting_id}}"): Rule(COMMITTEE),
+    ("GET", f"{API}/meetings/{{meeting_id}}/minutes"): Rule(COMMITTEE),
+    ("POST", f"{API}/meetings/{{meeting_id}}/attendance"): Rule(COMMITTEE),
+    ("POST", f"{API}/meetings/{{meeting_id}}/close"): Rule(CHAIR),
+    ("POST", f"{API}/meetings/{{meeting_id}}/agenda/{{application_id}}/votes"): Rule(COMMITTEE),
     # money: the accountant
     ("GET", f"{API}/disbursements"): Rule(ACCOUNTANT),
     ("POST", f"{API}/disbursements/{{disbursement_id}}/paid"): Rule(ACCOUNTANT),
@@ -185,7 +185,7 @@ BODIES: dict[str, Any] = {
     f"POST {API}/applications/{{application_id}}/request-info": {"message": "Quel est le trajet ?"},
     f"POST {API}/applications/{{application_id}}/chair-decision": {"outcome": "reject", "reason": "Hors critères."},
     f"POST {API}/applications/{{application_id}}/ratification": {"outcome": "ratified"},
-    f"POST {API}/sessions/{{session_id}}/agenda/{{application_id}}/votes": {"vote": "abstain"},
+    f"POST {API}/meetings/{{meeting_id}}/agenda/{{application_id}}/votes": {"vote": "abstain"},
     f"POST {API}/disbursements/{{disbursement_id}}/instalments": {
         "due_dates": [(TODAY + datetime.timedelta(days=d)).isoformat() for d in (1, 31)]
     },
@@ -237,9 +237,9 @@ async def build_world(client: httpx.AsyncClient, login: Any, session_factory: An
     world.ids["school_id"] = str(paid["school_id"])
     users = (await admin.get(f"{API}/users", params={"limit": 200})).json()["items"]
     world.ids["user_id"] = next(u["id"] for u in users if u["email"] == "committee3@example.org")
-    session = await (await login(EMAILS["chair"])).post(f"{API}/sessions", json={})
+    session = await (await login(EMAILS["chair"])).post(f"{API}/meetings", json={})
     assert session.status_code == 201, session.text
-    world.ids["session_id"] = session.json()["id"]
+    world.ids["meeting_id"] = session.json()["id"]
     notifications = (await referent.get(f"{API}/notifications")).json()["items"]
     assert notifications, "the referent is told of the decision"
     world.ids["notification_id"] = notifications[0]["id"]
@@ -320,7 +320,7 @@ async def test_every_route_answers_every_role_as_the_table_says(settings, app_cl
         ids["application_id"] = world.ids["submitted"]
         if path.endswith("/payee"):
             ids["application_id"] = world.ids["approved"]
-        elif method != "GET" and "{application_id}" in path and "/sessions/" not in path:
+        elif method != "GET" and "{application_id}" in path and "/meetings/" not in path:
             ids["application_id"] = await fresh_application(login, path)
         tokens: dict[str, str | None] = {"anonymous": None, **world.tokens}
         if (method, path) in (

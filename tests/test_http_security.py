@@ -50,7 +50,7 @@ async def test_the_pages_have_no_inline_script_or_style(settings, demo) -> None:
 
 
 async def test_the_printable_minutes_may_use_their_own_styles_but_never_a_script(app_client) -> None:
-    response = await app_client.get("/api/v1/sessions/00000000-0000-0000-0000-000000000000/minutes")
+    response = await app_client.get("/api/v1/meetings/00000000-0000-0000-0000-000000000000/minutes")
     policy = response.headers["content-security-policy"]
     assert "style-src 'unsafe-inline'" in policy
     assert "script-src" not in policy

@@ -134,7 +134,7 @@ async def test_a_role_receives_none_of_the_case_facts_it_has_no_use_for(
     role: str, settings: Settings, login, session_factory
 ) -> None:
     ids = await filed_and_paid(login, session_factory)
-    ids.setdefault("session_id", "00000000-0000-0000-0000-000000000000")
+    ids.setdefault("meeting_id", "00000000-0000-0000-0000-000000000000")
     api = await login(EMAILS[role])
     found: list[str] = []
     for url in api_reads(role, ids):

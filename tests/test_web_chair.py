@@ -1,4 +1,4 @@
-"""The chair's pages: ratifying fast-tracked decisions, committee sessions (agenda, votes, closing, minutes)."""
+"""The chair's pages: ratifying fast-tracked decisions, committee meetings (agenda, votes, closing, minutes)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def ratification_of(login: Any, application: dict[str, Any]) -> str | None
 
 
 async def sessions_of(login: Any) -> list[dict[str, Any]]:
-    response = await (await login(CHAIR)).get("/api/v1/sessions")
+    response = await (await login(CHAIR)).get("/api/v1/meetings")
     assert response.status_code == 200, response.text
     return list(response.json()["items"])
 
@@ -148,7 +148,7 @@ async def test_a_decision_already_ratified_is_refused_in_french(login, settings)
     assert await ratification_of(login, application) == "ratified"
 
 
-# --- committee sessions ------------------------------------------------------------------------------------------
+# --- committee meetings ------------------------------------------------------------------------------------------
 
 
 async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads_the_minutes(login, settings) -> None:
@@ -162,9 +162,9 @@ async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads
         assert form.status_code == 200
         assert '<label for="held_on">Date de la séance</label>' in form.text
         assert "Ouvrir la séance" in form.text
-        session_id = await open_through_the_page(client, "03/12/2026")
+        meeting_id = await open_through_the_page(client, "03/12/2026")
 
-        shown = await client.get(f"/seances/{session_id}")
+        shown = await client.get(f"/seances/{meeting_id}")
         assert shown.status_code == 200
         text = shown.text
         assert "<h1>Séance du 03/12/2026</h1>" in text
@@ -176,16 +176,16 @@ async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads
         assert "Patricia Présidente" in text  # recorded present when opening
         assert "Pour 0 · Contre 0 · Abstention 0" in text
         assert ">Clore la séance<" in text
-        assert f'href="/seances/{session_id}/proces-verbal"' in text
+        assert f'href="/seances/{meeting_id}/proces-verbal"' in text
         assert "Télécharger le procès-verbal" in text
         assert_pseudonymised(text)
 
         listed = await client.get("/seances")
-        assert f'href="/seances/{session_id}">Séance du 03/12/2026</a>' in listed.text
+        assert f'href="/seances/{meeting_id}">Séance du 03/12/2026</a>' in listed.text
         assert "3 point(s) :" in listed.text
         assert "Ouvrir la séance" not in listed.text  # one open session at a time
 
-        closed = await client.post(f"/seances/{session_id}/cloture", data={"_csrf_token": csrf_token(client)})
+        closed = await client.post(f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client)})
         assert closed.status_code == 303, closed.text
         after = await client.get(closed.headers["location"])
         assert "Séance du 03/12/2026 close" in after.text
@@ -193,7 +193,7 @@ async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads
         assert "Close le" in after.text
         assert '<th scope="col">Résultat</th>' in after.text
 
-        minutes = await client.get(f"/seances/{session_id}/proces-verbal")
+        minutes = await client.get(f"/seances/{meeting_id}/proces-verbal")
     assert minutes.status_code == 200
     assert minutes.headers["content-type"].startswith("text/html")
     disposition = minutes.headers["content-disposition"]
@@ -207,15 +207,15 @@ async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads
     assert urgent["reference"] in minutes.text
     assert_pseudonymised(minutes.text)
     [session] = await sessions_of(login)
-    assert (session["id"], session["status"], session["held_on"]) == (session_id, "closed", "2026-12-03")
+    assert (session["id"], session["status"], session["held_on"]) == (meeting_id, "closed", "2026-12-03")
 
 
 async def test_the_minutes_of_an_open_session_are_a_draft(login, settings) -> None:
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
         await client.get("/seances")
-        session_id = await open_through_the_page(client, "2026-12-10")
-        minutes = await client.get(f"/seances/{session_id}/proces-verbal")
+        meeting_id = await open_through_the_page(client, "2026-12-10")
+        minutes = await client.get(f"/seances/{meeting_id}/proces-verbal")
     assert minutes.status_code == 200
     assert 'filename="projet-proces-verbal-comite-2026-12-10.html"' in minutes.headers["content-disposition"]
     assert "PROJET — séance non close" in minutes.text
@@ -236,7 +236,7 @@ async def test_a_bad_date_is_shown_next_to_the_field_and_no_session_is_opened(lo
 
 
 async def test_a_second_session_is_refused_in_french_while_one_is_open(login, settings) -> None:
-    opened = await (await login(CHAIR)).post("/api/v1/sessions", json={"held_on": "2026-12-03"})
+    opened = await (await login(CHAIR)).post("/api/v1/meetings", json={"held_on": "2026-12-03"})
     assert opened.status_code == 201
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
@@ -251,12 +251,12 @@ async def test_a_second_session_is_refused_in_french_while_one_is_open(login, se
 
 async def test_closing_a_closed_session_is_refused_in_french(login, settings) -> None:
     chair = await login(CHAIR)
-    session_id = (await chair.post("/api/v1/sessions", json={})).json()["id"]
-    assert (await chair.post(f"/api/v1/sessions/{session_id}/close")).status_code == 200
+    meeting_id = (await chair.post("/api/v1/meetings", json={})).json()["id"]
+    assert (await chair.post(f"/api/v1/meetings/{meeting_id}/close")).status_code == 200
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
-        await client.get(f"/seances/{session_id}")
-        response = await client.post(f"/seances/{session_id}/cloture", data={"_csrf_token": csrf_token(client)})
+        await client.get(f"/seances/{meeting_id}")
+        response = await client.post(f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client)})
     assert response.status_code == 409
     assert "Cette séance est déjà close." in response.text
 
@@ -265,11 +265,11 @@ async def test_the_chair_votes_through_the_session_and_a_bad_amount_stays_next_t
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
         await client.get("/seances")
-        session_id = await open_through_the_page(client, "2026-12-03")
-        agenda = (await (await login(CHAIR)).get(f"/api/v1/sessions/{session_id}")).json()["agenda"]
+        meeting_id = await open_through_the_page(client, "2026-12-03")
+        agenda = (await (await login(CHAIR)).get(f"/api/v1/meetings/{meeting_id}")).json()["agenda"]
         item = next(i for i in agenda if i["kind"] == "decision")
-        url = f"/seances/{session_id}/points/{item['application_id']}/vote"
-        page = await client.get(f"/seances/{session_id}")
+        url = f"/seances/{meeting_id}/points/{item['application_id']}/vote"
+        page = await client.get(f"/seances/{meeting_id}")
         assert f'action="{url}"' in page.text
         assert f'<label for="montant-{item["application_id"]}">' in page.text
 
@@ -297,15 +297,15 @@ async def test_a_decision_is_ratified_from_the_session_page_and_the_chair_return
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
         await client.get("/seances")
-        session_id = await open_through_the_page(client, "2026-12-03")
-        page = await client.get(f"/seances/{session_id}")
-        assert f'<input type="hidden" name="seance" value="{session_id}">' in page.text
+        meeting_id = await open_through_the_page(client, "2026-12-03")
+        page = await client.get(f"/seances/{meeting_id}")
+        assert f'<input type="hidden" name="seance" value="{meeting_id}">' in page.text
         response = await client.post(
             f"/presidence/ratifications/{urgent['id']}",
-            data={"outcome": "ratified", "seance": session_id, "_csrf_token": csrf_token(client)},
+            data={"outcome": "ratified", "seance": meeting_id, "_csrf_token": csrf_token(client)},
         )
         assert response.status_code == 303
-        assert response.headers["location"] == f"/seances/{session_id}"
+        assert response.headers["location"] == f"/seances/{meeting_id}"
         after = await client.get(response.headers["location"])
     ratify_part = after.text.split("Décisions prises en urgence à ratifier</h2>", 1)[1]
     assert "Ratifiée" in ratify_part
@@ -328,15 +328,15 @@ async def test_an_unknown_session_is_not_found(settings, demo) -> None:
 @pytest.mark.parametrize("email", sorted(OUTSIDERS))
 async def test_non_chairs_are_sent_home_and_their_posts_change_nothing(login, settings, email) -> None:
     application = await fast_tracked(login)
-    session_id = (await (await login(CHAIR)).post("/api/v1/sessions", json={})).json()["id"]
+    meeting_id = (await (await login(CHAIR)).post("/api/v1/meetings", json={})).json()["id"]
     home = OUTSIDERS[email]
     async with running_app(settings) as client:
         await sign_in(client, email)
         for path in (
             "/presidence/ratifications",
             "/seances",
-            f"/seances/{session_id}",
-            f"/seances/{session_id}/proces-verbal",
+            f"/seances/{meeting_id}",
+            f"/seances/{meeting_id}/proces-verbal",
         ):
             response = await client.get(path, follow_redirects=False)
             assert response.status_code == 303, path
@@ -345,14 +345,14 @@ async def test_non_chairs_are_sent_home_and_their_posts_change_nothing(login, se
         posts = {
             f"/presidence/ratifications/{application['id']}": {"outcome": "ratified"},
             "/seances": {"held_on": "2026-12-03"},
-            f"/seances/{session_id}/cloture": {},
+            f"/seances/{meeting_id}/cloture": {},
         }
         for path, data in posts.items():
             response = await client.post(path, data={**data, "_csrf_token": token}, follow_redirects=False)
             assert response.status_code == 303, path
             assert response.headers["location"] == home, path
     assert await ratification_of(login, application) is None
-    assert [(s["id"], s["status"]) for s in await sessions_of(login)] == [(session_id, "open")]
+    assert [(s["id"], s["status"]) for s in await sessions_of(login)] == [(meeting_id, "open")]
 
 
 async def test_a_post_without_the_csrf_token_is_refused(login, settings) -> None:

@@ -160,11 +160,11 @@ async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
 
 
 async def vote(
-    uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor, *, session_id: UUID | None = None
+    uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor, *, meeting_id: UUID | None = None
 ) -> tuple[Application, Vote]:
     """Record a vote and let the policy decide. The application row is locked for the whole count.
 
-    ``session_id`` stamps a vote cast through a committee session; the caller has checked the agenda.
+    ``meeting_id`` stamps a vote cast through a committee meeting; the caller has checked the agenda.
     """
     if not is_committee(user):
         raise Forbidden("committee_only")
@@ -201,7 +201,7 @@ async def vote(
         amount_cents=amount,
         comment=data.comment,
         by_chair=user.has_role("chair"),
-        session_id=session_id,
+        meeting_id=meeting_id,
     )
     uow.session.add(cast)
     try:
@@ -214,7 +214,7 @@ async def vote(
         "application.vote",
         entity_type="application",
         entity_id=application.id,
-        detail={"vote": data.vote, "amount_cents": amount, **({"session_id": str(session_id)} if session_id else {})},
+        detail={"vote": data.vote, "amount_cents": amount, **({"meeting_id": str(meeting_id)} if meeting_id else {})},
     )
     if application.status == "submitted":
         await _transition(uow, application, "start_review", actor)

@@ -127,8 +127,8 @@ class Vote(UUIDv7AuditBase):
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     by_chair: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Set when the vote was cast through a committee session.
-    session_id: Mapped[UUID | None] = mapped_column(ForeignKey("committee_sessions.id"), index=True)
+    # Set when the vote was cast through a committee meeting.
+    meeting_id: Mapped[UUID | None] = mapped_column(ForeignKey("meetings.id"), index=True)
 
 
 class Recusal(UUIDv7AuditBase):

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import fund.core.models  # noqa: F401  (every table known to the mappers: a vote refers to committee sessions)
+import fund.core.models  # noqa: F401  (every table known to the mappers: a vote refers to committee meetings)
 from fund.applications import decisions
 from fund.applications import service as applications
 from fund.applications.schemas import ApplicationCreate, PayeeIn, VoteIn

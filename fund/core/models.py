@@ -16,11 +16,11 @@ from fund.disbursements.models import (
 from fund.documents.models import Document
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
+from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
 from fund.privacy.models import AccessRecord, Anonymisation  # noqa: F401
 from fund.schools.models import School
-from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
 from fund.students.models import Student
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "BankStatement",
     "BudgetEnvelope",
     "BudgetReservation",
-    "CommitteeSession",
     "DeliveryLog",
     "Disbursement",
     "Document",
@@ -39,6 +38,7 @@ __all__ = [
     "Fund",
     "JournalEntry",
     "JournalLine",
+    "Meeting",
     "Notification",
     "OutboxEvent",
     "PaymentAttempt",
@@ -50,9 +50,9 @@ __all__ = [
     "User",
     "Vote",
     "journal_counters",
+    "meeting_attendees",
     "metadata",
     "notification_preferences",
     "reference_counters",
     "school_memberships",
-    "session_attendees",
 ]

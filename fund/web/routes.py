@@ -15,9 +15,9 @@ from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
 from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
+from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
-from fund.sessions.pages import PAGES as SESSION_PAGES
 from fund.students.pages import PAGES as STUDENT_PAGES
 from fund.web.controllers import SignInController
 from fund.web.formatting import FILTERS
@@ -33,7 +33,7 @@ DOMAINS = (
     "schools",
     "budgets",
     "funds",
-    "sessions",
+    "meetings",
     "dashboards",
     "documents",
 )
@@ -49,7 +49,7 @@ PAGES: list[type[Controller]] = [
     *SCHOOL_PAGES,
     *BUDGET_PAGES,
     *POLICY_PAGES,
-    *SESSION_PAGES,
+    *MEETING_PAGES,
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
 ]

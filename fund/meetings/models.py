@@ -23,12 +23,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from fund.core.db import metadata
 
 
-class CommitteeSession(UUIDv7AuditBase):
-    __tablename__ = "committee_sessions"
+class Meeting(UUIDv7AuditBase):
+    __tablename__ = "meetings"
     __table_args__ = (
         CheckConstraint("status IN ('open', 'closed')", name="status"),
-        # One open session per fund at a time.
-        Index("uq_committee_sessions_one_open", "fund_id", unique=True, postgresql_where=text("status = 'open'")),
+        # One open meeting per fund at a time.
+        Index("uq_meetings_one_open", "fund_id", unique=True, postgresql_where=text("status = 'open'")),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))
@@ -39,18 +39,18 @@ class CommitteeSession(UUIDv7AuditBase):
 
 
 class AgendaItem(UUIDv7AuditBase):
-    """A request on a session's agenda: to decide, or a fast-tracked decision to ratify.
+    """A request on a meeting's agenda: to decide, or a fast-tracked decision to ratify.
 
-    At closing, the outcome is frozen here so that the minutes say what the session saw.
+    At closing, the outcome is frozen here so that the minutes say what the meeting saw.
     """
 
-    __tablename__ = "session_agenda_items"
+    __tablename__ = "agenda_items"
     __table_args__ = (
-        UniqueConstraint("session_id", "application_id", name="uq_session_agenda_items_application"),
+        UniqueConstraint("meeting_id", "application_id", name="uq_agenda_items_application"),
         CheckConstraint("kind IN ('decision', 'ratification')", name="kind"),
     )
 
-    session_id: Mapped[UUID] = mapped_column(ForeignKey("committee_sessions.id", ondelete="CASCADE"))
+    meeting_id: Mapped[UUID] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
     application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(SmallInteger)
@@ -58,9 +58,9 @@ class AgendaItem(UUIDv7AuditBase):
     final_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
-session_attendees = Table(
-    "session_attendees",
+meeting_attendees = Table(
+    "meeting_attendees",
     metadata,
-    Column("session_id", ForeignKey("committee_sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("meeting_id", ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id"), primary_key=True),
 )

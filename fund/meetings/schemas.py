@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from fund.auth.schemas import Strict
 
 
-class SessionOpen(Strict):
+class MeetingOpen(Strict):
     held_on: datetime.date | None = None
 
 
@@ -25,7 +25,7 @@ class AgendaItemOut(BaseModel):
     amount_granted_cents: int | None
 
 
-class SessionOut(BaseModel):
+class MeetingOut(BaseModel):
     id: UUID
     held_on: datetime.date
     status: Literal["open", "closed"]

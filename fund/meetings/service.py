@@ -1,4 +1,4 @@
-"""Committee sessions: the chair opens one with its agenda (requests awaiting a decision, fast-tracked decisions to
+"""Committee meetings: the chair opens one with its agenda (requests awaiting a decision, fast-tracked decisions to
 ratify), members vote through it and are recorded present, the chair closes it, and the minutes are drawn up."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from fund.core.errors import Conflict, Forbidden, IllegalTransition, NotFound
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
-from fund.sessions.models import AgendaItem, CommitteeSession, session_attendees
-from fund.sessions.schemas import SessionOpen
+from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
+from fund.meetings.schemas import MeetingOpen
 
 
 @dataclass(frozen=True)
-class SessionView:
-    session: CommitteeSession
+class MeetingView:
+    meeting: Meeting
     attendees: list[User]
     items: list[tuple[AgendaItem, Application]]
 
@@ -37,15 +37,13 @@ def _require_committee(user: User) -> None:
         raise Forbidden("committee_only")
 
 
-async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Actor) -> CommitteeSession:
+async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Actor) -> Meeting:
     if not user.has_role("chair"):
         raise Forbidden("chair_only")
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
-    session = CommitteeSession(
-        fund_id=user.fund_id, held_on=data.held_on or local_day(now), status="open", opened_by_id=user.id
-    )
-    uow.session.add(session)
+    meeting = Meeting(fund_id=user.fund_id, held_on=data.held_on or local_day(now), status="open", opened_by_id=user.id)
+    uow.session.add(meeting)
     try:
         await uow.session.flush()
     except IntegrityError as exc:
@@ -70,118 +68,118 @@ async def open_session(uow: UnitOfWork, user: User, data: SessionOpen, actor: Ac
     )
     items = [(app_id, "decision") for app_id in to_decide] + [(app_id, "ratification") for app_id in to_ratify]
     uow.session.add_all(
-        AgendaItem(session_id=session.id, application_id=app_id, kind=kind, position=index)
+        AgendaItem(meeting_id=meeting.id, application_id=app_id, kind=kind, position=index)
         for index, (app_id, kind) in enumerate(items, start=1)
     )
-    await _mark_present(uow, session.id, user.id)
+    await _mark_present(uow, meeting.id, user.id)
     await record(
         uow.session,
         actor,
-        "session.opened",
-        entity_type="committee_session",
-        entity_id=session.id,
+        "meeting.opened",
+        entity_type="meeting",
+        entity_id=meeting.id,
         detail={"decisions": len(to_decide), "ratifications": len(to_ratify)},
     )
     await uow.commit()
-    return session
+    return meeting
 
 
-async def _mark_present(uow: UnitOfWork, session_id: UUID, user_id: UUID) -> None:
+async def _mark_present(uow: UnitOfWork, meeting_id: UUID, user_id: UUID) -> None:
     await uow.session.execute(
-        insert(session_attendees).values(session_id=session_id, user_id=user_id).on_conflict_do_nothing()
+        insert(meeting_attendees).values(meeting_id=meeting_id, user_id=user_id).on_conflict_do_nothing()
     )
 
 
-async def _get(uow: UnitOfWork, user: User, session_id: UUID, *, lock: bool = False) -> CommitteeSession:
+async def _get(uow: UnitOfWork, user: User, meeting_id: UUID, *, lock: bool = False) -> Meeting:
     _require_committee(user)
-    session = await uow.session.get(CommitteeSession, session_id, with_for_update=lock)
-    if session is None or session.fund_id != user.fund_id:
+    meeting = await uow.session.get(Meeting, meeting_id, with_for_update=lock)
+    if meeting is None or meeting.fund_id != user.fund_id:
         raise NotFound("meeting_not_found")
-    return session
+    return meeting
 
 
-async def attend(uow: UnitOfWork, user: User, session_id: UUID, actor: Actor) -> CommitteeSession:
-    session = await _get(uow, user, session_id)
-    if session.status != "open":
+async def attend(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> Meeting:
+    meeting = await _get(uow, user, meeting_id)
+    if meeting.status != "open":
         raise IllegalTransition("meeting_closed")
-    await _mark_present(uow, session.id, user.id)
-    await record(uow.session, actor, "session.attended", entity_type="committee_session", entity_id=session.id)
+    await _mark_present(uow, meeting.id, user.id)
+    await record(uow.session, actor, "meeting.attended", entity_type="meeting", entity_id=meeting.id)
     await uow.commit()
-    return session
+    return meeting
 
 
 async def vote(
-    uow: UnitOfWork, user: User, session_id: UUID, application_id: UUID, data: VoteIn, actor: Actor
+    uow: UnitOfWork, user: User, meeting_id: UUID, application_id: UUID, data: VoteIn, actor: Actor
 ) -> Application:
-    """A vote cast through the session: the request must be on its agenda to decide; the voter is present."""
-    session = await _get(uow, user, session_id)
-    if session.status != "open":
+    """A vote cast through the meeting: the request must be on its agenda to decide; the voter is present."""
+    meeting = await _get(uow, user, meeting_id)
+    if meeting.status != "open":
         raise IllegalTransition("meeting_closed")
     on_agenda = await uow.session.scalar(
         select(AgendaItem.id).where(
-            AgendaItem.session_id == session.id,
+            AgendaItem.meeting_id == meeting.id,
             AgendaItem.application_id == application_id,
             AgendaItem.kind == "decision",
         )
     )
     if on_agenda is None:
         raise NotFound("not_on_agenda")
-    await _mark_present(uow, session.id, user.id)
-    application, _ = await decisions.vote(uow, user, application_id, data, actor, session_id=session.id)
+    await _mark_present(uow, meeting.id, user.id)
+    application, _ = await decisions.vote(uow, user, application_id, data, actor, meeting_id=meeting.id)
     return application
 
 
-async def close(uow: UnitOfWork, user: User, session_id: UUID, actor: Actor) -> CommitteeSession:
+async def close(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> Meeting:
     if not user.has_role("chair"):
         raise Forbidden("chair_only")
-    session = await _get(uow, user, session_id, lock=True)
-    if session.status != "open":
+    meeting = await _get(uow, user, meeting_id, lock=True)
+    if meeting.status != "open":
         raise IllegalTransition("meeting_already_closed")
-    items = await _items(uow, session.id)
+    items = await _items(uow, meeting.id)
     for item, application in items:
         item.final_status = application.status
         item.final_amount_cents = application.amount_granted_cents
-    session.status = "closed"
-    session.closed_at = await uow.session.scalar(select(func.now()))
+    meeting.status = "closed"
+    meeting.closed_at = await uow.session.scalar(select(func.now()))
     await record(
         uow.session,
         actor,
-        "session.closed",
-        entity_type="committee_session",
-        entity_id=session.id,
+        "meeting.closed",
+        entity_type="meeting",
+        entity_id=meeting.id,
         detail={"items": len(items)},
     )
     await uow.commit()
-    return session
+    return meeting
 
 
-async def _items(uow: UnitOfWork, session_id: UUID) -> list[tuple[AgendaItem, Application]]:
+async def _items(uow: UnitOfWork, meeting_id: UUID) -> list[tuple[AgendaItem, Application]]:
     rows = await uow.session.execute(
         select(AgendaItem, Application)
         .join(Application, Application.id == AgendaItem.application_id)
-        .where(AgendaItem.session_id == session_id)
+        .where(AgendaItem.meeting_id == meeting_id)
         .order_by(AgendaItem.position)
     )
     return [(row[0], row[1]) for row in rows]
 
 
-async def view(uow: UnitOfWork, user: User, session_id: UUID) -> SessionView:
-    session = await _get(uow, user, session_id)
+async def view(uow: UnitOfWork, user: User, meeting_id: UUID) -> MeetingView:
+    meeting = await _get(uow, user, meeting_id)
     attendees = list(
         await uow.session.scalars(
             select(User)
-            .join(session_attendees, session_attendees.c.user_id == User.id)
-            .where(session_attendees.c.session_id == session.id)
+            .join(meeting_attendees, meeting_attendees.c.user_id == User.id)
+            .where(meeting_attendees.c.meeting_id == meeting.id)
             .order_by(User.full_name)
         )
     )
-    return SessionView(session, attendees, await _items(uow, session.id))
+    return MeetingView(meeting, attendees, await _items(uow, meeting.id))
 
 
-async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[CommitteeSession], str | None]:
+async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[Meeting], str | None]:
     _require_committee(user)
-    query = select(CommitteeSession).where(CommitteeSession.fund_id == user.fund_id)
-    return await fetch_page(uow.session, query, CommitteeSession.id, page)
+    query = select(Meeting).where(Meeting.fund_id == user.fund_id)
+    return await fetch_page(uow.session, query, Meeting.id, page)
 
 
 async def votes_by_application(uow: UnitOfWork, application_ids: set[UUID]) -> dict[UUID, list[tuple[Vote, str]]]:
@@ -201,31 +199,29 @@ async def votes_by_application(uow: UnitOfWork, application_ids: set[UUID]) -> d
     return result
 
 
-async def get(uow: UnitOfWork, user: User, session_id: UUID) -> CommitteeSession:
-    """One session of the user's fund, for a committee member or the chair."""
-    return await _get(uow, user, session_id)
+async def get(uow: UnitOfWork, user: User, meeting_id: UUID) -> Meeting:
+    """One meeting of the user's fund, for a committee member or the chair."""
+    return await _get(uow, user, meeting_id)
 
 
-async def current(uow: UnitOfWork, user: User) -> CommitteeSession | None:
-    """The fund's open session, if any (there is at most one)."""
+async def current(uow: UnitOfWork, user: User) -> Meeting | None:
+    """The fund's open meeting, if any (there is at most one)."""
     _require_committee(user)
-    return await uow.session.scalar(
-        select(CommitteeSession).where(CommitteeSession.fund_id == user.fund_id, CommitteeSession.status == "open")
-    )
+    return await uow.session.scalar(select(Meeting).where(Meeting.fund_id == user.fund_id, Meeting.status == "open"))
 
 
-async def agenda_counts(uow: UnitOfWork, session_ids: set[UUID]) -> dict[UUID, dict[str, int]]:
-    """The number of agenda items of each session by kind (``decision``, ``ratification``), in one query."""
-    if not session_ids:
+async def agenda_counts(uow: UnitOfWork, meeting_ids: set[UUID]) -> dict[UUID, dict[str, int]]:
+    """The number of agenda items of each meeting by kind (``decision``, ``ratification``), in one query."""
+    if not meeting_ids:
         return {}
     rows = await uow.session.execute(
-        select(AgendaItem.session_id, AgendaItem.kind, func.count())
-        .where(AgendaItem.session_id.in_(session_ids))
-        .group_by(AgendaItem.session_id, AgendaItem.kind)
+        select(AgendaItem.meeting_id, AgendaItem.kind, func.count())
+        .where(AgendaItem.meeting_id.in_(meeting_ids))
+        .group_by(AgendaItem.meeting_id, AgendaItem.kind)
     )
     counts: dict[UUID, dict[str, int]] = {}
-    for session_id, kind, count in rows:
-        counts.setdefault(session_id, {})[kind] = int(count)
+    for meeting_id, kind, count in rows:
+        counts.setdefault(meeting_id, {})[kind] = int(count)
     return counts
 
 

@@ -1,7 +1,7 @@
-"""The chair's pages: fast-tracked decisions to ratify, committee sessions (agenda, votes, closing, minutes).
+"""The chair's pages: fast-tracked decisions to ratify, committee meetings (agenda, votes, closing, minutes).
 
 They call the same services as ``POST /api/v1/applications/{id}/ratification``, ``GET /api/v1/ratifications`` and
-``/api/v1/sessions``; students stay pseudonymised (no name, no payee), as in the committee's view.
+``/api/v1/meetings``; students stay pseudonymised (no name, no payee), as in the committee's view.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
-from fund.sessions import minutes, service
-from fund.sessions.schemas import SessionOpen
+from fund.meetings import minutes, service
+from fund.meetings.schemas import MeetingOpen
 from fund.web.formatting import date_fr
 from fund.web.pages import (
     PageController,
@@ -78,7 +78,7 @@ def minutes_file_name(held_on: datetime.date, closed: bool) -> tuple[str, str]:
 class RatificationForm(BaseModel):
     outcome: str = ""
     comment: str = ""
-    seance: str = ""  # set when the form is on a session's page: back there afterwards
+    seance: str = ""  # set when the form is on a meeting's page: back there afterwards
 
 
 class RatificationPages(PageController):
@@ -109,7 +109,7 @@ class RatificationPages(PageController):
             rows, cursor = await decisions.awaiting_ratification(UnitOfWork(session, None), user, paging)
         return page(
             request,
-            "sessions/ratifications.html",
+            "meetings/ratifications.html",
             user,
             errors=errors,
             status_code=status_code,
@@ -129,7 +129,7 @@ class RatificationPages(PageController):
         data: Annotated[RatificationForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "chair")
-        session_id = _uuid(data.seance)
+        meeting_id = _uuid(data.seance)
         errors: dict[str, str] = {}
         status_code: int | None = None
         try:
@@ -147,9 +147,9 @@ class RatificationPages(PageController):
                 except DomainError as exc:
                     errors, status_code = {"_": exc.detail}, status_of(exc)
         if errors:
-            if session_id is not None:
-                return await session_page(
-                    request, state, user, session_id, errors=errors, failed_id=application_id, status_code=status_code
+            if meeting_id is not None:
+                return await meeting_page(
+                    request, state, user, meeting_id, errors=errors, failed_id=application_id, status_code=status_code
                 )
             return await self._page(
                 request,
@@ -163,7 +163,7 @@ class RatificationPages(PageController):
             )
         done = "ratifiée" if verdict.outcome == "ratified" else "désavouée"
         flash(request, f"Décision {application.reference} {done}.")
-        return Redirect(f"/seances/{session_id}" if session_id else "/presidence/ratifications", status_code=303)
+        return Redirect(f"/seances/{meeting_id}" if meeting_id else "/presidence/ratifications", status_code=303)
 
 
 def _uuid(text: str) -> UUID | None:
@@ -173,7 +173,7 @@ def _uuid(text: str) -> UUID | None:
         return None
 
 
-# --- committee sessions ------------------------------------------------------------------------------------------
+# --- committee meetings ------------------------------------------------------------------------------------------
 
 
 class NewSessionForm(BaseModel):
@@ -185,28 +185,28 @@ class VoteForm(BaseModel):
     amount: str = ""
 
 
-async def session_page(
+async def meeting_page(
     request: Request[Any, Any, Any],
     state: State,
     user: User,
-    session_id: UUID,
+    meeting_id: UUID,
     *,
     errors: dict[str, str] | None = None,
     failed_id: UUID | None = None,
     vote_form: VoteForm | None = None,
     status_code: int | None = None,
 ) -> Template:
-    """One session: agenda with where each item stands, attendance, the chair's actions while it is open."""
+    """One meeting: agenda with where each item stands, attendance, the chair's actions while it is open."""
     async with state.session_factory() as session:
         uow = UnitOfWork(session, None)
         try:
-            view = await service.view(uow, user, session_id)
+            view = await service.view(uow, user, meeting_id)
         except NotFound:
-            return page(request, "sessions/introuvable.html", user, status_code=404)
+            return page(request, "meetings/introuvable.html", user, status_code=404)
         on_agenda = {a.id for _, a in view.items}
         votes = await service.votes_by_application(uow, on_agenda)
         recused = await service.recused_from(uow, user, on_agenda)
-    s = view.session
+    s = view.meeting
     member = Member.of(user)
     to_decide: list[dict[str, Any]] = []
     to_ratify: list[dict[str, Any]] = []
@@ -236,7 +236,7 @@ async def session_page(
         (to_decide if item.kind == "decision" else to_ratify).append(row)
     return page(
         request,
-        "sessions/seance.html",
+        "meetings/seance.html",
         user,
         errors=errors,
         status_code=status_code,
@@ -249,8 +249,8 @@ async def session_page(
     )
 
 
-class SessionPages(PageController):
-    """The committee sessions: list, « Nouvelle séance », one session, closing, the minutes."""
+class MeetingPages(PageController):
+    """The committee meetings: list, « Nouvelle séance », one meeting, closing, the minutes."""
 
     path = "/seances"
 
@@ -269,29 +269,29 @@ class SessionPages(PageController):
             uow = UnitOfWork(session, None)
             rows, cursor = await service.list_for(uow, user, paging)
             counts = await service.agenda_counts(uow, {s.id for s in rows})
-            open_session = await service.current(uow, user)
+            open_meeting = await service.current(uow, user)
         return page(
             request,
-            "sessions/seances.html",
+            "meetings/seances.html",
             user,
             errors=errors,
             status_code=status_code,
             rows=[(s, counts.get(s.id, {})) for s in rows],
             next_cursor=cursor,
             first_page=paging.cursor is None,
-            open_session=open_session,
+            open_meeting=open_meeting,
             form=form or NewSessionForm(held_on=datetime.date.today().isoformat()),
         )
 
     @get()
-    async def sessions_page(
+    async def meetings_page(
         self, request: Request[Any, Any, Any], state: State, apres: FromQuery[str | None] = None
     ) -> Template:
         user = await signed_in(request, state, "chair")
         return await self._list(request, state, user, page_request(apres))
 
     @post(status_code=303)
-    async def open_session(
+    async def open_meeting(
         self,
         request: Request[Any, Any, Any],
         state: State,
@@ -303,10 +303,10 @@ class SessionPages(PageController):
             held_on = parse_date(data.held_on)
         except ValueError as exc:  # parse_date's message is French
             return await self._list(request, state, user, first, form=data, errors={"held_on": str(exc)})
-        opened = SessionOpen(held_on=held_on)
+        opened = MeetingOpen(held_on=held_on)
         async with state.session_factory() as session:
             try:
-                created = await service.open_session(uow_of(state, session), user, opened, actor_of(request, user))
+                created = await service.open_meeting(uow_of(state, session), user, opened, actor_of(request, user))
             except DomainError as exc:
                 return await self._list(
                     request, state, user, first, form=data, errors={"_": exc.detail}, status_code=status_of(exc)
@@ -319,17 +319,17 @@ class SessionPages(PageController):
         )
         return Redirect(f"/seances/{created.id}", status_code=303)
 
-    @get("/{session_id:uuid}")
-    async def session_detail(
-        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    @get("/{meeting_id:uuid}")
+    async def meeting_detail(
+        self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template:
         user = await signed_in(request, state, "chair")
-        return await session_page(request, state, user, session_id)
+        return await meeting_page(request, state, user, meeting_id)
 
-    @post("/{session_id:uuid}/points/{application_id:uuid}/vote", status_code=303)
-    async def vote_in_session(
+    @post("/{meeting_id:uuid}/points/{application_id:uuid}/vote", status_code=303)
+    async def vote_in_meeting(
         self,
-        session_id: FromPath[UUID],
+        meeting_id: FromPath[UUID],
         application_id: FromPath[UUID],
         request: Request[Any, Any, Any],
         state: State,
@@ -349,24 +349,24 @@ class SessionPages(PageController):
             except ValidationError as exc:
                 errors = validation_errors(exc, {"vote": "vote", "amount_cents": "amount"}, "vote")
         if errors:
-            return await session_page(
-                request, state, user, session_id, errors=errors, failed_id=application_id, vote_form=data
+            return await meeting_page(
+                request, state, user, meeting_id, errors=errors, failed_id=application_id, vote_form=data
             )
         async with state.session_factory() as session:
             try:
                 application = await service.vote(
-                    uow_of(state, session), user, session_id, application_id, vote_in, actor_of(request, user)
+                    uow_of(state, session), user, meeting_id, application_id, vote_in, actor_of(request, user)
                 )
             except DomainError as exc:
                 if exc.errors and exc.errors[0].field == "amount_cents":
                     errors, status_code = {"amount": exc.errors[0].message}, 422
                 else:
                     errors, status_code = {"_": exc.detail}, status_of(exc)
-                return await session_page(
+                return await meeting_page(
                     request,
                     state,
                     user,
-                    session_id,
+                    meeting_id,
                     errors=errors,
                     failed_id=application_id,
                     vote_form=data,
@@ -374,36 +374,36 @@ class SessionPages(PageController):
                 )
         outcome = {"approved": " La demande est accordée.", "rejected": " La demande est refusée."}
         flash(request, f"Vote enregistré sur la demande {application.reference}.{outcome.get(application.status, '')}")
-        return Redirect(f"/seances/{session_id}", status_code=303)
+        return Redirect(f"/seances/{meeting_id}", status_code=303)
 
-    @post("/{session_id:uuid}/cloture", status_code=303)
-    async def close_session(
-        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    @post("/{meeting_id:uuid}/cloture", status_code=303)
+    async def close_meeting(
+        self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template | Redirect:
         user = await signed_in(request, state, "chair")
         async with state.session_factory() as session:
             try:
-                closed = await service.close(uow_of(state, session), user, session_id, actor_of(request, user))
+                closed = await service.close(uow_of(state, session), user, meeting_id, actor_of(request, user))
             except DomainError as exc:
-                return await session_page(
-                    request, state, user, session_id, errors={"_": exc.detail}, status_code=status_of(exc)
+                return await meeting_page(
+                    request, state, user, meeting_id, errors={"_": exc.detail}, status_code=status_of(exc)
                 )
         flash(request, f"Séance du {date_fr(closed.held_on)} close : ses résultats sont figés au procès-verbal.")
-        return Redirect(f"/seances/{session_id}", status_code=303)
+        return Redirect(f"/seances/{meeting_id}", status_code=303)
 
-    @get("/{session_id:uuid}/proces-verbal", media_type="text/html; charset=utf-8")
-    async def session_minutes(
-        self, session_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    @get("/{meeting_id:uuid}/proces-verbal", media_type="text/html; charset=utf-8")
+    async def meeting_minutes(
+        self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Response[str] | Template:
         user = await signed_in(request, state, "chair")
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
             try:
-                committee_session = await service.get(uow, user, session_id)
-                _, html = await minutes.render(uow, user, session_id)
+                meeting = await service.get(uow, user, meeting_id)
+                _, html = await minutes.render(uow, user, meeting_id)
             except NotFound:
-                return page(request, "sessions/introuvable.html", user, status_code=404)
-        ascii_name, utf8_name = minutes_file_name(committee_session.held_on, committee_session.status == "closed")
+                return page(request, "meetings/introuvable.html", user, status_code=404)
+        ascii_name, utf8_name = minutes_file_name(meeting.held_on, meeting.status == "closed")
         return Response(
             html,
             media_type="text/html; charset=utf-8",
@@ -413,4 +413,4 @@ class SessionPages(PageController):
         )
 
 
-PAGES: list[type[Controller]] = [RatificationPages, SessionPages]
+PAGES: list[type[Controller]] = [RatificationPages, MeetingPages]

@@ -1,4 +1,4 @@
-"""The minutes (procès-verbal) of a committee session: a printable page a committee signs, students pseudonymised."""
+"""The minutes (procès-verbal) of a committee meeting: a printable page a committee signs, students pseudonymised."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
+from fund.meetings import service
 from fund.schools.models import School
-from fund.sessions import service
 from fund.students.models import Student, age_on
 
-_env = Environment(loader=PackageLoader("fund.sessions", "templates"), autoescape=select_autoescape(["html"]))
+_env = Environment(loader=PackageLoader("fund.meetings", "templates"), autoescape=select_autoescape(["html"]))
 
 VOTE_FR = {"approve": "pour", "reject": "contre", "abstain": "abstention"}
 STATUS_FR = {
@@ -44,12 +44,12 @@ def _decision(status: str, amount: int | None) -> str:
     return f"{label} — {format_euros_fr(amount)}" if status in workflow.GRANTED and amount else label
 
 
-async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str]:
+async def render(uow: UnitOfWork, user: User, meeting_id: Any) -> tuple[str, str]:
     """(file name, HTML) of the minutes. Before closing they are marked as a draft."""
-    view = await service.view(uow, user, session_id)
-    session = view.session
-    fund = await uow.session.get(Fund, session.fund_id)
-    chair = await uow.session.get(User, session.opened_by_id)
+    view = await service.view(uow, user, meeting_id)
+    meeting = view.meeting
+    fund = await uow.session.get(Fund, meeting.fund_id)
+    chair = await uow.session.get(User, meeting.opened_by_id)
     assert fund is not None
     assert chair is not None
     applications = [application for _, application in view.items]
@@ -69,7 +69,7 @@ async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str
             "amount_requested": format_euros_fr(application.amount_requested_cents),
             "amount_granted": format_euros_fr(amount) if amount else "—",
             "urgent": application.urgent,
-            "student": f"{age_on(student.birth_date, session.held_on)} ans, {student.trade or 'métier non précisé'}, "
+            "student": f"{age_on(student.birth_date, meeting.held_on)} ans, {student.trade or 'métier non précisé'}, "
             f"{school.name}",
             "votes": [
                 {
@@ -85,15 +85,15 @@ async def render(uow: UnitOfWork, user: User, session_id: Any) -> tuple[str, str
         (decisions if item.kind == "decision" else ratifications).append(entry)
     html = _env.get_template("minutes.html").render(
         fund_name=fund.name,
-        held_on=_date_fr(session.held_on),
-        closed_at=_date_fr(local_day(session.closed_at)) if session.closed_at else None,
+        held_on=_date_fr(meeting.held_on),
+        closed_at=_date_fr(local_day(meeting.closed_at)) if meeting.closed_at else None,
         chair_name=chair.full_name,
         attendees=[a.full_name for a in view.attendees],
         decisions=decisions,
         ratifications=ratifications,
-        draft=session.status != "closed",
+        draft=meeting.status != "closed",
     )
-    return f"pv-comite-{session.held_on.isoformat()}.html", html
+    return f"pv-comite-{meeting.held_on.isoformat()}.html", html
 
 
 async def _load(uow: UnitOfWork, model: Any, ids: set[Any]) -> list[Any]:

@@ -1,1 +1,0 @@
-"""Committee sessions (séances du comité): an agenda, votes taken through it, and the minutes (procès-verbal)."""
