@@ -35,17 +35,26 @@ def is_referent(user: User) -> bool:
     return user.has_role("referent")
 
 
-def readable_condition(*, referent: bool, committee: bool) -> ColumnElement[bool]:
-    """The SQL condition of what a reader of this shape sees, with the bound parameters ``reader_fund`` and
-    (for a referent) ``reader_schools``: ``reader_params`` gives their values. Cached statements are built on it."""
+def _condition(referent: bool, committee: bool, fund: Any, schools: Any) -> ColumnElement[bool]:
     seen: list[ColumnElement[bool]] = []
     if referent:
-        seen.append(Application.school_id == any_(bindparam("reader_schools", type_=ARRAY(Uuid()))))
+        seen.append(Application.school_id == any_(schools))
     if committee:
         seen.append(Application.submitted_at.is_not(None))
     if not seen:
         return false()
-    return and_(Application.fund_id == bindparam("reader_fund", type_=Uuid()), or_(*seen))
+    return and_(Application.fund_id == fund, or_(*seen))
+
+
+def readable_condition(*, referent: bool, committee: bool) -> ColumnElement[bool]:
+    """The SQL condition of what a reader of this shape sees, with the bound parameters ``reader_fund`` and
+    (for a referent) ``reader_schools``: ``reader_params`` gives their values. Cached statements are built on it."""
+    return _condition(
+        referent,
+        committee,
+        bindparam("reader_fund", type_=Uuid()),
+        bindparam("reader_schools", type_=ARRAY(Uuid())),
+    )
 
 
 def reader_params(user: User) -> dict[str, Any]:
@@ -57,10 +66,12 @@ def reader_params(user: User) -> dict[str, Any]:
 
 def readable(user: User) -> ColumnElement[bool]:
     """The requests ``user`` may see, as a condition with its values bound (for one-off statements)."""
-    referent, committee = is_referent(user), is_committee(user)
-    if not (referent or committee):
-        return false()
-    return readable_condition(referent=referent, committee=committee).params(reader_params(user))
+    return _condition(
+        is_referent(user),
+        is_committee(user),
+        bindparam("reader_fund", user.fund_id, type_=Uuid(), unique=True),
+        bindparam("reader_schools", list(owned_schools(user)), type_=ARRAY(Uuid()), unique=True),
+    )
 
 
 def may_see(user: User, application: Application) -> bool:
