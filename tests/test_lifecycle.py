@@ -3,13 +3,14 @@ and a refusal that names the status from every other one."""
 
 from __future__ import annotations
 
+import datetime
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.dialects import postgresql
 
 from fund.core.errors import IllegalTransition
-from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT, Lifecycle
+from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT, Lifecycle, due_by
 from fund.disbursements.models import BATCH_STATUSES, DISBURSEMENT_STATUSES, Disbursement
 
 ATTEMPT_STATUSES = ("pending", "sent", "paid", "returned", "cancelled")
@@ -62,3 +63,12 @@ def test_a_returned_transfer_is_the_only_one_reissued_and_only_what_is_scheduled
     assert DISBURSEMENT.sources("reissue") == {"returned"}
     assert DISBURSEMENT.sources("cancel") == {"scheduled"}
     assert DISBURSEMENT.sources("bank_return") == {"sent", "paid"}
+
+
+def test_a_batch_pays_what_is_scheduled_and_due_on_or_before_its_day() -> None:
+    condition = due_by(datetime.date(2026, 12, 3)).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    sql = str(condition).replace('"', "")
+    assert "status IN ('scheduled')" in sql
+    assert "due_date <= '2026-12-03'" in sql

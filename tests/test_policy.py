@@ -450,3 +450,11 @@ async def test_concurrent_approvals_for_one_student_never_exceed_the_yearly_ceil
     aid = (await referent.get(f"/api/v1/students/{student}/aid")).json()
     assert (aid["granted_cents"], aid["pending_cents"], aid["remaining_cents"]) == (120_000, 120_000, 80_000)
     assert await fund_wide_reserved(login) == 120_000
+
+
+def test_approving_votes_grant_their_lowest_amount_and_a_vote_without_amount_grants_what_was_asked() -> None:
+    from fund.funds.policy import CastVote, granted_amount
+
+    assert granted_amount(30_000, [CastVote("approve", None, False)]) == 30_000
+    assert granted_amount(30_000, [CastVote("approve", 25_000, False), CastVote("approve", None, True)]) == 25_000
+    assert granted_amount(30_000, []) == 30_000

@@ -33,7 +33,7 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement
 from fund.funds.calendar import fiscal_year_of, local_day
-from fund.funds.policy import CastVote, Policy, deadlocked, decide
+from fund.funds.policy import CastVote, Policy, deadlocked, decide, granted_amount
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
@@ -301,8 +301,8 @@ async def decide_as_chair(
     if not await _deadlocked(uow, application, policy, votes):
         raise Conflict("committee_can_still_decide", reference=application.reference)
     if data.outcome == "approve":
-        approving = [v.amount_cents for v in votes if v.choice == "approve" and v.amount_cents]
-        amount = data.amount_cents or (min(approving) if approving else application.amount_requested_cents)
+        approving = [v for v in _cast(votes) if v.choice == "approve"]
+        amount = data.amount_cents or granted_amount(application.amount_requested_cents, approving)
         if amount > application.amount_requested_cents:
             raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
         await grant(uow, application, amount, actor, by_chair=True)

@@ -15,12 +15,14 @@ attempt:       pending ─send→ sent ─book→ paid;   sent|paid ─bank_retu
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Update, update
+from sqlalchemy import ColumnElement, Update, and_, update
 
 from fund.core.errors import IllegalTransition
+from fund.disbursements.models import Disbursement
 
 
 class HasStatus(Protocol):
@@ -54,6 +56,11 @@ class Lifecycle:
         """``UPDATE model SET status = <target>`` limited to the rows in a status the move allows: add the rows'
         own condition with ``.where(...)``."""
         return update(model).where(model.status.in_(self.sources(action))).values(status=self.target(action))
+
+
+def due_by(day: datetime.date) -> ColumnElement[bool]:
+    """The disbursements a batch for ``day`` pays: scheduled and due on or before it."""
+    return and_(Disbursement.status.in_(DISBURSEMENT.sources("batch")), Disbursement.due_date <= day)
 
 
 DISBURSEMENT = Lifecycle(

@@ -103,6 +103,12 @@ class Outcome:
     fast_tracked: bool = False
 
 
+def granted_amount(amount_requested_cents: int, approvals: Sequence[CastVote]) -> int:
+    """What approving votes grant: the lowest of their amounts (an approval without an amount grants what was
+    asked)."""
+    return min((v.amount_cents or amount_requested_cents for v in approvals), default=amount_requested_cents)
+
+
 def decide(policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: Sequence[CastVote]) -> Outcome:
     """Apply the policy to the votes counted so far.
 
@@ -112,12 +118,12 @@ def decide(policy: Policy, *, amount_requested_cents: int, urgent: bool, votes: 
     approvals = [v for v in votes if v.choice == "approve"]
     rejections = [v for v in votes if v.choice == "reject"]
     if policy.may_fast_track(amount_requested_cents, urgent) and any(v.by_chair for v in approvals):
-        chair_amount = min(v.amount_cents or amount_requested_cents for v in approvals if v.by_chair)
-        return Outcome("approved", chair_amount, fast_tracked=True)
+        chair = [v for v in approvals if v.by_chair]
+        return Outcome("approved", granted_amount(amount_requested_cents, chair), fast_tracked=True)
     band = policy.band_for(amount_requested_cents)
     chair_ok = not band.chair_required or any(v.by_chair for v in approvals)
     if len(approvals) >= band.approvals and chair_ok:
-        return Outcome("approved", min(v.amount_cents or amount_requested_cents for v in approvals))
+        return Outcome("approved", granted_amount(amount_requested_cents, approvals))
     if len(rejections) >= policy.rejections_to_reject:
         return Outcome("rejected")
     return Outcome(None)

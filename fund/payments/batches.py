@@ -25,7 +25,7 @@ from fund.core.money import format_euros_fr
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.disbursements.access import may_see, readable, require_accountant
-from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
+from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT, due_by
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.funds.calendar import local_day
 from fund.notifications.service import notify
@@ -84,8 +84,7 @@ async def create(
             select(Disbursement)
             .where(
                 readable(user, Disbursement),
-                Disbursement.status.in_(DISBURSEMENT.sources("batch")),
-                Disbursement.due_date <= execution_date,
+                due_by(execution_date),
             )
             .order_by(Disbursement.due_date, Disbursement.id)
             .with_for_update(skip_locked=True)
