@@ -142,6 +142,7 @@ async def test_a_debit_of_another_amount_is_unmatched(login, session_factory) ->
         login, session_factory, camt053(entry("C53-AMT", "121.00", "DBIT", transfer["end_to_end_id"]))
     )
     assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert [e["detail"] for e in statement["entries"]] == ["Le montant diffère de celui des virements."]
     accountant = await login("accountant@example.org")
     assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
 

@@ -121,6 +121,19 @@ REFUSALS: dict[str, str] = {
     "batch_not_ready": "Seule une remise prête peut être marquée comme envoyée à la banque (celle-ci : « {status} »).",
     "batch_not_cancellable": "Une remise envoyée à la banque ou déjà annulée ne peut plus être annulée.",
     "statement_not_found": "Relevé introuvable.",
+    "statement_too_large": "Le fichier est trop gros pour être un relevé bancaire.",
+    "statement_empty": "Le fichier est vide.",
+    "statement_is_html": "C'est une page web (HTML), pas un relevé : téléchargez le fichier camt lui-même.",
+    "statement_has_dtd": "Le fichier déclare une DTD ou des entités, ce qu'un relevé ne fait jamais : refusé.",
+    "statement_not_xml": "Le fichier n'est pas un fichier XML lisible.",
+    "statement_is_payment_order": (
+        "C'est un ordre de virement (pain.001), pas un relevé : importez un camt.053 ou camt.054."
+    ),
+    "statement_not_camt": "Ce fichier n'est pas un relevé camt.053 ou camt.054.",
+    "statement_several_accounts": "Le fichier contient les relevés de plusieurs comptes : importez-en un par compte.",
+    "statement_incomplete": (
+        "Ce relevé est incomplet ou illisible (camt.053 ou camt.054 attendu) : rien n'a été enregistré ({detail})."
+    ),
     # people and places
     "user_not_found": "Compte introuvable.",
     "email_taken": "Un compte existe déjà avec cette adresse électronique.",

@@ -49,7 +49,13 @@ _HTML_START = re.compile(rb"\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+ht
 
 
 class StatementFormatError(ValueError):
-    """The file is not a bank statement this module can read; the message says why in plain words."""
+    """The file is not a bank statement this module can read: ``code`` says what kind of file it is (a code of
+    ``fund.core.errors.REFUSALS``, whose French text people read), the message the technical detail (for the
+    bank's support)."""
+
+    def __init__(self, message: str, *, code: str = "statement_incomplete") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,16 +345,20 @@ def _entry(element: Any, position: int) -> Entry:
 def _secure_root(data: bytes, max_bytes: int) -> Any:
     if len(data) > max_bytes:
         raise StatementFormatError(
-            f"the file is too large ({len(data)} bytes; the limit is {max_bytes}): is it really one bank statement?"
+            f"the file is too large ({len(data)} bytes; the limit is {max_bytes}): is it really one bank statement?",
+            code="statement_too_large",
         )
     if not data.strip():
-        raise StatementFormatError("the file is empty")
+        raise StatementFormatError("the file is empty", code="statement_empty")
     head = data.removeprefix(b"\xef\xbb\xbf")[:4096]
     if _HTML_START.match(head):
-        raise StatementFormatError("this is a web page (HTML), not a bank statement: download the camt file itself")
+        raise StatementFormatError(
+            "this is a web page (HTML), not a bank statement: download the camt file itself", code="statement_is_html"
+        )
     if _DECLARATION.search(data):
         raise StatementFormatError(
-            "the file declares a DTD or entities, which bank statements never do; refused for safety"
+            "the file declares a DTD or entities, which bank statements never do; refused for safety",
+            code="statement_has_dtd",
         )
     parser = etree.XMLParser(
         resolve_entities=False,
@@ -363,11 +373,14 @@ def _secure_root(data: bytes, max_bytes: int) -> Any:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise StatementFormatError(f"the file is not XML, or not well-formed XML ({exc})") from None
+        raise StatementFormatError(
+            f"the file is not XML, or not well-formed XML ({exc})", code="statement_not_xml"
+        ) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:  # a declaration the byte scan missed (UTF-16…)
         raise StatementFormatError(
-            "the file declares a DTD or entities, which bank statements never do; refused for safety"
+            "the file declares a DTD or entities, which bank statements never do; refused for safety",
+            code="statement_has_dtd",
         )
     return root
 
@@ -391,11 +404,13 @@ def parse_statement(data: bytes, *, max_bytes: int = MAX_STATEMENT_BYTES) -> Sta
         other = _ISO_NAMESPACE.fullmatch(namespace)
         if other and other.group(1).startswith("pain."):
             raise StatementFormatError(
-                f"this is a payment order ({other.group(1)}), not a bank statement: import a camt.053 or camt.054"
+                f"this is a payment order ({other.group(1)}), not a bank statement: import a camt.053 or camt.054",
+                code="statement_is_payment_order",
             )
         found = other.group(1) if other else (namespace or "no namespace")
         raise StatementFormatError(
-            f"this is not a camt.053 or camt.054 bank statement (root element {qname.localname!r}, {found})"
+            f"this is not a camt.053 or camt.054 bank statement (root element {qname.localname!r}, {found})",
+            code="statement_not_camt",
         )
     kind: StatementKind = "camt.053" if match.group(1) == "camt.053" else "camt.054"
     version = f"{kind}.001.{match.group(2)}"
@@ -428,7 +443,8 @@ def parse_statement(data: bytes, *, max_bytes: int = MAX_STATEMENT_BYTES) -> Sta
     if len(set(ibans)) > 1:
         accounts = ", ".join(sorted({iban or "an account without IBAN" for iban in ibans}))
         raise StatementFormatError(
-            f"the file holds statements of several accounts ({accounts}): import one per account"
+            f"the file holds statements of several accounts ({accounts}): import one per account",
+            code="statement_several_accounts",
         )
 
     return Statement(

@@ -246,41 +246,6 @@ STATEMENT_FR = {
     "duplicate": "Déjà importé",
     "failed": "Échec",
 }
-# Why a file is not a statement (the parser says it in English): the first matching start wins.
-FILE_ERRORS_FR = [
-    ("le relevé dépasse", "Le relevé dépasse 10 Mo."),
-    ("the file is too large", "Le fichier est trop gros pour être un relevé bancaire."),
-    ("the file is empty", "Le fichier est vide."),
-    ("this is a web page", "C'est une page web (HTML), pas un relevé : téléchargez le fichier camt lui-même."),
-    ("the file declares a DTD", "Le fichier déclare une DTD ou des entités, ce qu'un relevé ne fait jamais : refusé."),
-    ("the file is not XML", "Le fichier n'est pas un fichier XML lisible."),
-    (
-        "this is a payment order",
-        "C'est un ordre de virement (pain.001), pas un relevé : importez un camt.053 ou camt.054.",
-    ),
-    ("this is not a camt", "Ce fichier n'est pas un relevé camt.053 ou camt.054."),
-    (
-        "the file holds statements of several accounts",
-        "Le fichier contient les relevés de plusieurs comptes : importez-en un par compte.",
-    ),
-]
-FILE_ERROR_DEFAULT = "Ce relevé est incomplet ou illisible (camt.053 ou camt.054 attendu) : rien n'a été enregistré."
-UNMATCHED_FR = [
-    ("no transfer", "Retour d'un virement inconnu ou qui n'a pas été envoyé."),
-    ("unknown or not sent EndToEndId", "Virement inconnu, ou remise pas encore marquée comme envoyée."),
-    ("amount differs from the transfers", "Le montant diffère de celui des virements."),
-    ("no sent batch", "Aucune remise envoyée ne porte cette référence."),
-    ("amount differs from the batch total", "Le montant diffère du total de la remise."),
-    ("no EndToEndId nor PmtInfId", "Ni référence de virement ni référence de remise du fonds."),
-]
-
-
-def file_error_fr(message: str) -> str:
-    return next((text for start, text in FILE_ERRORS_FR if message.startswith(start)), FILE_ERROR_DEFAULT)
-
-
-def unmatched_fr(detail: str | None) -> str:
-    return next((text for start, text in UNMATCHED_FR if (detail or "").startswith(start)), "Aucune correspondance.")
 
 
 class StatementPages(PageController):
@@ -337,7 +302,7 @@ class StatementPages(PageController):
                 )
             except DomainError as exc:
                 message = exc.errors[0].message if exc.errors else exc.detail
-                return await self._list(request, state, user, errors={"fichier": file_error_fr(message)})
+                return await self._list(request, state, user, errors={"fichier": message})
         flash(request, "Relevé importé : le rapprochement est en cours.")
         return Redirect(f"/releves/{statement.id}", status_code=303)
 
@@ -365,7 +330,6 @@ class StatementPages(PageController):
             groups=groups,
             statement_label=lambda s: STATEMENT_FR.get(s, s),
             reason_fr=return_reason_fr,
-            unmatched_fr=unmatched_fr,
             moment_fr=moment_fr,
         )
 

@@ -21,7 +21,7 @@ from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
-from fund.core.errors import InvalidInput, NotFound
+from fund.core.errors import InvalidInput, NotFound, refusal
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.disbursements import service as disbursements
@@ -47,7 +47,7 @@ async def import_file(uow: UnitOfWork, user: User, file_name: str, content: byte
     try:
         statement = parse_statement(content)
     except StatementFormatError as exc:
-        raise InvalidInput("file", str(exc)) from exc
+        raise InvalidInput("file", refusal(exc.code, detail=str(exc))) from exc
     row = BankStatement(
         fund_id=user.fund_id,
         uploaded_by_id=user.id,
@@ -168,18 +168,29 @@ async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
     )
 
 
+# Why an entry matched nothing, as the accountant reads it (stored with the entry; ``detail``).
+UNMATCHED = {
+    "return_of_unknown": "Retour d'un virement inconnu ou qui n'a pas été envoyé.",
+    "unknown_transfer": "Virement inconnu, ou remise pas encore marquée comme envoyée.",
+    "amount_differs": "Le montant diffère de celui des virements.",
+    "no_sent_batch": "Aucune remise envoyée ne porte cette référence.",
+    "batch_total_differs": "Le montant diffère du total de la remise.",
+    "no_reference": "Ni référence de virement ni référence de remise du fonds.",
+}
+
+
 async def _apply_entry(
     uow: UnitOfWork, statement: BankStatement, entry: Entry
 ) -> tuple[str, str | None, str | None, str | None, str | None]:
     """(outcome, detail, EndToEndId, PmtInfId, return reason) of one entry, with its effects applied."""
     if entry.status.upper() not in ("BOOK", "BOOKED") or entry.reversal:
-        return "ignored", f"entry status {entry.status}", None, None, None
+        return "ignored", f"écriture « {entry.status} » (ni comptabilisée ni définitive)", None, None, None
     returns = [t for t in entry.transactions if t.is_return and t.end_to_end_id]
     if entry.credit_debit == "CRDT" and returns:
         found = [(tx, await _attempt(uow, statement, tx.end_to_end_id)) for tx in returns]
         for tx, attempt in found:  # all of the entry or nothing
             if attempt is None or attempt.status not in ("sent", "paid"):
-                return "unmatched", f"no transfer {tx.end_to_end_id} to return", tx.end_to_end_id, None, None
+                return "unmatched", UNMATCHED["return_of_unknown"], tx.end_to_end_id, None, None
         done: list[str] = []
         for tx, attempt in found:
             assert attempt is not None
@@ -192,9 +203,9 @@ async def _apply_entry(
         if with_e2e:
             attempts = [await _attempt(uow, statement, t.end_to_end_id) for t in with_e2e]
             if any(a is None or a.status != "sent" for a in attempts):
-                return "unmatched", "unknown or not sent EndToEndId", with_e2e[0].end_to_end_id, None, None
+                return "unmatched", UNMATCHED["unknown_transfer"], with_e2e[0].end_to_end_id, None, None
             if sum(a.amount_cents for a in attempts if a) != entry.amount_cents:
-                return "unmatched", "amount differs from the transfers", with_e2e[0].end_to_end_id, None, None
+                return "unmatched", UNMATCHED["amount_differs"], with_e2e[0].end_to_end_id, None, None
             for attempt in attempts:
                 assert attempt is not None
                 await _mark_paid(uow, attempt, entry)
@@ -204,7 +215,7 @@ async def _apply_entry(
         )
         if batch_id:
             return await _apply_batch_booking(uow, statement, entry, batch_id)
-    return "unmatched", "no EndToEndId nor PmtInfId of ours", None, None, None
+    return "unmatched", UNMATCHED["no_reference"], None, None, None
 
 
 async def _apply_batch_booking(
@@ -216,9 +227,9 @@ async def _apply_batch_booking(
         )
     )
     if batch is None or batch.status != "sent":
-        return "unmatched", f"no sent batch {payment_info_id}", None, payment_info_id[:35], None
+        return "unmatched", UNMATCHED["no_sent_batch"], None, payment_info_id[:35], None
     if batch.total_cents != entry.amount_cents:
-        return "unmatched", "amount differs from the batch total", None, payment_info_id[:35], None
+        return "unmatched", UNMATCHED["batch_total_differs"], None, payment_info_id[:35], None
     attempts = list(
         await uow.session.scalars(
             select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id, PaymentAttempt.status == "sent")
@@ -226,7 +237,7 @@ async def _apply_batch_booking(
     )
     for attempt in attempts:
         await _mark_paid(uow, attempt, entry)
-    return "paid", f"{len(attempts)} transfers", None, payment_info_id[:35], None
+    return "paid", f"{len(attempts)} virement(s) de la remise", None, payment_info_id[:35], None
 
 
 async def _attempt(uow: UnitOfWork, statement: BankStatement, end_to_end_id: str | None) -> PaymentAttempt | None:
