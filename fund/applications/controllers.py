@@ -23,16 +23,12 @@ from fund.applications.schemas import (
     VoteIn,
 )
 from fund.applications.views import detailed, page_of, payee_of, summary_of, to_out
-from fund.auth.guards import requires_role
+from fund.auth.guards import CASE_READERS, CHAIR, COMMITTEE, REFERENT, requires_role
 from fund.auth.middleware import AUTOCOMMIT_READS
 from fund.core.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.errors import InvalidInput
 from fund.funds.policy import CATEGORIES
 from fund.privacy.service import record_access
-
-REFERENT = requires_role("referent")
-COMMITTEE = requires_role("committee", "chair")
-CASE_READERS = requires_role("referent", "committee", "chair")
 
 
 class ApplicationController(Controller):
@@ -172,7 +168,7 @@ class ApplicationController(Controller):
 
     @post(
         "/{application_id:uuid}/chair-decision",
-        guards=[requires_role("chair")],
+        guards=[CHAIR],
         status_code=200,
         summary="The chair decides a split vote (the votes still to come can no longer decide)",
     )
@@ -188,7 +184,7 @@ class ApplicationController(Controller):
 
     @post(
         "/{application_id:uuid}/cancel",
-        guards=[requires_role("chair")],
+        guards=[CHAIR],
         status_code=200,
         summary="Cancel an approved request before any payment (releases the budget)",
     )
@@ -210,7 +206,7 @@ class ApplicationController(Controller):
 
     @post(
         "/{application_id:uuid}/ratification",
-        guards=[requires_role("chair")],
+        guards=[CHAIR],
         status_code=200,
         summary="Record the committee's ratification or disavowal of a fast-tracked decision",
     )

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from fund.auth import service, totp
 from fund.auth.context import sign_in_context
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN
 from fund.auth.middleware import BEFORE_ENROLMENT
 from fund.auth.models import ROLES, User
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut
@@ -158,7 +158,7 @@ class AuthController(Controller):
     @get(
         "/security-settings",
         security=BEARER,
-        guards=[requires_role("admin")],
+        guards=[ADMIN],
         summary="The fund's account security: whether TOTP is required for the chair, accountants and administrators",
     )
     async def get_security_settings(self, uow: UoW, user: CurrentUser, settings: AppSettings) -> SecuritySettingsOut:
@@ -168,7 +168,7 @@ class AuthController(Controller):
     @put(
         "/security-settings",
         security=BEARER,
-        guards=[requires_role("admin")],
+        guards=[ADMIN],
         summary="Require TOTP (or not) for the chair, accountants and administrators of the fund; audited",
     )
     async def put_security_settings(
@@ -199,7 +199,7 @@ class UserController(Controller):
     path = "/users"
     security = BEARER
     tags = ["users"]
-    guards = [requires_role("admin")]
+    guards = [ADMIN]
     dependencies = PAGE
 
     @post(summary="Create a user (administrator); committee roles and the accountant role are incompatible")

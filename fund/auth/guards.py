@@ -8,7 +8,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from fund.auth.models import User
+from fund.auth.models import COMMITTEE_ROLES, User
 
 
 def requires_role(*roles: str) -> Any:
@@ -23,3 +23,12 @@ def requires_role(*roles: str) -> Any:
 
     guard.__name__ = f"requires_{'_or_'.join(roles)}"
     return guard
+
+
+# The guards the routes use, built once (the services check the same roles through their domain's access module).
+ADMIN = requires_role("admin")
+REFERENT = requires_role("referent")
+COMMITTEE = requires_role(*COMMITTEE_ROLES)
+CHAIR = requires_role("chair")
+ACCOUNTANT = requires_role("accountant")
+CASE_READERS = requires_role("referent", *COMMITTEE_ROLES)

@@ -5,7 +5,7 @@ from typing import Annotated
 from litestar import Controller, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN, requires_role
 from fund.budgets import service
 from fund.budgets.models import BudgetEnvelope
 from fund.budgets.schemas import BudgetCreate, BudgetOut
@@ -33,7 +33,7 @@ class BudgetController(Controller):
     tags = ["budgets"]
     security = BEARER
 
-    @post(guards=[requires_role("admin")], summary="Create a budget envelope (administrator)")
+    @post(guards=[ADMIN], summary="Create a budget envelope (administrator)")
     async def create_budget(
         self, data: JSONBody[BudgetCreate], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> BudgetOut:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
 from fund.audit.service import Actor
-from fund.auth.guards import requires_role
+from fund.auth.guards import ACCOUNTANT
 from fund.auth.models import User
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.errors import Conflict, InvalidInput
@@ -21,8 +21,6 @@ from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
 from fund.funds.calendar import local_day
 from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
-
-ACCOUNTANT = requires_role("accountant")
 
 
 def disbursement_out(d: Disbursement) -> DisbursementOut:

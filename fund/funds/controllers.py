@@ -3,7 +3,7 @@ from __future__ import annotations
 from litestar import Controller, get, put
 from litestar.params import JSONBody
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN, requires_role
 from fund.core.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.funds import service
 from fund.funds.policy import Policy
@@ -19,7 +19,7 @@ class PolicyController(Controller):
         return await service.policy_of(uow.session, user.fund_id)
 
     @put(
-        guards=[requires_role("admin")],
+        guards=[ADMIN],
         summary="Replace the approval policy (validated as a whole against the current committee; audited)",
     )
     async def put_policy(self, data: JSONBody[Policy], uow: UoW, user: CurrentUser, actor: CurrentActor) -> Policy:

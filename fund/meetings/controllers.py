@@ -7,7 +7,7 @@ from litestar.params import FromPath, JSONBody
 
 from fund.applications.schemas import ApplicationOut, VoteIn
 from fund.applications.views import detailed
-from fund.auth.guards import requires_role
+from fund.auth.guards import CHAIR, COMMITTEE
 from fund.auth.models import User
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.pagination import Page
@@ -15,8 +15,6 @@ from fund.core.uow import UnitOfWork
 from fund.meetings import minutes, service
 from fund.meetings.models import Meeting
 from fund.meetings.schemas import AgendaItemOut, MeetingOpen, MeetingOut
-
-CHAIR = requires_role("chair")
 
 
 async def meeting_out(uow: UnitOfWork, user: User, meeting: Meeting) -> MeetingOut:
@@ -50,7 +48,7 @@ class MeetingController(Controller):
     path = "/meetings"
     tags = ["committee meetings"]
     security = BEARER
-    guards = [requires_role("committee", "chair")]
+    guards = [COMMITTEE]
     dependencies = PAGE
 
     @post(guards=[CHAIR], summary="Open a meeting; its agenda lists the requests to decide and the decisions to ratify")

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from fund.audit.service import record
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.errors import Conflict, NotFound
 from fund.core.pagination import Page, fetch_page
@@ -55,7 +55,7 @@ class OperationsController(Controller):
     path = "/admin"
     tags = ["operations"]
     security = BEARER
-    guards = [requires_role("admin")]
+    guards = [ADMIN]
     dependencies = PAGE
 
     @get("/queue", summary="Queue depth, pending and failed background events, age of the oldest pending one")

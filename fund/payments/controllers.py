@@ -8,7 +8,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, HeaderParameter, JSONBody
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import ACCOUNTANT
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.errors import InvalidInput
 from fund.core.pagination import Page
@@ -16,8 +16,6 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.models import PaymentBatch
 from fund.payments import batches, statements
 from fund.payments.schemas import BatchCreate, BatchOut, StatementEntryOut, StatementOut, TransferOut
-
-ACCOUNTANT = requires_role("accountant")
 
 
 async def batch_out(uow: UnitOfWork, batch: PaymentBatch, *, with_transfers: bool = False) -> BatchOut:

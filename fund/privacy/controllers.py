@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN, REFERENT, requires_role
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.pagination import Page
 from fund.documents.storage import DocumentStore
@@ -23,7 +23,6 @@ from fund.privacy.schemas import AccessRecordOut, ErasureOut
 # contact); a referent of another school gets 404.
 # The export holds the case contents: the school's referent alone hands it to the family. Erasure reveals
 # nothing and may also be ordered by the administrator, the fund's data-protection contact.
-EXPORTERS = requires_role("referent")
 ERASERS = requires_role("referent", "admin")
 
 
@@ -35,7 +34,7 @@ class DataProtectionController(Controller):
 
     @get(
         "/admin/access-records",
-        guards=[requires_role("admin")],
+        guards=[ADMIN],
         summary="Who viewed which case, document or export, newest first",
     )
     async def list_access_records(
@@ -52,7 +51,7 @@ class DataProtectionController(Controller):
 
     @get(
         "/students/{student_id:uuid}/export",
-        guards=[EXPORTERS],
+        guards=[REFERENT],
         summary="Everything held about a student (JSON and documents) as a ZIP, streamed; audited",
         media_type="application/zip",
     )

@@ -5,12 +5,10 @@ from uuid import UUID
 from litestar import Controller, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import ADMIN
 from fund.core.deps import BEARER, CurrentActor, CurrentUser, UoW
 from fund.schools import service
 from fund.schools.schemas import ReferentOut, SchoolCreate, SchoolOut, SchoolPatch
-
-ADMIN = requires_role("admin")
 
 
 class SchoolController(Controller):

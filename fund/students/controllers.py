@@ -5,7 +5,7 @@ from uuid import UUID
 from litestar import Controller, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from fund.auth.guards import requires_role
+from fund.auth.guards import REFERENT
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.pagination import Page
 from fund.students import service
@@ -16,7 +16,7 @@ class StudentController(Controller):
     path = "/students"
     security = BEARER
     tags = ["students"]
-    guards = [requires_role("referent")]
+    guards = [REFERENT]
     dependencies = PAGE
 
     @post(summary="Register a student of one of your schools")
