@@ -30,7 +30,7 @@ from fund.applications.schemas import (
     check_period,
 )
 from fund.applications.service import ListFilters, list_for
-from fund.auth.models import User
+from fund.auth.models import COMMITTEE_ROLES, User
 from fund.core.banking import normalize_iban
 from fund.core.errors import DomainError, NotFound
 from fund.core.pagination import PageRequest
@@ -130,7 +130,7 @@ class HomePages(PageController):
 
     @get("/comite")
     async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template:
-        user = await signed_in(request, state, "committee", "chair")
+        user = await signed_in(request, state, *COMMITTEE_ROLES)
         async with state.session_factory() as session:
             policy: Policy = await policy_of(session, user.fund_id)
             waiting = list(
@@ -384,7 +384,7 @@ class CaseController(PageController):
         state: State,
         data: Annotated[ReasonForm, FORM],
     ) -> Template | Redirect:
-        user = await signed_in(request, state, "committee", "chair")
+        user = await signed_in(request, state, *COMMITTEE_ROLES)
         form = {"question": data.reason}
         try:
             question = RequestInfoIn(message=data.reason)
@@ -415,7 +415,7 @@ class CaseController(PageController):
         state: State,
         data: Annotated[VoteForm, FORM],
     ) -> Template | Redirect:
-        user = await signed_in(request, state, "committee", "chair")
+        user = await signed_in(request, state, *COMMITTEE_ROLES)
         # Each way of voting has its own form: its errors go next to its own fields.
         amount_field, comment_field = ("amount", "approve_comment") if data.vote == "approve" else ("", "reject_reason")
         form = {amount_field: data.amount, comment_field: data.comment}
