@@ -11,16 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from fund.applications import access as applications_access
 from fund.applications import decisions, workflow
-from fund.applications.access import readable
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import VoteIn
 from fund.audit.service import Actor, record
 from fund.auth.models import User
-from fund.core.errors import Conflict, Forbidden, IllegalTransition, NotFound
+from fund.core.errors import Conflict, IllegalTransition, NotFound
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
+from fund.meetings import access
 from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
 from fund.meetings.schemas import MeetingOpen
 
@@ -32,14 +33,8 @@ class MeetingView:
     items: list[tuple[AgendaItem, Application]]
 
 
-def _require_committee(user: User) -> None:
-    if not user.has_role("committee", "chair"):
-        raise Forbidden("committee_only")
-
-
 async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Actor) -> Meeting:
-    if not user.has_role("chair"):
-        raise Forbidden("chair_only")
+    access.require_chair(user)
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
     meeting = Meeting(fund_id=user.fund_id, held_on=data.held_on or local_day(now), status="open", opened_by_id=user.id)
@@ -51,7 +46,7 @@ async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Ac
     to_decide = list(
         await uow.session.scalars(
             select(Application.id)
-            .where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
+            .where(applications_access.readable(user), Application.status.in_(workflow.AWAITING_DECISION))
             .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
         )
     )
@@ -59,7 +54,7 @@ async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Ac
         await uow.session.scalars(
             select(Application.id)
             .where(
-                readable(user),
+                applications_access.readable(user),
                 Application.fast_tracked.is_(True),
                 Application.ratification.is_(None),
             )
@@ -91,9 +86,9 @@ async def _mark_present(uow: UnitOfWork, meeting_id: UUID, user_id: UUID) -> Non
 
 
 async def _get(uow: UnitOfWork, user: User, meeting_id: UUID, *, lock: bool = False) -> Meeting:
-    _require_committee(user)
+    access.require_committee(user)
     meeting = await uow.session.get(Meeting, meeting_id, with_for_update=lock)
-    if meeting is None or meeting.fund_id != user.fund_id:
+    if meeting is None or not access.may_see(user, meeting):
         raise NotFound("meeting_not_found")
     return meeting
 
@@ -130,8 +125,7 @@ async def vote(
 
 
 async def close(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> Meeting:
-    if not user.has_role("chair"):
-        raise Forbidden("chair_only")
+    access.require_chair(user)
     meeting = await _get(uow, user, meeting_id, lock=True)
     if meeting.status != "open":
         raise IllegalTransition("meeting_already_closed")
@@ -177,8 +171,8 @@ async def view(uow: UnitOfWork, user: User, meeting_id: UUID) -> MeetingView:
 
 
 async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[Meeting], str | None]:
-    _require_committee(user)
-    query = select(Meeting).where(Meeting.fund_id == user.fund_id)
+    access.require_committee(user)
+    query = select(Meeting).where(access.readable(user))
     return await fetch_page(uow.session, query, Meeting.id, page)
 
 
@@ -206,8 +200,8 @@ async def get(uow: UnitOfWork, user: User, meeting_id: UUID) -> Meeting:
 
 async def current(uow: UnitOfWork, user: User) -> Meeting | None:
     """The fund's open meeting, if any (there is at most one)."""
-    _require_committee(user)
-    return await uow.session.scalar(select(Meeting).where(Meeting.fund_id == user.fund_id, Meeting.status == "open"))
+    access.require_committee(user)
+    return await uow.session.scalar(select(Meeting).where(access.readable(user), Meeting.status == "open"))
 
 
 async def agenda_counts(uow: UnitOfWork, meeting_ids: set[UUID]) -> dict[UUID, dict[str, int]]:
