@@ -45,7 +45,7 @@ from fund.payments.controllers import BankStatementController, PaymentBatchContr
 from fund.privacy.controllers import DataProtectionController
 from fund.schools.controllers import SchoolController
 from fund.students.controllers import StudentController
-from fund.web.routes import PAGES, STATIC, template_environment
+from fund.web.routes import PAGES, STATIC, favicon, template_environment
 
 API_CONTROLLERS = [
     AuthController,
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             api,
             *PAGES,
+            favicon,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         middleware=[sessions.middleware],

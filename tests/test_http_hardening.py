@@ -217,3 +217,27 @@ async def test_a_form_posted_without_its_token_is_refused_and_changes_nothing(se
         assert (await client.get("/referent")).status_code == 200  # still signed in
         forged = await client.post("/deconnexion", data={"_csrf_token": "forged"})
         assert forged.status_code == 403
+
+
+async def test_options_on_every_route_of_the_openapi_document_answers_without_a_server_error(
+    settings, app_client
+) -> None:
+    from tests.test_authorization_matrix import openapi_routes
+
+    failures = []
+    for path in sorted({path for _, path in openapi_routes(settings)}):
+        url = re.sub(r"\{[a-z_]+\}", "01a23b97-6d64-77e9-925d-c129b081fc29", path)
+        response = await app_client.options(url)
+        if response.status_code >= 500:
+            failures.append(f"OPTIONS {path}: {response.status_code}")
+    assert not failures, failures
+
+
+async def test_the_pages_name_their_icon_and_favicon_ico_leads_to_it(app_client) -> None:
+    sign_in_page = await app_client.get("/connexion")
+    assert '<link rel="icon" href="/static/favicon.svg"' in sign_in_page.text
+    moved = await app_client.get("/favicon.ico", follow_redirects=False)
+    assert (moved.status_code, moved.headers["location"]) == (301, "/static/favicon.svg")
+    icon = await app_client.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")

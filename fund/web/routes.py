@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescape
-from litestar import Controller
+from litestar import Controller, get
+from litestar.response import Redirect
 
 from fund.applications.pages import PAGES as APPLICATION_PAGES
 from fund.auth.pages import PAGES as USER_PAGES
@@ -53,6 +54,12 @@ PAGES: list[type[Controller]] = [
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
 ]
+
+
+@get("/favicon.ico", include_in_schema=False, cache=86_400)
+async def favicon() -> Redirect:
+    """Browsers and tools that ask for ``/favicon.ico`` without reading the pages' ``<link rel="icon">``."""
+    return Redirect("/static/favicon.svg", status_code=301)
 
 
 def template_environment() -> Environment:
