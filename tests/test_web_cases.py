@@ -383,3 +383,23 @@ async def test_the_api_corrects_a_student_and_refuses_clearing_a_required_field(
     assert cleared.json()["errors"][0]["field"] == "last_name"
     other = await login(OTHER_REFERENT)
     assert (await other.patch(f"/api/v1/students/{student['id']}", json={"trade": "X"})).status_code == 404
+
+
+def test_every_event_a_request_can_show_in_its_timeline_has_a_french_label() -> None:
+    import re
+    from pathlib import Path
+
+    import fund
+    from fund.applications.pages import ACTIONS_FR
+    from fund.applications.workflow import TRANSITIONS
+
+    recorded = set()
+    for path in Path(fund.__file__).parent.rglob("*.py"):
+        for call in re.findall(r"await record\((.*?)\n\s*\)", path.read_text(encoding="utf-8"), re.DOTALL):
+            if 'entity_type="application"' in call:
+                recorded |= set(re.findall(r'^\s*"([a-z_]+\.[a-z_]+)",', call, re.MULTILINE))
+    expected = recorded | {f"application.{action}" for action in TRANSITIONS}
+    expected |= {"application.ratified", "application.disavowed", "application.deadline_reminder"}
+    expected |= {"application.escalation"}
+    assert len(recorded) >= 10
+    assert not expected - ACTIONS_FR.keys(), sorted(expected - ACTIONS_FR.keys())

@@ -80,6 +80,11 @@ ACTIONS_FR = {
     "application.payee_changed": "bénéficiaire modifié",
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
+    "application.anonymised": "dossier anonymisé (durée de conservation écoulée)",
+    "disbursement.instalments": "paiement en plusieurs fois",
+    "document.added": "pièce justificative ajoutée",
+    "document.removed": "pièce justificative retirée",
+    "documents.purged": "pièces justificatives supprimées (durée de conservation écoulée)",
 }
 PAYMENT_FR = {
     "scheduled": "programmé",
