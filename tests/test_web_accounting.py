@@ -103,7 +103,7 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
         )
         assert e2e == application["reference"].replace("-", "") + "-1-1"
 
-        sent = await post_form(client, f"{location}/envoi")
+        sent = await post_form(client, f"{location}/envoi", confirmer="oui")
         assert sent.status_code == 303
         after = await client.get(location)
         assert "Remise marquée comme envoyée à la banque." in after.text
@@ -186,16 +186,16 @@ async def test_a_batch_is_cancelled_from_its_page_and_its_disbursements_are_due_
     async with signed_in_as(settings, "accountant@example.org") as client:
         page = await client.get(f"/remises/{batch['id']}")
         assert "Annuler la remise</button>" in page.text
-        cancelled = await post_form(client, f"/remises/{batch['id']}/annulation")
+        cancelled = await post_form(client, f"/remises/{batch['id']}/annulation", confirmer="oui")
         assert cancelled.status_code == 303
         after = await client.get(f"/remises/{batch['id']}")
         assert "Remise annulée : ses versements sont de nouveau à payer." in after.text
         assert "Annulée" in after.text
         assert "Télécharger le fichier" not in after.text
-        again = await post_form(client, f"/remises/{batch['id']}/annulation")
+        again = await post_form(client, f"/remises/{batch['id']}/annulation", confirmer="oui")
         assert again.status_code == 409
         assert "ne peut plus être annulée" in again.text
-        not_ready = await post_form(client, f"/remises/{batch['id']}/envoi")
+        not_ready = await post_form(client, f"/remises/{batch['id']}/envoi", confirmer="oui")
         assert not_ready.status_code == 409
         assert "Seule une remise prête" in not_ready.text
         home = await client.get("/comptabilite")
@@ -209,7 +209,7 @@ async def test_an_unknown_batch_or_statement_is_not_found(login, settings) -> No
     async with signed_in_as(settings, "accountant@example.org") as client:
         for url in (f"/remises/{unknown}", f"/remises/{unknown}/fichier", f"/releves/{unknown}"):
             assert (await client.get(url)).status_code == 404, url
-        assert (await post_form(client, f"/remises/{unknown}/envoi")).status_code == 404
+        assert (await post_form(client, f"/remises/{unknown}/envoi", confirmer="oui")).status_code == 404
 
 
 # --------------------------------------------------------------------------------------------------------------

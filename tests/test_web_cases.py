@@ -74,7 +74,7 @@ async def test_the_referent_withdraws_a_request(login, settings) -> None:
     application = await submitted(await login(REFERENT))
     async with running_app(settings) as client:
         await sign_in(client, REFERENT)
-        response = await post_form(client, f"/demandes/{application['id']}/retirer")
+        response = await post_form(client, f"/demandes/{application['id']}/retirer", confirmer="oui")
         assert response.status_code == 303
         assert "Demande retirée." in (await client.get(response.headers["location"])).text
     assert (await status_of(login, application))["status"] == "withdrawn"

@@ -185,7 +185,9 @@ async def test_the_chair_opens_a_session_sees_its_agenda_closes_it_and_downloads
         assert "3 point(s) :" in listed.text
         assert "Ouvrir la séance" not in listed.text  # one open session at a time
 
-        closed = await client.post(f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client)})
+        closed = await client.post(
+            f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client), "confirmer": "oui"}
+        )
         assert closed.status_code == 303, closed.text
         after = await client.get(closed.headers["location"])
         assert "Séance du 03/12/2026 close" in after.text
@@ -256,7 +258,9 @@ async def test_closing_a_closed_session_is_refused_in_french(login, settings) ->
     async with running_app(settings) as client:
         await sign_in(client, CHAIR)
         await client.get(f"/seances/{meeting_id}")
-        response = await client.post(f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client)})
+        response = await client.post(
+            f"/seances/{meeting_id}/cloture", data={"_csrf_token": csrf_token(client), "confirmer": "oui"}
+        )
     assert response.status_code == 409
     assert "Cette séance est déjà close." in response.text
 

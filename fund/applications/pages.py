@@ -42,6 +42,7 @@ from fund.privacy.service import record_access
 from fund.students import service as students_service
 from fund.web.formatting import STATUS_FR
 from fund.web.pages import (
+    Confirmation,
     PageController,
     actor_of,
     domain_errors,
@@ -49,6 +50,7 @@ from fund.web.pages import (
     page,
     parse_euros,
     signed_in,
+    unconfirmed,
     uow_of,
     validation_errors,
 )
@@ -188,6 +190,7 @@ class CaseController(PageController):
         *,
         errors: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
+        status_code: int | None = None,
     ) -> Template:
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
@@ -214,6 +217,7 @@ class CaseController(PageController):
             "applications/demande.html",
             user,
             errors=errors,
+            status_code=status_code,
             a=case,
             owner=owner,
             votes=[v for v in case.votes or () if v.round == case.review_round],
@@ -287,10 +291,16 @@ class CaseController(PageController):
 
     @post("/{application_id:uuid}/retirer", status_code=303)
     async def withdraw(
-        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[Confirmation, FORM],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "referent")
         actor = actor_of(request, user)
+        if errors := unconfirmed(data, "retrait"):
+            return await self._page(request, state, user, application_id, errors=errors, status_code=422)
 
         async def action(uow: UnitOfWork, user: User) -> object:
             return await applications.withdraw(uow, user, application_id, actor)

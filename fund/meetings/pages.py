@@ -29,6 +29,7 @@ from fund.meetings import minutes, service
 from fund.meetings.schemas import MeetingOpen
 from fund.web.formatting import date_fr
 from fund.web.pages import (
+    Confirmation,
     PageController,
     actor_of,
     flash,
@@ -36,6 +37,7 @@ from fund.web.pages import (
     parse_date,
     parse_euros,
     signed_in,
+    unconfirmed,
     uow_of,
     validation_errors,
 )
@@ -378,9 +380,15 @@ class MeetingPages(PageController):
 
     @post("/{meeting_id:uuid}/cloture", status_code=303)
     async def close_meeting(
-        self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+        self,
+        meeting_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[Confirmation, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "chair")
+        if errors := unconfirmed(data, "cloture"):
+            return await meeting_page(request, state, user, meeting_id, errors=errors, status_code=422)
         async with state.session_factory() as session:
             try:
                 closed = await service.close(uow_of(state, session), user, meeting_id, actor_of(request, user))

@@ -31,6 +31,7 @@ from fund.payments.batches import FORMATS
 from fund.payments.camt import return_reason_fr
 from fund.payments.schemas import BatchCreate
 from fund.web.pages import (
+    Confirmation,
     PageController,
     actor_of,
     flash,
@@ -38,11 +39,13 @@ from fund.web.pages import (
     parse_date,
     require_step_up,
     signed_in,
+    unconfirmed,
     uow_of,
 )
 
 PAGE_SIZE = 50
 Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 FORMAT_CHOICES = [
     ("pain.001.001.09", "pain.001.001.09 (version actuelle, recommandée)"),
     ("pain.001.001.03", "pain.001.001.03 (ancienne version, si la banque la demande)"),
@@ -211,9 +214,17 @@ class BatchPages(PageController):
         )
 
     async def _act(
-        self, request: Request[Any, Any, Any], state: State, batch_id: UUID, action: Any, done: str
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        batch_id: UUID,
+        action: Any,
+        done: str,
+        confirmation: tuple[Confirmation, str],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "accountant")
+        if errors := unconfirmed(*confirmation):
+            return await self._batch(request, state, user, batch_id, errors, 422)
         async with state.session_factory() as session:
             try:
                 await action(uow_of(state, session), user, batch_id, actor_of(request, user))
@@ -227,17 +238,25 @@ class BatchPages(PageController):
 
     @post("/{batch_id:uuid}/envoi", status_code=303)
     async def mark_sent(
-        self, batch_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+        self,
+        batch_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[Confirmation, FORM],
     ) -> Template | Redirect:
-        return await self._act(request, state, batch_id, batches.mark_sent, "Remise marquée comme envoyée à la banque.")
+        done = "Remise marquée comme envoyée à la banque."
+        return await self._act(request, state, batch_id, batches.mark_sent, done, (data, "envoi"))
 
     @post("/{batch_id:uuid}/annulation", status_code=303)
     async def cancel(
-        self, batch_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+        self,
+        batch_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[Confirmation, FORM],
     ) -> Template | Redirect:
-        return await self._act(
-            request, state, batch_id, batches.cancel, "Remise annulée : ses versements sont de nouveau à payer."
-        )
+        done = "Remise annulée : ses versements sont de nouveau à payer."
+        return await self._act(request, state, batch_id, batches.cancel, done, (data, "annulation"))
 
 
 STATEMENT_FR = {

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 from litestar import Controller, Request
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fund.audit.service import Actor
 from fund.auth import service as auth
@@ -289,6 +289,20 @@ def domain_errors(
     for error in exc.errors:
         errors.setdefault(fields.get(error.field, default), error.message)
     return errors
+
+
+class Confirmation(BaseModel):
+    """The form of an action that cannot be undone: the ticked box (``macros.confirm``)."""
+
+    confirmer: str = ""
+
+
+NOT_CONFIRMED = "Cochez la case pour confirmer : cette action ne peut pas être annulée."
+
+
+def unconfirmed(form: Confirmation, id: str) -> dict[str, str] | None:
+    """The error to show next to the box when it was not ticked (the browser requires it; the server checks too)."""
+    return None if form.confirmer == "oui" else {f"confirmer-{id}": NOT_CONFIRMED}
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
