@@ -20,6 +20,7 @@ from tests.helpers import (
     approved_and_scheduled,
     assert_problem,
     camt054,
+    count,
     drain_outbox,
     entry,
     import_statement,
@@ -271,8 +272,9 @@ async def test_a_return_of_a_paid_transfer_releases_the_payment_and_books_512_46
     transfer_aux = [aux for j, k, a, aux in paid["lines"] if k == "transfer" and a == "467"]
     assert transfer_aux == [lines[1].aux_account]  # the same payee sub-account as the transfer
 
+    # The same return in another message of the bank: known, applied never.
     again = await import_statement(
-        login, session_factory, camt053(entry("RTRN-1", "150.00", "CRDT", e2e, reason="AC04"), "STMT-RTRN")
+        login, session_factory, camt053(entry("RTRN-1", "150.00", "CRDT", e2e, reason="AC04"), "STMT-RTRN-2")
     )
     assert (again["status"], again["returned"], again["already_known"]) == ("duplicate", 0, 1)
     assert await books(session_factory) == state
@@ -323,12 +325,20 @@ async def test_reimporting_the_same_file_changes_nothing(login, session_factory)
     after_first = await books(session_factory)
     assert (after_first["reserved"], after_first["paid"]) == (0, 25000)
 
-    again = await import_statement(login, session_factory, content)
-    assert again["id"] != first["id"]
-    assert (again["status"], again["matched"], again["already_known"], again["unmatched"]) == ("duplicate", 0, 2, 0)
-    assert await books(session_factory) == after_first
     accountant = await login("accountant@example.org")
+    answer = await accountant.post("/api/v1/bank-statements", files={"file": ("releve.xml", content, "text/xml")})
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["id"], answer.json()["already_imported"]) == (first["id"], True)
+    assert await drain_outbox(session_factory) == 0
+    assert await count(session_factory, BankStatement) == 1
+    assert await books(session_factory) == after_first
     assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
+
+    # Another message of the bank with the same entries (a camt.054 after the day's camt.053): stored, applied never.
+    other = await import_statement(login, session_factory, content.replace(b"<MsgId>", b"<MsgId>AUTRE-"))
+    assert other["id"] != first["id"]
+    assert (other["status"], other["matched"], other["already_known"], other["unmatched"]) == ("duplicate", 0, 2, 0)
+    assert await books(session_factory) == after_first
 
 
 async def test_a_file_with_one_known_and_one_new_entry_applies_only_the_new_one(login, session_factory) -> None:

@@ -140,6 +140,16 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
         assert batch.message_id in listed
         assert "Aucun versement à payer." in paid.text
         assert "releve.xml" in (await client.get("/releves")).text
+
+        same = await client.post(
+            "/releves",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("releve.xml", camt054(entry("BANK-REF-1", "200.00", "DBIT", e2e)), "text/xml")},
+            follow_redirects=False,
+        )
+        assert (same.status_code, same.headers["location"]) == (303, statement_url)  # the first import's page
+        assert "Ce relevé a déjà été importé le" in unescape((await client.get(statement_url)).text)
+        assert await count(session_factory, BankStatement) == 1
     referent = await login("referent@example.org")
     assert (await referent.get(f"/api/v1/applications/{application['id']}")).json()["status"] == "paid"
 

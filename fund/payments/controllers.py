@@ -134,13 +134,15 @@ class BankStatementController(Controller):
         uow: UoW,
         user: CurrentUser,
         actor: CurrentActor,
-    ) -> dict[str, str]:
+    ) -> Response[dict[str, Any]]:
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("file", "joindre le relevé dans le champ « file »")
         content = await upload.read()
-        statement = await statements.import_file(uow, user, upload.filename or "releve.xml", content, actor)
-        return {"id": str(statement.id), "status": statement.status}
+        statement, created = await statements.import_file(uow, user, upload.filename or "releve.xml", content, actor)
+        # 202: reconciliation queued; 200: imported already, nothing changed (the first import's id).
+        body = {"id": str(statement.id), "status": statement.status, "already_imported": not created}
+        return Response(body, status_code=202 if created else 200)
 
     @get("/{statement_id:uuid}", summary="What the reconciliation found: matched, returned, unmatched entries")
     async def get_statement(self, statement_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> StatementOut:

@@ -316,13 +316,16 @@ class StatementPages(PageController):
         content = await upload.read()
         async with state.session_factory() as session:
             try:
-                statement = await statements.import_file(
+                statement, created = await statements.import_file(
                     uow_of(state, session), user, upload.filename, content, actor_of(request, user)
                 )
             except DomainError as exc:
                 message = exc.errors[0].message if exc.errors else exc.detail
                 return await self._list(request, state, user, errors={"fichier": message})
-        flash(request, "Relevé importé : le rapprochement est en cours.")
+        if created:
+            flash(request, "Relevé importé : le rapprochement est en cours.")
+        else:
+            flash(request, f"Ce relevé a déjà été importé le {moment_fr(statement.created_at)} : rien n'a changé.")
         return Redirect(f"/releves/{statement.id}", status_code=303)
 
     @get("/{statement_id:uuid}")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from fund.applications import workflow
 from fund.applications.models import Application
@@ -39,8 +39,12 @@ STATEMENT_IMPORTED = "bank_statement.imported"
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024
 
 
-async def import_file(uow: UnitOfWork, user: User, file_name: str, content: bytes, actor: Actor) -> BankStatement:
-    """Check that the file is a camt.053/054 (422 naming ``file`` otherwise), keep it, queue its reconciliation."""
+async def import_file(
+    uow: UnitOfWork, user: User, file_name: str, content: bytes, actor: Actor
+) -> tuple[BankStatement, bool]:
+    """Check that the file is a camt.053/054 (422 naming ``file`` otherwise), keep it, queue its reconciliation;
+    return it and True. A file imported already (the same bytes) is returned with False and nothing changes; a new
+    file whose entries are all known is kept, and applies nothing (``duplicate``)."""
     require_accountant(user)
     if len(content) > MAX_STATEMENT_BYTES:
         raise InvalidInput("file", "le relevé dépasse 10 Mo")
@@ -48,6 +52,20 @@ async def import_file(uow: UnitOfWork, user: User, file_name: str, content: byte
         statement = parse_statement(content)
     except StatementFormatError as exc:
         raise InvalidInput("file", refusal(exc.code, detail=str(exc))) from exc
+    checksum = hashlib.sha256(content).hexdigest()
+    # The same file again: it was imported already, nothing changes (two uploads of it at once wait for each other).
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"statement:{user.fund_id}:{checksum}"}
+    )
+    known = await uow.session.scalar(
+        select(BankStatement)
+        .where(readable(user, BankStatement), BankStatement.checksum_sha256 == checksum)
+        .order_by(BankStatement.id)
+        .limit(1)
+    )
+    if known is not None:
+        await uow.commit()  # nothing written: this only ends the transaction (and its lock), the row stays loaded
+        return known, False
     row = BankStatement(
         fund_id=user.fund_id,
         uploaded_by_id=user.id,
@@ -55,7 +73,7 @@ async def import_file(uow: UnitOfWork, user: User, file_name: str, content: byte
         kind=statement.kind,
         version=statement.version,
         message_id=statement.message_id[:100],
-        checksum_sha256=hashlib.sha256(content).hexdigest(),
+        checksum_sha256=checksum,
         content=content,
         status="pending",
         matched=0,
@@ -75,7 +93,7 @@ async def import_file(uow: UnitOfWork, user: User, file_name: str, content: byte
     )
     add_event(uow.session, STATEMENT_IMPORTED, {"statement_id": str(row.id)})
     await uow.commit()
-    return row
+    return row, True
 
 
 def _entry_key(statement_message_id: str, index: int, entry: Entry) -> str:
