@@ -403,3 +403,18 @@ def test_every_event_a_request_can_show_in_its_timeline_has_a_french_label() -> 
     expected |= {"application.escalation"}
     assert len(recorded) >= 10
     assert not expected - ACTIONS_FR.keys(), sorted(expected - ACTIONS_FR.keys())
+
+
+async def test_the_request_form_promises_the_funds_own_decision_times(settings, login) -> None:
+    from html import unescape
+
+    async with running_app(settings) as client:
+        await sign_in(client, REFERENT)
+        form = unescape((await client.get("/demandes/nouvelle")).text)
+        assert "décision visée sous 24 h, au lieu de 72 h" in form
+        admin = await login("admin@example.org")
+        policy = (await admin.get("/api/v1/policy")).json()
+        changed = await admin.put("/api/v1/policy", json={**policy, "target_decision_hours_urgent": 12})
+        assert changed.status_code == 200, changed.text
+        form = unescape((await client.get("/demandes/nouvelle")).text)
+        assert "décision visée sous 12 h, au lieu de 72 h" in form

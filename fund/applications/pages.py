@@ -174,6 +174,7 @@ class ChairForm(BaseModel):
 
 Action = Callable[[UnitOfWork, User], Awaitable[object]]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+HOUR = datetime.timedelta(hours=1)
 
 
 class CaseController(PageController):
@@ -536,6 +537,7 @@ class NewRequestController(PageController):
             students = sorted(students, key=lambda s: (s.last_name, s.first_name))
             chosen = next((s for s in students if str(s.id) == form.student_id), students[0] if students else None)
             aid = await students_service.aid_of(uow, user, chosen.id) if chosen else None
+            policy = await policy_of(session, user.fund_id)
         return page(
             request,
             "applications/nouvelle_demande.html",
@@ -547,6 +549,8 @@ class NewRequestController(PageController):
             form=form,
             aid=aid,
             category=form.category,
+            # the fund's own targets (the policy), in hours
+            target_hours={urgent: deadlines.decision_target(policy, urgent) // HOUR for urgent in (False, True)},
         )
 
     @get()
