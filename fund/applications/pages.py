@@ -200,12 +200,12 @@ class CaseController(PageController):
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
-            case = await views.detailed(uow, user, application)
-            history = await applications.history_of(uow, user, application_id)
             owner = is_owner(user, application)
+            aid = await applications.caps_for(uow, application) if owner else None
+            case = await views.detailed(uow, user, application, aid=aid)
+            history = await applications.history_of(uow, user, application_id)
             committee = is_committee(user)
             standing = await decisions.standing_of(uow, user, application) if committee else None
-            aid = await applications.caps_for(uow, application) if owner else None
             payments = list(
                 await session.scalars(
                     select(Disbursement)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Literal, cast
 
 from fund.applications import access, service, workflow
+from fund.applications.caps import AidSummary
 from fund.applications.models import Application, Vote
 from fund.applications.schemas import (
     ApplicationOut,
@@ -151,17 +152,23 @@ def vote_out(vote: Vote) -> VoteOut:
 
 
 async def detailed(
-    uow: UnitOfWork, user: User, application: Application, student: Student | None = None, fund: Fund | None = None
+    uow: UnitOfWork,
+    user: User,
+    application: Application,
+    student: Student | None = None,
+    fund: Fund | None = None,
+    aid: AidSummary | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
-    student and the fund are read here unless given (``service.get_for_reading`` reads them with the request)."""
+    student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
+    the request; the request page computes the aid once for its own panel)."""
     student = student or await uow.session.get(Student, application.student_id)
     owner = access.is_owner(user, application)
     # A draft was never before the committee: no votes to read.
     votes = [] if application.status == "draft" else await service.votes_of(uow, application)
     caps = None
     if owner:
-        summary = await service.caps_for(uow, application, fund)
+        summary = aid or await service.caps_for(uow, application, fund)
         caps = CapsOut(
             fiscal_year=summary.fiscal_year,
             student_granted_cents=summary.granted_cents,
