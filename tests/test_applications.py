@@ -411,7 +411,14 @@ async def test_committee_sees_submitted_requests_pseudonymised(login, email: str
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     assert seen["student"] == {"age": age, "trade": student["trade"]}
     dumped = response.text
-    for secret in (student["first_name"], student["last_name"], student["birth_date"], "Dupont", "•••• 0189", COMPACT_IBAN):
+    for secret in (
+        student["first_name"],
+        student["last_name"],
+        student["birth_date"],
+        "Dupont",
+        "•••• 0189",
+        COMPACT_IBAN,
+    ):
         assert secret not in dumped
 
     listed = (await member.get("/api/v1/applications")).json()["items"]
