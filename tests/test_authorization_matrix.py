@@ -127,7 +127,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/applications/{{application_id}}/withdraw"): Rule(REFERENTS, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/answer"): Rule(REFERENTS, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/appeal"): Rule(REFERENTS, SCHOOL),
-    ("PUT", f"{API}/applications/{{application_id}}/payee"): Rule(REFERENTS | ACCOUNTANT, SCHOOL),
+    ("PUT", f"{API}/applications/{{application_id}}/payee"): Rule(REFERENTS, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/votes"): Rule(COMMITTEE),
     ("POST", f"{API}/applications/{{application_id}}/request-info"): Rule(COMMITTEE),
     ("POST", f"{API}/applications/{{application_id}}/recusal"): Rule(COMMITTEE),

@@ -61,6 +61,14 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
         "info_requested": {"reference": reference, "link": LINK},
         "transfer_sent": {"reference": reference, "amount": EURO, "link": LINK},
         "transfer_returned": {"reference": reference, "amount": EURO, "reason": "Compte clôturé", "link": LINK},
+        "transfer_to_reissue": {
+            "reference": reference,
+            "amount": EURO,
+            "reason": "compte clos",
+            "reason_code": "AC04",
+            "link": LINK,
+        },
+        "payee_corrected": {"reference": reference, "transfers": 1, "link": LINK},
         "new_request": {
             "reference": reference,
             "category_label": "Transport",

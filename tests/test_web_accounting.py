@@ -248,10 +248,19 @@ async def test_a_returned_transfer_shows_its_french_reason_and_is_reissued(login
         listed = home.text.split('id="titre-statut"', 1)[1].split("</section>", 1)[0]
         assert application["reference"] in listed
         assert "compte clos" in listed
-        assert f'action="/comptabilite/versements/{disbursement.id}/reemission"' in listed
-        assert "Réémettre" in listed
+        # Not corrected yet: no one-click re-issue, the way to the returned transfers' page instead.
+        assert f'action="/comptabilite/versements/{disbursement.id}/reemission"' not in listed
+        assert f'href="/comptabilite/retours#retour-{disbursement.id}"' in listed
+        refused = await post_form(client, f"/comptabilite/versements/{disbursement.id}/reemission")
+        assert refused.status_code == 409
+        assert "n'a pas été corrigé" in unescape(refused.text)
+        assert "compte clos (AC04)" in unescape(refused.text)
 
-        reissued = await post_form(client, f"/comptabilite/versements/{disbursement.id}/reemission")
+        reissued = await post_form(
+            client,
+            f"/comptabilite/versements/{disbursement.id}/reemission",
+            motif="La banque confirme que le compte est rouvert.",
+        )
         assert reissued.status_code == 303
         assert reissued.headers["location"] == "/comptabilite"
         after = await client.get("/comptabilite")

@@ -22,8 +22,8 @@ from fund.applications.schemas import (
     RequestInfoIn,
     VoteIn,
 )
-from fund.applications.views import detailed, page_of, payee_of, summary_of, to_out
-from fund.auth.guards import CASE_READERS, CHAIR, COMMITTEE, REFERENT, requires_role
+from fund.applications.views import detailed, page_of, payee_of, payment_standings, summary_of, to_out
+from fund.auth.guards import CASE_READERS, CHAIR, COMMITTEE, REFERENT
 from fund.auth.middleware import AUTOCOMMIT_READS
 from fund.core.deps import BEARER, PAGE, Cipher, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.errors import InvalidInput
@@ -60,7 +60,7 @@ class ApplicationController(Controller):
             raise InvalidInput("category", f"catégorie inconnue (attendu : {', '.join(CATEGORIES)})")
         filters = service.ListFilters(status=status, category=category, school_id=school_id)
         rows, cursor = await service.list_for(uow, user, filters, page)
-        return page_of(rows, cursor, user)
+        return page_of(rows, cursor, user, await payment_standings(uow.session, rows))
 
     @get(
         "/{application_id:uuid}",
@@ -130,8 +130,11 @@ class ApplicationController(Controller):
 
     @put(
         "/{application_id:uuid}/payee",
-        guards=[requires_role("referent", "accountant")],
+        guards=[REFERENT],
         summary="Correct the payee of an approved request (none of its transfers in a batch or at the bank); audited",
+        description="By the request's school's referents only. After the bank returned a transfer, this is the "
+        "correction that lets the accountant re-issue it: the returned transfers are marked corrected and the "
+        "fund's accountants are told.",
     )
     async def change_payee(
         self,

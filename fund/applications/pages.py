@@ -24,12 +24,14 @@ from fund.applications.models import Application
 from fund.applications.schemas import (
     ApplicationCreate,
     ChairDecisionIn,
+    PayeeIn,
     ReasonIn,
     RequestInfoIn,
     VoteIn,
     check_period,
 )
 from fund.applications.service import ListFilters, list_for
+from fund.audit.models import AuditEvent
 from fund.auth.models import COMMITTEE_ROLES, User
 from fund.core.banking import normalize_iban
 from fund.core.errors import DomainError, NotFound
@@ -38,6 +40,7 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
 from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.funds.service import policy_of
+from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
 from fund.students import service as students_service
 from fund.web.formatting import STATUS_FR
@@ -79,11 +82,17 @@ ACTIONS_FR = {
     "application.disavowed": "décision désavouée",
     "application.mark_paid": "aide payée",
     "application.payment_returned": "virement rejeté par la banque : aide de nouveau à verser",
-    "application.payee_changed": "bénéficiaire modifié",
+    "application.payee_changed": "bénéficiaire corrigé",
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
     "application.anonymised": "dossier anonymisé (durée de conservation écoulée)",
     "disbursement.instalments": "paiement en plusieurs fois",
+    # the money after the vote: each transfer (issue 14)
+    "disbursement.scheduled": "versement programmé",
+    "disbursement.sent": "virement envoyé",
+    "disbursement.paid": "virement payé",
+    "disbursement.returned": "virement retourné par la banque",
+    "disbursement.reissued": "virement réémis",
     "document.added": "pièce justificative ajoutée",
     "document.removed": "pièce justificative retirée",
     "documents.purged": "pièces justificatives supprimées (durée de conservation écoulée)",
@@ -93,9 +102,23 @@ PAYMENT_FR = {
     "batched": "dans une remise en préparation",
     "sent": "envoyé à la banque",
     "paid": "payé",
-    "returned": "rejeté par la banque",
+    "returned": "retourné par la banque",
     "cancelled": "annulé",
 }
+
+
+def event_fr(event: AuditEvent) -> str:
+    """A timeline entry in French; a transfer's return says the bank's reason, a re-issue without correction why."""
+    text = ACTIONS_FR.get(event.action, event.action)
+    detail = event.detail or {}
+    if event.action == "disbursement.returned" and detail.get("reason"):
+        code = str(detail["reason"])
+        return f"{text} : {return_reason_fr(code)} ({code})"
+    if event.action == "disbursement.reissued" and detail.get("override_reason"):
+        return f"{text} sans correction du bénéficiaire (motif : {detail['override_reason']})"
+    return text
+
+
 PAYEE_KINDS = [
     ("guardian", "Responsable légal"),
     ("student", "L'élève"),
@@ -132,8 +155,23 @@ class HomePages(PageController):
             filters = ListFilters(status=statut if statut in STATUS_FR else None)
             rows, _ = await list_for(uow, user, filters, PageRequest(limit=200))
             names = await applications.students_by_id(uow, {a.student_id for a in rows})
-        groups = [(title, [a for a in rows if a.status in statuses]) for title, statuses in REFERENT_GROUPS]
-        return page(request, "applications/referent.html", user, groups=groups, students=names)
+            money = await views.payment_standings(session, rows)
+        # A request whose transfer came back waits for its referent's correction: first, with what waits for them.
+        to_correct = [a for a in rows if money.get(a.id) == "returned"]
+        groups = [
+            (title, [a for a in rows if a.status in statuses and a not in to_correct])
+            for title, statuses in REFERENT_GROUPS
+        ]
+        groups[0] = (groups[0][0], to_correct + groups[0][1])
+        return page(
+            request,
+            "applications/referent.html",
+            user,
+            groups=groups,
+            students=names,
+            money=money,
+            shown=lambda a: workflow.shown_status(a.status, money.get(a.id)),
+        )
 
     @get("/comite")
     async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template:
@@ -164,6 +202,16 @@ class VoteForm(BaseModel):
     vote: str = "approve"
     amount: str = ""
     comment: str = ""
+
+
+class PayeeForm(BaseModel):
+    payee_kind: str = "guardian"
+    payee_name: str = ""
+    payee_iban: str = ""
+
+
+# Where an error of the payee correction lands in its form.
+PAYEE_FIELDS = {"kind": "payee_kind", "name": "payee_name", "iban": "payee_iban", "town": "payee_name"}
 
 
 class ChairForm(BaseModel):
@@ -231,6 +279,9 @@ class CaseController(PageController):
             payment_fr=PAYMENT_FR,
             form=form or {},
             action_fr=lambda action: ACTIONS_FR.get(action, action),
+            event_fr=event_fr,
+            reason_fr=return_reason_fr,
+            payee_kinds=PAYEE_KINDS,
         )
 
     async def _act(
@@ -330,6 +381,39 @@ class CaseController(PageController):
     ) -> Template | Redirect:
         return await self._reasoned(
             request, state, application_id, data, "appeal", decisions.appeal, "Recours déposé.", "referent"
+        )
+
+    @post("/{application_id:uuid}/beneficiaire", status_code=303)
+    async def correct_payee(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[PayeeForm, FORM],
+    ) -> Template | Redirect:
+        """The referent corrects the payee (after a returned transfer): the same rules as the API's
+        ``PUT /applications/{id}/payee``; the IBAN is checked as typed (``/demandes/nouvelle/verifier-iban``)."""
+        user = await signed_in(request, state, "referent")
+        form = {"payee_kind": data.payee_kind, "payee_name": data.payee_name, "payee_iban": data.payee_iban}
+        try:
+            payee = PayeeIn.model_validate({"kind": data.payee_kind, "name": data.payee_name, "iban": data.payee_iban})
+        except ValidationError as exc:
+            errors = validation_errors(exc, PAYEE_FIELDS, "payee_name")
+            return await self._page(request, state, user, application_id, errors=errors, form=form, status_code=422)
+        actor = actor_of(request, user)
+
+        async def action(uow: UnitOfWork, user: User) -> object:
+            return await applications.change_payee(uow, user, application_id, payee, state.cipher, actor)
+
+        return await self._act(
+            request,
+            state,
+            user,
+            application_id,
+            action,
+            "Bénéficiaire corrigé : le service comptable est prévenu et réémettra le virement vers ce compte.",
+            fields=PAYEE_FIELDS,
+            form=form,
         )
 
     # ------------------------------------------------------------------ the committee's actions

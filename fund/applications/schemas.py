@@ -213,6 +213,17 @@ class ApplicationOut(msgspec.Struct, kw_only=True):
     appealed_at: datetime.datetime | None = None
     decision: DecisionOut | None
     votes: list[VoteOut] | None = None
+    payment_status: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Where the money of a granted request stands: granted, in_payment, paid, partly_paid, "
+            "returned (the bank returned a transfer: the payee must be corrected) or reissue_due (corrected, to be "
+            "re-issued); null before a decision or when not granted"
+        ),
+    ] = None
+    status_label: Annotated[
+        str, msgspec.Meta(description="The status as people read it, in French (follows the money once granted)")
+    ] = ""
 
 
 class ApplicationPage(msgspec.Struct, kw_only=True):

@@ -358,8 +358,22 @@ async def students_by_id(uow: UnitOfWork, ids: set[UUID]) -> dict[UUID, Student]
 
 
 async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[AuditEvent]:
+    """The request's timeline: its own events and its money's (each transfer sent, paid, returned, re-issued)."""
     application = await get(uow, user, application_id)
-    return await history(uow.session, "application", application.id)
+    own = await history(uow.session, "application", application.id)
+    money = list(
+        await uow.session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.entity_type == "disbursement",
+                AuditEvent.entity_id.in_(
+                    select(Disbursement.id).where(Disbursement.application_id == application.id).scalar_subquery()
+                ),
+            )
+            .order_by(AuditEvent.seq)
+        )
+    )
+    return sorted([*own, *money], key=lambda e: e.seq) if money else own
 
 
 async def caps_for(uow: UnitOfWork, application: Application, fund: Fund | None = None) -> caps.AidSummary:
@@ -376,11 +390,12 @@ async def caps_for(uow: UnitOfWork, application: Application, fund: Fund | None 
 async def change_payee(
     uow: UnitOfWork, user: User, application_id: UUID, payee: PayeeIn, cipher: FieldCipher, actor: Actor
 ) -> Application:
-    """Correct the payee of an approved request (e.g. after a returned transfer): only while no transfer of it is
-    in a batch or at the bank; audited with the masked IBANs."""
+    """Correct the payee of an approved request (e.g. after a returned transfer): by its school's referents only
+    (the accountant who pays never chooses where the money goes), only while no transfer of it is in a batch or at
+    the bank; audited with the masked IBANs. Its returned transfers are then marked corrected (the accountant may
+    re-issue them) and the fund's accountants are told."""
     application = await uow.session.get(Application, application_id, with_for_update=True)
-    accountant = application is not None and user.has_role("accountant") and application.fund_id == user.fund_id
-    if application is None or not (is_owner(user, application) or accountant):
+    if application is None or not is_owner(user, application):
         raise NotFound("application_not_found")
     if application.status != "approved":
         raise Conflict("payee_frozen", reference=application.reference, status=workflow.label(application.status))
@@ -407,13 +422,29 @@ async def change_payee(
         await ledger.record_payee_change(
             uow.session, books, fund, application, previous_account, still_owed, local_day(await _now(uow))
         )
+    returned = list(
+        await uow.session.scalars(
+            select(Disbursement)
+            .where(Disbursement.application_id == application.id, Disbursement.status == "returned")
+            .with_for_update()
+        )
+    )
+    now = await _now(uow)
+    for disbursement in returned:
+        disbursement.payee_corrected_at = now
     await record(
         uow.session,
         actor,
         "application.payee_changed",
         entity_type="application",
         entity_id=application.id,
-        detail={"before": before, "after": {"name": application.payee_name, "iban": application.payee_iban_masked}},
+        detail={
+            "before": before,
+            "after": {"name": application.payee_name, "iban": application.payee_iban_masked},
+            **({"returned_transfers": [f"{application.reference}/{d.sequence}" for d in returned]} if returned else {}),
+        },
     )
+    if returned:
+        notify(uow.session, "payee_corrected", application_id=application.id, transfers=len(returned))
     await uow.commit()
     return application

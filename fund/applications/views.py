@@ -9,8 +9,12 @@ the pages render the same ones. No controller, page or template hides a field it
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from typing import Literal, cast
+from collections.abc import Iterable, Sequence
+from typing import Literal, Protocol, cast
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import access, service, workflow
 from fund.applications.caps import AidSummary
@@ -27,6 +31,7 @@ from fund.applications.schemas import (
 )
 from fund.auth.models import User
 from fund.core.uow import UnitOfWork
+from fund.disbursements.models import Disbursement
 from fund.funds.models import Fund
 from fund.students.models import Student, age_on
 
@@ -41,6 +46,7 @@ def to_out(
     student: StudentSummary | None = None,
     votes: list[Vote] | None = None,
     caps: CapsOut | None = None,
+    payment: str | None = None,
 ) -> ApplicationOut:
     """What this reader may see of a request: the payee (and the student's aid) only for the school's referents.
 
@@ -90,6 +96,8 @@ def to_out(
         appealed_at=application.appealed_at,
         decision=decision,
         votes=[vote_out(v) for v in votes] if votes is not None else None,
+        payment_status=payment,
+        status_label=workflow.shown_status(status, payment),
     )
 
 
@@ -105,8 +113,13 @@ def payee_of(application: Application | service.ListRow) -> PayeeOut:
     )
 
 
-def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
-    """A page of list rows as this reader may see them."""
+def page_of(
+    rows: Sequence[service.ListRow],
+    cursor: str | None,
+    user: User,
+    payments: dict[UUID, str | None] | None = None,
+) -> ApplicationPage:
+    """A page of list rows as this reader may see them (``payments``: ``payment_standings`` of the rows)."""
     mine = access.owned_schools(user)
     today = datetime.date.today()
     return ApplicationPage(
@@ -120,6 +133,7 @@ def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> 
                     trade=row.trade,
                     name=f"{row.first_name} {row.last_name}" if owner else None,
                 ),
+                payment=(payments or {}).get(row.id),
             )
             for row in rows
         ],
@@ -177,4 +191,41 @@ async def detailed(
             student_remaining_cents=summary.remaining_cents,
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
         )
-    return to_out(application, user, owner=owner, student=summary_of(student, owner=owner), votes=votes, caps=caps)
+    payment = (await payment_standings(uow.session, [application]))[application.id]
+    return to_out(
+        application,
+        user,
+        owner=owner,
+        student=summary_of(student, owner=owner),
+        votes=votes,
+        caps=caps,
+        payment=payment,
+    )
+
+
+class _HasMoney(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+async def payment_standings(session: AsyncSession, applications: Iterable[_HasMoney]) -> dict[UUID, str | None]:
+    """application id → ``workflow.payment_status`` of each request (None when not granted), in one query for the
+    granted ones: the one computation every page, list, mail and answer uses."""
+    statuses = {a.id: a.status for a in applications}
+    granted = [i for i, s in statuses.items() if s in workflow.GRANTED]
+    instalments: dict[UUID, list[tuple[str, int, bool]]] = {i: [] for i in granted}
+    if granted:
+        rows = await session.execute(
+            select(
+                Disbursement.application_id,
+                Disbursement.status,
+                Disbursement.attempts,
+                Disbursement.payee_corrected_at.is_not(None),
+            ).where(Disbursement.application_id.in_(granted))
+        )
+        for application_id, status, attempts, corrected in rows:
+            instalments[application_id].append((status, attempts, bool(corrected)))
+    return {i: workflow.payment_status(s, instalments.get(i, ())) for i, s in statuses.items()}

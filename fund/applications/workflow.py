@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from fund.applications.models import Application
@@ -79,3 +80,40 @@ def apply(application: Application, action: Action) -> tuple[str, str]:
     application.status = target
     application.version += 1
     return previous, target
+
+
+# --- the money after the vote -------------------------------------------------------------------------------------
+# A granted request's status as people read it follows its money: computed here only, from the request's status and
+# its disbursements, and shown with the same word on every page, mail, export and in the API (``payment_status``).
+
+PAYMENT_LABELS = {
+    "granted": "Accordée",
+    "in_payment": "En paiement",
+    "paid": "Payée",
+    "partly_paid": "Partiellement payée",
+    "returned": "Retournée — à corriger",
+    "reissue_due": "Retournée — corrigée, à réémettre",
+}
+
+
+def payment_status(status: str, instalments: Iterable[tuple[str, int, bool]]) -> str | None:
+    """Where the money of a granted request stands (a key of ``PAYMENT_LABELS``), or None for a request that was not
+    granted. ``instalments``: each disbursement's (status, attempts made, payee corrected since its return)."""
+    if status not in GRANTED:
+        return None
+    live = [(s, attempts, corrected) for s, attempts, corrected in instalments if s != "cancelled"]
+    returned = [corrected for s, _, corrected in live if s == "returned"]
+    if returned:
+        return "reissue_due" if all(returned) else "returned"
+    if status == "paid" or (live and all(s == "paid" for s, _, _ in live)):
+        return "paid"
+    if any(s == "paid" for s, _, _ in live):
+        return "partly_paid"
+    if any(s in ("batched", "sent") or attempts > 0 for s, attempts, _ in live):
+        return "in_payment"
+    return "granted"
+
+
+def shown_status(status: str, payment: str | None) -> str:
+    """The one word people read for a request: its money's standing once granted, its status otherwise."""
+    return PAYMENT_LABELS[payment] if payment else label(status)

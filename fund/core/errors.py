@@ -106,6 +106,12 @@ REFUSALS: dict[str, str] = {
     "envoyé peut être marqué payé.",
     "not_returned": "Le versement {reference} n'a pas été rejeté par la banque : il n'y a rien à réémettre.",
     "nothing_to_reissue": "La demande {reference} n'est plus accordée : il n'y a rien à réémettre.",
+    # the money after the vote: a returned transfer is corrected by the referent, then re-issued (issue 14)
+    "payee_not_corrected": (
+        "Le virement {reference} a été retourné par la banque ({reason}) et le bénéficiaire n'a pas été corrigé "
+        "depuis : le réémettre l'enverrait au même compte. Attendez la correction du référent, ou indiquez pourquoi "
+        "vous le réémettez quand même."
+    ),
     "instalments_too_late": (
         "La demande {reference} ne peut être payée en plusieurs fois que tant que tous ses versements sont "
         "programmés (aucun dans une remise, envoyé ou payé)."

@@ -17,7 +17,7 @@ from fund.core.errors import Conflict, InvalidInput
 from fund.core.pagination import Page
 from fund.disbursements import export, service
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
-from fund.disbursements.schemas import DisbursementOut, InstalmentsIn
+from fund.disbursements.schemas import DisbursementOut, InstalmentsIn, ReissueIn
 from fund.funds.calendar import local_day
 from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
@@ -39,6 +39,7 @@ def disbursement_out(d: Disbursement) -> DisbursementOut:
         return_reason=return_reason_fr(d.return_reason_code) if d.return_reason_code else None,
         paid_on=d.paid_on,
         created_at=d.created_at,
+        payee_corrected_at=d.payee_corrected_at,
     )
 
 
@@ -85,12 +86,20 @@ class DisbursementController(Controller):
     @post(
         "/{disbursement_id:uuid}/reissue",
         status_code=200,
-        summary="Make a returned transfer due again (after the payee is corrected); it gets a new EndToEndId",
+        summary="Make a returned transfer due again once its payee was corrected; it gets a new EndToEndId",
+        description="Refused (409 `payee_not_corrected`) while the referent has not corrected the payee since the "
+        "bank's return, unless the body states a `reason` (at least 5 characters; audited).",
     )
     async def reissue_disbursement(
-        self, disbursement_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+        self,
+        disbursement_id: FromPath[UUID],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+        data: JSONBody[ReissueIn | None] = None,
     ) -> DisbursementOut:
-        return disbursement_out(await service.reissue(uow, user, disbursement_id, actor))
+        reason = data.reason if data else None
+        return disbursement_out(await service.reissue(uow, user, disbursement_id, actor, reason))
 
     @post(
         "/{disbursement_id:uuid}/instalments",

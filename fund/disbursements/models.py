@@ -53,6 +53,9 @@ class Disbursement(UUIDv7AuditBase):
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     return_reason_code: Mapped[str | None] = mapped_column(String(4))
     paid_on: Mapped[datetime.date | None] = mapped_column(Date)
+    # When the referent corrected the payee after the bank returned this transfer (cleared by the next return):
+    # only a corrected transfer is re-issued, unless the accountant states why.
+    payee_corrected_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     application: Mapped[Application] = relationship(lazy="raise")
 

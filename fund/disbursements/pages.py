@@ -12,11 +12,14 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Stream, Template
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from fund.applications import workflow
 from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
@@ -26,6 +29,7 @@ from fund.disbursements.access import readable
 from fund.disbursements.controllers import EXPORT_FORMATS, export_stream
 from fund.disbursements.export import STATUS_LABELS
 from fund.disbursements.models import DISBURSEMENT_STATUSES, Disbursement
+from fund.disbursements.schemas import ReissueIn
 from fund.funds.calendar import PARIS
 from fund.payments.camt import return_reason_fr
 from fund.web.pages import (
@@ -37,7 +41,10 @@ from fund.web.pages import (
     require_step_up,
     signed_in,
     uow_of,
+    validation_errors,
 )
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 DISBURSEMENT_FR = {
     "scheduled": "Programmés",
@@ -139,22 +146,94 @@ class AccountingPages(PageController):
 
     @post("/versements/{disbursement_id:uuid}/reemission", status_code=303)
     async def reissue(
-        self, disbursement_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+        self,
+        disbursement_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReissueForm, FORM],
     ) -> Template | Redirect:
         user = await signed_in(request, state, "accountant")
-        async with state.session_factory() as session:
-            try:
-                disbursement = await service.reissue(
-                    uow_of(state, session), user, disbursement_id, actor_of(request, user)
-                )
-            except DomainError as exc:
-                message = exc.detail
-                return await self._page(
-                    request, state, user, None, None, errors={"_": message}, status_code=status_of(exc)
-                )
-            reference = f"{disbursement.application.reference}/{disbursement.sequence}"
-        flash(request, f"Versement {reference} de nouveau à payer : il partira dans la prochaine remise.")
+        done, errors, code = await _reissue(request, state, user, disbursement_id, data)
+        if errors:
+            banner = {"_": " ".join(errors.values())}  # this page has no reason field: all in its banner
+            return await self._page(request, state, user, None, None, errors=banner, status_code=code)
+        flash(request, done)
         return Redirect("/comptabilite", status_code=303)
+
+    @get("/retours")
+    async def returned_page(self, request: Request[Any, Any, Any], state: State) -> Template:
+        """The transfers the bank returned: its reason in French, whether the referent corrected the payee, and
+        the re-issue (with a stated reason when the payee was not corrected)."""
+        user = await signed_in(request, state, "accountant")
+        return await self._returns(request, state, user)
+
+    async def _returns(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        user: User,
+        errors: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        status_code: int | None = None,
+    ) -> Template:
+        async with state.session_factory() as session:
+            rows = await service.returned_transfers(UnitOfWork(session, None), user)
+        return page(
+            request,
+            "disbursements/retours.html",
+            user,
+            errors=errors,
+            form=form or {},
+            status_code=status_code,
+            rows=rows,
+            reason_fr=return_reason_fr,
+            moment_fr=moment_fr,
+            status_word=workflow.PAYMENT_LABELS,
+        )
+
+    @post("/retours/{disbursement_id:uuid}/reemission", status_code=303)
+    async def reissue_returned(
+        self,
+        disbursement_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ReissueForm, FORM],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "accountant")
+        done, errors, code = await _reissue(request, state, user, disbursement_id, data)
+        if errors:
+            # The error next to this transfer's own reason field.
+            found = {f"motif-{disbursement_id}": errors.pop("motif")} if "motif" in errors else {}
+            form = {f"motif-{disbursement_id}": data.motif}
+            return await self._returns(request, state, user, {**errors, **found}, form, code)
+        flash(request, done)
+        return Redirect("/comptabilite/retours", status_code=303)
+
+
+class ReissueForm(BaseModel):
+    motif: str = ""
+
+
+async def _reissue(
+    request: Request[Any, Any, Any], state: State, user: User, disbursement_id: UUID, data: ReissueForm
+) -> tuple[str, dict[str, str], int]:
+    """Re-issue a returned transfer from a page: (message, errors by field, status code of a refusal)."""
+    reason = None
+    if data.motif.strip():
+        try:
+            reason = ReissueIn(reason=data.motif).reason
+        except ValidationError as exc:
+            return "", validation_errors(exc, {"reason": "motif"}, "motif"), 422
+    async with state.session_factory() as session:
+        try:
+            disbursement = await service.reissue(
+                uow_of(state, session), user, disbursement_id, actor_of(request, user), reason
+            )
+        except DomainError as exc:
+            field = "motif" if exc.code == "payee_not_corrected" else "_"
+            return "", {field: exc.detail}, status_of(exc)
+        reference = f"{disbursement.application.reference}/{disbursement.sequence}"
+    return f"Versement {reference} de nouveau à payer : il partira dans la prochaine remise.", {}, 0
 
 
 KIND_FR = {"csv": "CSV", "xlsx": "XLSX (Excel)", "fec": "FEC"}

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from fund.auth.schemas import Strict
 
@@ -27,6 +27,16 @@ class DisbursementOut(BaseModel):
     return_reason: str | None
     paid_on: datetime.date | None
     created_at: datetime.datetime
+    payee_corrected_at: datetime.datetime | None = Field(
+        default=None, description="When the referent corrected the payee since the bank returned this transfer"
+    )
+
+
+class ReissueIn(Strict):
+    """Why a returned transfer is re-issued although its payee was not corrected since the return (audited);
+    not needed once the payee was corrected."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)] | None = None
 
 
 class InstalmentsIn(Strict):

@@ -27,6 +27,7 @@ from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.payments.camt import return_reason_fr
 
 # Built once: a statement made per job costs more to build than to run.
 _SCHEDULE = (
@@ -175,13 +176,23 @@ async def mark_paid(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: A
     return disbursement
 
 
-async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor) -> Disbursement:
-    """A returned transfer is due again (once the payee is corrected); the next batch gives it a new EndToEndId."""
+async def reissue(
+    uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Actor, reason: str | None = None
+) -> Disbursement:
+    """A returned transfer is due again; the next batch gives it a new EndToEndId. Only once the referent corrected
+    the payee since the return (``payee_corrected_at``): otherwise it would go to the same account, and it is
+    refused (409 ``payee_not_corrected``) unless the accountant states why (``reason``, audited)."""
     application, disbursement = await lock_for_update(uow, user, disbursement_id)
+    reference = f"{application.reference}/{disbursement.sequence}"
     if not DISBURSEMENT.allows(disbursement.status, "reissue"):
-        raise IllegalTransition("not_returned", reference=f"{application.reference}/{disbursement.sequence}")
+        raise IllegalTransition("not_returned", reference=reference)
     if application.status != "approved":
         raise Conflict("nothing_to_reissue", reference=application.reference)
+    corrected = disbursement.payee_corrected_at is not None
+    reason = (reason or "").strip() or None
+    if not corrected and reason is None:
+        code = disbursement.return_reason_code or "NARR"
+        raise Conflict("payee_not_corrected", reference=reference, reason=f"{return_reason_fr(code)} ({code})")
     today = await uow.session.scalar(select(func.current_date()))
     assert today is not None
     before, after = DISBURSEMENT.move(disbursement, "reissue")
@@ -194,7 +205,12 @@ async def reissue(uow: UnitOfWork, user: User, disbursement_id: UUID, actor: Act
         entity_id=disbursement.id,
         from_status=before,
         to_status=after,
-        detail={"previous_return_reason": disbursement.return_reason_code, "payee": application.payee_iban_masked},
+        detail={
+            "application_id": str(application.id),
+            "previous_return_reason": disbursement.return_reason_code,
+            "payee_corrected": corrected,
+            **({"override_reason": reason} if not corrected else {}),
+        },
     )
     await uow.commit()
     return disbursement
@@ -249,6 +265,21 @@ async def split_into_instalments(
     for disbursement in created:
         disbursement.application = application
     return created
+
+
+async def returned_transfers(uow: UnitOfWork, user: User, limit: int = 200) -> list[Disbursement]:
+    """The fund's transfers the bank returned and not yet re-issued, with their requests: those whose payee was
+    corrected first (to re-issue now), then those waiting for their referent, oldest first."""
+    require_accountant(user)
+    return list(
+        await uow.session.scalars(
+            select(Disbursement)
+            .where(readable(user, Disbursement), Disbursement.status == "returned")
+            .options(joinedload(Disbursement.application))
+            .order_by(Disbursement.payee_corrected_at.is_not(None).desc(), Disbursement.updated_at, Disbursement.id)
+            .limit(limit)
+        )
+    )
 
 
 async def totals_by_status(uow: UnitOfWork, user: User) -> dict[str, tuple[int, int]]:

@@ -39,6 +39,8 @@ KINDS = (
     "info_requested",
     "transfer_sent",
     "transfer_returned",
+    "transfer_to_reissue",
+    "payee_corrected",
     "new_request",
     "new_requests_digest",
     "deadline_reminder",

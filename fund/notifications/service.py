@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 from uuid_utils.compat import uuid7
 
+from fund.applications import workflow
 from fund.applications.models import Application
 from fund.auth.models import User, school_memberships
 from fund.core.errors import NotFound
@@ -47,6 +48,7 @@ URGENT = frozenset(
         "decision_rejected",
         "info_requested",
         "transfer_returned",
+        "transfer_to_reissue",
         "escalation",
         "fast_track_request",
     }
@@ -92,6 +94,10 @@ async def _referents(session: AsyncSession, application: Application) -> list[Us
             )
         )
     )
+
+
+# The accountant's page of the transfers the bank returned (what to re-issue, and whether the payee was corrected).
+RETURNS_LINK = "/comptabilite/retours"
 
 
 def _case_link(application: Application) -> str:
@@ -140,15 +146,23 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
         if batch is None:
             return []
         rows = await session.execute(
-            select(Application, PaymentAttempt.amount_cents)
+            select(Application, PaymentAttempt.amount_cents, PaymentAttempt.end_to_end_id)
             .join(Disbursement, Disbursement.application_id == Application.id)
             .join(PaymentAttempt, PaymentAttempt.disbursement_id == Disbursement.id)
             .where(PaymentAttempt.batch_id == batch.id)
+            .order_by(PaymentAttempt.id)
         )
         out = []
-        for application, amount in rows:
+        for application, amount, e2e in rows:
             link = _case_link(application)
-            context = {"reference": application.reference, "amount": format_euros_fr(amount), "link": link}
+            # ``transfer`` keys the notification: one per transfer, even for several of one referent in one batch.
+            context = {
+                "reference": application.reference,
+                "amount": format_euros_fr(amount),
+                "status_label": workflow.PAYMENT_LABELS["in_payment"],
+                "link": link,
+                "transfer": e2e,
+            }
             out += [(user, kind, context, link) for user in await _referents(session, application)]
         return out
     if kind == "transfer_returned":
@@ -157,19 +171,33 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
             return []
         application = await session.get(Application, disbursement.application_id)
         assert application is not None
+        code = disbursement.return_reason_code or "NARR"
         context = {
             "reference": application.reference,
             "amount": format_euros_fr(disbursement.amount_cents),
             "reason": payload.get("reason_fr", ""),
+            "reason_code": code,
+            "status_label": workflow.PAYMENT_LABELS["returned"],
             "link": _case_link(application),
+            "transfer": f"{disbursement.id}:{disbursement.attempts}",
         }
+        # The referents correct the payee (the request's page); the accountants re-issue once it is corrected.
         referents = [(u, kind, context, _case_link(application)) for u in await _referents(session, application)]
-        accountant_link = "/comptabilite?statut=returned"
         accountants = [
-            (u, kind, {**context, "link": accountant_link}, accountant_link)
+            (u, "transfer_to_reissue", {**context, "link": RETURNS_LINK}, RETURNS_LINK)
             for u in await _users(session, application.fund_id, "accountant")
         ]
         return referents + accountants
+    if kind == "payee_corrected":
+        application = await session.get(Application, UUID(payload["application_id"]))
+        if application is None:
+            return []
+        context = {
+            "reference": application.reference,
+            "transfers": int(payload.get("transfers", 1)),
+            "link": RETURNS_LINK,
+        }
+        return [(u, kind, context, RETURNS_LINK) for u in await _users(session, application.fund_id, "accountant")]
     if kind in ("batch_ready", "statement_returns"):
         fund_id = UUID(payload["fund_id"])
         link = payload["link"]
@@ -213,9 +241,11 @@ async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
     modes = await _mail_modes(uow.session, asks) if asks else {}
     rows, seen = [], set()
     for user, kind, context, link in recipients:
-        if user.id in seen:
-            continue  # one notification per person and event: the first wins, as the key says
-        seen.add(user.id)
+        # One notification per person and event — per transfer when the event names several: the first wins.
+        key = f"{event.id}:{user.id}" + (f":{context['transfer']}" if "transfer" in context else "")
+        if key in seen:
+            continue
+        seen.add(key)
         urgent = kind in URGENT
         if kind in ALWAYS_DIGEST:
             status = "digest"
@@ -231,7 +261,7 @@ async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
                 "context": context,
                 "link": link,
                 "urgent": urgent,
-                "dedup_key": f"{event.id}:{user.id}",
+                "dedup_key": key[:200],
                 "mail_status": status,
             }
         )

@@ -278,6 +278,22 @@ async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -
     attempts = select(PaymentAttempt.disbursement_id).where(PaymentAttempt.batch_id == batch.id)
     await uow.session.execute(ATTEMPT.moved(PaymentAttempt, "send").where(PaymentAttempt.batch_id == batch.id))
     await uow.session.execute(DISBURSEMENT.moved(Disbursement, "send").where(Disbursement.id.in_(attempts)))
+    # Each transfer's own event, for its request's timeline (« virement envoyé »).
+    for disbursement_id, e2e, amount in await uow.session.execute(
+        select(PaymentAttempt.disbursement_id, PaymentAttempt.end_to_end_id, PaymentAttempt.amount_cents).where(
+            PaymentAttempt.batch_id == batch.id, PaymentAttempt.status == "sent"
+        )
+    ):
+        await record(
+            uow.session,
+            actor,
+            "disbursement.sent",
+            entity_type="disbursement",
+            entity_id=disbursement_id,
+            from_status="batched",
+            to_status="sent",
+            detail={"batch_id": str(batch.id), "end_to_end_id": e2e, "amount_cents": amount},
+        )
     await record(
         uow.session,
         actor,

@@ -292,6 +292,7 @@ async def _mark_returned(uow: UnitOfWork, attempt: PaymentAttempt, reason: str, 
     attempt.return_reason_code = reason[:4]
     previous, returned = DISBURSEMENT.move(disbursement, "bank_return")
     disbursement.return_reason_code = reason[:4]
+    disbursement.payee_corrected_at = None  # a correction made before this return does not answer it
     await record(
         uow.session,
         SYSTEM,
