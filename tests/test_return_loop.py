@@ -12,6 +12,7 @@ import datetime
 import email
 import email.policy
 import json
+import uuid
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,23 @@ async def returned_case(login: Any, session_factory: Any, amount: int = 15000) -
     e2e = transfer["end_to_end_id"]
     assert (await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")).status_code == 200
     euros = f"{amount / 100:.2f}"
-    await import_statement(login, session_factory, camt054(entry(f"PAID-{e2e}", euros, "DBIT", e2e)))
+    await import_statement(login, session_factory, notification(entry(f"PAID-{e2e}", euros, "DBIT", e2e)))
     statement = await import_statement(
-        login, session_factory, camt054(entry(f"RTRN-{e2e}", euros, "CRDT", e2e, reason="AC04"))
+        login, session_factory, notification(entry(f"RTRN-{e2e}", euros, "CRDT", e2e, reason="AC04"))
     )
     assert statement["returned"] == 1, statement
     await drain_outbox(session_factory)
     return {**application, "disbursement_id": transfer["disbursement_id"], "e2e": e2e}
+
+
+def notification(entries: str) -> bytes:
+    """A camt.054 of these entries with an identification of its own (each is a new message of the bank)."""
+    unique = f"NTF-{uuid.uuid4().hex[:12]}"
+    return (
+        camt054(entries)
+        .replace(b"<MsgId>NTF-1<", f"<MsgId>{unique}<".encode())
+        .replace(b"<Id>NTF-1-1<", f"<Id>{unique}-1<".encode())
+    )
 
 
 def mails() -> list[email.message.Message]:
@@ -194,7 +205,9 @@ async def test_the_status_follows_instalments_batch_and_payment(login, session_f
     await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
     (transfer,) = batch["transfers"]
     euros = f"{transfer['amount_cents'] / 100:.2f}"
-    await import_statement(login, session_factory, camt054(entry("INST-1", euros, "DBIT", transfer["end_to_end_id"])))
+    await import_statement(
+        login, session_factory, notification(entry("INST-1", euros, "DBIT", transfer["end_to_end_id"]))
+    )
     assert await shown() == ("partly_paid", "Partiellement payée")
 
 
@@ -305,7 +318,7 @@ async def test_a_corrected_transfer_is_reissued_and_the_books_follow_to_the_new_
     assert transfer["end_to_end_id"] == case["e2e"][:-1] + "2"
     await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
     await import_statement(
-        login, session_factory, camt054(entry("PAID-AGAIN", "150.00", "DBIT", transfer["end_to_end_id"]))
+        login, session_factory, notification(entry("PAID-AGAIN", "150.00", "DBIT", transfer["end_to_end_id"]))
     )
     shown = (await referent.get(f"/api/v1/applications/{case['id']}")).json()
     assert (shown["status"], shown["payment_status"], shown["status_label"]) == ("paid", "paid", "Payée")

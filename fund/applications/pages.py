@@ -81,7 +81,7 @@ ACTIONS_FR = {
     "application.ratified": "décision ratifiée",
     "application.disavowed": "décision désavouée",
     "application.mark_paid": "aide payée",
-    "application.payment_returned": "virement rejeté par la banque : aide de nouveau à verser",
+    "application.payment_returned": "virement retourné par la banque : aide de nouveau à verser",
     "application.payee_changed": "bénéficiaire corrigé",
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",

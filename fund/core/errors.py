@@ -104,7 +104,7 @@ REFUSALS: dict[str, str] = {
     "disbursement_not_found": "Versement introuvable.",
     "disbursement_not_payable": "Le versement {reference} est « {status} » : seul un versement programmé ou "
     "envoyé peut être marqué payé.",
-    "not_returned": "Le versement {reference} n'a pas été rejeté par la banque : il n'y a rien à réémettre.",
+    "not_returned": "Le versement {reference} n'a pas été retourné par la banque : il n'y a rien à réémettre.",
     "nothing_to_reissue": "La demande {reference} n'est plus accordée : il n'y a rien à réémettre.",
     # the money after the vote: a returned transfer is corrected by the referent, then re-issued (issue 14)
     "payee_not_corrected": (

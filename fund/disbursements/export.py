@@ -72,7 +72,7 @@ STATUS_LABELS = {
     "batched": "En remise",
     "sent": "Envoyé",
     "paid": "Payé",
-    "returned": "Rejeté par la banque",
+    "returned": "Retourné par la banque",
     "cancelled": "Annulé",
 }
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

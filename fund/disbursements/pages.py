@@ -51,7 +51,7 @@ DISBURSEMENT_FR = {
     "batched": "En remise",
     "sent": "Envoyés",
     "paid": "Payés",
-    "returned": "Rejetés par la banque",
+    "returned": "Retournés par la banque",
     "cancelled": "Annulés",
 }
 BATCH_FR = {
