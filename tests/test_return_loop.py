@@ -445,3 +445,25 @@ def test_every_money_event_of_a_request_has_a_french_label() -> None:
                 recorded |= set(re.findall(r'^\s*"([a-z_]+\.[a-z_]+)",', call, re.MULTILINE))
     assert {"disbursement.sent", "disbursement.paid", "disbursement.returned", "disbursement.reissued"} <= recorded
     assert not recorded - ACTIONS_FR.keys(), sorted(recorded - ACTIONS_FR.keys())
+
+
+async def test_a_transfer_returned_again_after_its_reissue_waits_for_a_new_correction(login, session_factory) -> None:
+    case = await returned_case(login, session_factory)
+    referent = await login(REFERENT)
+    accountant = await login(ACCOUNTANT)
+    assert (await referent.put(f"/api/v1/applications/{case['id']}/payee", json=NEW_PAYEE)).status_code == 200
+    url = f"/api/v1/disbursements/{case['disbursement_id']}/reissue"
+    assert (await accountant.post(url)).status_code == 200
+    batch = await ready_batch(login, session_factory)
+    (transfer,) = batch["transfers"]
+    await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
+    e2e = transfer["end_to_end_id"]
+    again = await import_statement(
+        login, session_factory, notification(entry("RTRN-AGAIN", "150.00", "CRDT", e2e, reason="MD07"))
+    )
+    assert again["returned"] == 1, again
+    shown = (await referent.get(f"/api/v1/applications/{case['id']}")).json()
+    assert (shown["payment_status"], shown["status_label"]) == ("returned", "Retournée — à corriger")
+    refused = assert_problem(await accountant.post(url), 409)
+    assert refused["code"] == "payee_not_corrected"
+    assert "titulaire du compte décédé (MD07)" in refused["detail"]
