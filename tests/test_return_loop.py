@@ -163,6 +163,8 @@ async def test_a_returned_transfer_reads_retournee_a_corriger_in_the_api_and_on_
         timeline = page.split('id="titre-historique"', 1)[1]
         assert "virement envoyé" in timeline
         assert "virement retourné par la banque : compte clos (AC04)" in timeline
+        student = unescape((await client.get(f"/eleves/{case['student_id']}")).text)
+        assert "Retournée — à corriger" in student
         home = unescape((await client.get("/referent")).text)
         first_group = home.split('id="groupe-1"', 1)[1].split("</section>", 1)[0]
         assert case["reference"] in first_group

@@ -257,6 +257,8 @@ class RatificationController(Controller):
     async def list_ratifications(self, uow: UoW, user: CurrentUser, page: Paging) -> ApplicationPage:
         rows, cursor = await decisions.awaiting_ratification(uow, user, page)
         students = await service.students_by_id(uow, {a.student_id for a in rows})
+        money = await payment_standings(uow.session, rows)
         return ApplicationPage(
-            items=[to_out(a, user, student=summary_of(students.get(a.student_id))) for a in rows], next_cursor=cursor
+            items=[to_out(a, user, student=summary_of(students.get(a.student_id)), payment=money[a.id]) for a in rows],
+            next_cursor=cursor,
         )

@@ -14,8 +14,10 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from fund.applications import workflow
 from fund.applications.access import readable
 from fund.applications.models import Application
+from fund.applications.views import payment_standings
 from fund.auth.models import User
 from fund.core.errors import DomainError, NotFound
 from fund.core.pagination import PageRequest
@@ -176,6 +178,7 @@ class StudentPages(PageController):
                     .limit(100)
                 )
             )
+            money = await payment_standings(session, requests)
         return page(
             request,
             "students/eleve.html",
@@ -186,6 +189,7 @@ class StudentPages(PageController):
             school=next((s.name for s in user.schools if s.id == student.school_id), ""),
             aid=aid,
             requests=requests,
+            shown=lambda a: workflow.shown_status(a.status, money.get(a.id)),
             form=form or form_of(student),
         )
 
