@@ -11,6 +11,10 @@ disbursement:  scheduled ─batch→ batched ─send→ sent ─book→ paid
 batch:         pending ─build→ ready ─send→ sent;   pending ─fail→ failed;   pending|ready|failed ─cancel→ cancelled
 attempt:       pending ─send→ sent ─book→ paid;   sent|paid ─bank_return→ returned;   pending ─cancel→ cancelled
 ```
+
+A returned disbursement is re-issued once its referent corrected the payee since the return (``payee_corrected_at``,
+cleared by the next return), or with the accountant's stated reason (``disbursement.service.reissue``). What a request
+reads as its money stands is ``fund.applications.workflow.payment_status``.
 """
 
 from __future__ import annotations
