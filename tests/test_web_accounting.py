@@ -16,6 +16,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from fund.disbursements.models import BankStatement, Disbursement, ExportRecord, PaymentBatch
+from fund.payments.calendar import next_target_business_day
 from fund.payments.sepa import validate_pain001
 from tests.helpers import (
     approved_and_scheduled,
@@ -46,7 +47,8 @@ def hidden_key(html: str) -> str:
 
 
 def today_iso() -> str:
-    return datetime.date.today().isoformat()
+    """The first TARGET2 business day from today (the only days a batch may be executed on)."""
+    return next_target_business_day(datetime.date.today()).isoformat()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -66,7 +68,7 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
 
         form = await client.get("/remises")
         assert "Créer une remise</button>" in form.text
-        assert f'value="{today_iso()}"' in form.text  # the execution date defaults to today, as the API does
+        assert f'value="{today_iso()}"' in form.text  # the first business day from today, as the API
         key = hidden_key(form.text)
         created = await post_form(client, "/remises", cle=key, execution_date=today_iso(), format="pain.001.001.09")
         assert created.status_code == 303, created.text

@@ -28,6 +28,7 @@ from fund.disbursements.pages import BATCH_FR, moment_fr, status_of
 from fund.funds.calendar import local_day
 from fund.payments import batches, statements
 from fund.payments.batches import FORMATS
+from fund.payments.calendar import next_target_business_day
 from fund.payments.camt import return_reason_fr
 from fund.payments.schemas import BatchCreate
 from fund.web.pages import (
@@ -111,7 +112,8 @@ class BatchPages(PageController):
     async def batches_page(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
         user = await signed_in(request, state, "accountant")
         await require_step_up(request, state)
-        form = BatchForm(cle=uuid.uuid4().hex, execution_date=today().isoformat())
+        # The first TARGET2 business day from today: the bank executes nothing on a weekend or a closing day.
+        form = BatchForm(cle=uuid.uuid4().hex, execution_date=next_target_business_day(today()).isoformat())
         return await self._list(request, state, user, form, apres)
 
     @post(status_code=303)
