@@ -291,6 +291,21 @@ async def file_of(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> 
 
 async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:
     batch = await get(uow, user, batch_id, lock=True)
+    await send(uow, batch, actor)
+    await uow.commit()
+    return batch
+
+
+async def send(
+    uow: UnitOfWork,
+    batch: PaymentBatch,
+    actor: Actor,
+    *,
+    action: str = "payment_batch.sent",
+    detail: dict[str, str] | None = None,
+) -> None:
+    """The batch (locked by the caller) handed to the bank, its transfers with it; audited as ``action`` (the
+    accountant's « marquer comme envoyée », or a bank statement that booked one of its transfers)."""
     before, after = BATCH.move(batch, "send", code="batch_not_ready")
     batch.sent_at = await uow.session.scalar(select(func.now()))
     attempts = select(PaymentAttempt.disbursement_id).where(PaymentAttempt.batch_id == batch.id)
@@ -299,15 +314,14 @@ async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -
     await record(
         uow.session,
         actor,
-        "payment_batch.sent",
+        action,
         entity_type="payment_batch",
         entity_id=batch.id,
         from_status=before,
         to_status=after,
+        detail=detail,
     )
     notify(uow.session, "transfer_sent", batch_id=batch.id)
-    await uow.commit()
-    return batch
 
 
 async def cancel(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:
