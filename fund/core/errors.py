@@ -138,7 +138,6 @@ REFUSALS: dict[str, str] = {
     "execution_date_not_business_day": (
         "la date d'exécution doit être un jour ouvré TARGET2 : le {day} est {why} ; prochain jour ouvré : {next}"
     ),
-    "statement_status_forbids": "Action impossible : le relevé est « {status} ».",
     # people and places
     "user_not_found": "Compte introuvable.",
     "email_taken": "Un compte existe déjà avec cette adresse électronique.",

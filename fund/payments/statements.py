@@ -1,10 +1,13 @@
 """Bank statements (camt.053 / camt.054): import, then reconciliation by the worker (``fund.payments.tasks``).
 
 Each booked entry is matched on the EndToEndId of the transfer (or, for a batch booking, on the PmtInfId and the
-batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512), a credit with return
-information marks it returned with the reason (budget paid → reserved, journal 512 / 467). The bank's reference of
-each entry (AcctSvcrRef) is kept, so importing the same statement again changes nothing. What matches nothing is
-listed as unmatched for the accountant.
+batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512) — its batch, if it was
+never marked sent, is marked sent first, the bank's booking proving the file left —, a credit with return
+information marks it returned with the reason (budget paid → reserved, journal 512 / 467). A statement is imported
+once: the same file, or another file with the same identification (``Stmt/Id``, ``Ntfctn/Id``) for the same
+account, is answered with the first import; and the bank's reference of each entry (AcctSvcrRef) is kept, so an
+entry moves money once whatever statement carries it. What matches nothing is listed as unmatched for the
+accountant. A statement's status moves through ``fund.payments.lifecycle.STATEMENT``.
 """
 
 from __future__ import annotations
@@ -188,7 +191,7 @@ async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
         move = "reconcile_unmatched"
     else:
         move = "reconcile"
-    before, after = STATEMENT.move(statement, move, code="statement_status_forbids")
+    before, after = STATEMENT.move(statement, move)
     if tally.returned:
         notify(
             session,
