@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import json
 import re
 import struct
@@ -366,12 +367,16 @@ async def listed_disbursements(accountant: Any, status: str | None = None) -> li
 
 
 def camt054(entries: str) -> bytes:
-    """A camt.054 debit/credit notification of the fund's account holding these entries, booked on 2026-11-30."""
+    """A camt.054 debit/credit notification of the fund's account holding these entries, booked on 2026-11-30.
+
+    Its identification (``Ntfctn/Id``) follows its entries, as a bank's does: other entries make another
+    notification; the same entries, the same one (imported once)."""
+    notification = "NTF-" + hashlib.sha256(entries.encode()).hexdigest()[:12]
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
  <BkToCstmrDbtCdtNtfctn>
   <GrpHdr><MsgId>NTF-1</MsgId><CreDtTm>2026-11-27T10:00:00</CreDtTm></GrpHdr>
-  <Ntfctn><Id>NTF-1-1</Id><CreDtTm>2026-11-27T10:00:00</CreDtTm>
+  <Ntfctn><Id>{notification}</Id><CreDtTm>2026-11-27T10:00:00</CreDtTm>
    <Acct><Id><IBAN>FR7630004000000001234567845</IBAN></Id></Acct>
    {entries}
   </Ntfctn>

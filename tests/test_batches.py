@@ -20,6 +20,7 @@ from fund.applications.models import Application
 from fund.audit.models import AuditEvent
 from fund.disbursements.models import PaymentBatch
 from fund.funds.calendar import local_day
+from fund.payments.calendar import next_target_business_day
 from fund.payments.sepa import SEPA_CHARACTERS, validate_pain001
 from tests.helpers import (
     VALID_IBAN,
@@ -200,7 +201,7 @@ async def test_a_future_execution_date_takes_the_instalments_due_by_then(login, 
     assert split.status_code == 200, split.text
     assert [d["amount_cents"] for d in split.json()] == [10000, 10000, 10000]
 
-    execution = today + datetime.timedelta(days=10)
+    execution = next_target_business_day(today + datetime.timedelta(days=10))
     batch = await ready_batch(login, session_factory, execution_date=execution.isoformat())
     assert batch["execution_date"] == execution.isoformat()
     assert (batch["transfer_count"], batch["total_cents"]) == (2, 20000)

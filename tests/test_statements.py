@@ -6,15 +6,19 @@ Entries matched by EndToEndId, batch bookings matched by PmtInfId and total, ret
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import re
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from fund.audit.models import AuditEvent
 from fund.budgets.models import BudgetEnvelope
 from fund.disbursements.models import BankStatement
 from fund.funds.calendar import local_day
+from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine
 from tests.helpers import (
     approved_and_scheduled,
@@ -23,6 +27,7 @@ from tests.helpers import (
     count,
     drain_outbox,
     entry,
+    eventually,
     import_statement,
     listed_disbursements,
     ready_batch,
@@ -142,22 +147,73 @@ async def test_a_debit_of_another_amount_is_unmatched(login, session_factory) ->
     statement = await import_statement(
         login, session_factory, camt053(entry("C53-AMT", "121.00", "DBIT", transfer["end_to_end_id"]))
     )
-    assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert (statement["status"], statement["matched"], statement["unmatched"]) == ("unmatched", 0, 1)
     assert [e["detail"] for e in statement["entries"]] == ["Le montant diffère de celui des virements."]
     accountant = await login("accountant@example.org")
     assert [d["status"] for d in await listed_disbursements(accountant)] == ["sent"]
 
 
-async def test_a_debit_for_a_transfer_not_yet_sent_is_unmatched(login, session_factory) -> None:
-    await approved_and_scheduled(login, session_factory, amount=12000)
-    batch = await ready_batch(login, session_factory)  # ready, not handed to the bank
+async def test_a_debit_of_a_batch_never_marked_sent_marks_it_sent_then_pays_the_transfer(
+    login, session_factory
+) -> None:
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
+    batch = await ready_batch(login, session_factory)  # ready; the accountant forgot « marquer comme envoyée »
     (transfer,) = batch["transfers"]
     statement = await import_statement(
-        login, session_factory, camt054(entry("NOT-SENT", "120.00", "DBIT", transfer["end_to_end_id"]))
+        login, session_factory, camt054(entry("NOT-MARKED", "120.00", "DBIT", transfer["end_to_end_id"]))
     )
-    assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert (statement["status"], statement["matched"], statement["unmatched"]) == ("processed", 1, 0)
     accountant = await login("accountant@example.org")
+    shown = (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()
+    assert shown["status"] == "sent"
+    assert shown["sent_at"] is not None
+    assert [t["status"] for t in shown["transfers"]] == ["paid"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["paid"]
+    referent = await login("referent@example.org")
+    assert (await referent.get(f"/api/v1/applications/{application['id']}")).json()["status"] == "paid"
+    state = await books(session_factory)
+    assert (state["reserved"], state["paid"]) == (0, 12000)
+
+    async with session_factory() as session:
+        (event,) = list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.entity_type == "payment_batch", AuditEvent.entity_id == uuid.UUID(batch["id"]))
+                .where(AuditEvent.action.like("payment_batch.sent%"))
+            )
+        )
+    assert (event.action, event.from_status, event.to_status) == ("payment_batch.sent_by_statement", "ready", "sent")
+    assert event.actor_id is None
+    assert event.detail["statement_id"] == statement["id"]
+    # Marked sent once: the accountant's button now says so.
+    again = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/sent")
+    assert_problem(again, 409)
+
+
+async def test_a_debit_of_a_cancelled_batch_or_of_another_amount_changes_nothing(login, session_factory) -> None:
+    await approved_and_scheduled(login, session_factory, amount=12000)
+    batch = await ready_batch(login, session_factory)
+    (transfer,) = batch["transfers"]
+    # Another amount: the batch stays ready, nothing is paid.
+    wrong = await import_statement(
+        login, session_factory, camt054(entry("NOT-SENT-AMT", "121.00", "DBIT", transfer["end_to_end_id"]))
+    )
+    assert (wrong["status"], wrong["matched"], wrong["unmatched"]) == ("unmatched", 0, 1)
+    accountant = await login("accountant@example.org")
+    assert (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()["status"] == "ready"
     assert [d["status"] for d in await listed_disbursements(accountant)] == ["batched"]
+
+    # A cancelled batch was not sent: its transfer's debit matches nothing.
+    assert (await accountant.post(f"/api/v1/payment-batches/{batch['id']}/cancel")).status_code == 200
+    before = await books(session_factory)
+    cancelled = await import_statement(
+        login, session_factory, camt054(entry("CANCELLED", "120.00", "DBIT", transfer["end_to_end_id"]))
+    )
+    assert (cancelled["matched"], cancelled["unmatched"]) == (0, 1)
+    assert cancelled["entries"][0]["detail"] == "Virement inconnu, ou remise pas encore marquée comme envoyée."
+    assert (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()["status"] == "cancelled"
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["scheduled"]
+    assert await books(session_factory) == before
 
 
 async def test_a_batch_booking_marks_every_transfer_of_the_sent_batch_paid(login, session_factory) -> None:
@@ -212,15 +268,18 @@ async def test_a_batch_booking_of_another_sum_is_unmatched_and_pays_nothing(logi
     assert await books(session_factory) == before
 
 
-async def test_a_batch_booking_of_a_batch_not_sent_is_unmatched(login, session_factory) -> None:
+async def test_a_batch_booking_of_a_batch_never_marked_sent_marks_it_sent_and_pays_it(login, session_factory) -> None:
     await approved_and_scheduled(login, session_factory, amount=12000)
+    await approved_and_scheduled(login, session_factory, amount=8000)
     batch = await ready_batch(login, session_factory)
     statement = await import_statement(
-        login, session_factory, camt053(batch_entry("BTCH-RDY", "120.00", batch["payment_info_id"], 1))
+        login, session_factory, camt053(batch_entry("BTCH-RDY", "200.00", batch["payment_info_id"], 2))
     )
-    assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert (statement["status"], statement["matched"], statement["unmatched"]) == ("processed", 1, 0)
     accountant = await login("accountant@example.org")
-    assert [d["status"] for d in await listed_disbursements(accountant)] == ["batched"]
+    shown = (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()
+    assert (shown["status"], {t["status"] for t in shown["transfers"]}) == ("sent", {"paid"})
+    assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -334,11 +393,87 @@ async def test_reimporting_the_same_file_changes_nothing(login, session_factory)
     assert await books(session_factory) == after_first
     assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
 
-    # Another message of the bank with the same entries (a camt.054 after the day's camt.053): stored, applied never.
-    other = await import_statement(login, session_factory, content.replace(b"<MsgId>", b"<MsgId>AUTRE-"))
+    # Another statement of the bank with the same entries (another identification): stored, applied never.
+    other = await import_statement(login, session_factory, content.replace(b"STMT-2026-11-30", b"STMT-AUTRE"))
     assert other["id"] != first["id"]
     assert (other["status"], other["matched"], other["already_known"], other["unmatched"]) == ("duplicate", 0, 2, 0)
     assert await books(session_factory) == after_first
+
+
+def another_export(content: bytes) -> bytes:
+    """The same statement exported again by the bank: another message id, creation time and layout, other bytes."""
+    return (
+        content.replace(b"<MsgId>STMT-2026-11-30</MsgId>", b"<MsgId>EXPORT-2</MsgId>")
+        .replace(b"2026-11-30T20:00:00", b"2026-12-01T08:15:00")
+        .replace(b"\n", b"\r\n")
+    )
+
+
+async def test_another_file_of_a_statement_already_imported_changes_nothing_and_says_so(login, session_factory) -> None:
+    batch = await sent_batch(login, session_factory, 12000)
+    (transfer,) = batch["transfers"]
+    content = camt053(entry("EXP-1", "120.00", "DBIT", transfer["end_to_end_id"]), "STMT-330")
+    first = await import_statement(login, session_factory, content)
+    assert (first["status"], first["matched"]) == ("processed", 1)
+    state = await books(session_factory)
+    events = await count(session_factory, AuditEvent)
+
+    accountant = await login("accountant@example.org")
+    export = another_export(content)
+    assert export != content
+    answer = await accountant.post("/api/v1/bank-statements", files={"file": ("export.xml", export, "text/xml")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"id": first["id"], "status": "processed", "already_imported": True}
+    assert await drain_outbox(session_factory) == 0
+    assert await count(session_factory, BankStatement) == 1
+    assert await count(session_factory, AuditEvent) == events
+    assert await books(session_factory) == state
+
+    # The same identification of another account, or of another kind of message, is another statement.
+    other_account = camt053(entry("EXP-2", "120.00", "DBIT", "NOT-OURS"), "STMT-330").replace(
+        b"FR7630004000000001234567845", b"FR7630006000011234567890189"
+    )
+    assert (await import_statement(login, session_factory, other_account))["id"] != first["id"]
+    notification = re.sub(
+        rb"<Ntfctn><Id>[^<]+</Id>",
+        b"<Ntfctn><Id>STMT-330-1</Id>",
+        camt054(entry("EXP-3", "120.00", "DBIT", "NOT-OURS")),
+    )
+    assert b"<Ntfctn><Id>STMT-330-1</Id>" in notification
+    assert (await import_statement(login, session_factory, notification))["id"] != first["id"]
+    assert await count(session_factory, BankStatement) == 3
+
+
+async def test_two_files_of_one_statement_uploaded_at_once_make_one_import(login, session_factory, engine) -> None:
+    batch = await sent_batch(login, session_factory, 12000)
+    (transfer,) = batch["transfers"]
+    content = camt053(entry("RACE-1", "120.00", "DBIT", transfer["end_to_end_id"]), "STMT-RACE")
+    accountant = await login("accountant@example.org")
+    async with session_factory() as session:
+        fund_id = await session.scalar(select(Fund.id))
+    key = f"statement:{fund_id}:camt.053:FR7630004000000001234567845:STMT-RACE-1"
+    async with engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+        uploads = [
+            asyncio.create_task(accountant.post("/api/v1/bank-statements", files={"file": (name, data, "text/xml")}))
+            for name, data in (("a.xml", content), ("b.xml", another_export(content)))
+        ]
+        await eventually(lambda: _waiting(engine, 2), "both uploads to wait for the statement's lock", within=10)
+        await transaction.commit()
+    answers = await asyncio.gather(*uploads)
+    assert sorted(a.status_code for a in answers) == [200, 202]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert await count(session_factory, BankStatement) == 1
+    await drain_outbox(session_factory)
+    accountant_view = (await accountant.get(f"/api/v1/bank-statements/{answers[0].json()['id']}")).json()
+    assert (accountant_view["status"], accountant_view["matched"]) == ("processed", 1)
+
+
+async def _waiting(engine: Any, at_least: int) -> bool:
+    async with engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        return int((await conn.execute(text(query))).scalar_one()) >= at_least
 
 
 async def test_a_file_with_one_known_and_one_new_entry_applies_only_the_new_one(login, session_factory) -> None:
@@ -474,3 +609,67 @@ async def test_a_return_entry_with_an_unknown_transaction_changes_nothing(login,
     accountant = await login("accountant@example.org")
     assert {d["status"] for d in await listed_disbursements(accountant)} == {"paid"}
     assert await books(session_factory) == before
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The statement's lifecycle
+
+
+def test_a_statement_is_reconciled_once_through_its_transition_table() -> None:
+    from types import SimpleNamespace
+
+    from fund.core.errors import IllegalTransition
+    from fund.disbursements.models import STATEMENT_STATUSES
+    from fund.payments.lifecycle import STATEMENT, STATEMENT_FR
+
+    for move, target in (
+        ("reconcile", "processed"),
+        ("reconcile_unmatched", "unmatched"),
+        ("reconcile_known", "duplicate"),
+    ):
+        statement = SimpleNamespace(status="pending")
+        assert STATEMENT.move(statement, move) == ("pending", target)
+        for again in STATEMENT.transitions:
+            try:
+                STATEMENT.move(statement, again)
+            except IllegalTransition:
+                continue
+            raise AssertionError(f"{target} allowed {again}")
+    statuses = {target for _, target in STATEMENT.transitions.values()} | {"pending"}
+    assert statuses <= set(STATEMENT_STATUSES)  # the database allows each
+    assert statuses <= STATEMENT_FR.keys()  # the pages name each
+
+
+def test_every_audited_event_of_a_statement_or_a_batch_has_a_french_label() -> None:
+    from pathlib import Path
+
+    import fund
+    from fund.payments.lifecycle import AUDIT_FR, STATEMENT
+
+    recorded = set()
+    for path in Path(fund.__file__).parent.rglob("*.py"):
+        for call in re.findall(r"record\((.*?)\n\s*\)", path.read_text(encoding="utf-8"), re.DOTALL):
+            if 'entity_type="bank_statement"' in call or 'entity_type="payment_batch"' in call:
+                recorded |= set(re.findall(r'"((?:bank_statement|payment_batch)\.[a-z_]+)"', call))
+    recorded |= {f"bank_statement.{move}" for move in STATEMENT.transitions}
+    recorded |= {"payment_batch.sent", "payment_batch.sent_by_statement"}
+    assert len(recorded) >= 10
+    assert not recorded - AUDIT_FR.keys(), sorted(recorded - AUDIT_FR.keys())
+    assert AUDIT_FR["payment_batch.sent_by_statement"] == "remise marquée envoyée d'après le relevé de la banque"
+
+
+async def test_a_statement_with_unmatched_entries_is_audited_through_its_lifecycle(login, session_factory) -> None:
+    statement = await import_statement(login, session_factory, camt053(entry("ORPHAN", "10.00", "DBIT", "NOT-OURS")))
+    assert (statement["status"], statement["unmatched"]) == ("unmatched", 1)
+    async with session_factory() as session:
+        events = list(
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.from_status, AuditEvent.to_status)
+                .where(AuditEvent.entity_type == "bank_statement", AuditEvent.entity_id == uuid.UUID(statement["id"]))
+                .order_by(AuditEvent.seq)
+            )
+        )
+    assert [tuple(e) for e in events] == [
+        ("bank_statement.imported", None, "pending"),
+        ("bank_statement.reconcile_unmatched", "pending", "unmatched"),
+    ]

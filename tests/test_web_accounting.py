@@ -16,6 +16,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from fund.disbursements.models import BankStatement, Disbursement, ExportRecord, PaymentBatch
+from fund.payments.calendar import next_target_business_day
 from fund.payments.sepa import validate_pain001
 from tests.helpers import (
     approved_and_scheduled,
@@ -46,7 +47,8 @@ def hidden_key(html: str) -> str:
 
 
 def today_iso() -> str:
-    return datetime.date.today().isoformat()
+    """The first TARGET2 business day from today (the only days a batch may be executed on)."""
+    return next_target_business_day(datetime.date.today()).isoformat()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -66,7 +68,7 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
 
         form = await client.get("/remises")
         assert "Créer une remise</button>" in form.text
-        assert f'value="{today_iso()}"' in form.text  # the execution date defaults to today, as the API does
+        assert f'value="{today_iso()}"' in form.text  # the first business day from today, as the API
         key = hidden_key(form.text)
         created = await post_form(client, "/remises", cle=key, execution_date=today_iso(), format="pain.001.001.09")
         assert created.status_code == 303, created.text
@@ -148,7 +150,9 @@ async def test_the_accountant_pays_an_approved_request_through_the_pages(login, 
             follow_redirects=False,
         )
         assert (same.status_code, same.headers["location"]) == (303, statement_url)  # the first import's page
-        assert "Ce relevé a déjà été importé le" in unescape((await client.get(statement_url)).text)
+        said = unescape((await client.get(statement_url)).text)
+        assert "Relevé déjà importé le" in said
+        assert "rien n'a changé" in said
         assert await count(session_factory, BankStatement) == 1
     referent = await login("referent@example.org")
     assert (await referent.get(f"/api/v1/applications/{application['id']}")).json()["status"] == "paid"
@@ -497,3 +501,45 @@ async def test_a_post_without_the_csrf_token_is_refused(login, session_factory, 
         assert upload.status_code == 403
     assert await count(session_factory, PaymentBatch) == 0
     assert await count(session_factory, BankStatement) == 0
+
+
+async def test_another_file_of_an_imported_statement_shows_deja_importe_and_stores_nothing(
+    login, session_factory, settings
+) -> None:
+    await approved_and_scheduled(login, session_factory, amount=12000)
+    batch = await ready_batch(login, session_factory)  # never marked sent
+    (transfer,) = batch["transfers"]
+    content = camt054(entry("WEB-ONCE", "120.00", "DBIT", transfer["end_to_end_id"]))
+    async with signed_in_as(settings, "accountant@example.org") as client:
+        first = await client.post(
+            "/releves",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("releve.xml", content, "text/xml")},
+            follow_redirects=False,
+        )
+        assert first.status_code == 303
+        statement_url = first.headers["location"]
+        await drain_outbox(session_factory)
+        shown = unescape((await client.get(statement_url)).text)
+        assert "Rapproché" in shown
+        assert "relevé rapproché : toutes ses écritures sont rapprochées" in shown
+
+        export = content.replace(b"<MsgId>NTF-1</MsgId>", b"<MsgId>EXPORT-2</MsgId>").replace(b"\n", b"\r\n")
+        again = await client.post(
+            "/releves",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("export-du-lendemain.xml", export, "text/xml")},
+            follow_redirects=False,
+        )
+        assert (again.status_code, again.headers["location"]) == (303, statement_url)
+        page = unescape((await client.get(statement_url)).text)
+        assert "Relevé déjà importé le" in page
+        assert "du compte FR76 •••• •••• 7845" in page
+        assert "fichier « releve.xml »" in page
+        assert await count(session_factory, BankStatement) == 1
+
+        # The batch the statement proved sent says so in its history.
+        remise = unescape((await client.get(f"/remises/{batch['id']}")).text)
+        assert 'role="status">Envoyée à la banque</span>' in remise
+        assert "Marquer comme envoyée à la banque</button>" not in remise
+        assert "remise marquée envoyée d'après le relevé de la banque" in remise

@@ -140,6 +140,10 @@ REFUSALS: dict[str, str] = {
     "statement_incomplete": (
         "Ce relevé est incomplet ou illisible (camt.053 ou camt.054 attendu) : rien n'a été enregistré ({detail})."
     ),
+    # bank statements and execution dates (issue 14: TARGET2 business days, statements imported once)
+    "execution_date_not_business_day": (
+        "la date d'exécution doit être un jour ouvré TARGET2 : le {day} est {why} ; prochain jour ouvré : {next}"
+    ),
     # people and places
     "user_not_found": "Compte introuvable.",
     "email_taken": "Un compte existe déjà avec cette adresse électronique.",

@@ -111,11 +111,26 @@ class PaymentAttempt(UUIDv7AuditBase):
     return_reason_code: Mapped[str | None] = mapped_column(String(4))
 
 
+STATEMENT_STATUSES = ("pending", "processed", "unmatched", "duplicate", "failed")
+
+
 class BankStatement(UUIDv7AuditBase):
     """An imported camt.053 / camt.054 file and what its reconciliation found."""
 
     __tablename__ = "bank_statements"
-    __table_args__ = (CheckConstraint(_in("status", ("pending", "processed", "duplicate", "failed")), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", STATEMENT_STATUSES), name="status"),
+        # One import per statement of an account: another file of it is refused as imported already.
+        Index(
+            "uq_bank_statements_identification",
+            "fund_id",
+            "kind",
+            "account_iban",
+            "statement_ident",
+            unique=True,
+            postgresql_where=text("statement_ident IS NOT NULL"),
+        ),
+    )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"), index=True)
     uploaded_by_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
@@ -123,6 +138,9 @@ class BankStatement(UUIDv7AuditBase):
     kind: Mapped[str] = mapped_column(String(10))
     version: Mapped[str] = mapped_column(String(20))
     message_id: Mapped[str] = mapped_column(String(100))
+    # The camt Stmt/Id or Ntfctn/Id (several joined by « , ») and the account's IBAN ("" when the bank gives none).
+    statement_ident: Mapped[str | None] = mapped_column(String(200))
+    account_iban: Mapped[str] = mapped_column(String(34), default="", server_default="")
     checksum_sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")

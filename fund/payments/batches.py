@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
-from fund.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from fund.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound, refusal
 from fund.core.money import format_euros_fr
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
@@ -30,6 +30,7 @@ from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.funds.calendar import local_day
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
+from fund.payments.calendar import day_fr, is_target_business_day, next_target_business_day, why_not_business_day
 from fund.payments.sepa import Debtor, SepaError, Transfer, build_pain001, sepa_identifier, validate_pain001
 
 BATCH_CREATED = "payment_batch.created"
@@ -46,6 +47,20 @@ def remittance(reference: str, sequence: int) -> str:
     return f"Ref {reference} versement {sequence}"
 
 
+def check_execution_date(day: datetime.date) -> None:
+    """A requested execution date is a TARGET2 business day: otherwise 422 naming ``execution_date``, saying why
+    and which business day comes next."""
+    if is_target_business_day(day):
+        return
+    message = refusal(
+        "execution_date_not_business_day",
+        day=f"{day:%d/%m/%Y}",
+        why=why_not_business_day(day),
+        next=day_fr(next_target_business_day(day)),
+    )
+    raise InvalidInput("execution_date", message)
+
+
 async def create(
     uow: UnitOfWork,
     user: User,
@@ -55,8 +70,8 @@ async def create(
     idempotency_key: str | None,
     actor: Actor,
 ) -> tuple[PaymentBatch, bool]:
-    """Batch every disbursement due by the execution date; (batch, created). The same Idempotency-Key gives back
-    the batch it created the first time."""
+    """Batch every disbursement due by the execution date (a TARGET2 business day; by default the first from
+    today); (batch, created). The same Idempotency-Key gives back the batch it created the first time."""
     require_accountant(user)
     if idempotency_key:
         # A retry that arrives while the first request is still running waits for it, then finds its batch.
@@ -76,9 +91,12 @@ async def create(
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
     today = local_day(now)
-    execution_date = execution_date or today
-    if execution_date < today:
+    if execution_date is None:
+        execution_date = next_target_business_day(today)
+    elif execution_date < today:
         raise InvalidInput("execution_date", "la date d'exécution ne peut pas être passée")
+    else:
+        check_execution_date(execution_date)
     due = list(
         await uow.session.scalars(
             select(Disbursement)
@@ -273,6 +291,21 @@ async def file_of(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> 
 
 async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:
     batch = await get(uow, user, batch_id, lock=True)
+    await send(uow, batch, actor)
+    await uow.commit()
+    return batch
+
+
+async def send(
+    uow: UnitOfWork,
+    batch: PaymentBatch,
+    actor: Actor,
+    *,
+    action: str = "payment_batch.sent",
+    detail: dict[str, str] | None = None,
+) -> None:
+    """The batch (locked by the caller) handed to the bank, its transfers with it; audited as ``action`` (the
+    accountant's « marquer comme envoyée », or a bank statement that booked one of its transfers)."""
     before, after = BATCH.move(batch, "send", code="batch_not_ready")
     batch.sent_at = await uow.session.scalar(select(func.now()))
     attempts = select(PaymentAttempt.disbursement_id).where(PaymentAttempt.batch_id == batch.id)
@@ -297,15 +330,14 @@ async def mark_sent(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -
     await record(
         uow.session,
         actor,
-        "payment_batch.sent",
+        action,
         entity_type="payment_batch",
         entity_id=batch.id,
         from_status=before,
         to_status=after,
+        detail=detail,
     )
     notify(uow.session, "transfer_sent", batch_id=batch.id)
-    await uow.commit()
-    return batch
 
 
 async def cancel(uow: UnitOfWork, user: User, batch_id: UUID, actor: Actor) -> PaymentBatch:

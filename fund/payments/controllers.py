@@ -125,6 +125,11 @@ class BankStatementController(Controller):
     @post(
         status_code=202,
         summary="Import a camt.053 or camt.054 file (multipart field `file`, up to 10 MB)",
+        description=(
+            "202: imported, the worker reconciles it. 200 with the first import's id and `already_imported: true`: "
+            "the same file, or another file of the same statement (`Stmt/Id` or `Ntfctn/Id`) of the same account, "
+            "was imported already; nothing changed."
+        ),
         # Statements are larger than the 1 MB allowed elsewhere; the service refuses more than 10 MB of file.
         request_max_body_size=11 * 1024 * 1024,
     )

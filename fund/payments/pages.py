@@ -19,16 +19,21 @@ from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
+from fund.audit.service import history as audit_history
 from fund.auth.models import User
+from fund.core.banking import mask_iban
 from fund.core.errors import DomainError, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
 from fund.disbursements import service as disbursements
+from fund.disbursements.models import BankStatement
 from fund.disbursements.pages import BATCH_FR, moment_fr, status_of
 from fund.funds.calendar import local_day
 from fund.payments import batches, statements
 from fund.payments.batches import FORMATS
+from fund.payments.calendar import next_target_business_day
 from fund.payments.camt import return_reason_fr
+from fund.payments.lifecycle import AUDIT_FR, STATEMENT_FR
 from fund.payments.schemas import BatchCreate
 from fund.web.pages import (
     Confirmation,
@@ -111,7 +116,8 @@ class BatchPages(PageController):
     async def batches_page(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
         user = await signed_in(request, state, "accountant")
         await require_step_up(request, state)
-        form = BatchForm(cle=uuid.uuid4().hex, execution_date=today().isoformat())
+        # The first TARGET2 business day from today: the bank executes nothing on a weekend or a closing day.
+        form = BatchForm(cle=uuid.uuid4().hex, execution_date=next_target_business_day(today()).isoformat())
         return await self._list(request, state, user, form, apres)
 
     @post(status_code=303)
@@ -172,6 +178,7 @@ class BatchPages(PageController):
             except NotFound:
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
             transfers = await batches.transfers_of(uow, batch)
+            history = await audit_history(session, "payment_batch", batch.id)
         return page(
             request,
             "payments/remise.html",
@@ -180,6 +187,8 @@ class BatchPages(PageController):
             status_code=status_code,
             batch=batch,
             transfers=transfers,
+            history=history,
+            action_fr=lambda action: AUDIT_FR.get(action, action),
             batch_label=lambda s: BATCH_FR.get(s, s),
             transfer_label=lambda s: TRANSFER_FR.get(s, s),
             reason_fr=return_reason_fr,
@@ -259,12 +268,14 @@ class BatchPages(PageController):
         return await self._act(request, state, batch_id, batches.cancel, done, (data, "annulation"))
 
 
-STATEMENT_FR = {
-    "pending": "Rapprochement en cours",
-    "processed": "Rapproché",
-    "duplicate": "Déjà importé",
-    "failed": "Échec",
-}
+def already_imported_fr(statement: BankStatement) -> str:
+    """What the accountant reads when a statement comes again (the same file, or another file of it)."""
+    what = f"n° {statement.statement_ident}" if statement.statement_ident else f"« {statement.file_name} »"
+    account = f" du compte {mask_iban(statement.account_iban)}" if statement.account_iban else ""
+    return (
+        f"Relevé déjà importé le {moment_fr(statement.created_at)} (relevé {what}{account}, "
+        f"fichier « {statement.file_name} ») : rien n'a changé."
+    )
 
 
 class StatementPages(PageController):
@@ -325,7 +336,7 @@ class StatementPages(PageController):
         if created:
             flash(request, "Relevé importé : le rapprochement est en cours.")
         else:
-            flash(request, f"Ce relevé a déjà été importé le {moment_fr(statement.created_at)} : rien n'a changé.")
+            flash(request, already_imported_fr(statement))
         return Redirect(f"/releves/{statement.id}", status_code=303)
 
     @get("/{statement_id:uuid}")
@@ -338,6 +349,7 @@ class StatementPages(PageController):
                 statement, entries = await statements.get(UnitOfWork(session, None), user, statement_id)
             except NotFound:
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
+            history = await audit_history(session, "bank_statement", statement.id)
         groups = [
             ("payes", "Payés", [e for e in entries if e.outcome == "paid"]),
             ("rejetes", "Rejetés par la banque", [e for e in entries if e.outcome == "returned"]),
@@ -349,6 +361,9 @@ class StatementPages(PageController):
             "payments/releve.html",
             user,
             statement=statement,
+            history=history,
+            action_fr=lambda action: AUDIT_FR.get(action, action),
+            mask_iban=mask_iban,
             groups=groups,
             statement_label=lambda s: STATEMENT_FR.get(s, s),
             reason_fr=return_reason_fr,

@@ -52,7 +52,7 @@ class StatementEntryOut(BaseModel):
 
 class StatementOut(BaseModel):
     id: UUID
-    status: Literal["pending", "processed", "duplicate", "failed"]
+    status: Literal["pending", "processed", "unmatched", "duplicate", "failed"]
     file_name: str
     kind: str
     version: str

@@ -1,10 +1,13 @@
 """Bank statements (camt.053 / camt.054): import, then reconciliation by the worker (``fund.payments.tasks``).
 
 Each booked entry is matched on the EndToEndId of the transfer (or, for a batch booking, on the PmtInfId and the
-batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512), a credit with return
-information marks it returned with the reason (budget paid → reserved, journal 512 / 467). The bank's reference of
-each entry (AcctSvcrRef) is kept, so importing the same statement again changes nothing. What matches nothing is
-listed as unmatched for the accountant.
+batch's total): a debit marks the transfer paid (budget reserved → paid, journal 467 / 512) — its batch, if it was
+never marked sent, is marked sent first, the bank's booking proving the file left —, a credit with return
+information marks it returned with the reason (budget paid → reserved, journal 512 / 467). A statement is imported
+once: the same file, or another file with the same identification (``Stmt/Id``, ``Ntfctn/Id``) for the same
+account, is answered with the first import; and the bank's reference of each entry (AcctSvcrRef) is kept, so an
+entry moves money once whatever statement carries it. What matches nothing is listed as unmatched for the
+accountant. A statement's status moves through ``fund.payments.lifecycle.STATEMENT``.
 """
 
 from __future__ import annotations
@@ -14,26 +17,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 
 from fund.applications import workflow
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM, Actor, record
 from fund.auth.models import User
 from fund.budgets import service as budgets
+from fund.core.banking import mask_iban
 from fund.core.errors import InvalidInput, NotFound, refusal
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.disbursements import service as disbursements
 from fund.disbursements.access import may_see, readable, require_accountant
-from fund.disbursements.lifecycle import ATTEMPT, DISBURSEMENT
+from fund.disbursements.lifecycle import ATTEMPT, BATCH, DISBURSEMENT
 from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
+from fund.payments import batches
 from fund.payments.camt import Entry, StatementFormatError, parse_statement, return_reason_fr
+from fund.payments.lifecycle import STATEMENT
 
 STATEMENT_IMPORTED = "bank_statement.imported"
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024
@@ -43,8 +49,9 @@ async def import_file(
     uow: UnitOfWork, user: User, file_name: str, content: bytes, actor: Actor
 ) -> tuple[BankStatement, bool]:
     """Check that the file is a camt.053/054 (422 naming ``file`` otherwise), keep it, queue its reconciliation;
-    return it and True. A file imported already (the same bytes) is returned with False and nothing changes; a new
-    file whose entries are all known is kept, and applies nothing (``duplicate``)."""
+    return it and True. A statement imported already — the same file, or another file of the same statement (its
+    ``Stmt/Id`` or ``Ntfctn/Id``) of the same account — is returned (the first import) with False, and nothing
+    changes. A new statement whose entries are all known is kept, and applies nothing (``duplicate``)."""
     require_accountant(user)
     if len(content) > MAX_STATEMENT_BYTES:
         raise InvalidInput("file", "le relevé dépasse 10 Mo")
@@ -53,13 +60,21 @@ async def import_file(
     except StatementFormatError as exc:
         raise InvalidInput("file", refusal(exc.code, detail=str(exc))) from exc
     checksum = hashlib.sha256(content).hexdigest()
-    # The same file again: it was imported already, nothing changes (two uploads of it at once wait for each other).
+    ident = statement.statement_id[:200]
+    account = (statement.account_iban or "")[:34]
+    # Two uploads of one statement (the same file or not) wait for each other: the second finds the first.
     await uow.session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"statement:{user.fund_id}:{checksum}"}
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+        {"key": f"statement:{user.fund_id}:{statement.kind}:{account}:{ident}"},
+    )
+    same_statement = and_(
+        BankStatement.kind == statement.kind,
+        BankStatement.account_iban == account,
+        BankStatement.statement_ident == ident,
     )
     known = await uow.session.scalar(
         select(BankStatement)
-        .where(readable(user, BankStatement), BankStatement.checksum_sha256 == checksum)
+        .where(readable(user, BankStatement), or_(BankStatement.checksum_sha256 == checksum, same_statement))
         .order_by(BankStatement.id)
         .limit(1)
     )
@@ -73,6 +88,8 @@ async def import_file(
         kind=statement.kind,
         version=statement.version,
         message_id=statement.message_id[:100],
+        statement_ident=ident,
+        account_iban=account,
         checksum_sha256=checksum,
         content=content,
         status="pending",
@@ -89,7 +106,14 @@ async def import_file(
         "bank_statement.imported",
         entity_type="bank_statement",
         entity_id=row.id,
-        detail={"kind": statement.version, "entries": len(statement.entries), "checksum_sha256": row.checksum_sha256},
+        to_status=row.status,
+        detail={
+            "kind": statement.version,
+            "statement": ident,
+            "account": mask_iban(account) if account else None,
+            "entries": len(statement.entries),
+            "checksum_sha256": row.checksum_sha256,
+        },
     )
     add_event(uow.session, STATEMENT_IMPORTED, {"statement_id": str(row.id)})
     await uow.commit()
@@ -116,7 +140,7 @@ async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
     """Apply each entry of an imported statement (locked by the caller) once; a statement no longer ``pending`` was
     reconciled already."""
     session = uow.session
-    if statement.status != "pending":
+    if not STATEMENT.allows(statement.status, "reconcile"):
         return
     content = await session.scalar(select(BankStatement.content).where(BankStatement.id == statement.id))
     assert content is not None
@@ -161,7 +185,13 @@ async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
         await session.flush()
     statement.matched, statement.returned = tally.matched, tally.returned
     statement.unmatched, statement.already_known = tally.unmatched, tally.already_known
-    statement.status = "duplicate" if parsed.entries and tally.already_known == len(parsed.entries) else "processed"
+    if parsed.entries and tally.already_known == len(parsed.entries):
+        move = "reconcile_known"
+    elif tally.unmatched:
+        move = "reconcile_unmatched"
+    else:
+        move = "reconcile"
+    before, after = STATEMENT.move(statement, move)
     if tally.returned:
         notify(
             session,
@@ -173,10 +203,11 @@ async def reconcile(uow: UnitOfWork, statement: BankStatement) -> None:
     await record(
         session,
         SYSTEM,
-        "bank_statement.reconciled",
+        f"bank_statement.{move}",
         entity_type="bank_statement",
         entity_id=statement.id,
-        to_status=statement.status,
+        from_status=before,
+        to_status=after,
         detail={
             "matched": tally.matched,
             "returned": tally.returned,
@@ -219,14 +250,16 @@ async def _apply_entry(
     if entry.credit_debit == "DBIT":
         with_e2e = [t for t in entry.transactions if t.end_to_end_id]
         if with_e2e:
-            attempts = [await _attempt(uow, statement, t.end_to_end_id) for t in with_e2e]
-            if any(a is None or a.status != "sent" for a in attempts):
+            debited = await _debited_attempts(uow, statement, [t.end_to_end_id for t in with_e2e if t.end_to_end_id])
+            if debited is None:
                 return "unmatched", UNMATCHED["unknown_transfer"], with_e2e[0].end_to_end_id, None, None
-            if sum(a.amount_cents for a in attempts if a) != entry.amount_cents:
+            transfers, unsent = debited
+            if sum(t.amount_cents for t in transfers) != entry.amount_cents:
                 return "unmatched", UNMATCHED["amount_differs"], with_e2e[0].end_to_end_id, None, None
-            for attempt in attempts:
-                assert attempt is not None
-                await _mark_paid(uow, attempt, entry)
+            for unsent_batch in unsent:  # the bank booked it: the file left, whether or not it was marked sent
+                await _sent_by_statement(uow, statement, unsent_batch)
+            for transfer in transfers:
+                await _mark_paid(uow, transfer, entry)
             return "paid", None, with_e2e[0].end_to_end_id, None, None
         batch_id = entry.batch_payment_info_id or next(
             (t.payment_info_id for t in entry.transactions if t.payment_info_id), None
@@ -244,10 +277,14 @@ async def _apply_batch_booking(
             PaymentBatch.fund_id == statement.fund_id, PaymentBatch.payment_info_id == payment_info_id
         )
     )
-    if batch is None or batch.status != "sent":
+    if batch is None or batch.status not in ("sent", *BATCH.sources("send")):
         return "unmatched", UNMATCHED["no_sent_batch"], None, payment_info_id[:35], None
     if batch.total_cents != entry.amount_cents:
         return "unmatched", UNMATCHED["batch_total_differs"], None, payment_info_id[:35], None
+    if batch.status != "sent":  # booked by the bank: the file left, whether or not it was marked sent
+        await uow.session.refresh(batch, with_for_update=True)
+        if BATCH.allows(batch.status, "send"):
+            await _sent_by_statement(uow, statement, batch)
     attempts = list(
         await uow.session.scalars(
             select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id, PaymentAttempt.status == "sent")
@@ -267,6 +304,59 @@ async def _attempt(uow: UnitOfWork, statement: BankStatement, end_to_end_id: str
         .where(PaymentAttempt.end_to_end_id == end_to_end_id, PaymentBatch.fund_id == statement.fund_id)
         .with_for_update(of=PaymentAttempt)
     )
+
+
+async def _debited_attempts(
+    uow: UnitOfWork, statement: BankStatement, end_to_end_ids: list[str]
+) -> tuple[list[PaymentAttempt], list[PaymentBatch]] | None:
+    """The transfers a booked debit pays, locked, with the batches to mark sent first (those still ``ready``: the
+    bank's booking proves their file left); None when one of them is unknown or was never handed to the bank.
+
+    The batches are locked before their transfers, in the order « marquer comme envoyée » takes them."""
+    session = uow.session
+    rows = list(
+        await session.execute(
+            select(PaymentAttempt.end_to_end_id, PaymentAttempt.batch_id)
+            .join(PaymentBatch, PaymentBatch.id == PaymentAttempt.batch_id)
+            .where(PaymentAttempt.end_to_end_id.in_(end_to_end_ids), PaymentBatch.fund_id == statement.fund_id)
+        )
+    )
+    if len(rows) != len(set(end_to_end_ids)):
+        return None
+    batches = {
+        b.id: b
+        for b in await session.scalars(
+            select(PaymentBatch)
+            .where(PaymentBatch.id.in_({row[1] for row in rows}))
+            .order_by(PaymentBatch.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    attempts = [await _attempt(uow, statement, e2e) for e2e in end_to_end_ids]
+    unsent: dict[UUID, PaymentBatch] = {}
+    for attempt in attempts:
+        if attempt is None:
+            return None
+        batch = batches[attempt.batch_id]
+        if attempt.status == "pending" and BATCH.allows(batch.status, "send"):
+            unsent[batch.id] = batch
+        elif attempt.status != "sent":
+            return None
+    return [a for a in attempts if a is not None], list(unsent.values())
+
+
+async def _sent_by_statement(uow: UnitOfWork, statement: BankStatement, batch: PaymentBatch) -> None:
+    """A batch never marked sent whose transfer the bank booked: marked sent now, as the statement proves."""
+    await batches.send(
+        uow,
+        batch,
+        SYSTEM,
+        action="payment_batch.sent_by_statement",
+        detail={"statement_id": str(statement.id), "statement": statement.statement_ident or statement.message_id},
+    )
+    for attempt in await uow.session.scalars(select(PaymentAttempt).where(PaymentAttempt.batch_id == batch.id)):
+        await uow.session.refresh(attempt)
 
 
 async def _load(uow: UnitOfWork, attempt: PaymentAttempt) -> tuple[Application, Disbursement]:
