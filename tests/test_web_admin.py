@@ -197,7 +197,9 @@ async def test_a_bad_new_user_form_shows_each_error_next_to_its_field(settings, 
         )
     assert response.status_code == 422
     assert error_next_to(response.text, "full_name") == "champ obligatoire"
-    assert error_next_to(response.text, "email") == "adresse électronique non valable"
+    assert error_next_to(response.text, "email") == (
+        "adresse électronique non valable : il manque le signe « @ » (par exemple prenom.nom@exemple.fr)"
+    )
     assert "12 caractères" in error_next_to(response.text, "password")
     assert error_next_to(response.text, "roles") == "cocher au moins un rôle"
     assert duplicate.status_code == 422

@@ -89,10 +89,8 @@ def french_schema_errors(exc: ValidationError, form: Mapping[str, Any]) -> dict[
     fields.update({f"roles.{i}": "roles" for i in range(10)})
     fields.update({f"school_ids.{i}": "school_ids" for i in range(60)})
     errors = validation_errors(exc, fields, "_")
-    if "email" in errors:
-        errors["email"] = (
-            "champ obligatoire" if not str(form.get("email", "")).strip() else ("adresse électronique non valable")
-        )
+    if "email" in errors and not str(form.get("email", "")).strip():
+        errors["email"] = "champ obligatoire"
     if "password" in errors:
         errors["password"] = "12 caractères au moins (200 au plus)"
     if "roles" in errors:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+
+from fund.core.validation import Email
 
 Role = Literal["admin", "referent", "committee", "chair", "accountant"]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=200)]
@@ -42,7 +44,7 @@ class Me(BaseModel):
 
 
 class UserCreate(Strict):
-    email: EmailStr
+    email: Email
     full_name: Name
     password: Password
     roles: list[Role] = Field(min_length=1, max_length=5)

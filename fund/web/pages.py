@@ -20,6 +20,7 @@ from fund.auth import service as auth
 from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.core.uow import UnitOfWork
+from fund.core.validation import french_message
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
@@ -218,50 +219,6 @@ def parse_date(text: str) -> datetime.date | None:
         raise ValueError("date attendue, par exemple 27/11/2026") from None
 
 
-# Pydantic's own messages are English: the pages say the same in French, by error type.
-PYDANTIC_FR = {
-    "missing": "champ obligatoire",
-    "string_too_short": "champ obligatoire",
-    "string_too_long": "texte trop long ({max_length} caractères au plus)",
-    "uuid_parsing": "choisir dans la liste",
-    "uuid_type": "choisir dans la liste",
-    "enum": "choisir dans la liste",
-    "literal_error": "choisir dans la liste",
-    "date_parsing": "date attendue, par exemple 27/11/2026",
-    "date_from_datetime_parsing": "date attendue, par exemple 27/11/2026",
-    "date_type": "date attendue, par exemple 27/11/2026",
-    "int_parsing": "nombre entier attendu",
-    "int_type": "nombre entier attendu",
-    "greater_than": "doit être supérieur à {gt}",
-    "greater_than_equal": "doit être au moins {ge}",
-    "less_than": "doit être inférieur à {lt}",
-    "less_than_equal": "doit être au plus {le}",
-    "too_short": "au moins {min_length} élément(s)",
-    "too_long": "au plus {max_length} élément(s)",
-    "value_error": "{error}",
-    "assertion_error": "{error}",
-    "string_pattern_mismatch": "format non reconnu",
-    "value_not_email": "adresse électronique non valable",
-}
-
-
-def clean_message(message: str) -> str:
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-def _french(error: Mapping[str, Any]) -> str:
-    context = error.get("ctx") or {}
-    if error["type"] == "string_too_short" and context.get("min_length", 1) > 1:
-        return f"au moins {context['min_length']} caractères"
-    template = PYDANTIC_FR.get(str(error["type"]))
-    if template is None or error["type"] in ("value_error", "assertion_error"):
-        return clean_message(str(error["msg"]))
-    try:
-        return template.format(**(error.get("ctx") or {}))
-    except (KeyError, IndexError):
-        return clean_message(str(error["msg"]))
-
-
 def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: str) -> dict[str, str]:
     """A schema's errors by form field: ``fields`` maps a schema location (``payee.iban``) to a form field name.
 
@@ -270,7 +227,7 @@ def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: 
     errors: dict[str, str] = {}
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"])
-        message = _french(error)
+        message = french_message(error)
         head, sep, rest = message.partition(": ")
         if sep and " " not in head and head.islower():
             key, message = (f"{key}.{head}" if key else head), rest
