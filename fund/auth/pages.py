@@ -20,10 +20,11 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError, field_validator
 
-from fund.auth import recovery, service
+from fund.auth import invitations, recovery, service
 from fund.auth.models import ROLES, User
 from fund.auth.passwords import password_problem
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
+from fund.auth.welcome import WelcomePages
 from fund.core.errors import DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
@@ -231,11 +232,14 @@ class UserPages(PageController):
         if password:
             flash(request, f"Compte créé pour {created.full_name}.")
         else:
-            await mail_link(state, request, user, created.email)
+            async with state.session_factory() as session:
+                uow = uow_of(state, session)
+                invited = await service.get_user(uow, user, created.id)
+                await invitations.invite(uow, user, invited, actor_of(request, user))
             flash(
                 request,
-                f"Compte créé pour {created.full_name} : un lien pour choisir son mot de passe est envoyé à "
-                f"{created.email} (valable une heure).",
+                f"Compte créé pour {created.full_name} : une invitation pour choisir son mot de passe est envoyée à "
+                f"{created.email} (lien valable {invitations.LINK_LIFETIME_HOURS} heures).",
             )
         return Redirect(f"/administration/utilisateurs/{created.id}", status_code=303)
 
@@ -257,6 +261,7 @@ class UserPages(PageController):
             except NotFound:
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
             schools = await all_schools(session, user)
+            invitation = await invitations.state_of(UnitOfWork(session, None), account.id)
         if form is None:
             form = UserEditForm(
                 full_name=account.full_name,
@@ -273,6 +278,7 @@ class UserPages(PageController):
             schools=schools,
             roles=ROLE_CHOICES,
             itself=account.id == user.id,
+            invitation=invitation,
         )
 
     @get("/utilisateurs/{account_id:uuid}")
@@ -387,5 +393,30 @@ class UserPages(PageController):
             )
         return Redirect(f"/administration/utilisateurs/{account_id}", status_code=303)
 
+    @post("/utilisateurs/{account_id:uuid}/invitation", status_code=303)
+    async def resend_invitation(
+        self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        """A new invitation mail (a new 72-hour link; the previous one ends), e.g. once the first has expired."""
+        user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
+        async with state.session_factory() as session:
+            uow = uow_of(state, session)
+            try:
+                account = await service.get_user(uow, user, account_id)
+                await invitations.invite(uow, user, account, actor_of(request, user))
+            except NotFound:
+                return Template("web/introuvable.html", context={"user": user}, status_code=404)
+            except DomainError as exc:
+                await session.rollback()
+                return await self._account(request, state, user, account_id, errors={"_": exc.detail})
+            email = account.email
+        flash(
+            request,
+            f"Invitation envoyée à {email} : le nouveau lien est valable {invitations.LINK_LIFETIME_HOURS} heures, "
+            "l'ancien ne sert plus.",
+        )
+        return Redirect(f"/administration/utilisateurs/{account_id}", status_code=303)
 
-PAGES: list[type[Controller]] = [UserPages]
+
+PAGES: list[type[Controller]] = [UserPages, WelcomePages]
