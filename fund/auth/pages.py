@@ -36,6 +36,7 @@ from fund.web.pages import (
     actor_of,
     domain_errors,
     flash,
+    kept_form,
     page,
     require_step_up,
     signed_in,
@@ -196,7 +197,8 @@ class UserPages(PageController):
     async def new_user_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
         await require_step_up(request, state)
-        return await self._new_form(request, state, user, NewUserForm(), {})
+        kept = kept_form(request)  # typed before the confirmation page
+        return await self._new_form(request, state, user, NewUserForm.model_validate(kept or {}), {})
 
     @post("/utilisateurs/nouveau", status_code=303)
     async def create_user(
@@ -285,7 +287,9 @@ class UserPages(PageController):
     async def account_page(self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
         await require_step_up(request, state)
-        return await self._account(request, state, user, account_id)
+        kept = kept_form(request)  # the account form typed before the confirmation page
+        form = UserEditForm.model_validate(kept) if kept and "full_name" in kept else None
+        return await self._account(request, state, user, account_id, form=form)
 
     async def _change(
         self,

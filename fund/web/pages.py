@@ -6,6 +6,7 @@ Pages call the same services as the API, with the same rules; they never reach a
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -148,7 +149,63 @@ async def require_step_up(request: Request[Any, Any, Any], state: State, suite: 
     async with state.session_factory() as session:
         fresh = await auth.recently_confirmed(UnitOfWork(session, None), token, within)
     if not fresh:
-        raise StepUpRequired(suite or current_path(request))
+        target = suite or current_path(request)
+        if request.method == "POST":
+            await keep_form(request, target)
+        raise StepUpRequired(target)
+
+
+# A form posted while the session needed confirming: what was typed, kept (in the encrypted session cookie) until the
+# form's page is shown again after the « confirmer » page — never a password, a code or the CSRF token.
+KEPT_FORM = "kept_form"
+KEPT_FORM_MAX = 3000  # characters of JSON: a longer form is not kept (the session is a cookie)
+KEPT_NOTICE = (
+    "Vos saisies ont été conservées : vérifiez-les puis validez à nouveau (un mot de passe n'est jamais conservé)."
+)
+
+
+def _secret_field(name: str) -> bool:
+    lowered = name.lower()
+    return name == "_csrf_token" or any(
+        word in lowered for word in ("password", "mot_de_passe", "confirmation", "code")
+    )
+
+
+async def keep_form(request: Request[Any, Any, Any], suite: str) -> None:
+    """Keep the fields of the form being posted for ``suite``'s page (see :func:`kept_form`)."""
+    try:
+        form = await request.form()
+    except Exception:  # an unreadable body keeps nothing; the confirmation page still follows
+        return
+    fields: dict[str, str | list[str]] = {}
+    for name in dict.fromkeys(form.keys()):
+        if _secret_field(name):
+            continue
+        values = [v for v in form.getall(name) if isinstance(v, str)]
+        if values:
+            fields[name] = values[0] if len(values) == 1 else values
+    if not fields or len(json.dumps(fields, ensure_ascii=False)) > KEPT_FORM_MAX:
+        return
+    current = request.scope.get("session")
+    session = dict(current) if isinstance(current, dict) else {}
+    session[KEPT_FORM] = {"path": urlsplit(local_path(suite)).path, "fields": fields}
+    request.set_session(session)
+
+
+def kept_form(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """The fields typed in this page's form before the confirmation page, once (None when there are none); the
+    page shows them again filled in, with a notice."""
+    if not request.session or KEPT_FORM not in request.session:
+        return None
+    kept = request.session.get(KEPT_FORM)
+    if not isinstance(kept, dict) or kept.get("path") != request.url.path:
+        return None
+    session = dict(request.session)
+    session.pop(KEPT_FORM)
+    request.set_session(session)
+    flash(request, KEPT_NOTICE)
+    fields = kept.get("fields")
+    return dict(fields) if isinstance(fields, dict) else None
 
 
 def actor_of(request: Request[Any, Any, Any], user: User) -> Actor:
