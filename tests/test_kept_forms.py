@@ -94,3 +94,33 @@ async def test_a_kept_form_fills_only_its_own_page(settings, demo, session_facto
         other = (await client.get(f"/administration/utilisateurs/{account}")).text
         assert "Nina Nouvelle" not in other
         assert "Vos saisies ont été conservées" not in html.unescape(other)
+
+
+async def test_the_policy_form_is_filled_in_again_after_the_confirmation(settings, demo, session_factory) -> None:
+    from fund.funds.models import Fund
+    from tests.helpers import POLICY_FORM
+
+    async with session_factory() as session:
+        before = await session.scalar(select(Fund.policy))
+    async with signed_in_as(settings, "admin@example.org") as client:
+        await stale(session_factory)
+        response = await post_form(client, "/administration/politique", {**POLICY_FORM, "fast_track_ceiling": "333"})
+        suite = parse_qs(urlsplit(response.headers["location"]).query)["suite"][0]
+        assert suite == "/administration/politique"
+        await post_form(client, "/confirmer", {"password": DEMO_PASSWORD, "suite": suite})
+        form = (await client.get(suite)).text
+        assert value_of(form, "fast_track_ceiling") == "333"
+        assert "Vos saisies ont été conservées" in html.unescape(form)
+    async with session_factory() as session:
+        assert await session.scalar(select(Fund.policy)) == before  # nothing saved unseen
+
+
+async def test_the_batch_form_is_filled_in_again_after_the_confirmation(settings, demo, session_factory) -> None:
+    async with signed_in_as(settings, "accountant@example.org") as client:
+        await stale(session_factory)
+        response = await post_form(client, "/remises", {"cle": "cle-tapee", "execution_date": "2031-01-06"})
+        suite = parse_qs(urlsplit(response.headers["location"]).query)["suite"][0]
+        await post_form(client, "/confirmer", {"password": DEMO_PASSWORD, "suite": suite})
+        form = (await client.get(suite)).text
+        assert value_of(form, "execution_date") == "2031-01-06"
+        assert 'value="cle-tapee"' in form  # the same idempotency key: the retry stays single

@@ -77,9 +77,7 @@ async def test_the_invitation_mail_names_the_fund_the_role_the_school_and_who_in
 ) -> None:
     await invite_referent(settings, session_factory)
     [(subject, text)] = mails()
-    assert subject == (
-        "Bienvenue sur « Fonds de solidarité des Écoles de Production » : choisissez votre mot de passe"
-    )
+    assert subject == ("Bienvenue sur « Fonds de solidarité des Écoles de Production » : choisissez votre mot de passe")
     assert "Bonjour Nina Nouvelle," in text
     assert "Alice Administratrice vous a ouvert un compte" in text
     assert "Votre rôle : référent ou référente d'école." in text

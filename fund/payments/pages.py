@@ -35,6 +35,7 @@ from fund.web.pages import (
     PageController,
     actor_of,
     flash,
+    kept_form,
     page,
     parse_date,
     require_step_up,
@@ -111,7 +112,12 @@ class BatchPages(PageController):
     async def batches_page(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
         user = await signed_in(request, state, "accountant")
         await require_step_up(request, state)
-        form = BatchForm(cle=uuid.uuid4().hex, execution_date=today().isoformat())
+        kept = kept_form(request)  # typed before the confirmation page (its key too: a retry stays single)
+        form = (
+            BatchForm.model_validate(kept)
+            if kept
+            else BatchForm(cle=uuid.uuid4().hex, execution_date=today().isoformat())
+        )
         return await self._list(request, state, user, form, apres)
 
     @post(status_code=303)
