@@ -77,6 +77,8 @@ _PHONE_CHARACTERS = re.compile(r"[0-9 +().\-\u00a0\u202f]{1,30}")
 def phone_problem(value: str) -> str | None:
     """Why ``value`` is not a French phone number (None: it is one)."""
     text = value.strip()
+    if len(text) > 30:
+        return f"numéro de téléphone trop long ({PHONE_EXAMPLE})"
     if not _PHONE_CHARACTERS.fullmatch(text):
         return f"numéro de téléphone non valable : chiffres seulement ({PHONE_EXAMPLE})"
     try:
@@ -129,7 +131,6 @@ Email = Annotated[
 FrenchPhone = Annotated[
     str,
     BeforeValidator(_text),
-    StringConstraints(max_length=30),
     AfterValidator(french_phone),
     WithJsonSchema({"type": "string", "maxLength": 30, "description": "French number, stored in E.164 (+33612345678)"}),
 ]

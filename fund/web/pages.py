@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 from litestar import Controller, Request
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
@@ -67,6 +68,12 @@ def on_step_up_required(request: Request[Any, Any, Any], exc: StepUpRequired) ->
     return Redirect(f"{CONFIRM_PAGE}?{urlencode({'suite': local_path(exc.suite)})}", status_code=303)
 
 
+def on_unreadable_form(request: Request[Any, Any, Any], _: ValidationException) -> Template:
+    """A form whose body the page cannot even read (a field longer than its bound, a malformed encoding): a French
+    page rather than the API's problem+json in English; nothing was changed."""
+    return Template("web/formulaire_illisible.html", context={"user": None}, status_code=422)
+
+
 class PageController(Controller):
     """A controller of HTML pages: outside the OpenAPI document, signed-in users only."""
 
@@ -76,6 +83,7 @@ class PageController(Controller):
         WrongRole: on_wrong_role,
         EnrolmentRequired: on_enrolment_required,
         StepUpRequired: on_step_up_required,
+        ValidationException: on_unreadable_form,
     }
 
 
