@@ -26,6 +26,7 @@ from tests.helpers import (
     running_app,
     sign_in,
     signed_in_as,
+    user_id,
 )
 
 PASSWORD = "une phrase de bienvenue assez longue"
@@ -266,3 +267,51 @@ async def test_a_deactivated_account_cannot_use_its_invitation(settings, demo, s
     async with running_app(settings) as client:
         assert (await client.get(link)).status_code == 404
         assert (await choose(client, link)).status_code == 404
+
+
+async def test_the_api_sends_an_invitation_and_refuses_it_once_accepted(settings, login, session_factory) -> None:
+    admin = await login("admin@example.org")
+    created = await admin.post(
+        "/api/v1/users",
+        json={
+            "email": "marc@example.org",
+            "full_name": "Marc Membre",
+            "password": "un mot de passe provisoire",
+            "roles": ["committee"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    account = created.json()["id"]
+    clear_mails()
+    sent = await admin.post(f"/api/v1/users/{account}/invitation")
+    assert sent.status_code == 202, sent.text
+    expires = datetime.datetime.fromisoformat(sent.json()["expires_at"])
+    left = expires - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(hours=71, minutes=59) < left <= datetime.timedelta(hours=72)
+    await drain_outbox(session_factory)
+    [link] = invitation_links()
+    for email in ("committee1@example.org", "chair@example.org", "accountant@example.org", "referent@example.org"):
+        refused = await (await login(email)).post(f"/api/v1/users/{account}/invitation")
+        assert refused.status_code == 403, email
+    async with running_app(settings) as client:
+        assert (await choose(client, link)).status_code == 303
+    again = await admin.post(f"/api/v1/users/{account}/invitation")
+    assert again.status_code == 409
+    assert again.json()["code"] == "invitation_already_accepted"
+
+
+async def test_the_api_refuses_an_invitation_to_a_deactivated_account_or_another_funds(login, session_factory) -> None:
+    from tests.helpers import second_fund
+
+    admin = await login("admin@example.org")
+    account = await user_id(session_factory, "committee3@example.org")
+    assert (await admin.patch(f"/api/v1/users/{account}", json={"is_active": False})).status_code == 200
+    refused = await admin.post(f"/api/v1/users/{account}/invitation")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "invitation_inactive_account"
+    other = await second_fund(session_factory)
+    other_admin = await login(other["other_admin"])
+    member = await user_id(session_factory, "committee2@example.org")
+    assert (await other_admin.post(f"/api/v1/users/{member}/invitation")).status_code == 404
+    async with session_factory() as session:
+        assert list(await session.scalars(select(AccountInvitation.id))) == []

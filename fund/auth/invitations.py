@@ -96,7 +96,9 @@ async def state_of(uow: UnitOfWork, user_id: UUID) -> InvitationState | None:
     return InvitationState(latest.created_at, latest.expires_at, accepted)
 
 
-async def invite(uow: UnitOfWork, admin: User, account: User, actor: Actor, *, commit: bool = True) -> None:
+async def invite(
+    uow: UnitOfWork, admin: User, account: User, actor: Actor, *, commit: bool = True
+) -> AccountInvitation:
     """Queue the invitation mail of ``account`` (a new link; the previous one, if any, ends now).
 
     Refused once the account has chosen its password through an invitation (a forgotten password has its own
@@ -135,6 +137,7 @@ async def invite(uow: UnitOfWork, admin: User, account: User, actor: Actor, *, c
     add_event(session, INVITATION_MAIL, {"invitation_id": str(invitation.id)})
     if commit:
         await uow.commit()
+    return invitation
 
 
 async def pending(uow: UnitOfWork, secret: str, token: str) -> tuple[AccountInvitation, User] | None:

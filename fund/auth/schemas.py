@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -91,3 +92,9 @@ class SecuritySettingsOut(BaseModel):
 
 class SecuritySettingsIn(Strict):
     require_totp: StrictBool
+
+
+class InvitationOut(BaseModel):
+    """The invitation just sent: its link (by mail only) chooses the account's password until ``expires_at``."""
+
+    expires_at: datetime.datetime
