@@ -191,3 +191,11 @@ async def test_the_sign_in_forms_answer_bad_values_in_french(settings, demo) -> 
             ("/bienvenue/jeton-faux", {"password": "court", "confirmation": ""}),
         ]:
             assert_french(await answer(client, path, data), path)
+
+
+def test_a_bad_bic_is_refused_in_french() -> None:
+    from fund.core.banking import normalize_bic
+
+    with pytest.raises(ValueError, match=r"^BIC invalide \(8 ou 11 lettres et chiffres, par exemple BNPAFRPP\)$"):
+        normalize_bic("XX")
+    assert normalize_bic("BNPAFRPP") == "BNPAFRPP"
