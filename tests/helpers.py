@@ -524,6 +524,19 @@ def reset_links() -> list[str]:
     return links
 
 
+def invitation_links() -> list[str]:
+    """The invitation links (their paths, ``/bienvenue/…``) of the mails in the mail folder, in file order."""
+    folder = Path(get_settings().mail_dir)
+    links = []
+    for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
+        message = message_from_bytes(path.read_bytes())
+        for part in message.walk():
+            if part.get_content_type() == "text/plain":
+                body = part.get_payload(decode=True).decode()
+                links += re.findall(r"https?://\S+(/bienvenue/[\w.-]+)", body)
+    return links
+
+
 async def ask_for_link(settings: Any, session_factory: Any, address: str = REFERENT) -> httpx.Response:
     """Ask for a password-reset link through the form (mail folder emptied first), then drain the outbox."""
     clear_mails()

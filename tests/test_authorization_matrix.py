@@ -91,6 +91,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/users/{{user_id}}"): Rule(ADMIN),
     ("PATCH", f"{API}/users/{{user_id}}"): Rule(ADMIN),
     ("POST", f"{API}/users/{{user_id}}/password"): Rule(ADMIN),
+    ("POST", f"{API}/users/{{user_id}}/invitation"): Rule(ADMIN),
     ("GET", f"{API}/schools"): Rule(SIGNED_IN),  # a referent sees their own schools only
     ("POST", f"{API}/schools"): Rule(ADMIN),
     ("GET", f"{API}/schools/{{school_id}}/referents"): Rule(ADMIN, shared=True),

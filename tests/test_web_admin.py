@@ -19,6 +19,7 @@ from tests.helpers import (
     clear_mails,
     count,
     drain_outbox,
+    invitation_links,
     post_form,
     reset_links,
     running_app,
@@ -128,7 +129,9 @@ async def test_the_admin_creates_a_user_and_sees_it(settings, demo, session_fact
         assert (await sign_in(other, "nina@example.org", "un-mot-de-passe-solide")).headers["location"] == "/referent"
 
 
-async def test_a_user_created_without_a_password_receives_a_link_to_choose_it(settings, demo, session_factory) -> None:
+async def test_a_user_created_without_a_password_receives_an_invitation_to_choose_it(
+    settings, demo, session_factory
+) -> None:
     clear_mails()
     async with signed_in_as(settings, "admin@example.org") as client:
         form = (await client.get("/administration/utilisateurs/nouveau")).text
@@ -140,9 +143,11 @@ async def test_a_user_created_without_a_password_receives_a_link_to_choose_it(se
         )
         assert response.status_code == 303, response.text
         page = (await client.get(response.headers["location"])).text
-        assert "un lien pour choisir son mot de passe est envoyé à paul@example.org" in page
+        assert "une invitation pour choisir son mot de passe est envoyée à paul@example.org" in page
+        assert "(lien valable 72 heures)" in page
     await drain_outbox(session_factory)
-    [link] = reset_links()
+    assert reset_links() == []  # not the forgotten-password mail
+    [link] = invitation_links()
     async with running_app(settings) as other:
         await other.get("/connexion")
         done = await post_form(
@@ -197,7 +202,9 @@ async def test_a_bad_new_user_form_shows_each_error_next_to_its_field(settings, 
         )
     assert response.status_code == 422
     assert error_next_to(response.text, "full_name") == "champ obligatoire"
-    assert error_next_to(response.text, "email") == "adresse électronique non valable"
+    assert error_next_to(response.text, "email") == (
+        "adresse électronique non valable : il manque le signe « @ » (par exemple prenom.nom@exemple.fr)"
+    )
     assert "12 caractères" in error_next_to(response.text, "password")
     assert error_next_to(response.text, "roles") == "cocher au moins un rôle"
     assert duplicate.status_code == 422

@@ -24,6 +24,7 @@ from arq.worker import Retry
 from fund.applications import tasks as applications_tasks
 from fund.applications.decisions import APPROVED_EVENT
 from fund.auth import tasks as auth_tasks
+from fund.auth.invitations import INVITATION_MAIL
 from fund.auth.recovery import RESET_MAIL
 from fund.core.db import create_engine, create_session_factory
 from fund.core.logging import configure_logging
@@ -55,6 +56,7 @@ OUTBOX_TASKS: dict[str, OutboxTask] = {
     SEND_MAIL: notifications_tasks.send_notification_mail,
     DIGEST: notifications_tasks.send_digest,
     RESET_MAIL: auth_tasks.send_reset_mail,
+    INVITATION_MAIL: auth_tasks.send_invitation_mail,
 }
 
 

@@ -7,13 +7,14 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from fund.auth import service, totp
+from fund.auth import invitations, service, totp
 from fund.auth.context import sign_in_context
 from fund.auth.guards import ADMIN
 from fund.auth.middleware import BEFORE_ENROLMENT
 from fund.auth.models import ROLES, User
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut
 from fund.auth.schemas import (
+    InvitationOut,
     Me,
     PasswordReset,
     SecuritySettingsIn,
@@ -253,6 +254,20 @@ class UserController(Controller):
         actor: CurrentActor,
     ) -> None:
         await service.reset_password(uow, user, user_id, data, actor)
+
+    @post(
+        "/{user_id:uuid}/invitation",
+        status_code=202,
+        summary="Mail the account an invitation (the fund, its roles, who invited): a link valid 72 hours and once "
+        "to choose its password; the previous link ends. 409 once the account chose its password that way, or "
+        "when it is deactivated",
+    )
+    async def invite_user(
+        self, user_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> InvitationOut:
+        account = await service.get_user(uow, user, user_id)
+        invitation = await invitations.invite(uow, user, account, actor)
+        return InvitationOut(expires_at=invitation.expires_at)
 
     @delete(
         "/{user_id:uuid}/totp",

@@ -102,3 +102,16 @@ class FundSecurity(UUIDv7AuditBase):
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id", ondelete="CASCADE"), unique=True)
     require_totp: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class AccountInvitation(UUIDv7AuditBase):
+    """The welcome of a new account: a link to choose its first password, valid 72 hours and once, mailed with
+    the fund's name, the roles and who invited. Like a reset request, the link's secret is an HMAC of this row's
+    id (under a key of its own purpose): nothing stored lets a reader build it."""
+
+    __tablename__ = "account_invitations"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    invited_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))

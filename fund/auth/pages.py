@@ -20,10 +20,11 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError, field_validator
 
-from fund.auth import recovery, service
+from fund.auth import invitations, recovery, service
 from fund.auth.models import ROLES, User
 from fund.auth.passwords import password_problem
 from fund.auth.schemas import PasswordReset, UserCreate, UserPatch
+from fund.auth.welcome import WelcomePages
 from fund.core.errors import DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
@@ -35,6 +36,7 @@ from fund.web.pages import (
     actor_of,
     domain_errors,
     flash,
+    kept_form,
     page,
     require_step_up,
     signed_in,
@@ -89,10 +91,8 @@ def french_schema_errors(exc: ValidationError, form: Mapping[str, Any]) -> dict[
     fields.update({f"roles.{i}": "roles" for i in range(10)})
     fields.update({f"school_ids.{i}": "school_ids" for i in range(60)})
     errors = validation_errors(exc, fields, "_")
-    if "email" in errors:
-        errors["email"] = (
-            "champ obligatoire" if not str(form.get("email", "")).strip() else ("adresse électronique non valable")
-        )
+    if "email" in errors and not str(form.get("email", "")).strip():
+        errors["email"] = "champ obligatoire"
     if "password" in errors:
         errors["password"] = "12 caractères au moins (200 au plus)"
     if "roles" in errors:
@@ -197,7 +197,8 @@ class UserPages(PageController):
     async def new_user_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
         await require_step_up(request, state)
-        return await self._new_form(request, state, user, NewUserForm(), {})
+        kept = kept_form(request)  # typed before the confirmation page
+        return await self._new_form(request, state, user, NewUserForm.model_validate(kept or {}), {})
 
     @post("/utilisateurs/nouveau", status_code=303)
     async def create_user(
@@ -233,11 +234,14 @@ class UserPages(PageController):
         if password:
             flash(request, f"Compte créé pour {created.full_name}.")
         else:
-            await mail_link(state, request, user, created.email)
+            async with state.session_factory() as session:
+                uow = uow_of(state, session)
+                invited = await service.get_user(uow, user, created.id)
+                await invitations.invite(uow, user, invited, actor_of(request, user))
             flash(
                 request,
-                f"Compte créé pour {created.full_name} : un lien pour choisir son mot de passe est envoyé à "
-                f"{created.email} (valable une heure).",
+                f"Compte créé pour {created.full_name} : une invitation pour choisir son mot de passe est envoyée à "
+                f"{created.email} (lien valable {invitations.LINK_LIFETIME_HOURS} heures).",
             )
         return Redirect(f"/administration/utilisateurs/{created.id}", status_code=303)
 
@@ -259,6 +263,7 @@ class UserPages(PageController):
             except NotFound:
                 return Template("web/introuvable.html", context={"user": user}, status_code=404)
             schools = await all_schools(session, user)
+            invitation = await invitations.state_of(UnitOfWork(session, None), account.id)
         if form is None:
             form = UserEditForm(
                 full_name=account.full_name,
@@ -275,13 +280,16 @@ class UserPages(PageController):
             schools=schools,
             roles=ROLE_CHOICES,
             itself=account.id == user.id,
+            invitation=invitation,
         )
 
     @get("/utilisateurs/{account_id:uuid}")
     async def account_page(self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
         await require_step_up(request, state)
-        return await self._account(request, state, user, account_id)
+        kept = kept_form(request)  # the account form typed before the confirmation page
+        form = UserEditForm.model_validate(kept) if kept and "full_name" in kept else None
+        return await self._account(request, state, user, account_id, form=form)
 
     async def _change(
         self,
@@ -389,5 +397,30 @@ class UserPages(PageController):
             )
         return Redirect(f"/administration/utilisateurs/{account_id}", status_code=303)
 
+    @post("/utilisateurs/{account_id:uuid}/invitation", status_code=303)
+    async def resend_invitation(
+        self, account_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        """A new invitation mail (a new 72-hour link; the previous one ends), e.g. once the first has expired."""
+        user = await signed_in(request, state, "admin")
+        await require_step_up(request, state, f"/administration/utilisateurs/{account_id}")
+        async with state.session_factory() as session:
+            uow = uow_of(state, session)
+            try:
+                account = await service.get_user(uow, user, account_id)
+                await invitations.invite(uow, user, account, actor_of(request, user))
+            except NotFound:
+                return Template("web/introuvable.html", context={"user": user}, status_code=404)
+            except DomainError as exc:
+                await session.rollback()
+                return await self._account(request, state, user, account_id, errors={"_": exc.detail})
+            email = account.email
+        flash(
+            request,
+            f"Invitation envoyée à {email} : le nouveau lien est valable {invitations.LINK_LIFETIME_HOURS} heures, "
+            "l'ancien ne sert plus.",
+        )
+        return Redirect(f"/administration/utilisateurs/{account_id}", status_code=303)
 
-PAGES: list[type[Controller]] = [UserPages]
+
+PAGES: list[type[Controller]] = [UserPages, WelcomePages]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+
+from fund.core.validation import Email
 
 Role = Literal["admin", "referent", "committee", "chair", "accountant"]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=200)]
@@ -42,7 +45,7 @@ class Me(BaseModel):
 
 
 class UserCreate(Strict):
-    email: EmailStr
+    email: Email
     full_name: Name
     password: Password
     roles: list[Role] = Field(min_length=1, max_length=5)
@@ -89,3 +92,9 @@ class SecuritySettingsOut(BaseModel):
 
 class SecuritySettingsIn(Strict):
     require_totp: StrictBool
+
+
+class InvitationOut(BaseModel):
+    """The invitation just sent: its link (by mail only) chooses the account's password until ``expires_at``."""
+
+    expires_at: datetime.datetime

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fund.auth import recovery
-from fund.auth.models import PasswordResetRequest
+from fund.auth import invitations, recovery
+from fund.auth.models import AccountInvitation, PasswordResetRequest
 from fund.core.uow import UnitOfWork
 from fund.outbox.models import OutboxEvent
 
@@ -19,3 +19,11 @@ async def send_reset_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
     if reset is None:
         return
     await recovery.mail_reset_link(uow, reset)
+
+
+async def send_invitation_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
+    """``account.invitation_mail``: the welcome of a new account, once."""
+    invitation = await uow.session.get(AccountInvitation, UUID(event.payload["invitation_id"]))
+    if invitation is None:
+        return
+    await invitations.mail_invitation(uow, invitation)

@@ -35,7 +35,8 @@ def normalize_bic(value: str) -> str:
     try:
         return str(BIC(value).compact)
     except SchwiftyException as exc:
-        raise ValueError(f"BIC invalide ({exc})") from exc
+        # schwifty's reason is English: the French one a person can act on
+        raise ValueError("BIC invalide (8 ou 11 lettres et chiffres, par exemple BNPAFRPP)") from exc
 
 
 def mask_iban(compact: str) -> str:

@@ -170,6 +170,12 @@ REFUSALS: dict[str, str] = {
     "document_not_found": "Pièce introuvable.",
     "document_file_missing": "Le fichier de cette pièce est indisponible.",
     "documents_closed": "La demande {reference} est « {status} » : ses pièces ne changent plus après la décision.",
+    # the welcome of new accounts (issue 14: invitation mail)
+    "invitation_inactive_account": "Ce compte est désactivé : réactivez-le avant de lui envoyer une invitation.",
+    "invitation_already_accepted": (
+        "Ce compte a déjà choisi son mot de passe avec son invitation : en cas d'oubli, envoyez-lui plutôt un lien "
+        "de réinitialisation."
+    ),
 }
 
 

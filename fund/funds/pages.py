@@ -25,6 +25,7 @@ from fund.web.pages import (
     actor_of,
     domain_errors,
     flash,
+    kept_form,
     page,
     parse_euros,
     require_step_up,
@@ -187,6 +188,9 @@ class PolicyPages(PageController):
     async def policy_page(self, request: Request[Any, Any, Any], state: State) -> Template:
         user = await signed_in(request, state, "admin")
         await require_step_up(request, state)
+        kept = kept_form(request)  # typed before the confirmation page
+        if kept:
+            return self._form(request, user, PolicyForm.model_validate(kept).values(), {})
         async with state.session_factory() as session:
             policy = await service.policy_of(session, user.fund_id)
         return self._form(request, user, form_values(policy), {})

@@ -49,6 +49,7 @@ KINDS = (
     "batch_ready",
     "statement_returns",
     "password_reset",
+    "account_invitation",
     "daily_digest",
 )
 DEFAULT_LOCALE = "fr"

@@ -40,6 +40,7 @@ from fund.web.pages import (
     PageController,
     actor_of,
     flash,
+    kept_form,
     page,
     parse_date,
     require_step_up,
@@ -116,8 +117,13 @@ class BatchPages(PageController):
     async def batches_page(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
         user = await signed_in(request, state, "accountant")
         await require_step_up(request, state)
-        # The first TARGET2 business day from today: the bank executes nothing on a weekend or a closing day.
-        form = BatchForm(cle=uuid.uuid4().hex, execution_date=next_target_business_day(today()).isoformat())
+        kept = kept_form(request)  # typed before the confirmation page (its key too: a retry stays single)
+        # Else the first TARGET2 business day from today: the bank executes nothing on a weekend or a closing day.
+        form = (
+            BatchForm.model_validate(kept)
+            if kept
+            else BatchForm(cle=uuid.uuid4().hex, execution_date=next_target_business_day(today()).isoformat())
+        )
         return await self._list(request, state, user, form, apres)
 
     @post(status_code=303)

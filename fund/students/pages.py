@@ -22,6 +22,7 @@ from fund.auth.models import User
 from fund.core.errors import DomainError, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
+from fund.core.validation import phone_display
 from fund.students import service
 from fund.students.models import Student, age_on
 from fund.students.schemas import StudentCreate, StudentUpdate
@@ -93,7 +94,7 @@ def form_of(student: Student) -> StudentForm:
         trade=student.trade or "",
         guardian_name=student.guardian_name or "",
         guardian_email=student.guardian_email or "",
-        guardian_phone=student.guardian_phone or "",
+        guardian_phone=phone_display(student.guardian_phone),
     )
 
 

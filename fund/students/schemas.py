@@ -4,9 +4,10 @@ import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from fund.auth.schemas import Strict
+from fund.core.validation import Email, FrenchPhone
 from fund.students.models import age_on
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -21,7 +22,6 @@ def _plausible_birth_date(value: datetime.date) -> datetime.date:
 
 Trade = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 GuardianName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 .-]{6,30}$")]
 
 
 class StudentCreate(Strict):
@@ -31,8 +31,8 @@ class StudentCreate(Strict):
     birth_date: datetime.date
     trade: Trade | None = None
     guardian_name: GuardianName | None = None
-    guardian_email: EmailStr | None = None
-    guardian_phone: Phone | None = None
+    guardian_email: Email | None = None
+    guardian_phone: FrenchPhone | None = None
 
     @field_validator("birth_date")
     @classmethod
@@ -48,8 +48,8 @@ class StudentUpdate(Strict):
     birth_date: datetime.date | None = None
     trade: Trade | None = None
     guardian_name: GuardianName | None = None
-    guardian_email: EmailStr | None = None
-    guardian_phone: Phone | None = None
+    guardian_email: Email | None = None
+    guardian_phone: FrenchPhone | None = None
 
     @field_validator("birth_date")
     @classmethod

@@ -6,12 +6,14 @@ Pages call the same services as the API, with the same rules; they never reach a
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from litestar import Controller, Request
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +22,7 @@ from fund.auth import service as auth
 from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.core.uow import UnitOfWork
+from fund.core.validation import french_message
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
@@ -65,6 +68,12 @@ def on_step_up_required(request: Request[Any, Any, Any], exc: StepUpRequired) ->
     return Redirect(f"{CONFIRM_PAGE}?{urlencode({'suite': local_path(exc.suite)})}", status_code=303)
 
 
+def on_unreadable_form(request: Request[Any, Any, Any], _: ValidationException) -> Template:
+    """A form whose body the page cannot even read (a field longer than its bound, a malformed encoding): a French
+    page rather than the API's problem+json in English; nothing was changed."""
+    return Template("web/formulaire_illisible.html", context={"user": None}, status_code=422)
+
+
 class PageController(Controller):
     """A controller of HTML pages: outside the OpenAPI document, signed-in users only."""
 
@@ -74,6 +83,7 @@ class PageController(Controller):
         WrongRole: on_wrong_role,
         EnrolmentRequired: on_enrolment_required,
         StepUpRequired: on_step_up_required,
+        ValidationException: on_unreadable_form,
     }
 
 
@@ -147,7 +157,63 @@ async def require_step_up(request: Request[Any, Any, Any], state: State, suite: 
     async with state.session_factory() as session:
         fresh = await auth.recently_confirmed(UnitOfWork(session, None), token, within)
     if not fresh:
-        raise StepUpRequired(suite or current_path(request))
+        target = suite or current_path(request)
+        if request.method == "POST":
+            await keep_form(request, target)
+        raise StepUpRequired(target)
+
+
+# A form posted while the session needed confirming: what was typed, kept (in the encrypted session cookie) until the
+# form's page is shown again after the « confirmer » page — never a password, a code or the CSRF token.
+KEPT_FORM = "kept_form"
+KEPT_FORM_MAX = 3000  # characters of JSON: a longer form is not kept (the session is a cookie)
+KEPT_NOTICE = (
+    "Vos saisies ont été conservées : vérifiez-les puis validez à nouveau (un mot de passe n'est jamais conservé)."
+)
+
+
+def _secret_field(name: str) -> bool:
+    lowered = name.lower()
+    return name == "_csrf_token" or any(
+        word in lowered for word in ("password", "mot_de_passe", "confirmation", "code")
+    )
+
+
+async def keep_form(request: Request[Any, Any, Any], suite: str) -> None:
+    """Keep the fields of the form being posted for ``suite``'s page (see :func:`kept_form`)."""
+    try:
+        form = await request.form()
+    except Exception:  # an unreadable body keeps nothing; the confirmation page still follows
+        return
+    fields: dict[str, str | list[str]] = {}
+    for name in dict.fromkeys(form.keys()):
+        if _secret_field(name):
+            continue
+        values = [v for v in form.getall(name) if isinstance(v, str)]
+        if values:
+            fields[name] = values[0] if len(values) == 1 else values
+    if not fields or len(json.dumps(fields, ensure_ascii=False)) > KEPT_FORM_MAX:
+        return
+    current = request.scope.get("session")
+    session = dict(current) if isinstance(current, dict) else {}
+    session[KEPT_FORM] = {"path": urlsplit(local_path(suite)).path, "fields": fields}
+    request.set_session(session)
+
+
+def kept_form(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """The fields typed in this page's form before the confirmation page, once (None when there are none); the
+    page shows them again filled in, with a notice."""
+    if not request.session or KEPT_FORM not in request.session:
+        return None
+    kept = request.session.get(KEPT_FORM)
+    if not isinstance(kept, dict) or kept.get("path") != request.url.path:
+        return None
+    session = dict(request.session)
+    session.pop(KEPT_FORM)
+    request.set_session(session)
+    flash(request, KEPT_NOTICE)
+    fields = kept.get("fields")
+    return dict(fields) if isinstance(fields, dict) else None
 
 
 def actor_of(request: Request[Any, Any, Any], user: User) -> Actor:
@@ -218,50 +284,6 @@ def parse_date(text: str) -> datetime.date | None:
         raise ValueError("date attendue, par exemple 27/11/2026") from None
 
 
-# Pydantic's own messages are English: the pages say the same in French, by error type.
-PYDANTIC_FR = {
-    "missing": "champ obligatoire",
-    "string_too_short": "champ obligatoire",
-    "string_too_long": "texte trop long ({max_length} caractères au plus)",
-    "uuid_parsing": "choisir dans la liste",
-    "uuid_type": "choisir dans la liste",
-    "enum": "choisir dans la liste",
-    "literal_error": "choisir dans la liste",
-    "date_parsing": "date attendue, par exemple 27/11/2026",
-    "date_from_datetime_parsing": "date attendue, par exemple 27/11/2026",
-    "date_type": "date attendue, par exemple 27/11/2026",
-    "int_parsing": "nombre entier attendu",
-    "int_type": "nombre entier attendu",
-    "greater_than": "doit être supérieur à {gt}",
-    "greater_than_equal": "doit être au moins {ge}",
-    "less_than": "doit être inférieur à {lt}",
-    "less_than_equal": "doit être au plus {le}",
-    "too_short": "au moins {min_length} élément(s)",
-    "too_long": "au plus {max_length} élément(s)",
-    "value_error": "{error}",
-    "assertion_error": "{error}",
-    "string_pattern_mismatch": "format non reconnu",
-    "value_not_email": "adresse électronique non valable",
-}
-
-
-def clean_message(message: str) -> str:
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-def _french(error: Mapping[str, Any]) -> str:
-    context = error.get("ctx") or {}
-    if error["type"] == "string_too_short" and context.get("min_length", 1) > 1:
-        return f"au moins {context['min_length']} caractères"
-    template = PYDANTIC_FR.get(str(error["type"]))
-    if template is None or error["type"] in ("value_error", "assertion_error"):
-        return clean_message(str(error["msg"]))
-    try:
-        return template.format(**(error.get("ctx") or {}))
-    except (KeyError, IndexError):
-        return clean_message(str(error["msg"]))
-
-
 def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: str) -> dict[str, str]:
     """A schema's errors by form field: ``fields`` maps a schema location (``payee.iban``) to a form field name.
 
@@ -270,7 +292,7 @@ def validation_errors(exc: ValidationError, fields: Mapping[str, str], default: 
     errors: dict[str, str] = {}
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"])
-        message = _french(error)
+        message = french_message(error)
         head, sep, rest = message.partition(": ")
         if sep and " " not in head and head.islower():
             key, message = (f"{key}.{head}" if key else head), rest

@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, PrefixLoader, select_autoescap
 from litestar import Controller, get
 from litestar.response import Redirect
 
+from fund.applications.editing import PAGES as DRAFT_PAGES
 from fund.applications.pages import PAGES as APPLICATION_PAGES
 from fund.auth.pages import PAGES as USER_PAGES
 from fund.budgets.pages import PAGES as BUDGET_PAGES
@@ -43,6 +44,7 @@ STATIC = ROOT / "web" / "static"
 PAGES: list[type[Controller]] = [
     SignInController,
     *APPLICATION_PAGES,
+    *DRAFT_PAGES,
     *STUDENT_PAGES,
     *DISBURSEMENT_PAGES,
     *PAYMENT_PAGES,
