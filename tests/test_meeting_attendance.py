@@ -250,6 +250,10 @@ async def test_each_download_of_the_minutes_is_recorded_for_whoever_downloads(lo
         )
     c1, c2 = [UUID(await user_id(session_factory, e)) for e in (C1, C2)]
     assert readers == [c1, c1, c2]
+    listed = await (await login("admin@example.org")).get("/api/v1/admin/access-records", params={"kind": "minutes"})
+    assert listed.status_code == 200, listed.text
+    shown = [(r["user_id"], r["object_id"]) for r in listed.json()["items"]]
+    assert sorted(shown) == sorted([(str(c1), meeting["id"]), (str(c1), meeting["id"]), (str(c2), meeting["id"])])
 
 
 async def test_the_html_minutes_still_answer_and_now_list_excused_members(login, session_factory) -> None:
