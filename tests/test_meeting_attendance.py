@@ -293,3 +293,9 @@ async def test_another_funds_committee_and_other_roles_see_nothing_of_a_meeting(
     assert [a["member_id"] for a in after["attendance"] if a["status"]] == [await user_id(session_factory, CHAIR)]
     async with session_factory() as db:
         assert await db.scalar(select(AccessRecord.id).where(AccessRecord.kind == "minutes")) is None
+
+
+async def test_a_place_too_long_is_refused_naming_the_field(login) -> None:
+    chair = await login(CHAIR)
+    assert_problem(await chair.post("/api/v1/meetings", json={"place": "x" * 201}), 422, "place")
+    assert (await chair.get("/api/v1/meetings")).json()["items"] == []

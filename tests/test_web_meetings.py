@@ -249,3 +249,16 @@ async def test_another_funds_committee_finds_no_such_meeting(login, settings, se
     shown = (await (await login(CHAIR)).get(f"/api/v1/meetings/{meeting['id']}")).json()
     assert len(shown["attendee_ids"]) == 1
     assert (await (await login(CHAIR)).get(f"/api/v1/applications/{item['application_id']}")).json()["votes"] == []
+
+
+async def test_a_place_too_long_is_refused_next_to_its_field_and_no_meeting_is_opened(login, settings) -> None:
+    async with running_app(settings) as client:
+        await sign_in(client, CHAIR)
+        await client.get("/seances")
+        response = await post_form(client, "/seances", held_on="2026-12-03", place="x" * 201)
+    assert response.status_code == 422
+    text = html.unescape(response.text)
+    assert 'id="erreur-place"' in text
+    assert 'aria-invalid="true"' in text.split('id="place"', 1)[1].split(">", 1)[0]
+    assert "200" in text.split('id="erreur-place"', 1)[1].split("</span>", 1)[0]
+    assert (await (await login(CHAIR)).get("/api/v1/meetings")).json()["items"] == []

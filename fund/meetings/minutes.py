@@ -16,7 +16,7 @@ from fund.core.uow import UnitOfWork
 from fund.funds.calendar import PARIS, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
-from fund.meetings import attendance, service
+from fund.meetings import service
 from fund.schools.models import School
 from fund.students.models import Student, age_on
 
@@ -116,7 +116,6 @@ async def gather(uow: UnitOfWork, user: User, meeting_id: Any) -> dict[str, Any]
         "absent": by_status.get("absent", []),
         "excused": by_status.get("excused", []),
         "unknown": by_status.get(None, []),
-        "attendance_labels": attendance.LABELS,
         "decisions": decisions,
         "ratifications": ratifications,
         "draft": meeting.status != "closed",
