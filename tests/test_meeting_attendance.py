@@ -256,11 +256,14 @@ async def test_each_download_of_the_minutes_is_recorded_for_whoever_downloads(lo
     assert sorted(shown) == sorted([(str(c1), meeting["id"]), (str(c1), meeting["id"]), (str(c2), meeting["id"])])
 
 
-async def test_the_html_minutes_still_answer_and_now_list_excused_members(login, session_factory) -> None:
+async def test_the_html_minutes_still_answer_list_excused_members_and_are_recorded(login, session_factory) -> None:
     meeting, _ = await run_a_meeting(login, session_factory)
     response = await (await login(CHAIR)).get(f"/api/v1/meetings/{meeting['id']}/minutes")
     assert response.headers["content-type"].startswith("text/html")
     assert "<h2>Membres excusés</h2><ul><li>Dominique Comité</li></ul>" in response.text
+    async with session_factory() as db:
+        recorded = list(await db.scalars(select(AccessRecord.user_id).where(AccessRecord.kind == "minutes")))
+    assert recorded == [UUID(await user_id(session_factory, CHAIR))]
 
 
 # --- who sees nothing of it ---------------------------------------------------------------------------------------

@@ -124,8 +124,11 @@ class MeetingController(Controller):
         summary="The minutes (procès-verbal) as a printable HTML document, students pseudonymised",
         media_type="text/html; charset=utf-8",
     )
-    async def meeting_minutes(self, meeting_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> Response[str]:
+    async def meeting_minutes(
+        self, meeting_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> Response[str]:
         name, html = await minutes.render(uow, user, meeting_id)
+        await record_access(uow.session, user.id, "minutes", meeting_id, actor.ip)
         return Response(
             html,
             media_type="text/html; charset=utf-8",
