@@ -757,3 +757,16 @@ async def second_fund(session_factory: Any) -> dict[str, str]:
             )
         await session.commit()
     return {role: email for role, (email, _) in OTHER_FUND_ACCOUNTS.items()}
+
+
+# --- PDF documents (the committee's minutes) ----------------------------------------------------------------------
+
+
+def pdf_text(content: bytes) -> str:
+    """The text of every page of a PDF, as a reader copies it (pypdf), after checking it is a PDF."""
+    import io
+
+    from pypdf import PdfReader
+
+    assert content.startswith(b"%PDF-"), content[:40]
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)

@@ -142,6 +142,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/meetings/{{meeting_id}}"): Rule(COMMITTEE),
     ("GET", f"{API}/meetings/{{meeting_id}}/minutes"): Rule(COMMITTEE),
     ("POST", f"{API}/meetings/{{meeting_id}}/attendance"): Rule(COMMITTEE),
+    ("PUT", f"{API}/meetings/{{meeting_id}}/attendance/{{member_id}}"): Rule(CHAIR),
+    ("GET", f"{API}/meetings/{{meeting_id}}/minutes.pdf"): Rule(COMMITTEE),
     ("POST", f"{API}/meetings/{{meeting_id}}/close"): Rule(CHAIR),
     ("POST", f"{API}/meetings/{{meeting_id}}/agenda/{{application_id}}/votes"): Rule(COMMITTEE),
     # money: the accountant
@@ -187,6 +189,7 @@ BODIES: dict[str, Any] = {
     f"POST {API}/applications/{{application_id}}/chair-decision": {"outcome": "reject", "reason": "Hors critères."},
     f"POST {API}/applications/{{application_id}}/ratification": {"outcome": "ratified"},
     f"POST {API}/meetings/{{meeting_id}}/agenda/{{application_id}}/votes": {"vote": "abstain"},
+    f"PUT {API}/meetings/{{meeting_id}}/attendance/{{member_id}}": {"status": "excused"},
     f"POST {API}/disbursements/{{disbursement_id}}/instalments": {
         "due_dates": [(TODAY + datetime.timedelta(days=d)).isoformat() for d in (1, 31)]
     },
@@ -241,6 +244,7 @@ async def build_world(client: httpx.AsyncClient, login: Any, session_factory: An
     session = await (await login(EMAILS["chair"])).post(f"{API}/meetings", json={})
     assert session.status_code == 201, session.text
     world.ids["meeting_id"] = session.json()["id"]
+    world.ids["member_id"] = world.ids["user_id"]  # committee3, whose attendance the chair marks
     notifications = (await referent.get(f"{API}/notifications")).json()["items"]
     assert notifications, "the referent is told of the decision"
     world.ids["notification_id"] = notifications[0]["id"]

@@ -36,6 +36,7 @@ from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import CastVote, Policy, deadlocked, decide, granted_amount
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.meetings import attendance as meeting_attendance
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
 
@@ -193,6 +194,10 @@ async def vote(
         raise Conflict("recused_cannot_vote", reference=application.reference)
     if voted:
         raise Conflict("already_voted", reference=application.reference)
+    if meeting_id is None:  # cast from the queue while an open meeting has it on its agenda: it counts there
+        meeting_id = await meeting_attendance.meeting_for_vote(uow.session, application)
+    if meeting_id is not None:  # whoever votes in a meeting is present at it
+        await meeting_attendance.record_status(uow.session, meeting_id, user.id, "present", actor, via="vote")
     cast = Vote(
         application_id=application.id,
         member_id=user.id,

@@ -99,6 +99,8 @@ REFUSALS: dict[str, str] = {
     "meeting_closed": "Cette séance est close : plus rien n'y change.",
     "meeting_already_closed": "Cette séance est déjà close.",
     "not_on_agenda": "Cette demande n'est pas à l'ordre du jour de la séance.",
+    # committee meetings as real meetings (issue 14: attendance, minutes as a PDF)
+    "meeting_member_not_found": "Cette personne n'est pas membre du comité de ce fonds.",
     # money
     "status_forbids": "Action impossible : {what} est « {status} ».",
     "disbursement_not_found": "Versement introuvable.",

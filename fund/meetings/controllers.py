@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from fund.applications.schemas import ApplicationOut, VoteIn
@@ -12,9 +12,10 @@ from fund.auth.models import User
 from fund.core.deps import BEARER, PAGE, CurrentActor, CurrentUser, Paging, UoW
 from fund.core.pagination import Page
 from fund.core.uow import UnitOfWork
-from fund.meetings import minutes, service
+from fund.meetings import minutes, minutes_pdf, service
 from fund.meetings.models import Meeting
-from fund.meetings.schemas import AgendaItemOut, MeetingOpen, MeetingOut
+from fund.meetings.schemas import AgendaItemOut, AttendanceIn, AttendanceOut, MeetingOpen, MeetingOut
+from fund.privacy.service import record_access
 
 
 async def meeting_out(uow: UnitOfWork, user: User, meeting: Meeting) -> MeetingOut:
@@ -23,10 +24,14 @@ async def meeting_out(uow: UnitOfWork, user: User, meeting: Meeting) -> MeetingO
         id=meeting.id,
         held_on=meeting.held_on,
         status=meeting.status,
+        place=meeting.place,
         opened_by_id=meeting.opened_by_id,
         created_at=meeting.created_at,
         closed_at=meeting.closed_at,
         attendee_ids=[a.id for a in view.attendees],
+        attendance=[
+            AttendanceOut(member_id=a.member.id, full_name=a.member.full_name, status=a.status) for a in view.roll
+        ],
         agenda=[
             AgendaItemOut(
                 application_id=application.id,
@@ -73,6 +78,23 @@ class MeetingController(Controller):
     ) -> MeetingOut:
         return await meeting_out(uow, user, await service.attend(uow, user, meeting_id, actor))
 
+    @put(
+        "/{meeting_id:uuid}/attendance/{member_id:uuid}",
+        guards=[CHAIR],
+        summary="Mark a member of the committee present, absent or excused (the chair, while the meeting is open)",
+    )
+    async def set_attendance(
+        self,
+        meeting_id: FromPath[UUID],
+        member_id: FromPath[UUID],
+        data: JSONBody[AttendanceIn],
+        uow: UoW,
+        user: CurrentUser,
+        actor: CurrentActor,
+    ) -> MeetingOut:
+        meeting = await service.set_attendance(uow, user, meeting_id, member_id, data, actor)
+        return await meeting_out(uow, user, meeting)
+
     @post(
         "/{meeting_id:uuid}/agenda/{application_id:uuid}/votes",
         summary="Vote on a request of the agenda (records you present); the policy may decide at once",
@@ -102,10 +124,32 @@ class MeetingController(Controller):
         summary="The minutes (procès-verbal) as a printable HTML document, students pseudonymised",
         media_type="text/html; charset=utf-8",
     )
-    async def meeting_minutes(self, meeting_id: FromPath[UUID], uow: UoW, user: CurrentUser) -> Response[str]:
+    async def meeting_minutes(
+        self, meeting_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> Response[str]:
         name, html = await minutes.render(uow, user, meeting_id)
+        await record_access(uow.session, user.id, "minutes", meeting_id, actor.ip)
         return Response(
             html,
             media_type="text/html; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @get(
+        "/{meeting_id:uuid}/minutes.pdf",
+        summary="The minutes (procès-verbal) as a PDF ready to sign, students pseudonymised; a draft while open",
+        media_type="application/pdf",
+    )
+    async def meeting_minutes_pdf(
+        self, meeting_id: FromPath[UUID], uow: UoW, user: CurrentUser, actor: CurrentActor
+    ) -> Response[bytes]:
+        meeting, pdf = await minutes_pdf.render(uow, user, meeting_id)
+        await record_access(uow.session, user.id, "minutes", meeting.id, actor.ip)
+        prefix = "" if meeting.status == "closed" else "projet-"
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{prefix}pv-comite-{meeting.held_on.isoformat()}.pdf"'
+            },
         )

@@ -1,4 +1,5 @@
-"""The minutes (procès-verbal) of a committee meeting: a printable page a committee signs, students pseudonymised."""
+"""The minutes (procès-verbal) of a committee meeting, students pseudonymised: gathered once (``gather``), then
+written as a printable HTML page (``render``) or as a PDF ready to sign (``fund.meetings.minutes_pdf``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fund.applications import workflow
 from fund.auth.models import User
 from fund.core.money import format_euros_fr
 from fund.core.uow import UnitOfWork
-from fund.funds.calendar import local_day
+from fund.funds.calendar import PARIS, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
 from fund.meetings import service
@@ -44,8 +45,21 @@ def _decision(status: str, amount: int | None) -> str:
     return f"{label} — {format_euros_fr(amount)}" if status in workflow.GRANTED and amount else label
 
 
+def _time_fr(moment: datetime.datetime) -> str:
+    return moment.astimezone(PARIS).strftime("%H h %M")
+
+
 async def render(uow: UnitOfWork, user: User, meeting_id: Any) -> tuple[str, str]:
     """(file name, HTML) of the minutes. Before closing they are marked as a draft."""
+    context = await gather(uow, user, meeting_id)
+    html = _env.get_template("minutes.html").render(**context)
+    return f"pv-comite-{context['meeting'].held_on.isoformat()}.html", html
+
+
+async def gather(uow: UnitOfWork, user: User, meeting_id: Any) -> dict[str, Any]:
+    """What the minutes say, as French texts: the meeting, who attended, each item with its votes and decision.
+
+    The student of each request is shown as the committee sees it: age on the day, trade and school, no name."""
     view = await service.view(uow, user, meeting_id)
     meeting = view.meeting
     fund = await uow.session.get(Fund, meeting.fund_id)
@@ -64,6 +78,7 @@ async def render(uow: UnitOfWork, user: User, meeting_id: Any) -> tuple[str, str
         student = students[application.student_id]
         school = schools[application.school_id]
         entry = {
+            "position": item.position,
             "reference": application.reference,
             "category": category_label(application.category).lower(),
             "amount_requested": format_euros_fr(application.amount_requested_cents),
@@ -83,17 +98,28 @@ async def render(uow: UnitOfWork, user: User, meeting_id: Any) -> tuple[str, str
             "ratification": RATIFICATION_FR.get(application.ratification, application.ratification),
         }
         (decisions if item.kind == "decision" else ratifications).append(entry)
-    html = _env.get_template("minutes.html").render(
-        fund_name=fund.name,
-        held_on=_date_fr(meeting.held_on),
-        closed_at=_date_fr(local_day(meeting.closed_at)) if meeting.closed_at else None,
-        chair_name=chair.full_name,
-        attendees=[a.full_name for a in view.attendees],
-        decisions=decisions,
-        ratifications=ratifications,
-        draft=meeting.status != "closed",
-    )
-    return f"pv-comite-{meeting.held_on.isoformat()}.html", html
+    by_status: dict[str | None, list[str]] = {}
+    for member in view.roll:
+        by_status.setdefault(member.status, []).append(member.member.full_name)
+    return {
+        "meeting": meeting,
+        "fund_name": fund.name,
+        "held_on": _date_fr(meeting.held_on),
+        "place": meeting.place,
+        "opened_at": f"{_date_fr(local_day(meeting.created_at))} à {_time_fr(meeting.created_at)}",
+        "closed_at": _date_fr(local_day(meeting.closed_at)) if meeting.closed_at else None,
+        "closed_time": f"{_date_fr(local_day(meeting.closed_at))} à {_time_fr(meeting.closed_at)}"
+        if meeting.closed_at
+        else None,
+        "chair_name": chair.full_name,
+        "attendees": [a.full_name for a in view.attendees],
+        "absent": by_status.get("absent", []),
+        "excused": by_status.get("excused", []),
+        "unknown": by_status.get(None, []),
+        "decisions": decisions,
+        "ratifications": ratifications,
+        "draft": meeting.status != "closed",
+    }
 
 
 async def _load(uow: UnitOfWork, model: Any, ids: set[Any]) -> list[Any]:

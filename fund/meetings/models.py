@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +37,7 @@ class Meeting(UUIDv7AuditBase):
     status: Mapped[str] = mapped_column(String(10), default="open")
     opened_by_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    place: Mapped[str | None] = mapped_column(String(200))
 
 
 class AgendaItem(UUIDv7AuditBase):
@@ -58,9 +60,17 @@ class AgendaItem(UUIDv7AuditBase):
     final_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
 
 
+ATTENDANCE = ("present", "absent", "excused")
+
+# One row per member whose attendance is known: present (opened the meeting, joined it, voted in it, or marked by
+# the chair), absent or excused (marked by the chair; at closing, the members not recorded are marked absent).
 meeting_attendees = Table(
     "meeting_attendees",
     metadata,
     Column("meeting_id", ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("status", String(10), nullable=False, server_default=text("'present'")),
+    Column("recorded_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+    Column("recorded_by_id", ForeignKey("users.id")),
+    CheckConstraint("status IN ('present', 'absent', 'excused')", name="status"),
 )

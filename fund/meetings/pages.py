@@ -1,4 +1,6 @@
-"""The chair's pages: fast-tracked decisions to ratify, committee meetings (agenda, votes, closing, minutes).
+"""The committee's pages: fast-tracked decisions to ratify (the chair), committee meetings — « Séances »: every
+member sees the fund's meetings, joins the open one and votes item by item; the chair opens it, keeps the attendance,
+closes it; everyone downloads the minutes as a PDF.
 
 They call the same services as ``POST /api/v1/applications/{id}/ratification``, ``GET /api/v1/ratifications`` and
 ``/api/v1/meetings``; students stay pseudonymised (no name, no payee), as in the committee's view.
@@ -25,8 +27,9 @@ from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
-from fund.meetings import minutes, service
-from fund.meetings.schemas import MeetingOpen
+from fund.meetings import attendance, minutes_pdf, service
+from fund.meetings.schemas import AttendanceIn, MeetingOpen
+from fund.privacy.service import record_access
 from fund.web.formatting import date_fr
 from fund.web.pages import (
     Confirmation,
@@ -66,12 +69,17 @@ def page_request(cursor: str | None) -> PageRequest:
 
 
 def minutes_file_name(held_on: datetime.date, closed: bool) -> tuple[str, str]:
-    """(ASCII name, UTF-8 name) of the minutes' file; a draft says so."""
+    """(ASCII name, UTF-8 name) of the minutes' PDF; a draft says so."""
     prefix = "" if closed else "projet-"
     return (
-        f"{prefix}proces-verbal-comite-{held_on.isoformat()}.html",
-        f"{prefix}procès-verbal-comité-{held_on.isoformat()}.html",
+        f"{prefix}proces-verbal-comite-{held_on.isoformat()}.pdf",
+        f"{prefix}procès-verbal-comité-{held_on.isoformat()}.pdf",
     )
+
+
+MEMBERS = ("committee", "chair")  # who uses the meetings' pages; the chair alone opens, keeps attendance, closes
+NO_VOTE_CHOSEN = "Choisissez votre vote : Pour, Contre ou Abstention."
+NO_ATTENDANCE_CHOSEN = "Choisissez la présence : présent(e), absent(e) ou excusé(e)."
 
 
 # --- ratifications -----------------------------------------------------------------------------------------------
@@ -180,6 +188,11 @@ def _uuid(text: str) -> UUID | None:
 
 class NewSessionForm(BaseModel):
     held_on: str = ""
+    place: str = ""
+
+
+class AttendanceForm(BaseModel):
+    status: str = ""
 
 
 class VoteForm(BaseModel):
@@ -208,14 +221,18 @@ async def meeting_page(
         on_agenda = {a.id for _, a in view.items}
         votes = await service.votes_by_application(uow, on_agenda)
         recused = await service.recused_from(uow, user, on_agenda)
+        chair = await session.get(User, view.meeting.opened_by_id)
     s = view.meeting
+    mine = next((a for a in view.roll if a.member.id == user.id), None)
     member = Member.of(user)
     to_decide: list[dict[str, Any]] = []
     to_ratify: list[dict[str, Any]] = []
     for item, application in view.items:
         cast = votes.get(application.id, [])
         status = item.final_status or application.status
+        my_vote = next((v for v, _ in cast if v.member_id == user.id), None)
         row = {
+            "my_vote": my_vote,
             "item": item,
             "a": application,
             "status": status,
@@ -228,9 +245,10 @@ async def meeting_page(
                 member,
                 application,
                 recused=application.id in recused,
-                voted=any(v.member_id == user.id for v, _ in cast),
+                voted=my_vote is not None,
             ),
             "can_ratify": s.status == "open"
+            and user.has_role("chair")
             and application.fast_tracked
             and application.ratification is None
             and application.status in workflow.GRANTED,
@@ -243,6 +261,12 @@ async def meeting_page(
         errors=errors,
         status_code=status_code,
         s=s,
+        is_chair=user.has_role("chair"),
+        chair_name=chair.full_name if chair else "",
+        roll=view.roll,
+        my_status=mine.status if mine else None,
+        my_label=mine.label if mine else "",
+        attendance_choices=list(attendance.LABELS.items()),
         attendees=view.attendees,
         to_decide=to_decide,
         to_ratify=to_ratify,
@@ -252,7 +276,8 @@ async def meeting_page(
 
 
 class MeetingPages(PageController):
-    """The committee meetings: list, « Nouvelle séance », one meeting, closing, the minutes."""
+    """The committee meetings: list, « Nouvelle séance » (chair), one meeting, joining it, attendance (chair), votes
+    item by item, closing (chair), the minutes as a PDF."""
 
     path = "/seances"
 
@@ -282,6 +307,7 @@ class MeetingPages(PageController):
             next_cursor=cursor,
             first_page=paging.cursor is None,
             open_meeting=open_meeting,
+            is_chair=user.has_role("chair"),
             form=form or NewSessionForm(held_on=datetime.date.today().isoformat()),
         )
 
@@ -289,7 +315,7 @@ class MeetingPages(PageController):
     async def meetings_page(
         self, request: Request[Any, Any, Any], state: State, apres: FromQuery[str | None] = None
     ) -> Template:
-        user = await signed_in(request, state, "chair")
+        user = await signed_in(request, state, *MEMBERS)
         return await self._list(request, state, user, page_request(apres))
 
     @post(status_code=303)
@@ -305,7 +331,11 @@ class MeetingPages(PageController):
             held_on = parse_date(data.held_on)
         except ValueError as exc:  # parse_date's message is French
             return await self._list(request, state, user, first, form=data, errors={"held_on": str(exc)})
-        opened = MeetingOpen(held_on=held_on)
+        try:
+            opened = MeetingOpen(held_on=held_on, place=data.place.strip() or None)
+        except ValidationError as exc:
+            errors = validation_errors(exc, {"place": "place"}, "place")
+            return await self._list(request, state, user, first, form=data, errors=errors)
         async with state.session_factory() as session:
             try:
                 created = await service.open_meeting(uow_of(state, session), user, opened, actor_of(request, user))
@@ -325,8 +355,53 @@ class MeetingPages(PageController):
     async def meeting_detail(
         self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
     ) -> Template:
-        user = await signed_in(request, state, "chair")
+        user = await signed_in(request, state, *MEMBERS)
         return await meeting_page(request, state, user, meeting_id)
+
+    @post("/{meeting_id:uuid}/presence", status_code=303)
+    async def join_meeting(
+        self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
+    ) -> Template | Redirect:
+        """« Rejoindre la séance »: the member records themself present."""
+        user = await signed_in(request, state, *MEMBERS)
+        async with state.session_factory() as session:
+            try:
+                await service.attend(uow_of(state, session), user, meeting_id, actor_of(request, user))
+            except NotFound:
+                return page(request, "meetings/introuvable.html", user, status_code=404)
+            except DomainError as exc:
+                return await meeting_page(
+                    request, state, user, meeting_id, errors={"_": exc.detail}, status_code=status_of(exc)
+                )
+        flash(request, "Vous avez rejoint la séance : vous êtes enregistré(e) présent(e).")
+        return Redirect(f"/seances/{meeting_id}", status_code=303)
+
+    @post("/{meeting_id:uuid}/presences/{member_id:uuid}", status_code=303)
+    async def set_attendance(
+        self,
+        meeting_id: FromPath[UUID],
+        member_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[AttendanceForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        """The chair marks a member present, absent or excused."""
+        user = await signed_in(request, state, "chair")
+        if data.status not in attendance.LABELS:
+            return await meeting_page(request, state, user, meeting_id, errors={"_": NO_ATTENDANCE_CHOSEN})
+        async with state.session_factory() as session:
+            uow = uow_of(state, session)
+            try:
+                chosen = AttendanceIn.model_validate({"status": data.status})
+                await service.set_attendance(uow, user, meeting_id, member_id, chosen, actor_of(request, user))
+            except DomainError as exc:
+                return await meeting_page(
+                    request, state, user, meeting_id, errors={"_": exc.detail}, status_code=status_of(exc)
+                )
+            member = await session.get(User, member_id)
+        name = member.full_name if member else ""
+        flash(request, f"Présence de {name} enregistrée : {attendance.LABELS[data.status].lower()}.")
+        return Redirect(f"/seances/{meeting_id}#membre-{member_id}", status_code=303)
 
     @post("/{meeting_id:uuid}/points/{application_id:uuid}/vote", status_code=303)
     async def vote_in_meeting(
@@ -337,10 +412,12 @@ class MeetingPages(PageController):
         state: State,
         data: Annotated[VoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        user = await signed_in(request, state, "chair")
+        user = await signed_in(request, state, *MEMBERS)
         errors: dict[str, str] = {}
         amount: int | None = None
-        if data.vote == "approve":
+        if not data.vote:
+            errors["vote"] = NO_VOTE_CHOSEN
+        elif data.vote == "approve":
             try:
                 amount = parse_euros(data.amount)
             except ValueError as exc:
@@ -350,6 +427,8 @@ class MeetingPages(PageController):
                 vote_in = VoteIn(vote=data.vote, amount_cents=amount)
             except ValidationError as exc:
                 errors = validation_errors(exc, {"vote": "vote", "amount_cents": "amount"}, "vote")
+                if "vote" in errors and data.vote not in ("approve", "reject", "abstain"):
+                    errors["vote"] = NO_VOTE_CHOSEN
         if errors:
             return await meeting_page(
                 request, state, user, meeting_id, errors=errors, failed_id=application_id, vote_form=data
@@ -399,22 +478,23 @@ class MeetingPages(PageController):
         flash(request, f"Séance du {date_fr(closed.held_on)} close : ses résultats sont figés au procès-verbal.")
         return Redirect(f"/seances/{meeting_id}", status_code=303)
 
-    @get("/{meeting_id:uuid}/proces-verbal", media_type="text/html; charset=utf-8")
+    @get("/{meeting_id:uuid}/proces-verbal", media_type="application/pdf")
     async def meeting_minutes(
         self, meeting_id: FromPath[UUID], request: Request[Any, Any, Any], state: State
-    ) -> Response[str] | Template:
-        user = await signed_in(request, state, "chair")
+    ) -> Response[bytes] | Template:
+        """The minutes as a PDF ready to sign (a draft while the meeting is open); the download is recorded."""
+        user = await signed_in(request, state, *MEMBERS)
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
             try:
-                meeting = await service.get(uow, user, meeting_id)
-                _, html = await minutes.render(uow, user, meeting_id)
+                meeting, pdf = await minutes_pdf.render(uow, user, meeting_id)
             except NotFound:
                 return page(request, "meetings/introuvable.html", user, status_code=404)
+            await record_access(session, user.id, "minutes", meeting.id, actor_of(request, user).ip)
         ascii_name, utf8_name = minutes_file_name(meeting.held_on, meeting.status == "closed")
         return Response(
-            html,
-            media_type="text/html; charset=utf-8",
+            pdf,
+            media_type="application/pdf",
             headers={
                 "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(utf8_name)}"
             },

@@ -1,16 +1,29 @@
 from __future__ import annotations
 
 import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from fund.auth.schemas import Strict
 
 
 class MeetingOpen(Strict):
     held_on: datetime.date | None = None
+    place: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class AttendanceIn(Strict):
+    """The chair marks a member present, absent or excused."""
+
+    status: Literal["present", "absent", "excused"]
+
+
+class AttendanceOut(BaseModel):
+    member_id: UUID
+    full_name: str
+    status: Literal["present", "absent", "excused"] | None  # None: not recorded yet (recorded absent at closing)
 
 
 class AgendaItemOut(BaseModel):
@@ -29,8 +42,10 @@ class MeetingOut(BaseModel):
     id: UUID
     held_on: datetime.date
     status: Literal["open", "closed"]
+    place: str | None
     opened_by_id: UUID
     created_at: datetime.datetime
     closed_at: datetime.datetime | None
-    attendee_ids: list[UUID]
+    attendee_ids: list[UUID]  # the members present
+    attendance: list[AttendanceOut]  # every member of the committee
     agenda: list[AgendaItemOut]

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications import access as applications_access
@@ -21,23 +20,30 @@ from fund.core.errors import Conflict, IllegalTransition, NotFound
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.funds.calendar import local_day
-from fund.meetings import access
+from fund.meetings import access, attendance
 from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
-from fund.meetings.schemas import MeetingOpen
+from fund.meetings.schemas import AttendanceIn, MeetingOpen
 
 
 @dataclass(frozen=True)
 class MeetingView:
     meeting: Meeting
-    attendees: list[User]
+    attendees: list[User]  # present
     items: list[tuple[AgendaItem, Application]]
+    roll: list[attendance.Attendance]  # every member, present or not
 
 
 async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Actor) -> Meeting:
     access.require_chair(user)
     now = await uow.session.scalar(select(func.now()))
     assert now is not None
-    meeting = Meeting(fund_id=user.fund_id, held_on=data.held_on or local_day(now), status="open", opened_by_id=user.id)
+    meeting = Meeting(
+        fund_id=user.fund_id,
+        held_on=data.held_on or local_day(now),
+        place=data.place,
+        status="open",
+        opened_by_id=user.id,
+    )
     uow.session.add(meeting)
     try:
         await uow.session.flush()
@@ -66,7 +72,6 @@ async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Ac
         AgendaItem(meeting_id=meeting.id, application_id=app_id, kind=kind, position=index)
         for index, (app_id, kind) in enumerate(items, start=1)
     )
-    await _mark_present(uow, meeting.id, user.id)
     await record(
         uow.session,
         actor,
@@ -75,14 +80,9 @@ async def open_meeting(uow: UnitOfWork, user: User, data: MeetingOpen, actor: Ac
         entity_id=meeting.id,
         detail={"decisions": len(to_decide), "ratifications": len(to_ratify)},
     )
+    await attendance.record_status(uow.session, meeting.id, user.id, "present", actor, via="opening")
     await uow.commit()
     return meeting
-
-
-async def _mark_present(uow: UnitOfWork, meeting_id: UUID, user_id: UUID) -> None:
-    await uow.session.execute(
-        insert(meeting_attendees).values(meeting_id=meeting_id, user_id=user_id).on_conflict_do_nothing()
-    )
 
 
 async def _get(uow: UnitOfWork, user: User, meeting_id: UUID, *, lock: bool = False) -> Meeting:
@@ -94,11 +94,26 @@ async def _get(uow: UnitOfWork, user: User, meeting_id: UUID, *, lock: bool = Fa
 
 
 async def attend(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> Meeting:
+    """« Rejoindre la séance »: the member records themself present (again: nothing changes)."""
     meeting = await _get(uow, user, meeting_id)
     if meeting.status != "open":
         raise IllegalTransition("meeting_closed")
-    await _mark_present(uow, meeting.id, user.id)
-    await record(uow.session, actor, "meeting.attended", entity_type="meeting", entity_id=meeting.id)
+    await attendance.record_status(uow.session, meeting.id, user.id, "present", actor, via="joined")
+    await uow.commit()
+    return meeting
+
+
+async def set_attendance(
+    uow: UnitOfWork, user: User, meeting_id: UUID, member_id: UUID, data: AttendanceIn, actor: Actor
+) -> Meeting:
+    """The chair marks a member of the fund's committee present, absent or excused while the meeting is open."""
+    access.require_chair(user)
+    meeting = await _get(uow, user, meeting_id, lock=True)
+    if meeting.status != "open":
+        raise IllegalTransition("meeting_closed")
+    if member_id not in {a.member.id for a in await attendance.roll(uow.session, meeting)}:
+        raise NotFound("meeting_member_not_found")
+    await attendance.record_status(uow.session, meeting.id, member_id, data.status, actor, via="chair")
     await uow.commit()
     return meeting
 
@@ -119,7 +134,6 @@ async def vote(
     )
     if on_agenda is None:
         raise NotFound("not_on_agenda")
-    await _mark_present(uow, meeting.id, user.id)
     application, _ = await decisions.vote(uow, user, application_id, data, actor, meeting_id=meeting.id)
     return application
 
@@ -133,6 +147,7 @@ async def close(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> 
     for item, application in items:
         item.final_status = application.status
         item.final_amount_cents = application.amount_granted_cents
+    absent = await attendance.mark_unknown_absent(uow.session, meeting, actor)
     meeting.status = "closed"
     meeting.closed_at = await uow.session.scalar(select(func.now()))
     await record(
@@ -141,7 +156,7 @@ async def close(uow: UnitOfWork, user: User, meeting_id: UUID, actor: Actor) -> 
         "meeting.closed",
         entity_type="meeting",
         entity_id=meeting.id,
-        detail={"items": len(items)},
+        detail={"items": len(items), "marked_absent": absent},
     )
     await uow.commit()
     return meeting
@@ -163,11 +178,11 @@ async def view(uow: UnitOfWork, user: User, meeting_id: UUID) -> MeetingView:
         await uow.session.scalars(
             select(User)
             .join(meeting_attendees, meeting_attendees.c.user_id == User.id)
-            .where(meeting_attendees.c.meeting_id == meeting.id)
+            .where(meeting_attendees.c.meeting_id == meeting.id, meeting_attendees.c.status == "present")
             .order_by(User.full_name)
         )
     )
-    return MeetingView(meeting, attendees, await _items(uow, meeting.id))
+    return MeetingView(meeting, attendees, await _items(uow, meeting.id), await attendance.roll(uow.session, meeting))
 
 
 async def list_for(uow: UnitOfWork, user: User, page: PageRequest) -> tuple[Sequence[Meeting], str | None]:

@@ -60,6 +60,7 @@ PAGES = [
     screen("presidence-comite", CHAIR, "/comite"),
     screen("ratifications", CHAIR, "/presidence/ratifications"),
     screen("seances", CHAIR, "/seances"),
+    screen("seances-comite", MEMBER, "/seances"),
     screen("tableau-de-bord-presidence", CHAIR, "/tableau-de-bord"),
     screen("comptabilite", ACCOUNTANT, "/comptabilite"),
     screen("remises", ACCOUNTANT, "/remises"),
