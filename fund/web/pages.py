@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from litestar import Controller, Request
 from litestar.datastructures import State
@@ -20,11 +20,15 @@ from fund.auth import service as auth
 from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.core.uow import UnitOfWork
+from fund.notifications.inbox import unread_count
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
 ENROLMENT_PAGE = "/compte/double-authentification"
 CONFIRM_PAGE = "/confirmer"
+SIGN_IN_PAGE = "/connexion"
+# The signed-in user's unread notifications, counted once per request for the navigation's badge.
+UNREAD = "unread_notifications"
 
 
 class LoginRequired(Exception):
@@ -50,7 +54,19 @@ class StepUpRequired(Exception):
 
 
 def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
-    return Redirect("/connexion")
+    """To the sign-in page, which leads back to the page asked for (a mail's link) once signed in: ``suite``."""
+    return Redirect(sign_in_path(current_path(request) if request.method in ("GET", "HEAD") else None))
+
+
+def sign_in_path(suite: str | None) -> str:
+    """``/connexion``, with ``?suite=<path>`` when ``suite`` is a page of this site to come back to."""
+    back = local_path(suite)
+    parts = urlsplit(back)
+    if parts.path == CONFIRM_PAGE:  # signing in confirms: straight to the page that asked for the confirmation
+        back = local_path(parse_qs(parts.query).get("suite", ["/"])[0])
+    if back == "/" or back.startswith(SIGN_IN_PAGE):
+        return SIGN_IN_PAGE
+    return f"{SIGN_IN_PAGE}?{urlencode({'suite': back})}"
 
 
 def on_wrong_role(request: Request[Any, Any, Any], exc: WrongRole) -> Redirect:
@@ -99,6 +115,8 @@ async def session_holder(request: Request[Any, Any, Any], state: State) -> auth.
         raise LoginRequired
     async with state.session_factory() as session:
         found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
+        if found is not None:
+            request.state[UNREAD] = await unread_count(session, found.user.id)
     if found is None:
         request.clear_session()
         raise LoginRequired
@@ -186,9 +204,16 @@ def page(
     **context: Any,
 ) -> Template:
     """A page with the user, a pending flash message and the errors by form field (422 when there are any)."""
+    unread = request.state.get(UNREAD, 0) if user is not None else 0
     return Template(
         name,
-        context={"user": user, "flash": take_flash(request), "errors": dict(errors or {}), **context},
+        context={
+            "user": user,
+            "flash": take_flash(request),
+            "errors": dict(errors or {}),
+            UNREAD: unread,
+            **context,
+        },
         status_code=status_code or (422 if errors else 200),
     )
 
