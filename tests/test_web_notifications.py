@@ -366,3 +366,20 @@ async def test_a_confirmation_page_asked_for_while_signed_out_leads_to_its_own_p
     assert response.headers["location"] == "/connexion?suite=%2Fadministration"
     evil = await app_client.get("/confirmer", params={"suite": "//evil.example"}, follow_redirects=False)
     assert evil.headers["location"] == "/connexion"
+
+
+async def test_a_part_of_a_page_refreshed_by_htmx_after_the_session_ended_leads_back_to_the_page(
+    app_client, demo
+) -> None:
+    response = await app_client.get(
+        "/demandes/nouvelle/aide-accordee",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://fund.test/demandes/nouvelle?eleve=1"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/connexion?suite=%2Fdemandes%2Fnouvelle%3Feleve%3D1"
+    foreign = await app_client.get(
+        "/demandes/nouvelle/aide-accordee",
+        headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example//evil.example/x"},
+        follow_redirects=False,
+    )
+    assert foreign.headers["location"] == "/connexion"

@@ -55,7 +55,16 @@ class StepUpRequired(Exception):
 
 def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
     """To the sign-in page, which leads back to the page asked for (a mail's link) once signed in: ``suite``."""
-    return Redirect(sign_in_path(current_path(request) if request.method in ("GET", "HEAD") else None))
+    return Redirect(sign_in_path(_asked_for(request)))
+
+
+def _asked_for(request: Request[Any, Any, Any]) -> str | None:
+    """The page to come back to: the one asked for, or for htmx's request of a part of it (a list refreshing
+    itself), the page it was made from; none for a form's POST."""
+    if request.headers.get("hx-request"):
+        parts = urlsplit(request.headers.get("hx-current-url", ""))
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return current_path(request) if request.method in ("GET", "HEAD") else None
 
 
 def sign_in_path(suite: str | None) -> str:
