@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from litestar import Controller, Request
+from litestar import Controller, Request, Response
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
@@ -53,9 +53,13 @@ class StepUpRequired(Exception):
         self.suite = suite
 
 
-def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
-    """To the sign-in page, which leads back to the page asked for (a mail's link) once signed in: ``suite``."""
-    return Redirect(sign_in_path(_asked_for(request)))
+def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Response[str]:
+    """To the sign-in page, which leads back to the page asked for (a mail's link) once signed in: ``suite``.
+    For htmx, the whole page goes there (``HX-Redirect``), rather than the sign-in form into a part of the page."""
+    target = sign_in_path(_asked_for(request))
+    if request.headers.get("hx-request"):
+        return Response("", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target)
 
 
 def _asked_for(request: Request[Any, Any, Any]) -> str | None:
