@@ -385,3 +385,40 @@ async def test_a_part_of_a_page_refreshed_by_htmx_after_the_session_ended_leads_
         follow_redirects=False,
     )
     assert foreign.headers["hx-redirect"] == "/connexion"
+
+
+async def test_the_unread_count_and_the_first_page_read_only_the_unread_ones_index(session_factory, demo) -> None:
+    """20 000 notifications of one person, 10 unread: the navigation's count and the unread part of the page read
+    the partial index of the unread ones, not the person's 20 000 rows."""
+    from sqlalchemy import text
+
+    from fund.notifications.inbox import inbox_page, unread_count
+
+    owner = await user_uuid(session_factory, REFERENT)
+    async with session_factory() as session:
+        await session.execute(
+            text(
+                "INSERT INTO notifications (id, user_id, kind, context, link, urgent, dedup_key, mail_status, read_at,"
+                " created_at, updated_at) SELECT md5(n::text)::uuid, :owner, 'transfer_sent',"
+                " jsonb_build_object('reference', 'REF-' || n, 'amount', '1,00 €', 'link', '/referent'), '/referent',"
+                " false, 'scale:' || n, 'sent', CASE WHEN n > 10 THEN now() END, now(), now()"
+                " FROM generate_series(1, 20000) AS n"
+            ),
+            {"owner": owner},
+        )
+        await session.commit()
+        await session.execute(text("ANALYZE notifications"))
+        plan = "\n".join(
+            await session.scalars(
+                text(
+                    "EXPLAIN SELECT count(*) FROM notifications WHERE user_id = :owner AND read_at IS NULL"
+                ).bindparams(owner=owner)
+            )
+        )
+        assert "ix_notifications_unread" in plan, plan
+        assert await unread_count(session, owner) == 10
+        rows, cursor = await inbox_page(session, owner, 20)
+        assert [r.read_at for r in rows[:10]] == [None] * 10
+        assert all(r.read_at is not None for r in rows[10:])
+        assert cursor is not None
+        assert cursor.startswith("l.")
