@@ -34,10 +34,12 @@ from tests.helpers import (
 )
 
 REFERENT_B = "referent.b@example.org"
+# The link of the tests' notifications: a page nobody opens in these tests (opening it would read them).
+NOWHERE = "/demandes/00000000-0000-0000-0000-000000000001"
 
 
 async def add_notifications(
-    session_factory: Any, email: str, references: list[str], *, read: bool = False
+    session_factory: Any, email: str, references: list[str], *, read: bool = False, link: str = NOWHERE
 ) -> list[UUID]:
     """Notifications of a transfer sent, one per reference, in this order (the last one the newest)."""
     owner = await user_uuid(session_factory, email)
@@ -50,8 +52,8 @@ async def add_notifications(
                     id=notification_id,
                     user_id=owner,
                     kind="transfer_sent",
-                    context={"reference": reference, "amount": "10,00\u00a0€", "link": "/referent"},
-                    link="/referent",
+                    context={"reference": reference, "amount": "10,00\u00a0€", "link": link},
+                    link=link,
                     urgent=False,
                     dedup_key=f"test:{notification_id}",
                     mail_status="sent",
@@ -422,3 +424,30 @@ async def test_the_unread_count_and_the_first_page_read_only_the_unread_ones_ind
         assert all(r.read_at is not None for r in rows[10:])
         assert cursor is not None
         assert cursor.startswith("l.")
+
+
+async def test_opening_the_page_a_notification_leads_to_reads_it_and_only_that_one(
+    settings, session_factory, demo
+) -> None:
+    [students] = await add_notifications(session_factory, REFERENT, ["REF-ELEVES"], link="/eleves")
+    [other_page] = await add_notifications(session_factory, REFERENT, ["REF-AUTRE"])
+    [colleague] = await add_notifications(session_factory, REFERENT_B, ["REF-COLLEGUE"], link="/eleves")
+
+    async def unread(notification_id: UUID) -> bool:
+        return bool(
+            await count(
+                session_factory, Notification, Notification.id == notification_id, Notification.read_at.is_(None)
+            )
+        )
+
+    async with signed_in_as(settings, REFERENT) as client:
+        assert badge((await client.get("/referent")).text) == 2
+        await client.get("/eleves", headers={"HX-Request": "true"})  # a part of a page: not a page opened
+        assert await unread(students)
+        await client.get("/eleves?apres=x")  # another page of the list: not the page of the link
+        assert await unread(students)
+        opened = await client.get("/eleves")
+        assert badge(opened.text) == 1  # the count already leaves it out
+    assert not await unread(students)
+    assert await unread(other_page)
+    assert await unread(colleague)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.core.errors import InvalidInput
@@ -22,8 +22,27 @@ UNREAD, READ = "n", "l"
 
 async def unread_count(session: AsyncSession, user_id: UUID) -> int:
     """How many of the user's notifications are not read yet: one count on the partial index."""
-    query = select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    return int(await session.scalar(select(func.count()).where(*_unread(user_id))) or 0)
+
+
+async def open_page(session: AsyncSession, user_id: UUID, path: str) -> int:
+    """The user opens ``path``: their unread notifications leading there are read now (a mail's link followed, the
+    request opened from its list); how many stay unread. One statement, committed by the caller."""
+    seen = (
+        update(Notification)
+        .where(*_unread(user_id), Notification.link == path)
+        .values(read_at=func.now())
+        .returning(Notification.id)
+        .cte("seen")
+    )
+    # The count reads the rows as they were before the update: those just read are taken off.
+    before = select(func.count()).where(*_unread(user_id)).scalar_subquery()
+    query = select(before - select(func.count()).select_from(seen).scalar_subquery())
     return int(await session.scalar(query) or 0)
+
+
+def _unread(user_id: UUID) -> tuple[ColumnElement[bool], ...]:
+    return Notification.user_id == user_id, Notification.read_at.is_(None)
 
 
 def _cursor(part: str, last: UUID | None) -> str:

@@ -40,12 +40,11 @@ class NotificationPages(PageController):
         state: State,
         apres: str | None,
         errors: dict[str, str] | None = None,
-        mode: str | None = None,
     ) -> Template:
         user = await signed_in(request, state)
         async with state.session_factory() as session:
             rows, cursor = await inbox.inbox_page(session, user.id, PAGE_SIZE, (apres or "")[:100] or None)
-            chosen = mode or await service.get_mode(uow_of(state, session), user)
+            chosen = await service.get_mode(uow_of(state, session), user)
         items = [
             {
                 "id": n.id,

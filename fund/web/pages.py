@@ -20,7 +20,7 @@ from fund.auth import service as auth
 from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.core.uow import UnitOfWork
-from fund.notifications.inbox import unread_count
+from fund.notifications.inbox import open_page, unread_count
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
@@ -128,7 +128,11 @@ async def session_holder(request: Request[Any, Any, Any], state: State) -> auth.
         raise LoginRequired
     async with state.session_factory() as session:
         found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
-        if found is not None:
+        if found is not None and request.method == "GET" and not request.headers.get("hx-request"):
+            # A page opened: what was to be read there is read; the navigation shows how many are left.
+            request.state[UNREAD] = await open_page(session, found.user.id, current_path(request))
+            await session.commit()
+        elif found is not None:
             request.state[UNREAD] = await unread_count(session, found.user.id)
     if found is None:
         request.clear_session()
