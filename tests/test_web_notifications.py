@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 from uuid_utils.compat import uuid7
 
+from fund.notifications.mail import KINDS, render, subject
 from fund.notifications.models import Notification
 from tests.helpers import (
     ACCOUNTANT,
@@ -32,6 +33,7 @@ from tests.helpers import (
     totp_code,
     user_uuid,
 )
+from tests.test_mail import context_for
 
 REFERENT_B = "referent.b@example.org"
 # The link of the tests' notifications: a page nobody opens in these tests (opening it would read them).
@@ -451,3 +453,9 @@ async def test_opening_the_page_a_notification_leads_to_reads_it_and_only_that_o
     assert not await unread(students)
     assert await unread(other_page)
     assert await unread(colleague)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_subject_alone_is_the_mails_subject(kind: str) -> None:
+    context = context_for(kind)
+    assert subject(kind, context) == render(kind, context, fund_name="", base_url="")[0]

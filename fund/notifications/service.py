@@ -31,7 +31,7 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
-from fund.notifications.mail import Mail, render
+from fund.notifications.mail import Mail, render, subject
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event
@@ -320,7 +320,7 @@ async def send_digest(uow: UnitOfWork, user: User, *, digest_id: UUID) -> None:
 
 
 def subject_of(kind: str, context: dict[str, Any]) -> str:
-    return render(kind, context, fund_name="", base_url="")[0]
+    return subject(kind, context)
 
 
 # --- the API ------------------------------------------------------------------------------------------------------
