@@ -396,7 +396,7 @@ async def test_sign_out_everywhere_revokes_every_token_and_web_session_of_the_ca
         for token in (first, second):
             assert_problem(await app_client.get("/api/v1/me", headers=bearer(token)), 401)
         after = await browser.get("/referent", follow_redirects=False)
-        assert after.headers["location"] == "/connexion"
+        assert after.headers["location"] == "/connexion?suite=%2Freferent"
     assert (await app_client.get("/api/v1/me", headers=bearer(other))).status_code == 200
     actions = list(await scalars(session_factory, "SELECT action FROM audit_events"))
     assert "user.signed_out_everywhere" in actions
@@ -415,7 +415,9 @@ async def test_the_web_button_signs_out_everywhere(app_client, demo, settings) -
         assert out.status_code == 303
         assert out.headers["location"] == "/connexion"
         assert "déconnecté(e) partout" in html.unescape((await browser.get("/connexion")).text)
-        assert (await phone.get("/comptabilite", follow_redirects=False)).headers["location"] == "/connexion"
+        assert (await phone.get("/comptabilite", follow_redirects=False)).headers["location"] == (
+            "/connexion?suite=%2Fcomptabilite"
+        )
         without_csrf = await phone.post("/deconnexion-partout", follow_redirects=False)
         assert without_csrf.status_code == 403
     assert_problem(await app_client.get("/api/v1/me", headers=bearer(api_token)), 401)
@@ -433,7 +435,9 @@ async def test_tokens_live_eight_hours_then_both_api_and_web_refuse_them(
     async with signed_in_as(settings, "referent@example.org") as browser:
         await execute(session_factory, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
         assert_problem(await app_client.get("/api/v1/me", headers=bearer(token)), 401)
-        assert (await browser.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
+        assert (await browser.get("/referent", follow_redirects=False)).headers["location"] == (
+            "/connexion?suite=%2Freferent"
+        )
 
 
 # --- step-up before sensitive actions ----------------------------------------------------------------------------
@@ -619,5 +623,5 @@ async def test_the_confirmation_never_redirects_off_the_site(demo, settings, sui
 
 async def test_the_confirmation_page_needs_a_session(app_client, demo) -> None:
     response = await app_client.get("/confirmer", follow_redirects=False)
-    assert response.headers["location"] == "/connexion"
+    assert response.headers["location"] == "/connexion"  # signing in confirms: no confirmation page to come back to
     assert PROBLEM not in response.headers.get("content-type", "")

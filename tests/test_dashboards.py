@@ -545,7 +545,7 @@ async def test_other_roles_are_sent_back_to_their_home(settings, demo, email: st
 async def test_without_a_session_the_dashboards_send_to_the_sign_in_page(app_client, demo) -> None:
     for path in ("/tableau-de-bord", "/tableau-de-bord/fondation", "/tableau-de-bord/donnees/mois.csv"):
         response = await app_client.get(path, follow_redirects=False)
-        assert response.headers["location"] == "/connexion", path
+        assert response.headers["location"].partition("?")[0] == "/connexion", path
 
 
 @pytest.mark.parametrize("email", ["chair@example.org", "admin@example.org"])

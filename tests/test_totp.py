@@ -351,7 +351,9 @@ async def test_the_web_sign_in_asks_for_the_code_in_a_second_step(app_client, de
         assert first.status_code == 303
         assert first.headers["location"] == "/connexion/code"
         # No session yet: the pages still send to the sign-in page.
-        assert (await client.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
+        assert (await client.get("/referent", follow_redirects=False)).headers[
+            "location"
+        ] == "/connexion?suite=%2Freferent"
         step = await client.get("/connexion/code")
         assert '<label for="code">Code à 6 chiffres</label>' in step.text
         wrong = await post_form(client, "/connexion/code", {"code": totp_code(secret, 3)})

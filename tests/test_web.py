@@ -9,6 +9,8 @@ import httpx
 from fund.core.demo import STUDENTS
 from tests.helpers import running_app, sign_in, submitted
 
+SIGN_IN_REFERENT = "/connexion?suite=%2Freferent"
+
 
 async def test_the_sign_in_page_is_french_labelled_and_sets_a_csrf_cookie(app_client, demo) -> None:
     page = await app_client.get("/connexion")
@@ -41,7 +43,8 @@ async def test_a_page_without_a_session_sends_to_the_sign_in_page(app_client, de
     for path in ("/", "/referent", "/comite", "/comptabilite", "/administration"):
         response = await app_client.get(path, follow_redirects=False)
         assert response.status_code in (302, 303, 307), path
-        assert response.headers["location"] == "/connexion"
+        # Back to the page asked for once signed in (the root leads to the home page anyway).
+        assert response.headers["location"] == ("/connexion" if path == "/" else f"/connexion?suite=%2F{path[1:]}")
 
 
 async def test_the_referent_lands_on_their_requests_and_never_sees_another_school(login, settings) -> None:
@@ -100,7 +103,7 @@ async def test_signing_out_revokes_the_session(settings, demo) -> None:
             "/deconnexion", data={"_csrf_token": client.cookies.get("csrftoken")}, follow_redirects=False
         )
         assert out.status_code == 303
-        assert (await client.get("/referent", follow_redirects=False)).headers["location"] == "/connexion"
+        assert (await client.get("/referent", follow_redirects=False)).headers["location"] == SIGN_IN_REFERENT
 
 
 async def test_the_api_is_not_subject_to_csrf(app_client: Any, demo) -> None:

@@ -171,6 +171,18 @@ def render(
     return subject, text, html
 
 
+def subject(kind: str, context: Mapping[str, Any], *, fund_name: str = "", locale: str = DEFAULT_LOCALE) -> str:
+    """The subject alone of a mail of ``kind`` (what « Mes notifications » and the API show): its one block
+    rendered, not the whole mail."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    resolved = _resolve_locale(locale)
+    values: dict[str, Any] = {**context, "fund_name": fund_name, "url": lambda link: link, "locale": resolved}
+    text = _one_line(_render_block(_environment(resolved).get_template(f"{kind}.txt"), "subject", values))
+    assert_no_sensitive(text)
+    return text
+
+
 def _one_line(text: str) -> str:
     """Collapse line breaks and runs of spaces; keep no-break spaces (``1 234,50 €``)."""
     return re.sub(r"[ \t\r\n]+", " ", text).strip()

@@ -24,6 +24,7 @@ class Notification(UUIDv7AuditBase):
         CheckConstraint("mail_status IN ('pending', 'digest', 'sent', 'failed', 'none')", name="mail_status"),
         Index("ix_notifications_user_id_id", "user_id", "id"),
         Index("ix_notifications_digest", "user_id", postgresql_where=text("mail_status = 'digest'")),
+        Index("ix_notifications_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -32,7 +32,7 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
-from fund.notifications.mail import Mail, render
+from fund.notifications.mail import Mail, render, subject
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event
@@ -273,6 +273,8 @@ async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
 
 
 DEFAULT_FUND_NAME = "Fonds de solidarité"
+# « Mes notifications »: the digest's button and every notification mail's footer (the mail preferences).
+NOTIFICATIONS_PAGE = "/notifications"
 
 
 async def _fund_name(session: AsyncSession, fund_id: UUID) -> str:
@@ -291,6 +293,7 @@ async def _send(
     books = uow.require_books()
     if fund_name is None:
         fund_name = await _fund_name(uow.session, user.fund_id)
+    context = {"preferences_link": f"{NOTIFICATIONS_PAGE}#preferences", **context}
     subject, text, html = render(kind, context, fund_name=fund_name, base_url=books.settings.public_url)
     await uow.mailer.send(Mail(to=user.email, subject=subject, text=text, html=html, message_id=message_id))
     uow.session.add(DeliveryLog(message_id=message_id, user_id=user.id, subject=subject))
@@ -339,7 +342,7 @@ async def send_digest(uow: UnitOfWork, user: User, *, digest_id: UUID) -> None:
         return
     if user.is_active:
         items = [{"subject": subject_of(n.kind, n.context), "link": n.link} for n in waiting]
-        await _send(uow, user, "daily_digest", {"items": items, "link": "/api/v1/notifications"}, f"digest-{digest_id}")
+        await _send(uow, user, "daily_digest", {"items": items, "link": NOTIFICATIONS_PAGE}, f"digest-{digest_id}")
     now = await uow.session.scalar(select(func.now()))
     for notification in waiting:
         notification.mail_status = "sent" if user.is_active else "none"
@@ -347,7 +350,7 @@ async def send_digest(uow: UnitOfWork, user: User, *, digest_id: UUID) -> None:
 
 
 def subject_of(kind: str, context: dict[str, Any]) -> str:
-    return render(kind, context, fund_name="", base_url="")[0]
+    return subject(kind, context)
 
 
 # --- the API ------------------------------------------------------------------------------------------------------

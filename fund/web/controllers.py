@@ -46,6 +46,8 @@ NEW_PASSWORD: TypeAdapter[str] = TypeAdapter(Password)
 PENDING_USER = "totp_pending"
 PENDING_UNTIL = "totp_pending_until"
 PENDING_SECONDS = 5 * 60
+# The page asked for before signing in (a mail's link), kept through the TOTP step and the enrolment.
+SUITE = "suite"
 
 WRONG_CREDENTIALS = "Adresse ou mot de passe incorrect."
 WRONG_CODE = "Code incorrect, expiré ou déjà utilisé : saisissez le code affiché maintenant par l'application."
@@ -66,6 +68,7 @@ class LoginForm(BaseModel):
     # The same bounds as the API's sign-in: no megabyte password reaches the password hasher.
     email: str = Field(default="", max_length=254)
     password: str = Field(default="", max_length=200)
+    suite: str = Field(default="", max_length=1000)
 
 
 class CodeForm(BaseModel):
@@ -105,12 +108,24 @@ def _pending_user(request: Request[Any, Any, Any]) -> UUID | None:
         return None
 
 
-async def _landing(state: State, token: str) -> str:
-    """Where a fresh session goes: its home page, or the enrolment page when TOTP is required and missing."""
+def _suite(value: str | None) -> str:
+    """A page of this site to go back to after signing in, or "" (never another site: ``local_path``)."""
+    back = local_path(value)
+    return "" if back == "/" or back.startswith("/connexion") else back
+
+
+async def _landing(state: State, token: str, suite: str = "") -> str:
+    """Where a fresh session goes: the page asked for before signing in, else its home page; the enrolment page
+    first when TOTP is required and missing."""
     async with state.session_factory() as session:
         found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
     assert found is not None
-    return ENROLMENT_PAGE if found.enrolment_required else home_of(found.user)
+    return ENROLMENT_PAGE if found.enrolment_required else (_suite(suite) or home_of(found.user))
+
+
+def _signed_in_session(request: Request[Any, Any, Any], token: str, suite: str) -> None:
+    """The new session: its token, and the page to reach after the enrolment if that comes first."""
+    request.set_session({SESSION_TOKEN: token, **({SUITE: suite} if _suite(suite) else {})})
 
 
 class SignInController(PageController):
@@ -121,8 +136,14 @@ class SignInController(PageController):
         return Redirect(home_of(await signed_in(request, state)))
 
     @get("/connexion")
-    async def login_page(self, request: Request[Any, Any, Any], state: State) -> Template:
-        return page(request, "web/connexion.html", None, forgotten=state.settings.mail_configured)
+    async def login_page(self, request: Request[Any, Any, Any], state: State, suite: FromQuery[str] = "") -> Template:
+        return page(
+            request,
+            "web/connexion.html",
+            None,
+            forgotten=state.settings.mail_configured,
+            suite=_suite(suite[:1000]),
+        )
 
     @post("/connexion", status_code=200)
     async def login(
@@ -139,6 +160,7 @@ class SignInController(PageController):
                 error=message,
                 email=data.email,
                 forgotten=state.settings.mail_configured,
+                suite=_suite(data.suite),
                 status_code=status,
             )
 
@@ -154,10 +176,16 @@ class SignInController(PageController):
         except LimiterUnavailable:
             return refused(UNAVAILABLE, 503)
         except auth.TotpRequired as exc:
-            request.set_session({PENDING_USER: str(exc.user_id), PENDING_UNTIL: time.time() + PENDING_SECONDS})
+            request.set_session(
+                {
+                    PENDING_USER: str(exc.user_id),
+                    PENDING_UNTIL: time.time() + PENDING_SECONDS,
+                    SUITE: _suite(data.suite),
+                }
+            )
             return Redirect("/connexion/code", status_code=303)
-        request.set_session({SESSION_TOKEN: token})
-        return Redirect(await _landing(state, token), status_code=303)
+        _signed_in_session(request, token, data.suite)
+        return Redirect(await _landing(state, token, data.suite), status_code=303)
 
     @get("/connexion/code")
     async def code_page(self, request: Request[Any, Any, Any]) -> Template | Redirect:
@@ -186,8 +214,9 @@ class SignInController(PageController):
             return page(request, "web/connexion.html", None, error=locked_message(exc), status_code=429)
         except LimiterUnavailable:
             return page(request, "web/connexion_code.html", None, errors={"_": UNAVAILABLE}, status_code=503)
-        request.set_session({SESSION_TOKEN: token})
-        return Redirect(await _landing(state, token), status_code=303)
+        suite = str(request.session.get(SUITE) or "")
+        _signed_in_session(request, token, suite)
+        return Redirect(await _landing(state, token, suite), status_code=303)
 
     @post("/deconnexion", status_code=303)
     async def logout(self, request: Request[Any, Any, Any], state: State) -> Redirect:
@@ -313,8 +342,11 @@ class SignInController(PageController):
             return await self._enrolment(request, state, found, {"_": locked_message(exc)})
         except LimiterUnavailable:
             return await self._enrolment(request, state, found, {"_": UNAVAILABLE})
+        suite = _suite(str(request.session.get(SUITE) or "")) if request.session else ""
+        if suite:
+            request.set_session({k: v for k, v in request.session.items() if k != SUITE})
         flash(request, "Double authentification activée : elle vous sera demandée à chaque connexion.")
-        return Redirect(home_of(user), status_code=303)
+        return Redirect(suite or home_of(user), status_code=303)
 
     # ------------------------------------------------------------------ forgotten password
 

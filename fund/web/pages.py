@@ -9,9 +9,9 @@ import datetime
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from litestar import Controller, Request
+from litestar import Controller, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import ValidationException
 from litestar.response import Redirect, Template
@@ -23,11 +23,15 @@ from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.core.uow import UnitOfWork
 from fund.core.validation import french_message
+from fund.notifications.inbox import open_page, unread_count
 
 SESSION_TOKEN = "token"
 FLASH = "flash"
 ENROLMENT_PAGE = "/compte/double-authentification"
 CONFIRM_PAGE = "/confirmer"
+SIGN_IN_PAGE = "/connexion"
+# The signed-in user's unread notifications, counted once per request for the navigation's badge.
+UNREAD = "unread_notifications"
 
 
 class LoginRequired(Exception):
@@ -52,8 +56,33 @@ class StepUpRequired(Exception):
         self.suite = suite
 
 
-def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Redirect:
-    return Redirect("/connexion")
+def on_login_required(request: Request[Any, Any, Any], _: LoginRequired) -> Response[str]:
+    """To the sign-in page, which leads back to the page asked for (a mail's link) once signed in: ``suite``.
+    For htmx, the whole page goes there (``HX-Redirect``), rather than the sign-in form into a part of the page."""
+    target = sign_in_path(_asked_for(request))
+    if request.headers.get("hx-request"):
+        return Response("", status_code=401, headers={"HX-Redirect": target})
+    return Redirect(target)
+
+
+def _asked_for(request: Request[Any, Any, Any]) -> str | None:
+    """The page to come back to: the one asked for, or for htmx's request of a part of it (a list refreshing
+    itself), the page it was made from; none for a form's POST."""
+    if request.headers.get("hx-request"):
+        parts = urlsplit(request.headers.get("hx-current-url", ""))
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return current_path(request) if request.method in ("GET", "HEAD") else None
+
+
+def sign_in_path(suite: str | None) -> str:
+    """``/connexion``, with ``?suite=<path>`` when ``suite`` is a page of this site to come back to."""
+    back = local_path(suite)
+    parts = urlsplit(back)
+    if parts.path == CONFIRM_PAGE:  # signing in confirms: straight to the page that asked for the confirmation
+        back = local_path(parse_qs(parts.query).get("suite", ["/"])[0])
+    if back == "/" or back.startswith(SIGN_IN_PAGE):
+        return SIGN_IN_PAGE
+    return f"{SIGN_IN_PAGE}?{urlencode({'suite': back})}"
 
 
 def on_wrong_role(request: Request[Any, Any, Any], exc: WrongRole) -> Redirect:
@@ -109,6 +138,12 @@ async def session_holder(request: Request[Any, Any, Any], state: State) -> auth.
         raise LoginRequired
     async with state.session_factory() as session:
         found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
+        if found is not None and request.method == "GET" and not request.headers.get("hx-request"):
+            # A page opened: what was to be read there is read; the navigation shows how many are left.
+            request.state[UNREAD] = await open_page(session, found.user.id, current_path(request))
+            await session.commit()
+        elif found is not None:
+            request.state[UNREAD] = await unread_count(session, found.user.id)
     if found is None:
         request.clear_session()
         raise LoginRequired
@@ -252,9 +287,16 @@ def page(
     **context: Any,
 ) -> Template:
     """A page with the user, a pending flash message and the errors by form field (422 when there are any)."""
+    unread = request.state.get(UNREAD, 0) if user is not None else 0
     return Template(
         name,
-        context={"user": user, "flash": take_flash(request), "errors": dict(errors or {}), **context},
+        context={
+            "user": user,
+            "flash": take_flash(request),
+            "errors": dict(errors or {}),
+            UNREAD: unread,
+            **context,
+        },
         status_code=status_code or (422 if errors else 200),
     )
 

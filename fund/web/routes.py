@@ -18,6 +18,7 @@ from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
 from fund.meetings.pages import PAGES as MEETING_PAGES
+from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
 from fund.students.pages import PAGES as STUDENT_PAGES
@@ -38,6 +39,7 @@ DOMAINS = (
     "meetings",
     "dashboards",
     "documents",
+    "notifications",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -55,6 +57,7 @@ PAGES: list[type[Controller]] = [
     *MEETING_PAGES,
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
+    *NOTIFICATION_PAGES,
 ]
 
 

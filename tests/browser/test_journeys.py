@@ -115,7 +115,7 @@ async def test_signing_out_ends_the_session(page: Page, demo: None) -> None:
     await expect(page).to_have_url(re.compile(r"/connexion$"))
     await expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
     await page.goto("/referent")
-    await expect(page).to_have_url(re.compile(r"/connexion$"))
+    await expect(page).to_have_url(re.compile(r"/connexion\?suite=%2Freferent$"))  # back there once signed in
 
 
 async def test_a_referent_typing_another_schools_request_address_gets_page_not_found(page: Page, login: Any) -> None:
