@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
 from sqlalchemy import select
 
-from fund.applications import deadlines, decisions, views, workflow
+from fund.applications import caps, deadlines, decisions, views, workflow
 from fund.applications import service as applications
-from fund.applications.access import is_committee, is_owner, readable
+from fund.applications.access import Member, conflict_of_interest, is_committee, is_owner, readable
 from fund.applications.models import Application
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -148,12 +148,53 @@ class HomePages(PageController):
                     .limit(200)
                 )
             )
+            mine = await decisions.my_votes(UnitOfWork(session, None), user, waiting)
         now = datetime.datetime.now(datetime.UTC)
         rows = sorted(
             ((a, deadlines.decision_due(a, policy), deadlines.is_late(a, policy, now)) for a in waiting),
             key=lambda r: (not r[0].urgent, r[1]),
         )
-        return page(request, "applications/comite.html", user, rows=rows)
+        # « À voter » first; then what the member voted on, waiting for the others; then what they take no part in.
+        member = Member.of(user)
+        groups: dict[str, list[tuple[Application, datetime.datetime, bool]]] = {"vote": [], "voted": [], "aside": []}
+        for row in rows:
+            done = mine.get(row[0].id)
+            if done is None and conflict_of_interest(member, row[0]) is None:
+                groups["vote"].append(row)
+            else:
+                groups["voted" if done is not None and done.choice != "recused" else "aside"].append(row)
+        return page(request, "applications/comite.html", user, rows=rows, groups=groups, mine=mine)
+
+
+async def _limits_shown(
+    uow: UnitOfWork, application: Application, owner: bool, committee: bool, aid: caps.AidSummary | None
+) -> caps.RequestLimits | None:
+    """The limits the page shows: to the committee before the decision, to the referent while they may edit."""
+    if (committee and application.status in workflow.PENDING) or (owner and application.status in workflow.EDITABLE):
+        return await applications.limits_for(uow, application, aid)
+    return None
+
+
+def _warnings(limits: caps.RequestLimits | None, typed: str, committee: bool) -> list[str]:
+    """What an amount typed in the field (empty: the amount requested) goes over."""
+    if limits is None:
+        return []
+    try:
+        amount = parse_euros(typed)
+    except ValueError as exc:
+        return [f"Montant illisible : {exc}."]
+    return limits.warnings(amount, envelope=committee)
+
+
+def _filing_warnings(aid: caps.AidSummary | None, category: str, typed: str) -> list[str]:
+    """What the amount the referent typed goes over, for this student and category (nothing while unreadable: the
+    field's own check says why)."""
+    if aid is None:
+        return []
+    try:
+        return caps.filing_warnings(aid, category, parse_euros(typed))
+    except ValueError:
+        return []
 
 
 class ReasonForm(BaseModel):
@@ -201,10 +242,11 @@ class CaseController(PageController):
                 return page(request, "web/introuvable.html", user, status_code=404)
             await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
             owner = is_owner(user, application)
-            aid = await applications.caps_for(uow, application) if owner else None
-            case = await views.detailed(uow, user, application, aid=aid)
-            history = await applications.history_of(uow, user, application_id)
             committee = is_committee(user)
+            aid = await applications.caps_for(uow, application) if owner else None
+            limits = await _limits_shown(uow, application, owner, committee, aid)
+            case = await views.detailed(uow, user, application, aid=aid, limits=limits)
+            history = await applications.history_of(uow, user, application_id)
             standing = await decisions.standing_of(uow, user, application) if committee else None
             payments = list(
                 await session.scalars(
@@ -227,6 +269,8 @@ class CaseController(PageController):
             can_vote=bool(standing and standing.may_vote),
             can_recuse=bool(standing and standing.may_vote),
             aid=aid,
+            limits=limits,
+            amount_warnings=_warnings(limits, (form or {}).get("amount", ""), committee),
             payments=payments,
             payment_fr=PAYMENT_FR,
             form=form or {},
@@ -267,6 +311,23 @@ class CaseController(PageController):
         form: dict[str, str],
     ) -> Template:
         return await self._page(request, state, user, application_id, errors=errors, form=form)
+
+    @get("/{application_id:uuid}/alertes-montant")
+    async def amount_warnings(
+        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State, amount: FromQuery[str] = ""
+    ) -> Template:
+        """The fragment next to the committee's amount field, as it is typed: the limits the amount goes over."""
+        user = await signed_in(request, state, *COMMITTEE_ROLES)
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            try:
+                application = await applications.get(uow, user, application_id)
+            except NotFound:
+                return page(request, "web/introuvable.html", user, status_code=404)
+            limits = await _limits_shown(uow, application, False, True, None)
+        return page(
+            request, "applications/_alertes_montant.html", user, amount_warnings=_warnings(limits, amount, True)
+        )
 
     @get("/{application_id:uuid}")
     async def case_page(
@@ -548,6 +609,7 @@ class NewRequestController(PageController):
             payee_kinds=PAYEE_KINDS,
             form=form,
             aid=aid,
+            amount_warnings=_filing_warnings(aid, form.category, form.amount),
             category=form.category,
             # the fund's own targets (the policy), in hours
             target_hours={urgent: deadlines.decision_target(policy, urgent) // HOUR for urgent in (False, True)},
@@ -573,8 +635,10 @@ class NewRequestController(PageController):
         state: State,
         student_id: FromQuery[str] = "",
         category: FromQuery[str] = "",
+        amount: FromQuery[str] = "",
     ) -> Template:
-        """The fragment under the student's field: aid this year, room left under the ceilings."""
+        """The fragment under the student's field: aid this year, room left under the ceilings; and, next to the
+        amount field, the limits the amount typed goes over."""
         user = await signed_in(request, state, "referent")
         aid = None
         try:
@@ -582,7 +646,14 @@ class NewRequestController(PageController):
                 aid = await students_service.aid_of(UnitOfWork(session, None), user, UUID(student_id))
         except (ValueError, NotFound):
             aid = None
-        return page(request, "applications/_aide.html", user, aid=aid, category=category)
+        return page(
+            request,
+            "applications/_aide.html",
+            user,
+            aid=aid,
+            category=category,
+            amount_warnings=_filing_warnings(aid, category, amount),
+        )
 
     @post("/verifier-iban", status_code=200)
     async def check_iban(

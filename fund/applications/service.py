@@ -42,7 +42,7 @@ from fund.core.pagination import PageRequest, cut_page
 from fund.core.security import FieldCipher
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
-from fund.funds.calendar import fiscal_year_of, local_day
+from fund.funds.calendar import local_day
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
@@ -363,14 +363,16 @@ async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[
 
 
 async def caps_for(uow: UnitOfWork, application: Application, fund: Fund | None = None) -> caps.AidSummary:
-    """The student's aid this fiscal year (today's), the application itself left out."""
+    """The student's aid this fiscal year (today's): ``caps.aid_this_year``, the figures every page shows."""
     fund = fund or await get_fund(uow.session, application.fund_id)
-    policy = Policy.model_validate(fund.policy)
-    # The application server's clock (not the database's: a round trip less); it only picks today's fiscal year.
-    fiscal_year = fiscal_year_of(fund, local_day(datetime.datetime.now(datetime.UTC)))
-    return await caps.student_aid(
-        uow.session, fund, policy, application.student_id, fiscal_year, exclude=application.id
-    )
+    return await caps.aid_this_year(uow.session, fund, application.student_id)
+
+
+async def limits_for(
+    uow: UnitOfWork, application: Application, aid: caps.AidSummary | None = None
+) -> caps.RequestLimits:
+    """The request's limits this fiscal year (ceilings, the student's room left, the budget envelope)."""
+    return await caps.limits_of(uow.session, await get_fund(uow.session, application.fund_id), application, aid)
 
 
 async def change_payee(

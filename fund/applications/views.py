@@ -9,17 +9,20 @@ the pages render the same ones. No controller, page or template hides a field it
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, cast
+from uuid import UUID
 
-from fund.applications import access, service, workflow
-from fund.applications.caps import AidSummary
+from fund.applications import access, decisions, service, workflow
+from fund.applications.caps import AidSummary, RequestLimits, limits_of
 from fund.applications.models import Application, Vote
 from fund.applications.schemas import (
     ApplicationOut,
     ApplicationPage,
     CapsOut,
     DecisionOut,
+    LimitsOut,
+    MyVoteOut,
     PayeeKind,
     PayeeOut,
     StudentSummary,
@@ -28,9 +31,11 @@ from fund.applications.schemas import (
 from fund.auth.models import User
 from fund.core.uow import UnitOfWork
 from fund.funds.models import Fund
+from fund.funds.service import get_fund
 from fund.students.models import Student, age_on
 
 Ratification = Literal["ratified", "disavowed"] | None
+MyVoteChoice = Literal["approve", "reject", "abstain", "recused"]
 
 
 def to_out(
@@ -41,6 +46,8 @@ def to_out(
     student: StudentSummary | None = None,
     votes: list[Vote] | None = None,
     caps: CapsOut | None = None,
+    my_vote: MyVoteOut | None = None,
+    limits: LimitsOut | None = None,
 ) -> ApplicationOut:
     """What this reader may see of a request: the payee (and the student's aid) only for the school's referents.
 
@@ -90,6 +97,8 @@ def to_out(
         appealed_at=application.appealed_at,
         decision=decision,
         votes=[vote_out(v) for v in votes] if votes is not None else None,
+        my_vote=my_vote if access.is_committee(user) else None,
+        limits=limits if access.is_committee(user) else None,
     )
 
 
@@ -105,8 +114,14 @@ def payee_of(application: Application | service.ListRow) -> PayeeOut:
     )
 
 
-def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
-    """A page of list rows as this reader may see them."""
+def page_of(
+    rows: Sequence[service.ListRow],
+    cursor: str | None,
+    user: User,
+    my_votes: Mapping[UUID, decisions.MyVote] | None = None,
+) -> ApplicationPage:
+    """A page of list rows as this reader may see them (``my_votes``: a committee member's own votes on them)."""
+    my_votes = my_votes or {}
     mine = access.owned_schools(user)
     today = datetime.date.today()
     return ApplicationPage(
@@ -120,6 +135,7 @@ def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> 
                     trade=row.trade,
                     name=f"{row.first_name} {row.last_name}" if owner else None,
                 ),
+                my_vote=my_vote_out(my_votes.get(row.id)),
             )
             for row in rows
         ],
@@ -151,6 +167,30 @@ def vote_out(vote: Vote) -> VoteOut:
     )
 
 
+def my_vote_out(mine: decisions.MyVote | None) -> MyVoteOut | None:
+    if mine is None:
+        return None
+    return MyVoteOut(
+        vote=cast(MyVoteChoice, mine.choice), amount_cents=mine.amount_cents, comment=mine.comment, at=mine.at
+    )
+
+
+def limits_out(limits: RequestLimits) -> LimitsOut:
+    aid = limits.aid
+    return LimitsOut(
+        fiscal_year=aid.fiscal_year,
+        category_ceiling_cents=limits.category_ceiling_cents,
+        student_granted_cents=aid.granted_cents,
+        student_paid_cents=aid.paid_cents,
+        student_pending_cents=aid.pending_cents,
+        student_yearly_ceiling_cents=aid.yearly_ceiling_cents,
+        room_cents=limits.room_cents,
+        envelope_label=limits.envelope.label if limits.envelope else None,
+        envelope_available_cents=limits.envelope.available_cents if limits.envelope else None,
+        warnings=limits.warnings(None),
+    )
+
+
 async def detailed(
     uow: UnitOfWork,
     user: User,
@@ -158,23 +198,43 @@ async def detailed(
     student: Student | None = None,
     fund: Fund | None = None,
     aid: AidSummary | None = None,
+    limits: RequestLimits | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
     student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
-    the request; the request page computes the aid once for its own panel)."""
+    the request; the request page computes the aid and the limits once for its own panels). Committee members and
+    the chair also read their own vote and, before the decision, the request's limits."""
     student = student or await uow.session.get(Student, application.student_id)
     owner = access.is_owner(user, application)
     # A draft was never before the committee: no votes to read.
     votes = [] if application.status == "draft" else await service.votes_of(uow, application)
-    caps = None
+    caps = my_vote = limits_shown = None
     if owner:
         summary = aid or await service.caps_for(uow, application, fund)
         caps = CapsOut(
             fiscal_year=summary.fiscal_year,
             student_granted_cents=summary.granted_cents,
+            student_paid_cents=summary.paid_cents,
             student_pending_cents=summary.pending_cents,
             student_yearly_ceiling_cents=summary.yearly_ceiling_cents,
             student_remaining_cents=summary.remaining_cents,
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
         )
-    return to_out(application, user, owner=owner, student=summary_of(student, owner=owner), votes=votes, caps=caps)
+    if access.is_committee(user):
+        my_vote = my_vote_out((await decisions.my_votes(uow, user, [application])).get(application.id))
+        if application.status in workflow.PENDING:  # before the decision
+            if limits is None:
+                limits = await limits_of(
+                    uow.session, fund or await get_fund(uow.session, application.fund_id), application
+                )
+            limits_shown = limits_out(limits)
+    return to_out(
+        application,
+        user,
+        owner=owner,
+        student=summary_of(student, owner=owner),
+        votes=votes,
+        caps=caps,
+        my_vote=my_vote,
+        limits=limits_shown,
+    )
