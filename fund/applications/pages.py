@@ -213,6 +213,8 @@ class ChairForm(BaseModel):
     reason: str = ""
 
 
+# The refusals of an approving vote that concern its amount.
+OVER_A_LIMIT = {code: "amount" for code in ("category_ceiling_exceeded", "yearly_ceiling_exceeded", "budget_exhausted")}
 Action = Callable[[UnitOfWork, User], Awaitable[object]]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 HOUR = datetime.timedelta(hours=1)
@@ -288,15 +290,17 @@ class CaseController(PageController):
         *,
         fields: dict[str, str],
         form: dict[str, str],
+        codes: dict[str, str] | None = None,
     ) -> Template | Redirect:
-        """Run ``action``; on success, back to the page with ``done``; on a refusal, the page with the error."""
+        """Run ``action``; on success, back to the page with ``done``; on a refusal, the page with the error (on the
+        field ``codes`` names for its code, else in the banner)."""
         async with state.session_factory() as session:
             try:
                 await action(uow_of(state, session), user)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             except DomainError as exc:
-                errors = domain_errors(exc, fields)
+                errors = domain_errors(exc, fields, codes=codes)
                 return await self._page(request, state, user, application_id, errors=errors, form=form)
         flash(request, done)
         return Redirect(f"/demandes/{application_id}", status_code=303)
@@ -525,6 +529,7 @@ class CaseController(PageController):
             "Vote enregistré.",
             fields={"amount_cents": "amount", "comment": comment_field},
             form=form,
+            codes=OVER_A_LIMIT,  # the refusal next to the amount field
         )
 
     @post("/{application_id:uuid}/decision-presidence", status_code=303)
