@@ -371,3 +371,16 @@ async def test_a_granted_request_counts_once_on_its_own_page(login, settings) ->
         student_page = figures((await client.get(f"/eleves/{student}")).text)
     assert found["Déjà accordé"] == student_page["Déjà accordé"] == euros(48_000)
     assert found["Reste possible"] == student_page["Reste possible"] == euros(152_000)
+
+
+async def test_the_openapi_document_describes_my_vote_and_the_limits(app_client) -> None:
+    document = (await app_client.get("/schema/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    application = schemas["ApplicationOut"]["properties"]
+    assert "own vote" in str(application["my_vote"])
+    assert "limits" in str(application["limits"])
+    assert set(schemas["MyVoteOut"]["properties"]["vote"]["enum"]) == {"approve", "reject", "abstain", "recused"}
+    assert {"room_cents", "envelope_available_cents", "warnings", "student_paid_cents"} <= set(
+        schemas["LimitsOut"]["properties"]
+    )
+    assert "paid_cents" in schemas["StudentAidOut"]["properties"]

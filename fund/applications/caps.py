@@ -10,18 +10,22 @@ import datetime
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from fund.applications import workflow
-from fund.applications.models import Application
+from fund.applications.models import Application, Recusal
+from fund.budgets.models import BudgetEnvelope
+from fund.budgets.service import covering
+from fund.budgets.service import label as envelope_label
 from fund.core.errors import Conflict
 from fund.core.money import format_euros_fr
 from fund.disbursements.models import Disbursement
 from fund.funds.calendar import fiscal_year_bounds, fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import Policy, category_label
+from fund.schools.models import School
 from fund.students.models import Student
 
 COUNTED = workflow.GRANTED
@@ -39,43 +43,33 @@ class AidSummary:
     category_ceilings_cents: dict[str, int]
 
 
-async def student_aid(
-    session: AsyncSession,
-    fund: Fund,
-    policy: Policy,
-    student_id: UUID,
-    fiscal_year: int,
-    *,
-    exclude: UUID | None = None,
-) -> AidSummary:
-    """What the student was granted in the fiscal year (by decision date), what of it was paid (transfers the bank
-    booked, instalments counted one by one), and what is still being decided."""
+def _aid_sums(
+    fund: Fund, student_id: UUID, fiscal_year: int, exclude: UUID | None
+) -> tuple[ScalarSelect[int], ScalarSelect[int], ScalarSelect[int]]:
+    """(granted, pending, paid) of the student in the fiscal year, as scalar subqueries: one statement reads them,
+    alone (``student_aid``) or with the committee's other figures (``panel``)."""
     start, end = fiscal_year_bounds(fund, fiscal_year)
-    counted = Application.status.in_(COUNTED) & (Application.decided_at >= start) & (Application.decided_at < end)
-    granted_app = aliased(Application)
-    paid_query = (
+    app = aliased(Application)
+    counted = app.status.in_(COUNTED) & (app.decided_at >= start) & (app.decided_at < end)
+    theirs = [app.fund_id == fund.id, app.student_id == student_id]
+    if exclude is not None:
+        theirs.append(app.id != exclude)
+    sums = select(
+        func.coalesce(func.sum(app.amount_granted_cents).filter(counted), 0),
+        func.coalesce(func.sum(app.amount_requested_cents).filter(app.status.in_(PENDING)), 0),
+    ).where(*theirs)
+    granted = sums.with_only_columns(sums.selected_columns[0]).scalar_subquery()
+    pending = sums.with_only_columns(sums.selected_columns[1]).scalar_subquery()
+    paid = (
         select(func.coalesce(func.sum(Disbursement.amount_cents), 0))
-        .join(granted_app, granted_app.id == Disbursement.application_id)
-        .where(
-            granted_app.fund_id == fund.id,
-            granted_app.student_id == student_id,
-            granted_app.status.in_(COUNTED),
-            granted_app.decided_at >= start,
-            granted_app.decided_at < end,
-            Disbursement.status == "paid",
-        )
+        .join(app, app.id == Disbursement.application_id)
+        .where(*theirs, counted, Disbursement.status == "paid")
+        .scalar_subquery()
     )
-    if exclude is not None:
-        paid_query = paid_query.where(granted_app.id != exclude)
-    # The three sums in one round trip.
-    query = select(
-        func.coalesce(func.sum(Application.amount_granted_cents).filter(counted), 0),
-        func.coalesce(func.sum(Application.amount_requested_cents).filter(Application.status.in_(PENDING)), 0),
-        paid_query.scalar_subquery(),
-    ).where(Application.fund_id == fund.id, Application.student_id == student_id)
-    if exclude is not None:
-        query = query.where(Application.id != exclude)
-    granted, pending, paid = (await session.execute(query)).one()
+    return granted, pending, paid
+
+
+def _summary(policy: Policy, fiscal_year: int, granted: int, pending: int, paid: int) -> AidSummary:
     ceiling = policy.student_yearly_ceiling_cents
     return AidSummary(
         fiscal_year=fiscal_year,
@@ -86,6 +80,22 @@ async def student_aid(
         remaining_cents=None if ceiling is None else max(0, ceiling - int(granted or 0)),
         category_ceilings_cents={str(k): v for k, v in policy.category_ceilings_cents.items()},
     )
+
+
+async def student_aid(
+    session: AsyncSession,
+    fund: Fund,
+    policy: Policy,
+    student_id: UUID,
+    fiscal_year: int,
+    *,
+    exclude: UUID | None = None,
+) -> AidSummary:
+    """What the student was granted in the fiscal year (by decision date), what of it was paid (transfers the bank
+    booked, instalments counted one by one), and what is still being decided: one round trip."""
+    granted, pending, paid = _aid_sums(fund, student_id, fiscal_year, exclude)
+    row = (await session.execute(select(granted, pending, paid))).one()
+    return _summary(policy, fiscal_year, *row)
 
 
 def this_fiscal_year(fund: Fund, now: datetime.datetime | None = None) -> int:
@@ -181,27 +191,70 @@ def _counted_here(fund: Fund, application: Application, fiscal_year: int) -> int
     return application.amount_granted_cents or 0 if start <= application.decided_at < end else 0
 
 
-async def limits_of(
-    session: AsyncSession, fund: Fund, application: Application, aid: AidSummary | None = None
-) -> RequestLimits:
-    """The limits of ``application`` this fiscal year, from ``aid_this_year`` (given, or read here)."""
-    from fund.budgets.service import tightest_envelope  # budgets imports the applications' models
+@dataclass(frozen=True)
+class Recused:
+    reason: str
+    at: datetime.datetime
 
+
+async def panel(
+    session: AsyncSession, fund: Fund, application: Application, member_id: UUID | None = None
+) -> tuple[RequestLimits, Recused | None]:
+    """The limits of ``application`` this fiscal year (``aid_this_year``'s figures, the tightest budget envelope)
+    and, with ``member_id``, that member's recusal from it: one statement, what the committee reads before voting."""
     policy = Policy.model_validate(fund.policy)
-    aid = aid or await aid_this_year(session, fund, application.student_id)
+    fiscal_year = this_fiscal_year(fund)
+    granted, pending, paid = _aid_sums(fund, application.student_id, fiscal_year, None)
+    available = BudgetEnvelope.amount_cents - BudgetEnvelope.reserved_cents - BudgetEnvelope.paid_cents
+    envelope = (
+        select(
+            available.label("available"),
+            BudgetEnvelope.region,
+            BudgetEnvelope.school_id,
+            BudgetEnvelope.category,
+        )
+        .where(covering(application, School.region, fiscal_year))  # type: ignore[arg-type]  # correlated: a column
+        .order_by(available, BudgetEnvelope.id)
+        .limit(1)
+        .lateral()
+    )
+    mine = Recusal.application_id == application.id, Recusal.member_id == member_id
+    query = (
+        select(
+            granted,
+            pending,
+            paid,
+            School.name,
+            envelope.c.available,
+            envelope.c.region,
+            envelope.c.school_id,
+            envelope.c.category,
+            select(Recusal.reason).where(*mine).scalar_subquery(),
+            select(Recusal.created_at).where(*mine).scalar_subquery(),
+        )
+        .select_from(School)
+        .outerjoin(envelope, true())
+        .where(School.id == application.school_id)
+    )
+    row = (await session.execute(query)).one()
+    aid = _summary(policy, fiscal_year, row[0], row[1], row[2])
     room = None
     if aid.yearly_ceiling_cents is not None:
-        others = aid.granted_cents - _counted_here(fund, application, aid.fiscal_year)
+        others = aid.granted_cents - _counted_here(fund, application, fiscal_year)
         room = max(0, aid.yearly_ceiling_cents - others)
-    envelope = await tightest_envelope(session, application, aid.fiscal_year)
-    return RequestLimits(
+    room_in_budget = None
+    if row[4] is not None:
+        scope = BudgetEnvelope(fiscal_year=fiscal_year, region=row[5], school_id=row[6], category=row[7])
+        room_in_budget = EnvelopeRoom(envelope_label(scope, row[3]), int(row[4]))
+    limits = RequestLimits(
         category=application.category,
         amount_requested_cents=application.amount_requested_cents,
         category_ceiling_cents=policy.category_ceiling(application.category),
         aid=aid,
         room_cents=room,
-        envelope=None if envelope is None else EnvelopeRoom(*envelope),
+        envelope=room_in_budget,
     )
+    return limits, None if row[8] is None else Recused(row[8], row[9])
 
 
 async def check_vote(

@@ -60,7 +60,7 @@ class ApplicationController(Controller):
             raise InvalidInput("category", f"catégorie inconnue (attendu : {', '.join(CATEGORIES)})")
         filters = service.ListFilters(status=status, category=category, school_id=school_id)
         rows, cursor = await service.list_for(uow, user, filters, page)
-        return page_of(rows, cursor, user, await decisions.my_votes(uow, user, rows))
+        return page_of(rows, cursor, user)
 
     @get(
         "/{application_id:uuid}",

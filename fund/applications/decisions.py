@@ -24,7 +24,7 @@ from fund.applications.access import (
 )
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import ChairDecisionIn, RatificationIn, ReasonIn, RequestInfoIn, VoteIn
-from fund.applications.service import ListRow, _load_for_update, _now, _transition
+from fund.applications.service import _load_for_update, _now, _transition
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
@@ -415,7 +415,7 @@ class MyVote:
     at: datetime.datetime
 
 
-async def my_votes(uow: UnitOfWork, user: User, applications: Sequence[Application | ListRow]) -> dict[UUID, MyVote]:
+async def my_votes(uow: UnitOfWork, user: User, applications: Sequence[Application]) -> dict[UUID, MyVote]:
     """For each request of ``applications`` the member voted on in its current round (or recused from), what they
     did: two queries whatever the number of requests."""
     if not applications or not is_committee(user):

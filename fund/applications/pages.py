@@ -37,7 +37,7 @@ from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
 from fund.funds.policy import CATEGORIES, Policy, category_label
-from fund.funds.service import policy_of
+from fund.funds.service import get_fund, policy_of
 from fund.privacy.service import record_access
 from fund.students import service as students_service
 from fund.web.formatting import STATUS_FR
@@ -166,12 +166,14 @@ class HomePages(PageController):
         return page(request, "applications/comite.html", user, rows=rows, groups=groups, mine=mine)
 
 
-async def _limits_shown(
-    uow: UnitOfWork, application: Application, owner: bool, committee: bool, aid: caps.AidSummary | None
-) -> caps.RequestLimits | None:
-    """The limits the page shows: to the committee before the decision, to the referent while they may edit."""
+async def _panel_shown(
+    uow: UnitOfWork, user: User, application: Application, owner: bool, committee: bool
+) -> tuple[caps.RequestLimits, caps.Recused | None] | None:
+    """The limits the page shows (with the member's recusal): to the committee before the decision, to the referent
+    while they may edit."""
     if (committee and application.status in workflow.PENDING) or (owner and application.status in workflow.EDITABLE):
-        return await applications.limits_for(uow, application, aid)
+        fund = await get_fund(uow.session, application.fund_id)
+        return await caps.panel(uow.session, fund, application, user.id if committee else None)
     return None
 
 
@@ -246,8 +248,9 @@ class CaseController(PageController):
             owner = is_owner(user, application)
             committee = is_committee(user)
             aid = await applications.caps_for(uow, application) if owner else None
-            limits = await _limits_shown(uow, application, owner, committee, aid)
-            case = await views.detailed(uow, user, application, aid=aid, limits=limits)
+            panel = await _panel_shown(uow, user, application, owner, committee)
+            limits = panel[0] if panel else None
+            case = await views.detailed(uow, user, application, aid=aid, panel=panel if committee else None)
             history = await applications.history_of(uow, user, application_id)
             standing = await decisions.standing_of(uow, user, application) if committee else None
             payments = list(
@@ -328,7 +331,8 @@ class CaseController(PageController):
                 application = await applications.get(uow, user, application_id)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
-            limits = await _limits_shown(uow, application, False, True, None)
+            panel = await _panel_shown(uow, user, application, False, True)
+        limits = panel[0] if panel else None
         return page(
             request, "applications/_alertes_montant.html", user, amount_warnings=_warnings(limits, amount, True)
         )

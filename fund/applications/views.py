@@ -9,12 +9,12 @@ the pages render the same ones. No controller, page or template hides a field it
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal, cast
-from uuid import UUID
 
-from fund.applications import access, decisions, service, workflow
-from fund.applications.caps import AidSummary, RequestLimits, limits_of
+from fund.applications import access, service, workflow
+from fund.applications.caps import AidSummary, Recused, RequestLimits
+from fund.applications.caps import panel as caps_panel
 from fund.applications.models import Application, Vote
 from fund.applications.schemas import (
     ApplicationOut,
@@ -114,14 +114,8 @@ def payee_of(application: Application | service.ListRow) -> PayeeOut:
     )
 
 
-def page_of(
-    rows: Sequence[service.ListRow],
-    cursor: str | None,
-    user: User,
-    my_votes: Mapping[UUID, decisions.MyVote] | None = None,
-) -> ApplicationPage:
-    """A page of list rows as this reader may see them (``my_votes``: a committee member's own votes on them)."""
-    my_votes = my_votes or {}
+def page_of(rows: Sequence[service.ListRow], cursor: str | None, user: User) -> ApplicationPage:
+    """A page of list rows as this reader may see them."""
     mine = access.owned_schools(user)
     today = datetime.date.today()
     return ApplicationPage(
@@ -135,12 +129,26 @@ def page_of(
                     trade=row.trade,
                     name=f"{row.first_name} {row.last_name}" if owner else None,
                 ),
-                my_vote=my_vote_out(my_votes.get(row.id)),
+                my_vote=row_vote(row),
             )
             for row in rows
         ],
         next_cursor=cursor,
     )
+
+
+def row_vote(row: service.ListRow) -> MyVoteOut | None:
+    """A committee member's own part in a listed request (the list's statement reads it)."""
+    if row.my_vote is not None and row.my_vote_at is not None:
+        return MyVoteOut(
+            vote=cast(MyVoteChoice, row.my_vote),
+            amount_cents=row.my_amount_cents,
+            comment=row.my_comment,
+            at=row.my_vote_at,
+        )
+    if row.my_recusal is not None and row.my_recusal_at is not None:
+        return MyVoteOut(vote="recused", comment=row.my_recusal, at=row.my_recusal_at)
+    return None
 
 
 def summary_of(student: Student | None, *, owner: bool = False) -> StudentSummary | None:
@@ -167,14 +175,6 @@ def vote_out(vote: Vote) -> VoteOut:
     )
 
 
-def my_vote_out(mine: decisions.MyVote | None) -> MyVoteOut | None:
-    if mine is None:
-        return None
-    return MyVoteOut(
-        vote=cast(MyVoteChoice, mine.choice), amount_cents=mine.amount_cents, comment=mine.comment, at=mine.at
-    )
-
-
 def limits_out(limits: RequestLimits) -> LimitsOut:
     aid = limits.aid
     return LimitsOut(
@@ -198,17 +198,19 @@ async def detailed(
     student: Student | None = None,
     fund: Fund | None = None,
     aid: AidSummary | None = None,
-    limits: RequestLimits | None = None,
+    panel: tuple[RequestLimits, Recused | None] | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
     student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
-    the request; the request page computes the aid and the limits once for its own panels). Committee members and
-    the chair also read their own vote and, before the decision, the request's limits."""
+    the request; the request page computes the aid and the committee's panel once for its own use). Committee
+    members and the chair also read their own vote (or recusal) and, before the decision, the request's limits
+    (``caps.panel``: one statement more)."""
     student = student or await uow.session.get(Student, application.student_id)
     owner = access.is_owner(user, application)
     # A draft was never before the committee: no votes to read.
     votes = [] if application.status == "draft" else await service.votes_of(uow, application)
-    caps = my_vote = limits_shown = None
+    caps = None
+    my_vote = limits_shown = None
     if owner:
         summary = aid or await service.caps_for(uow, application, fund)
         caps = CapsOut(
@@ -221,13 +223,24 @@ async def detailed(
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
         )
     if access.is_committee(user):
-        my_vote = my_vote_out((await decisions.my_votes(uow, user, [application])).get(application.id))
-        if application.status in workflow.PENDING:  # before the decision
-            if limits is None:
-                limits = await limits_of(
-                    uow.session, fund or await get_fund(uow.session, application.fund_id), application
-                )
-            limits_shown = limits_out(limits)
+        pending = application.status in workflow.PENDING  # before the decision: the limits
+        cast_vote = next((v for v in votes if v.member_id == user.id and v.round == application.review_round), None)
+        recused = None
+        if pending or cast_vote is None:  # one statement: the limits and the member's recusal
+            if panel is None:
+                fund = fund or await get_fund(uow.session, application.fund_id)
+                panel = await caps_panel(uow.session, fund, application, user.id)
+            limits, recused = panel
+            limits_shown = limits_out(limits) if pending else None
+        if cast_vote is not None:
+            my_vote = MyVoteOut(
+                vote=cast(MyVoteChoice, cast_vote.choice),
+                amount_cents=cast_vote.amount_cents,
+                comment=cast_vote.comment,
+                at=cast_vote.created_at,
+            )
+        elif recused is not None:
+            my_vote = MyVoteOut(vote="recused", comment=recused.reason, at=recused.at)
     return to_out(
         application,
         user,

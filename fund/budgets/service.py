@@ -157,26 +157,6 @@ async def reserve(session: AsyncSession, application: Application, amount_cents:
     await session.flush()
 
 
-async def tightest_envelope(
-    session: AsyncSession, application: Application, fiscal_year: int
-) -> tuple[str, int] | None:
-    """(label, available cents) of the covering envelope with the least left in ``fiscal_year`` (the one an
-    approval would run out of first), or None when no envelope covers the request: what the committee reads before
-    voting."""
-    school = await session.get(School, application.school_id)
-    if school is None:
-        return None
-    envelope = await session.scalar(
-        select(BudgetEnvelope)
-        .where(covering(application, school.region, fiscal_year))
-        .order_by(
-            BudgetEnvelope.amount_cents - BudgetEnvelope.reserved_cents - BudgetEnvelope.paid_cents, BudgetEnvelope.id
-        )
-        .limit(1)
-    )
-    return None if envelope is None else (label(envelope, school.name), envelope.available_cents)
-
-
 async def release(session: AsyncSession, application_id: UUID) -> int:
     """Give back what an application still holds (cancelled before payment); returns the cents released."""
     reservations = list(
