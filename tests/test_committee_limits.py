@@ -176,7 +176,7 @@ async def test_the_request_page_shows_the_limits_and_the_warning_then_the_member
         assert refused.status_code == 422
         text = html.unescape(refused.text)
         assert f"Plafond de la catégorie dépassé : {euros(50_000)} au plus pour le transport" in text
-        assert 'aria-invalid="true" aria-describedby="erreur-amount' in refused.text
+        assert 'aria-describedby="erreur-amount aide-amount alerte-montant" aria-invalid="true"' in refused.text
         done = await post_form(client, f"{path}/vote", vote="approve", amount="480", comment="Le bus seul.")
         assert done.status_code == 303
         after = html.unescape((await client.get(path)).text)
@@ -201,6 +201,34 @@ async def test_the_request_page_shows_the_limits_and_the_warning_then_the_member
         await sign_in(client, COMMITTEE[2])
         await post_form(client, f"{path}/vote", vote="abstain")
         assert "Vous avez voté : Abstention</strong>" in html.unescape((await client.get(path)).text)
+
+
+async def test_the_chair_settling_a_split_vote_is_warned_and_refused_above_the_ceiling(login, settings) -> None:
+    referent = await login(REFERENT)
+    application = await submitted_for(referent, await student_named(referent, "Petit"), amount_requested_cents=60_000)
+    for email in COMMITTEE[:2]:
+        recusal = await (await login(email)).post(
+            f"/api/v1/applications/{application['id']}/recusal", json={"reason": "Lien avec la famille."}
+        )
+        assert recusal.status_code == 200
+    assert (await vote(await login(COMMITTEE[2]), application["id"], amount_cents=45_000)).status_code == 201
+    path = f"/demandes/{application['id']}"
+    async with running_app(settings) as client:
+        await sign_in(client, CHAIR)
+        page = await client.get(path)
+        assert "Voix de la présidence" in page.text
+        assert 'id="chair_amount" name="amount"' in page.text
+        assert 'hx-target="#alerte-chair_amount"' in page.text
+        refused = await post_form(client, f"{path}/decision-presidence", outcome="approve", amount="600")
+        assert refused.status_code == 422
+        assert 'id="erreur-chair_amount"' in refused.text
+        assert f"{euros(50_000)} au plus pour le transport" in html.unescape(refused.text)
+        done = await post_form(client, f"{path}/decision-presidence", outcome="approve", amount="450")
+        assert done.status_code == 303
+    shown = (await referent.get(f"/api/v1/applications/{application['id']}")).json()
+    assert (shown["status"], shown["amount_granted_cents"]) == ("approved", 45_000)
+    mine = (await (await login(COMMITTEE[0])).get(f"/api/v1/applications/{application['id']}")).json()["my_vote"]
+    assert (mine["vote"], mine["comment"]) == ("recused", "Lien avec la famille.")
 
 
 async def test_the_referent_sees_neither_the_committees_limits_nor_its_votes_on_the_page(login, settings) -> None:

@@ -572,6 +572,7 @@ class CaseController(PageController):
             "Décision de la présidence enregistrée.",
             fields={"amount_cents": "chair_amount", "reason": "chair_reason"},
             form=form,
+            codes={code: "chair_amount" for code in OVER_A_LIMIT},
         )
 
 
