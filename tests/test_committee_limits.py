@@ -284,6 +284,19 @@ async def test_the_referent_is_warned_while_filing_and_on_the_draft_but_may_subm
         assert submitted.status_code == 303  # a warning, not a refusal
 
 
+async def test_the_api_warns_the_referent_on_the_draft_and_not_once_submitted(login) -> None:
+    referent = await login(REFERENT)
+    student = await student_named(referent, "Petit")
+    created = await referent.post("/api/v1/applications", json=application_body(student, amount_requested_cents=60_000))
+    assert created.status_code == 201, created.text
+    assert created.json()["caps"]["warnings"] == [CEILING_WARNING]
+    fitting = await referent.post("/api/v1/applications", json=application_body(student, amount_requested_cents=50_000))
+    assert fitting.json()["caps"]["warnings"] == []
+    submitted = await referent.post(f"/api/v1/applications/{created.json()['id']}/submit")
+    assert submitted.status_code == 200  # a warning, not a refusal
+    assert submitted.json()["caps"]["warnings"] == []  # the committee's to weigh now
+
+
 async def test_the_yearly_room_warns_the_referent_and_the_committee_alike(login, settings) -> None:
     referent = await login(REFERENT)
     student = await student_named(referent, "Petit")

@@ -171,6 +171,13 @@ class CapsOut(msgspec.Struct, kw_only=True):
     student_yearly_ceiling_cents: int | None
     student_remaining_cents: int | None
     category_ceiling_cents: int | None
+    warnings: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="While the referent may still change the request (draft, question): the limits the amount "
+            "requested goes over, in French (a warning; the committee cannot grant above a ceiling)"
+        ),
+    ] = []
 
 
 class LimitsOut(msgspec.Struct, kw_only=True):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Literal, cast
 
 from fund.applications import access, service, workflow
-from fund.applications.caps import AidSummary, Recused, RequestLimits
+from fund.applications.caps import AidSummary, Recused, RequestLimits, filing_warnings
 from fund.applications.caps import panel as caps_panel
 from fund.applications.models import Application, Vote
 from fund.applications.schemas import (
@@ -221,6 +221,9 @@ async def detailed(
             student_yearly_ceiling_cents=summary.yearly_ceiling_cents,
             student_remaining_cents=summary.remaining_cents,
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
+            warnings=filing_warnings(summary, application.category, application.amount_requested_cents)
+            if application.status in workflow.EDITABLE
+            else [],
         )
     if access.is_committee(user):
         pending = application.status in workflow.PENDING  # before the decision: the limits
