@@ -219,6 +219,9 @@ async def test_the_chair_settling_a_split_vote_is_warned_and_refused_above_the_c
         assert "Voix de la présidence" in page.text
         assert 'id="chair_amount" name="amount"' in page.text
         assert 'hx-target="#alerte-chair_amount"' in page.text
+        live = f"{path}/alertes-montant"
+        assert CEILING_WARNING in html.unescape((await client.get(live, params={"amount": "600", "vide": "rien"})).text)
+        assert "Attention" not in (await client.get(live, params={"amount": "", "vide": "rien"})).text
         refused = await post_form(client, f"{path}/decision-presidence", outcome="approve", amount="600")
         assert refused.status_code == 422
         assert 'id="erreur-chair_amount"' in refused.text

@@ -321,9 +321,16 @@ class CaseController(PageController):
 
     @get("/{application_id:uuid}/alertes-montant")
     async def amount_warnings(
-        self, application_id: FromPath[UUID], request: Request[Any, Any, Any], state: State, amount: FromQuery[str] = ""
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        amount: FromQuery[str] = "",
+        vide: FromQuery[str] = "",
     ) -> Template:
-        """The fragment next to the committee's amount field, as it is typed: the limits the amount goes over."""
+        """The fragment next to the committee's amount field, as it is typed: the limits the amount goes over. An
+        empty field is the amount requested (the vote's), or nothing to check (``vide=rien``: the chair's, whose
+        empty field grants the lowest approving amount)."""
         user = await signed_in(request, state, *COMMITTEE_ROLES)
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
@@ -332,7 +339,7 @@ class CaseController(PageController):
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             panel = await _panel_shown(uow, user, application, False, True)
-        limits = panel[0] if panel else None
+        limits = panel[0] if panel and (amount.strip() or vide != "rien") else None
         return page(
             request, "applications/_alertes_montant.html", user, amount_warnings=_warnings(limits, amount, True)
         )
