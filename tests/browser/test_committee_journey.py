@@ -45,6 +45,12 @@ async def test_the_committee_votes_knowing_the_limits_and_sees_its_own_vote(new_
     await expect(warning).to_be_empty()
     await referent.get_by_label("Montant demandé en euros").fill("600")
     await expect(warning).to_contain_text(CEILING)
+    # Another category (housing: 1 500 €) lifts it, from the aid panel's answer; back to transport, it returns.
+    await referent.get_by_label("Catégorie").select_option(label="Logement")
+    await expect(warning).to_be_empty()
+    await expect(referent.locator("#aide")).to_contain_text("Plafond par demande (Logement)")
+    await referent.get_by_label("Catégorie").select_option(label="Transport")
+    await expect(warning).to_contain_text(CEILING)
     await check_accessibility(referent, "comite-nouvelle-demande-alerte")
     await referent.get_by_role("button", name="Enregistrer le brouillon").click()
     await expect(referent).to_have_url(re.compile(r"/demandes/[0-9a-f-]{36}$"))
