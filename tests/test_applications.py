@@ -815,7 +815,8 @@ async def test_bad_list_query_is_422_naming_the_parameter(login, params: dict[st
 
 async def test_a_list_item_says_what_the_request_itself_says_to_each_reader(login) -> None:
     """The lists read columns into tuples, one request reads the ORM object: both answers must agree, field by
-    field (votes and caps only in the request's own answer), for the referent and for a committee member."""
+    field (votes, caps and the committee's limits only in the request's own answer), for the referent and for a
+    committee member (their own vote in both)."""
     referent = await login("referent@example.org")
     waiting = await submitted(referent, urgent=True)
     decided = await submitted(referent, justification="Cantine du trimestre")
@@ -830,7 +831,7 @@ async def test_a_list_item_says_what_the_request_itself_says_to_each_reader(logi
         for application in (waiting, decided):
             alone = (await reader.get(f"/api/v1/applications/{application['id']}")).json()
             assert alone["votes"] is not None
-            assert listed[application["id"]] == {**alone, "votes": None, "caps": None}
+            assert listed[application["id"]] == {**alone, "votes": None, "caps": None, "limits": None}
     assert listed[decided["id"]]["decision"]["outcome"] == "rejected"
     assert "Hors critères" in listed[decided["id"]]["decision"]["reason"]
 

@@ -303,30 +303,37 @@ async def test_with_the_chair_required_two_members_and_the_chair_approve(login) 
 # --- ceilings --------------------------------------------------------------------------------------------------
 
 
-async def test_a_transport_grant_above_500_euros_is_refused_naming_the_ceiling(login, session_factory) -> None:
+async def test_an_approving_vote_above_the_transport_ceiling_is_refused_naming_it_and_nothing_changes(
+    login, session_factory
+) -> None:
+    """Issue 14: two members approved 600 € against a 500 € ceiling without a word, the third was refused without
+    being told the ceiling. Every approving vote above it is now refused, first as last, saying the ceiling."""
     application = await submitted(await login("referent@example.org"), amount_requested_cents=60_000)
-    for email in COMMITTEE[:2]:
-        assert (await vote(await login(email), application["id"])).status_code == 201
     outbox_before = await outbox_count(session_factory)
-    response = await vote(await login(COMMITTEE[2]), application["id"])
-    body = assert_problem(response, 409)
-    assert body["code"] == "category_ceiling_exceeded"
-    assert "Transport" in body["detail"]
-    assert format_euros_fr(50_000) in body["detail"]
+    audit_before = await count(session_factory, AuditEvent)
+    for email in COMMITTEE:
+        response = await vote(await login(email), application["id"])
+        body = assert_problem(response, 409)
+        assert body["code"] == "category_ceiling_exceeded"
+        assert body["detail"].startswith(
+            f"Plafond de la catégorie dépassé : {format_euros_fr(50_000)} au plus pour le transport ;"
+        ), body["detail"]
+        assert format_euros_fr(60_000) in body["detail"]
+    # An explicit amount above the ceiling is refused the same way.
+    assert_problem(await vote(await login(COMMITTEE[0]), application["id"], amount_cents=50_001), 409)
     shown = (await (await login(COMMITTEE[0])).get(f"/api/v1/applications/{application['id']}")).json()
-    assert shown["status"] == "under_review"
-    assert shown["amount_granted_cents"] is None
-    assert len(shown["votes"]) == 2
-    assert await vote_count(session_factory, application["id"]) == 2
+    assert (shown["status"], shown["amount_granted_cents"], shown["votes"]) == ("submitted", None, [])
+    assert await vote_count(session_factory, application["id"]) == 0
     assert await reservation_count(session_factory) == 0
     assert await fund_wide_reserved(login) == 0
     assert await outbox_count(session_factory) == outbox_before
+    assert await count(session_factory, AuditEvent) == audit_before
 
 
 async def test_a_member_may_grant_less_within_the_ceiling(login) -> None:
     application = await submitted(await login("referent@example.org"), amount_requested_cents=60_000)
-    for email in COMMITTEE[:2]:
-        assert (await vote(await login(email), application["id"])).status_code == 201
+    for email, amount in zip(COMMITTEE[:2], (45_000, 50_000), strict=True):
+        assert (await vote(await login(email), application["id"], amount_cents=amount)).status_code == 201
     response = await vote(await login(COMMITTEE[2]), application["id"], amount_cents=40_000)
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "approved"
@@ -354,16 +361,17 @@ async def test_the_yearly_ceiling_per_student_is_enforced_at_the_decision(login,
     assert (aid["granted_cents"], aid["pending_cents"], aid["remaining_cents"]) == (150_000, 60_000, 50_000)
     assert aid["yearly_ceiling_cents"] == 200_000
 
-    for email in COMMITTEE[:2]:
-        assert (await vote(await login(email), second["id"])).status_code == 201
-    response = await vote(await login(COMMITTEE[2]), second["id"])
+    # An approval of the 600 € asked is refused at the vote already, naming the yearly ceiling.
+    response = await vote(await login(COMMITTEE[0]), second["id"])
     body = assert_problem(response, 409)
     assert body["code"] == "yearly_ceiling_exceeded"
     assert format_euros_fr(200_000) in body["detail"]
-    assert await vote_count(session_factory, second["id"]) == 2
-    assert (await referent.get(f"/api/v1/applications/{second['id']}")).json()["status"] == "under_review"
+    assert await vote_count(session_factory, second["id"]) == 0
+    assert (await referent.get(f"/api/v1/applications/{second['id']}")).json()["status"] == "submitted"
 
-    # The same member grants what is left: exactly up to the ceiling.
+    # The members grant what is left: exactly up to the ceiling.
+    for email in COMMITTEE[:2]:
+        assert (await vote(await login(email), second["id"], amount_cents=50_000)).status_code == 201
     response = await vote(await login(COMMITTEE[2]), second["id"], amount_cents=50_000)
     assert response.status_code == 201, response.text
     assert (response.json()["status"], response.json()["amount_granted_cents"]) == ("approved", 50_000)
@@ -379,6 +387,7 @@ async def test_the_student_aid_shows_granted_pending_and_remaining(login) -> Non
     assert response.json() == {
         "fiscal_year": response.json()["fiscal_year"],
         "granted_cents": 0,
+        "paid_cents": 0,
         "pending_cents": 0,
         "yearly_ceiling_cents": 200_000,
         "remaining_cents": 200_000,
@@ -412,7 +421,8 @@ async def test_the_referent_sees_the_caps_on_the_application_and_the_committee_d
     application = await submitted_for(referent, student, amount_requested_cents=20_000)
     caps = (await referent.get(f"/api/v1/applications/{application['id']}")).json()["caps"]
     assert caps["student_granted_cents"] == 10_000
-    assert caps["student_pending_cents"] == 0  # the application itself is left out
+    # The same figures as the student's page: the application itself is among those being decided.
+    assert caps["student_pending_cents"] == 20_000
     assert caps["student_yearly_ceiling_cents"] == 200_000
     assert caps["student_remaining_cents"] == 190_000
     assert caps["category_ceiling_cents"] == 50_000

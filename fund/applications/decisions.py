@@ -4,6 +4,7 @@ payment event), the chair's casting decision, cancellation, appeal and ratificat
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -194,6 +195,10 @@ async def vote(
         raise Conflict("recused_cannot_vote", reference=application.reference)
     if voted:
         raise Conflict("already_voted", reference=application.reference)
+    fund = await get_fund(uow.session, application.fund_id)
+    policy = Policy.model_validate(fund.policy)
+    if amount is not None:  # an approval the decision could not grant is refused now, naming the ceiling
+        await caps.check_vote(uow.session, fund, policy, application, amount)
     if meeting_id is None:  # cast from the queue while an open meeting has it on its agenda: it counts there
         meeting_id = await meeting_attendance.meeting_for_vote(uow.session, application)
     if meeting_id is not None:  # whoever votes in a meeting is present at it
@@ -224,7 +229,6 @@ async def vote(
     if application.status == "submitted":
         await _transition(uow, application, "start_review", actor)
     votes = await _votes(uow, application)
-    policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
     outcome = decide(
         policy,
         amount_requested_cents=application.amount_requested_cents,
@@ -406,6 +410,36 @@ async def awaiting_ratification(
 
 
 @dataclass(frozen=True)
+class MyVote:
+    """A member's own part in a request's current round: their vote, or their recusal (``choice`` "recused", the
+    reason in ``comment``)."""
+
+    choice: str
+    amount_cents: int | None
+    comment: str | None
+    at: datetime.datetime
+
+
+async def my_votes(uow: UnitOfWork, user: User, applications: Sequence[Application]) -> dict[UUID, MyVote]:
+    """For each request of ``applications`` the member voted on in its current round (or recused from), what they
+    did: two queries whatever the number of requests."""
+    if not applications or not is_committee(user):
+        return {}
+    rounds = {a.id: a.review_round for a in applications}
+    found: dict[UUID, MyVote] = {}
+    for recusal in await uow.session.scalars(
+        select(Recusal).where(Recusal.member_id == user.id, Recusal.application_id.in_(rounds))
+    ):
+        found[recusal.application_id] = MyVote("recused", None, recusal.reason, recusal.created_at)
+    for cast in await uow.session.scalars(
+        select(Vote).where(Vote.member_id == user.id, Vote.application_id.in_(rounds))
+    ):
+        if cast.round == rounds[cast.application_id]:
+            found[cast.application_id] = MyVote(cast.choice, cast.amount_cents, cast.comment, cast.created_at)
+    return found
+
+
+@dataclass(frozen=True)
 class MemberStanding:
     """Where a committee member stands on one request: what the request page offers them."""
 
@@ -415,6 +449,7 @@ class MemberStanding:
     may_vote: bool
     chair_may_decide: bool
     fast_track: bool
+    mine: MyVote | None = None
 
 
 async def standing_of(uow: UnitOfWork, user: User, application: Application) -> MemberStanding:
@@ -422,13 +457,9 @@ async def standing_of(uow: UnitOfWork, user: User, application: Application) -> 
     member = Member.of(user)
     conflicted = conflict_of_interest(member, application) is not None
     votes = await _votes(uow, application)
-    voted = any(v.member_id == user.id for v in votes)
-    recused = (
-        await uow.session.scalar(
-            select(Recusal.id).where(Recusal.application_id == application.id, Recusal.member_id == user.id)
-        )
-        is not None
-    )
+    mine = (await my_votes(uow, user, [application])).get(application.id)
+    voted = mine is not None and mine.choice != "recused"
+    recused = mine is not None and mine.choice == "recused"
     chair_may_decide = fast_track = False
     if user.has_role("chair") and not conflicted and application.status in workflow.AWAITING_DECISION:
         policy = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy)
@@ -441,4 +472,5 @@ async def standing_of(uow: UnitOfWork, user: User, application: Application) -> 
         may_vote=may_vote(member, application, recused=recused, voted=voted),
         chair_may_decide=chair_may_decide,
         fast_track=fast_track,
+        mine=mine,
     )

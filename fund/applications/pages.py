@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
 from sqlalchemy import select
 
-from fund.applications import deadlines, decisions, views, workflow
+from fund.applications import caps, deadlines, decisions, views, workflow
 from fund.applications import service as applications
-from fund.applications.access import is_committee, is_owner, readable
+from fund.applications.access import Member, conflict_of_interest, is_committee, is_owner, readable
 from fund.applications.models import Application
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -39,7 +39,7 @@ from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
 from fund.funds.policy import CATEGORIES, Policy, category_label
-from fund.funds.service import policy_of
+from fund.funds.service import get_fund, policy_of
 from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
 from fund.students import service as students_service
@@ -186,12 +186,55 @@ class HomePages(PageController):
                     .limit(200)
                 )
             )
+            mine = await decisions.my_votes(UnitOfWork(session, None), user, waiting)
         now = datetime.datetime.now(datetime.UTC)
         rows = sorted(
             ((a, deadlines.decision_due(a, policy), deadlines.is_late(a, policy, now)) for a in waiting),
             key=lambda r: (not r[0].urgent, r[1]),
         )
-        return page(request, "applications/comite.html", user, rows=rows)
+        # « À voter » first; then what the member voted on, waiting for the others; then what they take no part in.
+        member = Member.of(user)
+        groups: dict[str, list[tuple[Application, datetime.datetime, bool]]] = {"vote": [], "voted": [], "aside": []}
+        for row in rows:
+            done = mine.get(row[0].id)
+            if done is None and conflict_of_interest(member, row[0]) is None:
+                groups["vote"].append(row)
+            else:
+                groups["voted" if done is not None and done.choice != "recused" else "aside"].append(row)
+        return page(request, "applications/comite.html", user, rows=rows, groups=groups, mine=mine)
+
+
+async def _panel_shown(
+    uow: UnitOfWork, user: User, application: Application, owner: bool, committee: bool
+) -> tuple[caps.RequestLimits, caps.Recused | None] | None:
+    """The limits the page shows (with the member's recusal): to the committee before the decision, to the referent
+    while they may edit."""
+    if (committee and application.status in workflow.PENDING) or (owner and application.status in workflow.EDITABLE):
+        fund = await get_fund(uow.session, application.fund_id)
+        return await caps.panel(uow.session, fund, application, user.id if committee else None)
+    return None
+
+
+def _warnings(limits: caps.RequestLimits | None, typed: str, committee: bool) -> list[str]:
+    """What an amount typed in the field (empty: the amount requested) goes over."""
+    if limits is None:
+        return []
+    try:
+        amount = parse_euros(typed)
+    except ValueError as exc:
+        return [f"Montant illisible : {exc}."]
+    return limits.warnings(amount, envelope=committee)
+
+
+def _filing_warnings(aid: caps.AidSummary | None, category: str, typed: str) -> list[str]:
+    """What the amount the referent typed goes over, for this student and category (nothing while unreadable: the
+    field's own check says why)."""
+    if aid is None:
+        return []
+    try:
+        return caps.filing_warnings(aid, category, parse_euros(typed))
+    except ValueError:
+        return []
 
 
 class ReasonForm(BaseModel):
@@ -220,6 +263,8 @@ class ChairForm(BaseModel):
     reason: str = ""
 
 
+# The refusals of an approving vote that concern its amount.
+OVER_A_LIMIT = {code: "amount" for code in ("category_ceiling_exceeded", "yearly_ceiling_exceeded", "budget_exhausted")}
 Action = Callable[[UnitOfWork, User], Awaitable[object]]
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 HOUR = datetime.timedelta(hours=1)
@@ -249,10 +294,12 @@ class CaseController(PageController):
                 return page(request, "web/introuvable.html", user, status_code=404)
             await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
             owner = is_owner(user, application)
-            aid = await applications.caps_for(uow, application) if owner else None
-            case = await views.detailed(uow, user, application, aid=aid)
-            history = await applications.history_of(uow, user, application_id)
             committee = is_committee(user)
+            aid = await applications.caps_for(uow, application) if owner else None
+            panel = await _panel_shown(uow, user, application, owner, committee)
+            limits = panel[0] if panel else None
+            case = await views.detailed(uow, user, application, aid=aid, panel=panel if committee else None)
+            history = await applications.history_of(uow, user, application_id)
             standing = await decisions.standing_of(uow, user, application) if committee else None
             payments = list(
                 await session.scalars(
@@ -275,6 +322,8 @@ class CaseController(PageController):
             can_vote=bool(standing and standing.may_vote),
             can_recuse=bool(standing and standing.may_vote),
             aid=aid,
+            limits=limits,
+            amount_warnings=_warnings(limits, (form or {}).get("amount", ""), committee),
             payments=payments,
             payment_fr=PAYMENT_FR,
             form=form or {},
@@ -295,15 +344,17 @@ class CaseController(PageController):
         *,
         fields: dict[str, str],
         form: dict[str, str],
+        codes: dict[str, str] | None = None,
     ) -> Template | Redirect:
-        """Run ``action``; on success, back to the page with ``done``; on a refusal, the page with the error."""
+        """Run ``action``; on success, back to the page with ``done``; on a refusal, the page with the error (on the
+        field ``codes`` names for its code, else in the banner)."""
         async with state.session_factory() as session:
             try:
                 await action(uow_of(state, session), user)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             except DomainError as exc:
-                errors = domain_errors(exc, fields)
+                errors = domain_errors(exc, fields, codes=codes)
                 return await self._page(request, state, user, application_id, errors=errors, form=form)
         flash(request, done)
         return Redirect(f"/demandes/{application_id}", status_code=303)
@@ -318,6 +369,31 @@ class CaseController(PageController):
         form: dict[str, str],
     ) -> Template:
         return await self._page(request, state, user, application_id, errors=errors, form=form)
+
+    @get("/{application_id:uuid}/alertes-montant")
+    async def amount_warnings(
+        self,
+        application_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        state: State,
+        amount: FromQuery[str] = "",
+        vide: FromQuery[str] = "",
+    ) -> Template:
+        """The fragment next to the committee's amount field, as it is typed: the limits the amount goes over. An
+        empty field is the amount requested (the vote's), or nothing to check (``vide=rien``: the chair's, whose
+        empty field grants the lowest approving amount)."""
+        user = await signed_in(request, state, *COMMITTEE_ROLES)
+        async with state.session_factory() as session:
+            uow = UnitOfWork(session, None)
+            try:
+                application = await applications.get(uow, user, application_id)
+            except NotFound:
+                return page(request, "web/introuvable.html", user, status_code=404)
+            panel = await _panel_shown(uow, user, application, False, True)
+        limits = panel[0] if panel and (amount.strip() or vide != "rien") else None
+        return page(
+            request, "applications/_alertes_montant.html", user, amount_warnings=_warnings(limits, amount, True)
+        )
 
     @get("/{application_id:uuid}")
     async def case_page(
@@ -548,6 +624,7 @@ class CaseController(PageController):
             "Vote enregistré.",
             fields={"amount_cents": "amount", "comment": comment_field},
             form=form,
+            codes=OVER_A_LIMIT,  # the refusal next to the amount field
         )
 
     @post("/{application_id:uuid}/decision-presidence", status_code=303)
@@ -586,6 +663,7 @@ class CaseController(PageController):
             "Décision de la présidence enregistrée.",
             fields={"amount_cents": "chair_amount", "reason": "chair_reason"},
             form=form,
+            codes={code: "chair_amount" for code in OVER_A_LIMIT},
         )
 
 
@@ -632,6 +710,7 @@ class NewRequestController(PageController):
             payee_kinds=PAYEE_KINDS,
             form=form,
             aid=aid,
+            amount_warnings=_filing_warnings(aid, form.category, form.amount),
             category=form.category,
             # the fund's own targets (the policy), in hours
             target_hours={urgent: deadlines.decision_target(policy, urgent) // HOUR for urgent in (False, True)},
@@ -657,8 +736,10 @@ class NewRequestController(PageController):
         state: State,
         student_id: FromQuery[str] = "",
         category: FromQuery[str] = "",
+        amount: FromQuery[str] = "",
     ) -> Template:
-        """The fragment under the student's field: aid this year, room left under the ceilings."""
+        """The fragment under the student's field: aid this year, room left under the ceilings; and, next to the
+        amount field, the limits the amount typed goes over."""
         user = await signed_in(request, state, "referent")
         aid = None
         try:
@@ -666,7 +747,14 @@ class NewRequestController(PageController):
                 aid = await students_service.aid_of(UnitOfWork(session, None), user, UUID(student_id))
         except (ValueError, NotFound):
             aid = None
-        return page(request, "applications/_aide.html", user, aid=aid, category=category)
+        return page(
+            request,
+            "applications/_aide.html",
+            user,
+            aid=aid,
+            category=category,
+            amount_warnings=_filing_warnings(aid, category, amount),
+        )
 
     @post("/verifier-iban", status_code=200)
     async def check_iban(

@@ -166,10 +166,53 @@ class CapsOut(msgspec.Struct, kw_only=True):
 
     fiscal_year: int
     student_granted_cents: int
+    student_paid_cents: int = 0
     student_pending_cents: int
     student_yearly_ceiling_cents: int | None
     student_remaining_cents: int | None
     category_ceiling_cents: int | None
+    warnings: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="While the referent may still change the request (draft, question): the limits the amount "
+            "requested goes over, in French (a warning; the committee cannot grant above a ceiling)"
+        ),
+    ] = []
+
+
+class LimitsOut(msgspec.Struct, kw_only=True):
+    """For the committee and the chair, before voting: what bounds the amount granted to this request (the same
+    figures as the referent's ``caps``, one computation)."""
+
+    fiscal_year: int
+    category_ceiling_cents: int | None
+    student_granted_cents: int
+    student_paid_cents: int
+    student_pending_cents: int
+    student_yearly_ceiling_cents: int | None
+    room_cents: Annotated[
+        int | None,
+        msgspec.Meta(description="What may still be granted to this request under the yearly ceiling per student"),
+    ]
+    envelope_label: Annotated[
+        str | None, msgspec.Meta(description="The covering budget envelope with the least left (null: none)")
+    ]
+    envelope_available_cents: int | None
+    warnings: Annotated[
+        list[str], msgspec.Meta(description="The limits the amount requested goes over, in French (empty: none)")
+    ]
+
+
+class MyVoteOut(msgspec.Struct, kw_only=True):
+    """The caller's own part in the current round: their vote, or their recusal."""
+
+    vote: Annotated[
+        Literal["approve", "reject", "abstain", "recused"],
+        msgspec.Meta(description="``recused``: the caller stood aside (``comment`` holds the reason)"),
+    ]
+    amount_cents: int | None = None
+    comment: str | None = None
+    at: datetime.datetime
 
 
 class StudentSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -224,6 +267,17 @@ class ApplicationOut(msgspec.Struct, kw_only=True):
     status_label: Annotated[
         str, msgspec.Meta(description="The status as people read it, in French (follows the money once granted)")
     ] = ""
+    my_vote: Annotated[
+        MyVoteOut | None,
+        msgspec.Meta(
+            description="Committee members and the chair: their own vote (or recusal) in the current round; null "
+            "when they have not voted yet, and for every other reader"
+        ),
+    ] = None
+    limits: Annotated[
+        LimitsOut | None,
+        msgspec.Meta(description="Committee members and the chair, in the request's own answer: the limits"),
+    ] = None
 
 
 class ApplicationPage(msgspec.Struct, kw_only=True):

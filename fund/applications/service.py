@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import SmallInteger, bindparam, cast, func, select
+from sqlalchemy import SmallInteger, Uuid, bindparam, cast, func, null, select
 from sqlalchemy.dialects.postgresql import insert
 
 from fund.applications import caps, workflow
@@ -25,7 +25,7 @@ from fund.applications.access import (
     readable_condition,
     reader_params,
 )
-from fund.applications.models import Application, Vote, reference_counters
+from fund.applications.models import Application, Recusal, Vote, reference_counters
 from fund.applications.schemas import (
     ApplicationCreate,
     ApplicationPatch,
@@ -42,7 +42,7 @@ from fund.core.pagination import PageRequest, cut_page
 from fund.core.security import FieldCipher
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
-from fund.funds.calendar import fiscal_year_of, local_day
+from fund.funds.calendar import local_day
 from fund.funds.models import Fund
 from fund.funds.policy import Policy
 from fund.funds.service import get_fund
@@ -294,9 +294,17 @@ class ListRow(NamedTuple):
     trade: str | None
     first_name: str
     last_name: str
+    # The reader's own part in the current round, for committee members and the chair (null for others).
+    my_vote: str | None
+    my_amount_cents: int | None
+    my_comment: str | None
+    my_vote_at: datetime.datetime | None
+    my_recusal: str | None
+    my_recusal_at: datetime.datetime | None
 
 
-LIST_FIELDS = ListRow._fields[:-4]
+LIST_FIELDS = ListRow._fields[: ListRow._fields.index("birth_date")]
+MY_VOTE_FIELDS = ListRow._fields[ListRow._fields.index("my_vote") :]
 
 
 @functools.cache
@@ -305,6 +313,10 @@ def _list_query(
 ) -> DriverQuery:
     """The list's statement for one shape of reader and filters, built and compiled once: the values are bound
     parameters; asyncpg runs it (``DriverQuery``)."""
+    columns: list[Any] = [null()] * len(MY_VOTE_FIELDS)
+    if committee:
+        columns = [Vote.choice, Vote.amount_cents, Vote.comment, Vote.created_at, Recusal.reason, Recusal.created_at]
+    mine = [column.label(name) for column, name in zip(columns, MY_VOTE_FIELDS, strict=True)]
     query = (
         select(
             *(getattr(Application, name) for name in LIST_FIELDS),
@@ -312,10 +324,19 @@ def _list_query(
             Student.trade,
             Student.first_name,
             Student.last_name,
+            *mine,
         )
         .join(Student, Student.id == Application.student_id)
         .where(readable_condition(referent=referent, committee=committee))
     )
+    if committee:  # at most one vote per member and round, one recusal per member: no row is repeated
+        reader = bindparam("reader_id", type_=Uuid())
+        query = query.outerjoin(
+            Vote,
+            (Vote.application_id == Application.id)
+            & (Vote.member_id == reader)
+            & (Vote.round == Application.review_round),
+        ).outerjoin(Recusal, (Recusal.application_id == Application.id) & (Recusal.member_id == reader))
     if status:
         query = query.where(Application.status == bindparam("status"))
     if category:
@@ -334,6 +355,8 @@ async def list_for(
     date and trade): one statement whatever the page size."""
     after = page.after_id()
     params: dict[str, Any] = {"limit": page.limit + 1, **reader_params(user)}
+    if is_committee(user):
+        params["reader_id"] = user.id
     for name in ("status", "category", "school_id"):
         if getattr(filters, name):
             params[name] = getattr(filters, name)
@@ -377,14 +400,9 @@ async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[
 
 
 async def caps_for(uow: UnitOfWork, application: Application, fund: Fund | None = None) -> caps.AidSummary:
-    """The student's aid this fiscal year (today's), the application itself left out."""
+    """The student's aid this fiscal year (today's): ``caps.aid_this_year``, the figures every page shows."""
     fund = fund or await get_fund(uow.session, application.fund_id)
-    policy = Policy.model_validate(fund.policy)
-    # The application server's clock (not the database's: a round trip less); it only picks today's fiscal year.
-    fiscal_year = fiscal_year_of(fund, local_day(datetime.datetime.now(datetime.UTC)))
-    return await caps.student_aid(
-        uow.session, fund, policy, application.student_id, fiscal_year, exclude=application.id
-    )
+    return await caps.aid_this_year(uow.session, fund, application.student_id)
 
 
 async def change_payee(

@@ -17,13 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import access, service, workflow
-from fund.applications.caps import AidSummary
+from fund.applications.caps import AidSummary, Recused, RequestLimits, filing_warnings
+from fund.applications.caps import panel as caps_panel
 from fund.applications.models import Application, Vote
 from fund.applications.schemas import (
     ApplicationOut,
     ApplicationPage,
     CapsOut,
     DecisionOut,
+    LimitsOut,
+    MyVoteOut,
     PayeeKind,
     PayeeOut,
     StudentSummary,
@@ -33,9 +36,11 @@ from fund.auth.models import User
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
 from fund.funds.models import Fund
+from fund.funds.service import get_fund
 from fund.students.models import Student, age_on
 
 Ratification = Literal["ratified", "disavowed"] | None
+MyVoteChoice = Literal["approve", "reject", "abstain", "recused"]
 
 
 def to_out(
@@ -47,6 +52,8 @@ def to_out(
     votes: list[Vote] | None = None,
     caps: CapsOut | None = None,
     payment: str | None = None,
+    my_vote: MyVoteOut | None = None,
+    limits: LimitsOut | None = None,
 ) -> ApplicationOut:
     """What this reader may see of a request: the payee (and the student's aid) only for the school's referents.
 
@@ -98,6 +105,8 @@ def to_out(
         votes=[vote_out(v) for v in votes] if votes is not None else None,
         payment_status=payment,
         status_label=workflow.shown_status(status, payment),
+        my_vote=my_vote if access.is_committee(user) else None,
+        limits=limits if access.is_committee(user) else None,
     )
 
 
@@ -134,11 +143,26 @@ def page_of(
                     name=f"{row.first_name} {row.last_name}" if owner else None,
                 ),
                 payment=(payments or {}).get(row.id),
+                my_vote=row_vote(row),
             )
             for row in rows
         ],
         next_cursor=cursor,
     )
+
+
+def row_vote(row: service.ListRow) -> MyVoteOut | None:
+    """A committee member's own part in a listed request (the list's statement reads it)."""
+    if row.my_vote is not None and row.my_vote_at is not None:
+        return MyVoteOut(
+            vote=cast(MyVoteChoice, row.my_vote),
+            amount_cents=row.my_amount_cents,
+            comment=row.my_comment,
+            at=row.my_vote_at,
+        )
+    if row.my_recusal is not None and row.my_recusal_at is not None:
+        return MyVoteOut(vote="recused", comment=row.my_recusal, at=row.my_recusal_at)
+    return None
 
 
 def summary_of(student: Student | None, *, owner: bool = False) -> StudentSummary | None:
@@ -165,6 +189,22 @@ def vote_out(vote: Vote) -> VoteOut:
     )
 
 
+def limits_out(limits: RequestLimits) -> LimitsOut:
+    aid = limits.aid
+    return LimitsOut(
+        fiscal_year=aid.fiscal_year,
+        category_ceiling_cents=limits.category_ceiling_cents,
+        student_granted_cents=aid.granted_cents,
+        student_paid_cents=aid.paid_cents,
+        student_pending_cents=aid.pending_cents,
+        student_yearly_ceiling_cents=aid.yearly_ceiling_cents,
+        room_cents=limits.room_cents,
+        envelope_label=limits.envelope.label if limits.envelope else None,
+        envelope_available_cents=limits.envelope.available_cents if limits.envelope else None,
+        warnings=limits.warnings(None),
+    )
+
+
 async def detailed(
     uow: UnitOfWork,
     user: User,
@@ -172,26 +212,53 @@ async def detailed(
     student: Student | None = None,
     fund: Fund | None = None,
     aid: AidSummary | None = None,
+    panel: tuple[RequestLimits, Recused | None] | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
     student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
-    the request; the request page computes the aid once for its own panel)."""
+    the request; the request page computes the aid and the committee's panel once for its own use). Committee
+    members and the chair also read their own vote (or recusal) and, before the decision, the request's limits
+    (``caps.panel``: one statement more)."""
     student = student or await uow.session.get(Student, application.student_id)
     owner = access.is_owner(user, application)
     # A draft was never before the committee: no votes to read.
     votes = [] if application.status == "draft" else await service.votes_of(uow, application)
     caps = None
+    my_vote = limits_shown = None
     if owner:
         summary = aid or await service.caps_for(uow, application, fund)
         caps = CapsOut(
             fiscal_year=summary.fiscal_year,
             student_granted_cents=summary.granted_cents,
+            student_paid_cents=summary.paid_cents,
             student_pending_cents=summary.pending_cents,
             student_yearly_ceiling_cents=summary.yearly_ceiling_cents,
             student_remaining_cents=summary.remaining_cents,
             category_ceiling_cents=summary.category_ceilings_cents.get(application.category),
+            warnings=filing_warnings(summary, application.category, application.amount_requested_cents)
+            if application.status in workflow.EDITABLE
+            else [],
         )
     payment = (await payment_standings(uow.session, [application]))[application.id]
+    if access.is_committee(user):
+        pending = application.status in workflow.PENDING  # before the decision: the limits
+        cast_vote = next((v for v in votes if v.member_id == user.id and v.round == application.review_round), None)
+        recused = None
+        if pending or cast_vote is None:  # one statement: the limits and the member's recusal
+            if panel is None:
+                fund = fund or await get_fund(uow.session, application.fund_id)
+                panel = await caps_panel(uow.session, fund, application, user.id)
+            limits, recused = panel
+            limits_shown = limits_out(limits) if pending else None
+        if cast_vote is not None:
+            my_vote = MyVoteOut(
+                vote=cast(MyVoteChoice, cast_vote.choice),
+                amount_cents=cast_vote.amount_cents,
+                comment=cast_vote.comment,
+                at=cast_vote.created_at,
+            )
+        elif recused is not None:
+            my_vote = MyVoteOut(vote="recused", comment=recused.reason, at=recused.at)
     return to_out(
         application,
         user,
@@ -200,6 +267,8 @@ async def detailed(
         votes=votes,
         caps=caps,
         payment=payment,
+        my_vote=my_vote,
+        limits=limits_shown,
     )
 
 

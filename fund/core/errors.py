@@ -81,7 +81,8 @@ REFUSALS: dict[str, str] = {
         "Un virement au bénéficiaire actuel est dans une remise ou à la banque : attendez qu'il soit payé ou rejeté."
     ),
     "category_ceiling_exceeded": (
-        "Plafond dépassé : une aide « {category} » est plafonnée à {ceiling} par demande ; {amount} seraient accordés."
+        # committee limits (issue 14): the refusal names the ceiling, at the vote as at the decision
+        "Plafond de la catégorie dépassé : {ceiling} au plus pour {category} ; {amount} seraient accordés."
     ),
     "yearly_ceiling_exceeded": (
         "Plafond annuel dépassé : {ceiling} par élève pour l'exercice {fiscal_year} ; {granted} déjà accordés, "

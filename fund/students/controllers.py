@@ -56,6 +56,7 @@ class StudentController(Controller):
         return StudentAidOut(
             fiscal_year=summary.fiscal_year,
             granted_cents=summary.granted_cents,
+            paid_cents=summary.paid_cents,
             pending_cents=summary.pending_cents,
             yearly_ceiling_cents=summary.yearly_ceiling_cents,
             remaining_cents=summary.remaining_cents,

@@ -75,6 +75,7 @@ class StudentOut(BaseModel):
 class StudentAidOut(BaseModel):
     fiscal_year: int
     granted_cents: int
+    paid_cents: int
     pending_cents: int
     yearly_ceiling_cents: int | None
     remaining_cents: int | None

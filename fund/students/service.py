@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from fund.applications.caps import AidSummary, student_aid
+from fund.applications.caps import AidSummary, aid_this_year
 from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.core.errors import InvalidInput, NotFound
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
-from fund.funds.calendar import fiscal_year_of, local_day
-from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.students.access import may_see, owned_schools, readable
 from fund.students.models import Student
@@ -75,9 +73,7 @@ async def get_visible(uow: UnitOfWork, user: User, student_id: UUID) -> Student:
 
 
 async def aid_of(uow: UnitOfWork, user: User, student_id: UUID) -> AidSummary:
+    """The student's aid this fiscal year: ``caps.aid_this_year``, the same figures as on their requests."""
     student = await get_visible(uow, user, student_id)
     fund = await get_fund(uow.session, user.fund_id)
-    policy = Policy.model_validate(fund.policy)
-    today = await uow.session.scalar(select(func.now()))
-    assert today is not None
-    return await student_aid(uow.session, fund, policy, student.id, fiscal_year_of(fund, local_day(today)))
+    return await aid_this_year(uow.session, fund, student.id)

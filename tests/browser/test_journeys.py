@@ -75,7 +75,7 @@ async def test_a_request_goes_from_the_form_through_the_committee_to_the_payment
         await member.get_by_role("link", name=reference).click()
         await expect(member.get_by_role("heading", level=1)).to_contain_text(reference)
         await member.get_by_role("button", name="Approuver", exact=True).click()
-        await expect(member.get_by_text("Vous avez voté sur cette demande.")).to_be_visible()
+        await expect(member.get_by_text("Vous avez voté : Pour, 123,45\u00a0€")).to_be_visible()
     await expect(member.get_by_role("heading", level=1)).to_contain_text("Accordée")
     await referent.reload()
     await expect(heading).to_contain_text("Accordée")
