@@ -10,6 +10,7 @@ import datetime
 import io
 import re
 from html import unescape
+from urllib.parse import urlencode
 
 import openpyxl
 from lxml import etree
@@ -482,7 +483,7 @@ async def test_other_roles_are_sent_home_from_every_page_and_cannot_post(login, 
 async def test_signed_out_visitors_are_sent_to_the_sign_in_page(app_client, demo) -> None:
     for url in ("/comptabilite", "/remises", "/releves", "/exports", "/exports/fichier?format=csv"):
         response = await app_client.get(url, follow_redirects=False)
-        assert response.headers["location"] == "/connexion", url
+        assert response.headers["location"] == "/connexion?" + urlencode({"suite": url}), url
 
 
 async def test_a_post_without_the_csrf_token_is_refused(login, session_factory, settings) -> None:
