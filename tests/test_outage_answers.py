@@ -1,0 +1,102 @@
+"""What a client and a browser get while the database cannot be reached (issue 14): an application whose
+PostgreSQL does not answer (nothing listens on its port) answers every request at once with a 503 and
+``Retry-After`` — a problem with a stable code for the API, a French page for a browser — and ``/health`` says so at
+once. The restart itself, under load, is ``tests/test_outage.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from fund.core.embedded import free_port
+from fund.core.errors import REFUSALS
+from fund.core.outage import OUTAGE, RETRY_AFTER_S, is_outage
+from fund.core.settings import Settings
+from tests.helpers import application_body, running_app
+
+
+@pytest.fixture
+async def unreachable(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    dead = settings.model_copy(update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/fund"})
+    async with running_app(dead) as client:
+        yield client
+    OUTAGE.over()
+
+
+def _assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == "database_unavailable"
+    assert body["detail"].startswith("Service momentanément indisponible")
+    assert "Traceback" not in response.text
+
+
+async def test_every_api_call_answers_503_with_retry_after_while_the_database_is_unreachable(unreachable) -> None:
+    token = {"Authorization": "Bearer some-token-the-database-would-check"}
+    calls = [
+        unreachable.get("/api/v1/applications", headers=token),
+        unreachable.get("/api/v1/me", headers=token),
+        unreachable.post("/api/v1/auth/token", json={"email": "referent@example.org", "password": "x" * 12}),
+        unreachable.post(
+            "/api/v1/applications",
+            json=application_body("01a23b97-6d64-77e9-925d-c129b081fc29"),
+            headers={**token, "Idempotency-Key": "k-1"},
+        ),
+    ]
+    started = time.monotonic()
+    for response in await asyncio.gather(*calls):
+        _assert_unavailable(response)
+    assert time.monotonic() - started < 5  # at once, not after a connection timeout
+    assert OUTAGE.ongoing
+
+
+async def test_health_says_503_at_once_when_the_database_is_unreachable(unreachable) -> None:
+    started = time.monotonic()
+    response = await unreachable.get("/health")
+    assert time.monotonic() - started < 3
+    assert response.status_code == 503
+    assert response.json()["database"] == "unavailable"
+
+
+async def test_a_browser_gets_a_french_page_503_while_the_database_is_unreachable(unreachable) -> None:
+    page = await unreachable.get("/connexion")
+    token = unreachable.cookies.get("csrftoken")
+    response = await unreachable.post(
+        "/connexion",
+        data={"email": "referent@example.org", "password": "demo-password", "_csrf_token": token or ""},
+        headers={"Accept": "text/html,application/xhtml+xml"},
+    )
+    assert page.status_code == 200
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Service momentanément indisponible" in response.text
+    assert f"Réessayez dans {RETRY_AFTER_S} secondes" in response.text
+    assert '<html lang="fr"' in response.text
+
+
+async def test_the_health_of_a_reachable_database_is_200(app_client) -> None:
+    assert (await app_client.get("/health")).status_code == 200
+
+
+def test_a_bug_is_not_mistaken_for_an_outage() -> None:
+    assert not is_outage(ValueError("bug"))
+    assert not is_outage(FileNotFoundError(2, "No such file or directory", "/data/documents/x.pdf"))
+    assert not is_outage(KeyError("database"))
+    assert "database_unavailable" in REFUSALS
+
+
+def test_a_refused_connection_met_by_the_driver_is_an_outage() -> None:
+    import asyncpg
+
+    assert is_outage(asyncpg.CannotConnectNowError("the database system is shutting down"))
+    assert is_outage(asyncpg.AdminShutdownError("terminating connection due to administrator command"))
+    wrapped = RuntimeError("while handling")
+    wrapped.__cause__ = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    assert is_outage(wrapped)
