@@ -2,10 +2,12 @@
 
 The service (``fund serve``) and a worker (``fund worker``) run on a PostgreSQL and a Redis of this module's own, so
 that stopping the database does not touch the rest of the suite. Twenty keep-alive clients file, submit, vote and
-read; PostgreSQL is stopped (``pg_ctl stop -m fast``), left down a few seconds, started again. Then:
+read (two of them browsers reloading a page); PostgreSQL is stopped (``pg_ctl stop -m fast``), left down a few
+seconds, started again. Then:
 
-- every answer during the outage is a 503 ``application/problem+json`` with ``Retry-After`` (or a 2xx: a write whose
-  commit succeeded answers from what it committed), never a 500 and never a connection dropped without an answer;
+- every answer during the outage is a 503 ``application/problem+json`` (a page: the French 503 page) with
+  ``Retry-After`` (or a 2xx: a write whose commit succeeded answers from what it committed), never a 500 and never a
+  connection dropped without an answer;
 - the service logs a few lines for the whole outage, not a traceback per request;
 - once the database is back, everything answers 2xx without restarting the service or the worker, the worker's
   jobs all complete, and nothing is doubled (the clients retry their creations with the same ``Idempotency-Key``)
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from fund.core.embedded import EmbeddedPostgres, EmbeddedRedis, embedded_available, free_port
 from fund.core.migrate import upgrade
 from fund.core.settings import to_asyncpg_url
-from tests.helpers import DEMO_PASSWORD, application_body
+from tests.helpers import DEMO_PASSWORD, application_body, sign_in
 
 pytestmark = pytest.mark.skipif(not embedded_available(), reason="needs the embedded PostgreSQL and Redis")
 
@@ -155,9 +157,11 @@ class Load:
     running: bool = True
 
     async def call(
-        self, client: httpx.AsyncClient, method: str, path: str, who: str, *, retry: bool = False, **kw: Any
+        self, client: httpx.AsyncClient, method: str, path: str, who: str | None, *, retry: bool = False, **kw: Any
     ) -> httpx.Response | None:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}", **kw.pop("headers", {})}
+        """``who`` None: a signed-in browser (its session cookie), asking for a page."""
+        auth = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {"Accept": "text/html"}
+        headers = {**auth, **kw.pop("headers", {})}
         try:
             response = await client.request(method, path, headers=headers, **kw)
         except httpx.TransportError as exc:  # the server closed or reset the connection without an answer
@@ -167,6 +171,8 @@ class Load:
         code = None
         if response.headers.get("content-type", "").startswith("application/problem+json"):
             code = response.json().get("code")
+        elif response.status_code == 503 and "Service momentanément indisponible" in response.text:
+            code = "page:database_unavailable"
         self.seen.append(
             Seen(
                 time.monotonic(),
@@ -239,6 +245,14 @@ class Load:
                 await self.call(client, "GET", paths[i % len(paths)], who)
                 i += 1
 
+    async def browser(self) -> None:
+        """A referent's browser reloading their home page."""
+        async with httpx.AsyncClient(base_url=self.base, timeout=15) as client:
+            signed_in = await sign_in(client, REFERENT)
+            assert signed_in.status_code in (302, 303), signed_in.text
+            while self.running:
+                await self.call(client, "GET", "/referent", None)
+
 
 async def tokens_for(base: str) -> dict[str, str]:
     tokens = {}
@@ -282,6 +296,7 @@ async def test_a_postgresql_restart_under_load_is_an_outage_not_a_crash(stack: S
     log_before = {name: path.read_text(errors="replace") for name, path in stack.logs.items()}
     tasks = [asyncio.create_task(load.filer(n)) for n in range(8)]
     tasks += [asyncio.create_task(load.voter(n)) for n in range(6)]
+    tasks += [asyncio.create_task(load.browser()) for _ in range(2)]
     tasks += [asyncio.create_task(load.reader(n)) for n in range(CLIENTS - len(tasks))]
     await asyncio.sleep(2)
     before = len(load.created)
@@ -313,10 +328,15 @@ async def test_a_postgresql_restart_under_load_is_an_outage_not_a_crash(stack: S
     unavailable = [s for s in load.seen if s.status == 503]
     assert len(unavailable) > CLIENTS, f"the outage was not met: {len(unavailable)} answers 503"
     for seen in unavailable:
-        assert seen.content_type.startswith("application/problem+json"), seen
         assert (seen.retry_after or "").isdigit(), seen
-        assert seen.code == "database_unavailable", seen
+        if seen.path.startswith("/api/"):
+            assert seen.content_type.startswith("application/problem+json"), seen
+            assert seen.code == "database_unavailable", seen
+        else:  # a page: the French 503 page
+            assert seen.content_type.startswith("text/html"), seen
+            assert seen.code == "page:database_unavailable", seen
         assert down_at <= seen.at <= healthy_at + 1, seen
+    assert any(not s.path.startswith("/api/") for s in unavailable), "no page met the outage"
     refused = [s for s in load.seen if 400 <= s.status < 500]
     assert all(s.retry and s.status == 409 for s in refused), refused[:5]  # only a retry whose first try committed
     # Once the database answers, everything answers 2xx, without restarting anything.

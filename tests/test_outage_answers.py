@@ -6,17 +6,23 @@ once. The restart itself, under load, is ``tests/test_outage.py``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
+from fund.applications.models import Application, Vote
 from fund.core.embedded import free_port
 from fund.core.errors import REFUSALS
 from fund.core.outage import OUTAGE, RETRY_AFTER_S, is_outage
 from fund.core.settings import Settings
-from tests.helpers import application_body, running_app
+from tests.helpers import application_body, first_student, running_app, vote, vote_count
 
 
 @pytest.fixture
@@ -100,3 +106,78 @@ def test_a_refused_connection_met_by_the_driver_is_an_outage() -> None:
     wrapped = RuntimeError("while handling")
     wrapped.__cause__ = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
     assert is_outage(wrapped)
+
+
+# --- a write whose commit succeeded answers 2xx, even when the connection dies right after the commit -------------
+
+
+@contextlib.contextmanager
+def database_gone_after_commit() -> Iterator[list[str]]:
+    """As if PostgreSQL stopped right after a commit that changed a request or a vote: that connection is cut (its
+    socket closed) and no connection can be had until the block ends. A request that needs the database after its
+    commit then fails; one whose answer was built before the commit does not."""
+    killed: list[str] = []
+
+    def remember(session: Session, _: Any, connection: Any) -> None:
+        session.info["outage_test_raw"] = connection.connection.dbapi_connection
+
+    def changed(session: Session, *_: Any) -> None:
+        if any(isinstance(obj, (Application, Vote)) for obj in [*session.new, *session.dirty]):
+            session.info["outage_test_changed"] = True
+
+    def kill(session: Session) -> None:
+        if session.get_nested_transaction() is not None:
+            return  # a savepoint released: the transaction itself commits later
+        raw = session.info.pop("outage_test_raw", None)
+        if raw is not None and session.info.pop("outage_test_changed", False):
+            raw._connection.terminate()  # asyncpg's own connection, closed at once
+            killed.append("x")
+
+    def refuse(*_: Any) -> None:
+        if killed:
+            raise ConnectionRefusedError(111, "Connection refused (the database stopped after the commit)")
+
+    listeners: list[tuple[Any, str, Any]] = [
+        (Session, "after_begin", remember),
+        (Session, "before_flush", changed),
+        (Session, "after_commit", kill),
+        (Pool, "checkout", refuse),
+    ]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+    try:
+        yield killed
+    finally:
+        for target, name, listener in listeners:
+            event.remove(target, name, listener)
+
+
+async def test_a_create_submit_and_vote_whose_commit_succeeded_answer_2xx_though_the_database_stops_then(
+    login, session_factory
+) -> None:
+    referent = await login("referent@example.org")
+    members = [await login(email) for email in ("committee1@example.org", "committee2@example.org")]
+    body = application_body(await first_student(referent))
+    with database_gone_after_commit() as killed:
+        created = await referent.post("/api/v1/applications", json=body)
+    assert killed
+    assert created.status_code == 201, created.text
+    application_id = created.json()["id"]
+    assert created.json()["status"] == "draft"
+    with database_gone_after_commit() as killed:
+        submitted = await referent.post(f"/api/v1/applications/{application_id}/submit")
+    assert killed
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "submitted"
+    answers = []
+    for member in members:
+        with database_gone_after_commit() as killed:
+            answers.append(await vote(member, application_id))
+        assert killed
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[-1].json()["status"] == "approved"
+    # What the answers said is what was committed, and the service answers normally on new connections.
+    assert await vote_count(session_factory, application_id) == 2
+    again = await referent.get(f"/api/v1/applications/{application_id}")
+    assert again.status_code == 200
+    assert again.json()["status"] == "approved"

@@ -11,7 +11,7 @@ from sqlalchemy import ClauseElement
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from fund.core.outage import watch
+from fund.core.outage import OutageSafeSession, watch
 from fund.core.settings import Settings
 
 metadata = orm_registry.metadata
@@ -43,14 +43,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=OutageSafeSession, expire_on_commit=False)
 
 
 def create_reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions without a transaction (each statement commits alone): no BEGIN and ROLLBACK round trips around
     the one or two statements of a read. Only for routes whose statements need no atomicity together
     (``fund.auth.middleware.AUTOCOMMIT_READS``); the pool is the same."""
-    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), class_=OutageSafeSession, expire_on_commit=False
+    )
 
 
 @asynccontextmanager

@@ -111,12 +111,35 @@ OUTAGE = Outage()
 
 
 def watch(engine: AsyncEngine) -> None:
-    """A new connection made means the database answers again: the outage, if any, is over."""
+    """A new connection made means the database answers again: the outage, if any, is over. A pooled connection
+    whose socket is known closed (the server restarted, or it died right after a commit) is replaced at checkout
+    — asyncpg knows it without a round trip — instead of failing the next request's first statement."""
 
     def on_connect(*_: Any) -> None:
         OUTAGE.over()
 
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+        driver = getattr(dbapi_connection, "_connection", None)
+        if driver is not None and driver.is_closed():
+            raise exc.DisconnectionError("the pooled connection was closed")
+
     event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "checkout", on_checkout)
+
+
+class OutageSafeSession(AsyncSession):
+    """The sessions of the API, the pages, the worker and the CLI (``fund.core.db``): closing one whose connection
+    died in an outage drops the connection from the pool instead of raising — the work was committed, or will be
+    rolled back by the server anyway, and the caller's answer (a page's redirect after its commit) still stands."""
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            with contextlib.suppress(Exception):
+                await self.invalidate()
 
 
 async def close_quietly(session: AsyncSession) -> None:
