@@ -155,6 +155,7 @@ class Load:
     votes: set[tuple[str, str]] = field(default_factory=set)  # (application id, member) answered 2xx
     to_vote: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     running: bool = True
+    browser_cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
 
     async def call(
         self, client: httpx.AsyncClient, method: str, path: str, who: str | None, *, retry: bool = False, **kw: Any
@@ -246,10 +247,8 @@ class Load:
                 i += 1
 
     async def browser(self) -> None:
-        """A referent's browser reloading their home page."""
-        async with httpx.AsyncClient(base_url=self.base, timeout=15) as client:
-            signed_in = await sign_in(client, REFERENT)
-            assert signed_in.status_code in (302, 303), signed_in.text
+        """A referent's browser (signed in before the load starts) reloading their home page."""
+        async with httpx.AsyncClient(base_url=self.base, timeout=15, cookies=self.browser_cookies) as client:
             while self.running:
                 await self.call(client, "GET", "/referent", None)
 
@@ -286,7 +285,9 @@ async def load(stack: Stack) -> Load:
     async with httpx.AsyncClient(base_url=stack.base, timeout=15) as client:
         response = await client.get("/api/v1/students", headers={"Authorization": f"Bearer {tokens[REFERENT]}"})
         students = [item["id"] for item in response.json()["items"]]
-    return Load(stack.base, tokens, students)
+        signed_in = await sign_in(client, REFERENT)
+        assert signed_in.status_code in (302, 303), signed_in.text
+        return Load(stack.base, tokens, students, browser_cookies=client.cookies)
 
 
 # --- the test ------------------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class Outage:
             self.since = time.monotonic()
             self.refused = 1
             log.warning(
-                "database unreachable: answering 503 until it is back",
+                "database unreachable: requests answer 503 and jobs wait until it is back",
                 error=f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}",
                 where=where,
             )
