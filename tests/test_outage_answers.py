@@ -22,7 +22,21 @@ from fund.core.embedded import free_port
 from fund.core.errors import REFUSALS
 from fund.core.outage import OUTAGE, RETRY_AFTER_S, is_outage
 from fund.core.settings import Settings
-from tests.helpers import application_body, first_student, running_app, vote, vote_count
+from fund.disbursements.models import BankStatement, PaymentBatch
+from tests.helpers import (
+    ACCOUNTANT,
+    CHAIR,
+    application_body,
+    approved_and_scheduled,
+    camt054,
+    count,
+    entry,
+    first_student,
+    running_app,
+    vote,
+    vote_count,
+)
+from tests.test_decisions import deadlocked_request
 
 
 @pytest.fixture
@@ -111,9 +125,13 @@ def test_a_refused_connection_met_by_the_driver_is_an_outage() -> None:
 # --- a write whose commit succeeded answers 2xx, even when the connection dies right after the commit -------------
 
 
+CHANGES = (Application, Vote, PaymentBatch, BankStatement)
+
+
 @contextlib.contextmanager
 def database_gone_after_commit() -> Iterator[list[str]]:
-    """As if PostgreSQL stopped right after a commit that changed a request or a vote: that connection is cut (its
+    """As if PostgreSQL stopped right after a commit that changed a request, a vote, a batch or a statement: that
+    connection is cut (its
     socket closed) and no connection can be had until the block ends. A request that needs the database after its
     commit then fails; one whose answer was built before the commit does not."""
     killed: list[str] = []
@@ -122,7 +140,7 @@ def database_gone_after_commit() -> Iterator[list[str]]:
         session.info["outage_test_raw"] = connection.connection.dbapi_connection
 
     def changed(session: Session, *_: Any) -> None:
-        if any(isinstance(obj, (Application, Vote)) for obj in [*session.new, *session.dirty]):
+        if any(isinstance(obj, CHANGES) for obj in [*session.new, *session.dirty]):
             session.info["outage_test_changed"] = True
 
     def kill(session: Session) -> None:
@@ -181,3 +199,34 @@ async def test_a_create_submit_and_vote_whose_commit_succeeded_answer_2xx_though
     again = await referent.get(f"/api/v1/applications/{application_id}")
     assert again.status_code == 200
     assert again.json()["status"] == "approved"
+
+
+async def test_a_chair_decision_batch_and_statement_import_whose_commit_succeeded_answer_2xx_then_too(
+    login, session_factory
+) -> None:
+    deadlocked = await deadlocked_request(login)
+    chair = await login(CHAIR)
+    with database_gone_after_commit() as killed:
+        decided = await chair.post(
+            f"/api/v1/applications/{deadlocked['id']}/chair-decision", json={"outcome": "approve"}
+        )
+    assert killed
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "approved"
+
+    await approved_and_scheduled(login, session_factory)
+    accountant = await login(ACCOUNTANT)
+    with database_gone_after_commit() as killed:
+        batch = await accountant.post("/api/v1/payment-batches", json={}, headers={"Idempotency-Key": "remise-1"})
+    assert killed
+    assert batch.status_code == 202, batch.text
+    assert batch.json()["transfer_count"] >= 1
+    assert await count(session_factory, PaymentBatch) == 1
+
+    statement = {"file": ("releve.xml", camt054(entry("R-1", "10.00", "DBIT", "FS2026999999-1-1")), "text/xml")}
+    with database_gone_after_commit() as killed:
+        imported = await accountant.post("/api/v1/bank-statements", files=statement)
+    assert killed
+    assert imported.status_code == 202, imported.text
+    assert await count(session_factory, BankStatement) == 1
+    assert (await accountant.get(f"/api/v1/bank-statements/{imported.json()['id']}")).status_code == 200
