@@ -97,10 +97,10 @@ def stack() -> Iterator[Stack]:
             "FUND_JOB_TIMEOUT_SECONDS": "5",
         }
         env.pop("FUND_SMTP_URL", None)
-        subprocess.run([sys.executable, "-m", "fund.cli", "demo"], env=env, check=True, capture_output=True)
         logs = {name: tmp / f"{name}.log" for name in ("serve", "worker")}
-        for name, log in logs.items():
+        for name, log in logs.items():  # they start while the demo is seeded
             processes[name] = _start(name, env, log, handles)
+        subprocess.run([sys.executable, "-m", "fund.cli", "demo"], env=env, check=True, capture_output=True)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
