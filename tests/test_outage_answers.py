@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
@@ -120,6 +121,11 @@ def test_a_refused_connection_met_by_the_driver_is_an_outage() -> None:
     wrapped = RuntimeError("while handling")
     wrapped.__cause__ = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
     assert is_outage(wrapped)
+    assert is_outage(sqlalchemy_exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached"))
+    invalidated = sqlalchemy_exc.DBAPIError("SELECT 1", None, Exception("reset"), connection_invalidated=True)
+    assert is_outage(invalidated)
+    assert not is_outage(sqlalchemy_exc.DBAPIError("SELECT 1", None, Exception("syntax error")))
+    assert is_outage(ExceptionGroup("cleanup", [ValueError("x"), asyncpg.CannotConnectNowError("starting up")]))
 
 
 # --- a write whose commit succeeded answers 2xx, even when the connection dies right after the commit -------------
