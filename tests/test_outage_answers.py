@@ -143,7 +143,7 @@ def database_gone_after_commit() -> Iterator[list[str]]:
     killed: list[str] = []
 
     def remember(session: Session, _: Any, connection: Any) -> None:
-        session.info["outage_test_raw"] = connection.connection.dbapi_connection
+        session.info["outage_test_raw"] = connection.connection.driver_connection
 
     def changed(session: Session, *_: Any) -> None:
         if any(isinstance(obj, CHANGES) for obj in [*session.new, *session.dirty]):
@@ -154,7 +154,7 @@ def database_gone_after_commit() -> Iterator[list[str]]:
             return  # a savepoint released: the transaction itself commits later
         raw = session.info.pop("outage_test_raw", None)
         if raw is not None and session.info.pop("outage_test_changed", False):
-            raw._connection.terminate()  # asyncpg's own connection, closed at once
+            raw.terminate()  # asyncpg's own connection, closed at once
             killed.append("x")
 
     def refuse(*_: Any) -> None:

@@ -118,8 +118,8 @@ def watch(engine: AsyncEngine) -> None:
     def on_connect(*_: Any) -> None:
         OUTAGE.over()
 
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        driver = getattr(dbapi_connection, "_connection", None)
+    def on_checkout(_: Any, record: Any, *__: Any) -> None:
+        driver = record.driver_connection  # asyncpg's own connection
         if driver is not None and driver.is_closed():
             raise exc.DisconnectionError("the pooled connection was closed")
 
