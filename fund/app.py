@@ -11,7 +11,7 @@ from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIMediaType, OpenAPIResponse, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -22,12 +22,14 @@ from fund.applications.controllers import ApplicationController, RatificationCon
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
 from fund.budgets.controllers import BudgetController
+from fund.core.api_docs import OfflineSwaggerPlugin, api_docs_asset
 from fund.core.db import create_engine, create_reader_factory, create_session_factory
 from fund.core.deps import DEPENDENCIES
 from fund.core.errors import REFUSALS
 from fund.core.health import health
 from fund.core.http_security import security_headers
 from fund.core.logging import configure_logging
+from fund.core.methods import complete_allow
 from fund.core.metrics import metrics
 from fund.core.problems import EXCEPTION_HANDLERS
 from fund.core.queue import connect
@@ -137,10 +139,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             api,
             *PAGES,
             favicon,
+            api_docs_asset,
             create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
         ],
         middleware=[sessions.middleware],
-        before_send=[security_headers(production=settings.is_production)],
+        before_send=[security_headers(production=settings.is_production), complete_allow],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(template_environment())),
         csrf_config=CSRFConfig(
             secret=secret,
@@ -162,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="1.0.0",
             description="Case management for the solidarity fund of the Écoles de Production.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
+            render_plugins=[OfflineSwaggerPlugin(path="/"), JsonRenderPlugin()],
             components=Components(
                 # (a response: Litestar rebuilds ``schemas`` from the routes' own types)
                 responses={

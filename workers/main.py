@@ -28,6 +28,7 @@ from fund.auth.invitations import INVITATION_MAIL
 from fund.auth.recovery import RESET_MAIL
 from fund.core.db import create_engine, create_session_factory
 from fund.core.logging import configure_logging
+from fund.core.outage import OUTAGE, RETRY_AFTER_S, is_outage
 from fund.core.queue import OUTBOX_JOB, QUEUE_NAME, connect
 from fund.core.security import FieldCipher
 from fund.core.settings import get_settings
@@ -94,6 +95,10 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
             mailer=ctx["mailer"],
         )
     except Exception as exc:
+        if is_outage(exc):
+            # The database is away: logged once per outage, the event stays pending and is retried (then swept).
+            OUTAGE.met(exc, "worker")
+            raise Retry(defer=RETRY_AFTER_S) from exc
         if job_try >= MAX_TRIES:
             log.error("outbox event failed for good", event_id=event_id, error=str(exc))
             raise

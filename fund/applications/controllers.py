@@ -4,9 +4,11 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, patch, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from fund.applications import decisions, service
+from fund.applications.idempotency import create_once
 from fund.applications.models import STATUSES
 from fund.applications.schemas import (
     ApplicationCreate,
@@ -37,12 +39,33 @@ class ApplicationController(Controller):
     tags = ["applications"]
     dependencies = PAGE
 
-    @post(guards=[REFERENT], summary="File an aid request (draft) for a student of your school")
+    @post(
+        guards=[REFERENT],
+        summary="File an aid request (draft) for a student of your school",
+        description=(
+            "Send an `Idempotency-Key` header (up to 100 characters, unique per request you file) to make a retried "
+            "request safe: the same key with the same body gives back the request it filed (200 instead of 201, "
+            "header `Idempotent-Replayed: true`), never a second one; the same key with another body is refused "
+            "(422, `errors[0].field` = `Idempotency-Key`)."
+        ),
+        responses={200: ResponseSpec(ApplicationOut, description="A retry: the request this key filed before")},
+    )
     async def create_application(
-        self, data: JSONBody[ApplicationCreate], uow: UoW, user: CurrentUser, cipher: Cipher, actor: CurrentActor
-    ) -> ApplicationOut:
-        application = await service.create(uow, user, data, cipher, actor)
-        return await detailed(uow, user, application)
+        self,
+        data: JSONBody[ApplicationCreate],
+        uow: UoW,
+        user: CurrentUser,
+        cipher: Cipher,
+        actor: CurrentActor,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=100, required=False)
+        ] = None,
+    ) -> Response[ApplicationOut]:
+        application, created = await create_once(uow, user, data, cipher, actor, idempotency_key)
+        out = await detailed(uow, user, application)
+        if created:
+            return Response(out, status_code=201)
+        return Response(out, status_code=200, headers={"Idempotent-Replayed": "true"})
 
     @get(guards=[CASE_READERS], summary="Aid requests visible to you, newest first", opt=AUTOCOMMIT_READS)
     async def list_applications(

@@ -64,6 +64,8 @@ class Application(UUIDv7AuditBase):
         # Keyset pages of the filtered lists (migration 0011).
         Index("ix_applications_submitted_status_id", "status", "id", postgresql_where=text("submitted_at IS NOT NULL")),
         Index("ix_applications_school_id_status_id", "school_id", "status", "id"),
+        # A retried creation finds the request its key filed (migration 0020).
+        UniqueConstraint("created_by_id", "idempotency_key", name="uq_applications_idempotency_key"),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))
@@ -107,6 +109,10 @@ class Application(UUIDv7AuditBase):
     escalation_stage: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     submitted_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The API's Idempotency-Key it was filed with, and a digest of the body then sent (a key reused for another
+    # body is refused).
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class Vote(UUIDv7AuditBase):

@@ -95,8 +95,15 @@ def _set_payee(application: Application, payee: PayeeIn, cipher: FieldCipher) ->
 
 
 async def create(
-    uow: UnitOfWork, user: User, data: ApplicationCreate, cipher: FieldCipher, actor: Actor
+    uow: UnitOfWork,
+    user: User,
+    data: ApplicationCreate,
+    cipher: FieldCipher,
+    actor: Actor,
+    *,
+    idempotency: tuple[str, str] | None = None,
 ) -> Application:
+    """File a draft; ``idempotency`` is the (key, body digest) it is filed with (``fund.applications.idempotency``)."""
     if not user.has_role("referent"):
         raise Forbidden("referent_only")
     student = await uow.session.get(Student, data.student_id)
@@ -120,6 +127,8 @@ async def create(
         fast_tracked=False,
     )
     _set_payee(application, data.payee, cipher)
+    if idempotency is not None:
+        application.idempotency_key, application.idempotency_fingerprint = idempotency
     uow.session.add(application)
     await uow.session.flush()
     await record(

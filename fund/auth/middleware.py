@@ -23,6 +23,7 @@ from litestar.types import Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.auth.service import authenticate
+from fund.core.outage import close_quietly
 from fund.core.uow import UnitOfWork
 
 ENROLMENT_OPEN = "before_totp_enrolment"
@@ -44,7 +45,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         finally:
             session = scope.get("state", {}).pop(SHARED_SESSION, None)
             if session is not None:
-                await session.close()
+                # After the answer was sent: a dead connection must not raise into the server, which would drop
+                # the client's keep-alive connection.
+                await close_quietly(session)
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
@@ -60,12 +63,12 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             # The user (and its schools) outlive this session's identity map, as when the session was closed here.
             session.expunge_all()
         except BaseException:
-            await session.close()
+            await close_quietly(session)
             raise
         if shared and found is not None:
             connection.scope.setdefault("state", {})[SHARED_SESSION] = session
         else:
-            await session.close()
+            await close_quietly(session)
         if found is None:
             raise NotAuthorizedException("the token is invalid, expired or revoked", extra={"code": "token_invalid"})
         if found.enrolment_required and not opt.get(ENROLMENT_OPEN):

@@ -11,13 +11,16 @@ from sqlalchemy import ClauseElement
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from fund.core.outage import OutageSafeSession, watch
 from fund.core.settings import Settings
 
 metadata = orm_registry.metadata
+CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 10
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
@@ -28,21 +31,28 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=3600,
         # Random reads cost little more than sequential ones on SSDs and a cached working set: with PostgreSQL's
         # default (4.0) the planner walked the primary key and filtered instead of using the (status, id) indexes.
-        connect_args={"server_settings": {"random_page_cost": "1.1"}},
+        # A database that does not answer is an outage within seconds, not after asyncpg's default minute.
+        connect_args={"server_settings": {"random_page_cost": "1.1"}, "timeout": CONNECT_TIMEOUT_S},
         # Errors never carry the values of a statement (IBAN ciphertexts, justifications) into logs.
         hide_parameters=True,
+        # A request waits this long for a free connection, then answers 503 (fund.core.outage).
+        pool_timeout=POOL_TIMEOUT_S,
     )
+    watch(engine)  # logs the end of an outage when a connection is made again
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=OutageSafeSession, expire_on_commit=False)
 
 
 def create_reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions without a transaction (each statement commits alone): no BEGIN and ROLLBACK round trips around
     the one or two statements of a read. Only for routes whose statements need no atomicity together
     (``fund.auth.middleware.AUTOCOMMIT_READS``); the pool is the same."""
-    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), class_=OutageSafeSession, expire_on_commit=False
+    )
 
 
 @asynccontextmanager

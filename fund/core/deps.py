@@ -13,24 +13,45 @@ from litestar.params import QueryParameter
 from fund.audit.service import Actor
 from fund.auth.middleware import AUTOCOMMIT
 from fund.auth.models import User
+from fund.core.outage import close_quietly
 from fund.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from fund.core.security import FieldCipher
 from fund.core.settings import Settings
 from fund.core.uow import UnitOfWork
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 async def provide_uow(request: Request[Any, Any, Any], state: State) -> AsyncIterator[UnitOfWork]:
+    # A write commits once its answer is built (``UnitOfWork.deferred``): the answer never needs the database after
+    # the commit, so a write whose commit succeeded always answers 2xx.
+    deferred = request.method not in SAFE_METHODS
     # The API's bearer-token middleware hands over the session it looked the token up in (and closes it).
     shared = request.scope.get("state", {}).get("fund.db_session")
     if shared is not None:
-        yield UnitOfWork(shared, state.redis, state.books)
+        uow = UnitOfWork(shared, state.redis, state.books, deferred=deferred)
+        try:
+            yield uow
+        except Exception:
+            await uow.settle(failed=True)
+            raise
+        await uow.settle(failed=False)
         if request.route_handler.opt.get(AUTOCOMMIT):
             # A read's answer is built: its connection goes back to the pool before the bytes are sent (the
             # middleware would close the session only after). Streamed answers are never AUTOCOMMIT_READS.
-            await shared.close()
+            await close_quietly(shared)
         return
-    async with state.session_factory() as session:
-        yield UnitOfWork(session, state.redis, state.books)
+    session = state.session_factory()
+    try:
+        uow = UnitOfWork(session, state.redis, state.books, deferred=deferred)
+        try:
+            yield uow
+        except Exception:
+            await uow.settle(failed=True)
+            raise
+        await uow.settle(failed=False)
+    finally:
+        await close_quietly(session)
 
 
 def provide_user(request: Request[Any, Any, Any]) -> User:

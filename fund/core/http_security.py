@@ -11,10 +11,10 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# The API documentation page is Swagger UI, which brings its own inline script and styles.
+# The API documentation page is Swagger UI, served by the service itself (fund.core.api_docs) and started by a
+# script file: nothing from another site, no inline script; React sets inline style attributes on its elements.
 SCHEMA_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 # The committee's minutes are a self-contained document to print: their own styles, no script at all.

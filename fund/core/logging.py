@@ -90,6 +90,7 @@ def _install_record_redaction() -> None:
             message = str(record.msg)
         record.msg, record.args = redact_text(message), None
         if record.exc_info and record.exc_info[0] is not None:
+            record.fund_exc = record.exc_info[1]  # for the filters (fund.core.outage.QuietOutageFilter)
             record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return record
@@ -101,6 +102,11 @@ def _install_record_redaction() -> None:
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     logging.basicConfig(level=level, format="%(message)s")
     _install_record_redaction()
+    from fund.core.outage import QuietOutageFilter  # (it imports the database driver: not at module level)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, QuietOutageFilter) for f in handler.filters):
+            handler.addFilter(QuietOutageFilter())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

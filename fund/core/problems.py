@@ -12,9 +12,11 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from fund.core.errors import REFUSALS, Conflict, DomainError, Forbidden, InvalidInput, NotFound, refusal
+from fund.core.outage import OUTAGE, RETRY_AFTER_S, is_outage
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +140,25 @@ def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dic
     return problem(exc.status_code, headers=headers or None)
 
 
-def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+# Paths answered in JSON even to a browser; every other path is a page.
+_MACHINE_PATHS = ("/api/", "/health", "/metrics", "/schema")
+
+
+def on_database_outage(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 with ``Retry-After``: a problem for the API, a French page for a browser; logged once per outage."""
+    OUTAGE.met(exc, f"{request.method} {request.url.path}")
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    path = request.url.path
+    if not path.startswith(_MACHINE_PATHS) and "text/html" in request.headers.get("accept", ""):
+        return Template(
+            "web/indisponible.html", context={"retry_after": RETRY_AFTER_S}, status_code=503, headers=headers
+        )
+    return problem(503, "database_unavailable", headers=headers, retry_after=RETRY_AFTER_S)
+
+
+def on_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_outage(exc):
+        return on_database_outage(request, exc)
     log.exception("unhandled error", path=request.url.path, method=request.method, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR)
 

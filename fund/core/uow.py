@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction, async_sessionmaker
 
 from fund.core.queue import enqueue_outbox_events
 from fund.ledger.service import Books
@@ -23,18 +24,51 @@ class UnitOfWork:
     books: Books | None = None
     # The worker's mail sender (fund.notifications.mail.Mailer); None outside the worker.
     mailer: Any = None
+    # A request's write (``fund.core.deps.provide_uow``): a service's ``commit`` only flushes and sets a savepoint,
+    # and the transaction commits once the answer is built (``settle``), so that the answer is made of what is
+    # committed and never needs the database after its commit (a connection lost then would turn a done write
+    # into an error, and its retry into « déjà fait »).
+    deferred: bool = False
+    _pending: bool = field(default=False, init=False, repr=False)
+    _savepoint: AsyncSessionTransaction | None = field(default=None, init=False, repr=False)
+    _events: list[UUID] = field(default_factory=list, init=False, repr=False)
 
     def require_books(self) -> Books:
         assert self.books is not None, "this unit of work was opened without the books"
         return self.books
 
     async def commit(self) -> None:
+        if self.deferred:
+            await self.session.flush()
+            self._events += take_added_event_ids(self.session)
+            self._pending = True
+            self._savepoint = await self.session.begin_nested()
+            return
         await self.session.commit()
         await enqueue_outbox_events(self.redis, take_added_event_ids(self.session))
 
     async def rollback(self) -> None:
         take_added_event_ids(self.session)
+        if self.deferred and self._savepoint is not None and self._savepoint.is_active:
+            await self._savepoint.rollback()  # back to the service's last commit, which still stands
+            self._savepoint = await self.session.begin_nested()
+            return
         await self.session.rollback()
+
+    async def settle(self, *, failed: bool) -> None:
+        """End a deferred unit of work: commit what the service committed (when the request failed, only up to its
+        last ``commit``), then enqueue the events it wrote. Nothing committed: the session's close rolls back."""
+        if not self._pending:
+            return
+        later = take_added_event_ids(self.session)
+        if failed and self._savepoint is not None and self._savepoint.is_active:
+            await self._savepoint.rollback()
+        elif not failed:
+            self._events += later
+        self._pending, self._savepoint = False, None
+        await self.session.commit()
+        events, self._events = self._events, []
+        await enqueue_outbox_events(self.redis, events)
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fund.core.outage import is_outage
 from fund.core.uow import UnitOfWork
 from fund.ledger.service import Books
 from fund.outbox.models import OutboxEvent
@@ -57,6 +58,8 @@ async def run_event(
                 raise LookupError(f"no handler for outbox event kind {event.kind!r}")
             await task(uow, event)
         except Exception as exc:
+            if is_outage(exc):
+                raise  # the database is away: nothing to record, the event stays pending and is retried
             await uow.rollback()
             await _record_failure(factory, event_id, exc, last_try=last_try)
             raise
