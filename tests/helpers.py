@@ -770,3 +770,20 @@ def pdf_text(content: bytes) -> str:
 
     assert content.startswith(b"%PDF-"), content[:40]
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def keep_first_page(content: bytes, name: str) -> Path:
+    """The PDF's first page rendered to PNG (``pdftoppm``) in ``artifacts/documents/``, for a person to look at."""
+    import shutil
+    import subprocess
+
+    folder = Path(__file__).resolve().parents[1] / "artifacts" / "documents"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.pdf").write_bytes(content)
+    if pdftoppm := shutil.which("pdftoppm"):
+        subprocess.run(  # noqa: S603 - our own file names
+            [pdftoppm, "-png", "-r", "60", "-singlefile", "-f", "1", str(folder / f"{name}.pdf"), str(folder / name)],
+            check=True,
+            timeout=60,
+        )
+    return folder / f"{name}.png"
