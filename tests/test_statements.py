@@ -190,6 +190,53 @@ async def test_a_debit_of_a_batch_never_marked_sent_marks_it_sent_then_pays_the_
     assert_problem(again, 409)
 
 
+async def test_a_return_of_a_transfer_whose_batch_was_never_marked_sent_marks_it_sent_then_returned(
+    login, session_factory
+) -> None:
+    application = await approved_and_scheduled(login, session_factory, amount=12000)
+    batch = await ready_batch(login, session_factory)  # ready; the accountant forgot « marquer comme envoyée »
+    (transfer,) = batch["transfers"]
+    statement = await import_statement(
+        login,
+        session_factory,
+        camt054(entry("RET-NOT-MARKED", "120.00", "CRDT", transfer["end_to_end_id"], reason="AC04")),
+    )
+    assert (statement["status"], statement["matched"], statement["unmatched"]) == ("processed", 0, 0)
+    assert statement["returned"] == 1
+    assert [e["outcome"] for e in statement["entries"]] == ["returned"]
+    accountant = await login("accountant@example.org")
+    shown = (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()
+    assert shown["status"] == "sent"
+    assert [t["status"] for t in shown["transfers"]] == ["returned"]
+    assert [d["status"] for d in await listed_disbursements(accountant)] == ["returned"]
+    referent = await login("referent@example.org")
+    read = (await referent.get(f"/api/v1/applications/{application['id']}")).json()
+    assert read["payment_status"] == "returned"
+    async with session_factory() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.in_(("payment_batch.sent_by_statement",)))
+            )
+        )
+    assert actions == ["payment_batch.sent_by_statement"]
+
+
+async def test_a_return_of_a_transfer_of_a_cancelled_batch_matches_nothing(login, session_factory) -> None:
+    await approved_and_scheduled(login, session_factory, amount=12000)
+    batch = await ready_batch(login, session_factory)
+    (transfer,) = batch["transfers"]
+    accountant = await login("accountant@example.org")
+    cancelled = await accountant.post(f"/api/v1/payment-batches/{batch['id']}/cancel", json={"confirm": True})
+    assert cancelled.status_code in (200, 202), cancelled.text
+    statement = await import_statement(
+        login,
+        session_factory,
+        camt054(entry("RET-CANCELLED", "120.00", "CRDT", transfer["end_to_end_id"], reason="AC04")),
+    )
+    assert (statement["matched"], statement["unmatched"]) == (0, 1)
+    assert (await accountant.get(f"/api/v1/payment-batches/{batch['id']}")).json()["status"] == "cancelled"
+
+
 async def test_a_debit_of_a_cancelled_batch_or_of_another_amount_changes_nothing(login, session_factory) -> None:
     await approved_and_scheduled(login, session_factory, amount=12000)
     batch = await ready_batch(login, session_factory)

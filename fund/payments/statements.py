@@ -236,10 +236,14 @@ async def _apply_entry(
         return "ignored", f"écriture « {entry.status} » (ni comptabilisée ni définitive)", None, None, None
     returns = [t for t in entry.transactions if t.is_return and t.end_to_end_id]
     if entry.credit_debit == "CRDT" and returns:
+        known = await _bank_attempts(
+            uow, statement, [t.end_to_end_id for t in returns if t.end_to_end_id], accepted=("sent", "paid")
+        )
+        if known is None:  # all of the entry or nothing
+            return "unmatched", UNMATCHED["return_of_unknown"], returns[0].end_to_end_id, None, None
+        for unsent_batch in known[1]:  # a transfer the bank returns left with its file, marked sent or not
+            await _sent_by_statement(uow, statement, unsent_batch)
         found = [(tx, await _attempt(uow, statement, tx.end_to_end_id)) for tx in returns]
-        for tx, attempt in found:  # all of the entry or nothing
-            if attempt is None or attempt.status not in ("sent", "paid"):
-                return "unmatched", UNMATCHED["return_of_unknown"], tx.end_to_end_id, None, None
         done: list[str] = []
         for tx, attempt in found:
             assert attempt is not None
@@ -250,7 +254,7 @@ async def _apply_entry(
     if entry.credit_debit == "DBIT":
         with_e2e = [t for t in entry.transactions if t.end_to_end_id]
         if with_e2e:
-            debited = await _debited_attempts(uow, statement, [t.end_to_end_id for t in with_e2e if t.end_to_end_id])
+            debited = await _bank_attempts(uow, statement, [t.end_to_end_id for t in with_e2e if t.end_to_end_id])
             if debited is None:
                 return "unmatched", UNMATCHED["unknown_transfer"], with_e2e[0].end_to_end_id, None, None
             transfers, unsent = debited
@@ -306,11 +310,12 @@ async def _attempt(uow: UnitOfWork, statement: BankStatement, end_to_end_id: str
     )
 
 
-async def _debited_attempts(
-    uow: UnitOfWork, statement: BankStatement, end_to_end_ids: list[str]
+async def _bank_attempts(
+    uow: UnitOfWork, statement: BankStatement, end_to_end_ids: list[str], accepted: tuple[str, ...] = ("sent",)
 ) -> tuple[list[PaymentAttempt], list[PaymentBatch]] | None:
-    """The transfers a booked debit pays, locked, with the batches to mark sent first (those still ``ready``: the
-    bank's booking proves their file left); None when one of them is unknown or was never handed to the bank.
+    """The transfers a booked entry concerns (a debit pays ``sent`` ones, a return takes back ``sent`` or ``paid``
+    ones), locked, with the batches to mark sent first (those still ``ready``: the bank's booking proves their file
+    left); None when one of them is unknown, was never handed to the bank or is not in an ``accepted`` status.
 
     The batches are locked before their transfers, in the order « marquer comme envoyée » takes them."""
     session = uow.session
@@ -341,7 +346,7 @@ async def _debited_attempts(
         batch = batches[attempt.batch_id]
         if attempt.status == "pending" and BATCH.allows(batch.status, "send"):
             unsent[batch.id] = batch
-        elif attempt.status != "sent":
+        elif attempt.status not in accepted:
             return None
     return [a for a in attempts if a is not None], list(unsent.values())
 
