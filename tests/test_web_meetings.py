@@ -11,7 +11,21 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import pdf_text, post_form, running_app, second_fund, sign_in, user_id
+from tests.helpers import (
+    ACCOUNTANT,
+    COMMITTEE,
+    REFERENT,
+    drain_outbox,
+    pdf_text,
+    post_form,
+    ready_batch,
+    running_app,
+    second_fund,
+    sign_in,
+    submitted,
+    user_id,
+    vote,
+)
 
 CHAIR, C1, C2 = "chair@example.org", "committee1@example.org", "committee2@example.org"
 
@@ -262,3 +276,21 @@ async def test_a_place_too_long_is_refused_next_to_its_field_and_no_meeting_is_o
     assert 'aria-invalid="true"' in text.split('id="place"', 1)[1].split(">", 1)[0]
     assert "200" in text.split('id="erreur-place"', 1)[1].split("</span>", 1)[0]
     assert (await (await login(CHAIR)).get("/api/v1/meetings")).json()["items"] == []
+
+
+async def test_an_open_meetings_item_reads_as_its_money_stands(login, settings, session_factory) -> None:
+    application = await submitted(await login(REFERENT), amount_requested_cents=12_000)
+    meeting = await open_meeting(login)
+    assert application["id"] in {i["application_id"] for i in meeting["agenda"]}
+    for email in COMMITTEE:
+        if (await vote(await login(email), application["id"])).json()["status"] == "approved":
+            break
+    await drain_outbox(session_factory)
+    batch = await ready_batch(login, session_factory)
+    sent = await (await login(ACCOUNTANT)).post(f"/api/v1/payment-batches/{batch['id']}/sent", json={"confirm": True})
+    assert sent.status_code == 200, sent.text
+    async with running_app(settings) as client:
+        await sign_in(client, C1)
+        shown = html.unescape((await client.get(f"/seances/{meeting['id']}")).text)
+    part = shown.split(f"{application['reference']}</a>", 1)[1].split("</section>", 1)[0]
+    assert "En paiement — 120,00\u00a0€" in part

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from fund.applications import decisions, workflow
 from fund.applications.access import Member, may_vote
 from fund.applications.schemas import RatificationIn, VoteIn
+from fund.applications.views import payment_standings
 from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, Forbidden, NotFound
 from fund.core.pagination import PageRequest
@@ -222,6 +223,7 @@ async def meeting_page(
         votes = await service.votes_by_application(uow, on_agenda)
         recused = await service.recused_from(uow, user, on_agenda)
         chair = await session.get(User, view.meeting.opened_by_id)
+        money = await payment_standings(session, [a for _, a in view.items])
     s = view.meeting
     mine = next((a for a in view.roll if a.member.id == user.id), None)
     member = Member.of(user)
@@ -236,6 +238,10 @@ async def meeting_page(
             "item": item,
             "a": application,
             "status": status,
+            # As the meeting left it once closed; while open, where the request stands now (its money included)
+            "shown": workflow.label(item.final_status)
+            if item.final_status
+            else workflow.shown_status(application.status, money.get(application.id)),
             "granted": item.final_amount_cents if item.final_status else application.amount_granted_cents,
             "tally": {
                 choice: sum(1 for v, _ in cast if v.choice == choice) for choice in ("approve", "reject", "abstain")
