@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fund.applications.models import Application
-from tests.browser.conftest import NewPage, browser_sign_in, check_accessibility
+from tests.browser.conftest import PHONE, NewPage, browser_sign_in, check_accessibility
 from tests.helpers import VALID_IBAN, count, eventually, submitted
 
 REFERENT = "referent@example.org"
@@ -146,3 +146,13 @@ async def test_an_invalid_iban_is_flagged_next_to_its_field_and_nothing_is_filed
     await expect(page.get_by_label("Montant demandé en euros")).not_to_have_attribute("aria-invalid", "true")
     await check_accessibility(page, "nouvelle-demande-erreur")
     assert await count(session_factory, Application) == before
+
+
+async def test_on_a_phone_each_table_cell_names_its_column(page: Page, demo: None) -> None:
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await browser_sign_in(page, REFERENT)  # « Mes demandes »: a table of the school's requests
+    cell = page.locator("table tbody tr").first.locator("td").first
+    header = (await page.locator("table thead th").first.inner_text()).strip()
+    await expect(cell).to_have_attribute("data-label", header)
+    shown = await cell.evaluate("td => getComputedStyle(td, '::before').content")
+    assert header in shown
