@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fund.applications import workflow
 from fund.applications.models import Application
 from fund.budgets.models import BudgetEnvelope
+from fund.core.documents import MONTHS_FR
 from fund.disbursements.models import Disbursement
 from fund.funds.calendar import PARIS, fiscal_year_bounds, fiscal_year_of, local_day
 from fund.funds.models import Fund
@@ -35,20 +36,6 @@ FOUNDATION_THRESHOLD = 5
 TOP_SCHOOLS = 10
 OTHER_SCHOOLS = "Autres écoles"
 TIMEZONE = PARIS.key
-MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 MONTHS_SHORT_FR = (
     "janv.",
     "févr.",
