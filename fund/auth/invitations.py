@@ -9,10 +9,7 @@ account ends the previous one; choosing the password spends it.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import hmac
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -23,7 +20,7 @@ from fund.auth.models import AccountInvitation, User
 from fund.auth.passwords import check_new_password
 from fund.auth.service import _revoke_all_tokens
 from fund.core.errors import Conflict
-from fund.core.security import hash_password
+from fund.core.security import hash_password, signed_link_id, signed_link_token
 from fund.core.uow import UnitOfWork
 from fund.notifications.mail import Mail, render
 from fund.outbox.service import add_event
@@ -46,23 +43,12 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _signature(secret: str, invitation_id: UUID) -> str:
-    key = hashlib.sha256(b"fund-account-invitation:" + secret.encode()).digest()
-    digest = hmac.new(key, invitation_id.bytes, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def link_token(secret: str, invitation_id: UUID) -> str:
-    return f"{invitation_id}.{_signature(secret, invitation_id)}"
+    return signed_link_token(secret, "account-invitation", invitation_id)
 
 
 def _invitation_id(secret: str, token: str) -> UUID | None:
-    head, _, signature = token.partition(".")
-    try:
-        invitation_id = UUID(head)
-    except ValueError:
-        return None
-    return invitation_id if hmac.compare_digest(signature, _signature(secret, invitation_id)) else None
+    return signed_link_id(secret, "account-invitation", token)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,7 @@ or not, so the form tells nobody who has an account."""
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import hmac
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -15,7 +12,7 @@ from fund.audit.service import Actor, record
 from fund.auth.models import PasswordResetRequest, User
 from fund.auth.passwords import check_new_password
 from fund.auth.service import _revoke_all_tokens
-from fund.core.security import hash_password
+from fund.core.security import hash_password, signed_link_id, signed_link_token
 from fund.core.uow import UnitOfWork
 from fund.notifications.mail import Mail, render
 from fund.outbox.service import add_event
@@ -26,23 +23,12 @@ LINK_LIFETIME = datetime.timedelta(hours=1)
 RESEND_AFTER = datetime.timedelta(minutes=2)
 
 
-def _signature(secret: str, request_id: UUID) -> str:
-    key = hashlib.sha256(b"fund-password-reset:" + secret.encode()).digest()
-    digest = hmac.new(key, request_id.bytes, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def link_token(secret: str, request_id: UUID) -> str:
-    return f"{request_id}.{_signature(secret, request_id)}"
+    return signed_link_token(secret, "password-reset", request_id)
 
 
 def _request_id(secret: str, token: str) -> UUID | None:
-    head, _, signature = token.partition(".")
-    try:
-        request_id = UUID(head)
-    except ValueError:
-        return None
-    return request_id if hmac.compare_digest(signature, _signature(secret, request_id)) else None
+    return signed_link_id(secret, "password-reset", token)
 
 
 async def request_reset(uow: UnitOfWork, email: str, actor: Actor) -> None:

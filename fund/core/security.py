@@ -8,6 +8,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -109,3 +110,26 @@ class FieldCipher:
             return self._multi.rotate(ciphertext.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("cannot rotate field: none of the field keys fits, or the data was altered") from exc
+
+
+def signed_link_token(secret: str, purpose: str, record_id: UUID) -> str:
+    """``<id>.<signature>`` for a link that names a stored record (a reset request, an invitation…): HMAC-SHA256 of
+    the id under a key of its own purpose, so that nothing stored can build a link and no purpose's link opens
+    another's."""
+    return f"{record_id}.{_link_signature(secret, purpose, record_id)}"
+
+
+def signed_link_id(secret: str, purpose: str, token: str) -> UUID | None:
+    """The record a link of this purpose names, or None when the token is malformed or its signature is not ours."""
+    head, _, signature = token.partition(".")
+    try:
+        record_id = UUID(head)
+    except ValueError:
+        return None
+    return record_id if hmac.compare_digest(signature, _link_signature(secret, purpose, record_id)) else None
+
+
+def _link_signature(secret: str, purpose: str, record_id: UUID) -> str:
+    key = hashlib.sha256(f"fund-{purpose}:".encode() + secret.encode()).digest()
+    digest = hmac.new(key, record_id.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
