@@ -51,6 +51,7 @@ KINDS = (
     "password_reset",
     "account_invitation",
     "daily_digest",
+    "family_access",
 )
 DEFAULT_LOCALE = "fr"
 DEFAULT_SENDER = "fund@localhost"
