@@ -426,3 +426,22 @@ def test_the_family_is_the_guardian_of_a_minor_and_the_student_from_the_18th_bir
     assert family.recipient_of(Student(birth_date=datetime.date(2010, 1, 1)), today) == "guardian"
     assert family.recipient_of(Student(birth_date=datetime.date(2008, 12, 4)), today) == "guardian"
     assert family.recipient_of(Student(birth_date=datetime.date(2008, 12, 3)), today) == "student"
+
+
+async def test_the_familys_openings_are_named_in_who_viewed_the_case_and_its_link_never_logged(
+    settings, login, session_factory
+) -> None:
+    from fund.core.logging import redact_text
+    from fund.privacy.service import FAMILY_READER, views_of_case
+
+    application = await submitted(await login(REFERENT))
+    link = await give_access(settings, session_factory, application)
+    assert (await family_get(settings, link)).status_code == 200
+    async with session_factory() as session:
+        views = await views_of_case(session, application["reference"])
+    assert [(v.full_name, v.ip) for v in views if v.email is None] == [(FAMILY_READER, "198.51.100.20")]
+
+    token = link.rsplit("/", 1)[1]
+    logged = redact_text(f'"GET {link} HTTP/1.1" 200 and "POST {link}/pieces"')
+    assert token not in logged
+    assert application["id"] in logged
