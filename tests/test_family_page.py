@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy import select
 
 from fund.audit.models import AuditEvent
+from fund.auth.models import User
 from fund.core.settings import get_settings
 from fund.documents.models import Document
 from fund.family import ratelimit
 from fund.family import service as family
 from fund.family.models import FamilyConsent, FamilyLink
+from fund.notifications.models import Notification
 from fund.privacy.models import AccessRecord
 from fund.students.models import Student
 from tests.helpers import (
@@ -308,6 +310,12 @@ async def test_a_document_from_the_family_waits_for_review_before_the_committee_
     assert "à vérifier" in shown
     document = await scalar(session_factory, select(Document))
     assert (document.source, document.review, document.uploaded_by_id) == ("family", "pending", None)
+    # The school's referents are told; the committee is not.
+    await drain_outbox(session_factory)
+    told = await scalars(
+        session_factory, select(User.email).join(Notification).where(Notification.kind == "family_document")
+    )
+    assert told == [REFERENT]
 
     member = await login(COMMITTEE[0])
     listed = await member.get(f"/api/v1/applications/{application['id']}/documents")

@@ -84,6 +84,7 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
         "statement_returns": {"returned_count": 2, "link": LINK},
         "password_reset": {"minutes": 60, "link": LINK},
         "family_access": {"days": 30, "link": LINK},
+        "family_document": {"reference": reference, "link": LINK},
         "account_invitation": {
             "link": LINK,
             "email": "nina@example.org",

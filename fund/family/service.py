@@ -50,6 +50,7 @@ from fund.documents.models import Document
 from fund.documents.storage import DocumentStore
 from fund.family.models import FamilyConsent, FamilyLink
 from fund.funds.policy import category_label
+from fund.notifications.service import notify
 from fund.outbox.service import add_event
 from fund.privacy.service import record_access
 from fund.students.models import Student, age_on
@@ -532,6 +533,8 @@ async def add_document(
                 "sha256": document.sha256,
             },
         )
+        # Its referents are told (notification, and mail as each of them chose).
+        notify(session, "family_document", application_id=application.id, document_id=document.id)
     except BaseException:
         await anyio.to_thread.run_sync(store.remove, storage_key)
         raise

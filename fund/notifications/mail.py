@@ -52,6 +52,7 @@ KINDS = (
     "account_invitation",
     "daily_digest",
     "family_access",
+    "family_document",
 )
 DEFAULT_LOCALE = "fr"
 DEFAULT_SENDER = "fund@localhost"
