@@ -183,6 +183,16 @@ async def test_an_expired_link_shows_the_french_expired_page(settings, login, se
     assert expired.status_code == 410
     assert "Lien expiré" in expired.text
     assert application["reference"] not in expired.text
+    async with running_app(settings, client_ip="198.51.100.30") as client:
+        await client.get("/connexion")  # the CSRF cookie
+        late = await client.post(
+            f"{link}/pieces",
+            data={"_csrf_token": client.cookies.get("csrftoken") or ""},
+            files={"fichier": ("facture.png", tiny_png(), "image/png")},
+            follow_redirects=False,
+        )
+    assert late.status_code == 410
+    assert await count(session_factory, Document) == 0
 
     # The referent sees it expired and sends a new one, which opens.
     clear_mails()
@@ -342,6 +352,22 @@ async def test_a_document_from_the_family_waits_for_review_before_the_committee_
     assert "acceptée" in text_of((await family_get(settings, link)).text)
     actions = await scalars(session_factory, select(AuditEvent.action).order_by(AuditEvent.seq))
     assert {"document.family_added", "document.family_accepted"} <= set(actions)
+
+
+async def test_a_file_too_large_is_refused_before_it_is_read_with_the_reason_on_the_page(
+    settings, login, session_factory
+) -> None:
+    from fund.documents.service import MAX_FILE_BYTES
+
+    application = await submitted(await login(REFERENT))
+    link = await give_access(settings, session_factory, application)
+    too_large = b"%PDF-1.4\n" + b"0" * (MAX_FILE_BYTES + 200_000)
+    response = await family_upload(settings, link, "scan.pdf", too_large, "application/pdf")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{link}?erreur=taille"
+    page = await family_get(settings, response.headers["location"])
+    assert "Fichier trop volumineux : 5 Mo au plus." in text_of(page.text)
+    assert await count(session_factory, Document) == 0
 
 
 async def test_a_refused_family_document_tells_the_family_why_and_stays_from_the_committee(
