@@ -83,6 +83,8 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
         "batch_ready": {"transfer_count": 3, "total": EURO, "link": LINK},
         "statement_returns": {"returned_count": 2, "link": LINK},
         "password_reset": {"minutes": 60, "link": LINK},
+        "family_access": {"days": 30, "link": LINK},
+        "family_document": {"reference": reference, "link": LINK},
         "account_invitation": {
             "link": LINK,
             "email": "nina@example.org",
@@ -155,7 +157,8 @@ def test_html_escapes_what_the_context_brings(kind: str) -> None:
     assert "Fonds &lt;A&amp;B&gt;" in html
     assert "<A&B>" not in html
     assert "Fonds <A&B>" in text  # plain text is not HTML: nothing to escape
-    if kind not in {"batch_ready", "statement_returns", "password_reset", "account_invitation"}:  # no reference
+    no_reference = {"batch_ready", "statement_returns", "password_reset", "account_invitation", "family_access"}
+    if kind not in no_reference:
         assert "FS-&lt;b&gt;1&lt;/b&gt;" in html
         assert "<b>" not in html
         assert reference in text

@@ -34,6 +34,8 @@ from fund.core.security import FieldCipher
 from fund.core.settings import get_settings
 from fund.disbursements import tasks as disbursements_tasks
 from fund.documents import tasks as documents_tasks
+from fund.family import tasks as family_tasks
+from fund.family.service import FAMILY_MAIL
 from fund.ledger.service import Books
 from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
@@ -58,6 +60,7 @@ OUTBOX_TASKS: dict[str, OutboxTask] = {
     DIGEST: notifications_tasks.send_digest,
     RESET_MAIL: auth_tasks.send_reset_mail,
     INVITATION_MAIL: auth_tasks.send_invitation_mail,
+    FAMILY_MAIL: family_tasks.send_access_mail,
 }
 
 

@@ -96,6 +96,14 @@ ACTIONS_FR = {
     "document.added": "pièce justificative ajoutée",
     "document.removed": "pièce justificative retirée",
     "documents.purged": "pièces justificatives supprimées (durée de conservation écoulée)",
+    # issue 15, the family's page
+    "family.access_given": "accord de la famille enregistré, lien envoyé",
+    "family.link_renewed": "nouveau lien envoyé à la famille",
+    "family.access_revoked": "accès de la famille retiré",
+    "family.access_erased": "accès de la famille supprimé (durée de conservation écoulée)",
+    "document.family_added": "pièce envoyée par la famille, à vérifier",
+    "document.family_accepted": "pièce de la famille acceptée",
+    "document.family_refused": "pièce de la famille refusée",
 }
 PAYMENT_FR = {
     "scheduled": "programmé",

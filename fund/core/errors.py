@@ -178,6 +178,10 @@ REFUSALS: dict[str, str] = {
     "document_not_found": "Pièce introuvable.",
     "document_file_missing": "Le fichier de cette pièce est indisponible.",
     "documents_closed": "La demande {reference} est « {status} » : ses pièces ne changent plus après la décision.",
+    # issue 15, the family's page: its link and the review of the files the family sends
+    "family_no_consent": "La famille n'a pas encore donné son accord : enregistrez-le d'abord avec son adresse.",
+    "family_no_link": "La famille n'a pas d'accès ouvert à retirer.",
+    "document_not_pending": "Cette pièce n'attend pas de vérification.",
     # the welcome of new accounts (issue 14: invitation mail)
     "invitation_inactive_account": "Ce compte est désactivé : réactivez-le avant de lui envoyer une invitation.",
     "invitation_already_accepted": (

@@ -40,6 +40,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\[parameters: [^\n]*"), f"[parameters: {REDACTED}]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), f"Bearer {REDACTED}"),
     (re.compile(r"/mot-de-passe/[^/\s?\"']+"), f"/mot-de-passe/{REDACTED}"),
+    # issue 15: the family page's signed link (its request's id is kept, the signature is the key)
+    (re.compile(r"(/famille/[0-9a-f-]{36}/)[^/\s?\"']+"), rf"\g<1>{REDACTED}"),
     # An IBAN, compact or by groups of four: country, check digits, then 11 to 30 letters or digits.
     (re.compile(r"\b[A-Z]{2}\d{2}(?:[ \u00a0]?[A-Z0-9]){11,30}\b"), "[IBAN]"),
 ]

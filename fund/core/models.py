@@ -14,6 +14,7 @@ from fund.disbursements.models import (
     StatementEntry,
 )
 from fund.documents.models import Document
+from fund.family.models import FamilyConsent, FamilyLink
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
 from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
@@ -35,6 +36,8 @@ __all__ = [
     "Disbursement",
     "Document",
     "ExportRecord",
+    "FamilyConsent",
+    "FamilyLink",
     "Fund",
     "JournalEntry",
     "JournalLine",

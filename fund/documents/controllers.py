@@ -34,6 +34,8 @@ def document_out(document: Document) -> DocumentOut:
         size_bytes=document.size_bytes,
         sha256=document.sha256,
         uploaded_by_id=document.uploaded_by_id,
+        source=document.source,
+        review=document.review,
         created_at=document.created_at,
     )
 

@@ -28,7 +28,7 @@ from uuid import UUID
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import event, exists, func, select
+from sqlalchemy import ColumnElement, event, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -294,7 +294,9 @@ async def upload(
 ) -> Document:
     application = await _changeable_application(uow, user, application_id)
     count = await uow.session.scalar(
-        select(func.count()).select_from(Document).where(Document.application_id == application.id)
+        select(func.count())
+        .select_from(Document)
+        .where(Document.application_id == application.id, Document.review != "refused")
     )
     if (count or 0) >= MAX_FILES_PER_APPLICATION:
         raise InvalidInput(FIELD, f"{MAX_FILES_PER_APPLICATION} pièces au plus par demande : supprimez-en une d'abord")
@@ -335,10 +337,20 @@ async def upload(
     return document
 
 
+def shown_to(user: User, application: Application) -> ColumnElement[bool]:
+    """The documents this reader sees: all for the school's referents; for the committee, not a family's file the
+    referent has not accepted yet (issue 15: « à vérifier » first)."""
+    if is_owner(user, application):
+        return true()
+    return Document.review == "accepted"
+
+
 async def list_for_application(uow: UnitOfWork, user: User, application_id: UUID) -> list[Document]:
     application = await _readable_application(uow, user, application_id)
     rows = await uow.session.scalars(
-        select(Document).where(Document.application_id == application.id).order_by(Document.id)
+        select(Document)
+        .where(Document.application_id == application.id, shown_to(user, application))
+        .order_by(Document.id)
     )
     return list(rows)
 
@@ -353,7 +365,9 @@ async def get(uow: UnitOfWork, user: User, document_id: UUID) -> Document:
     document = await uow.session.get(Document, document_id)
     if document is None:
         raise NotFound("document_not_found")
-    await _readable_application(uow, user, document.application_id)
+    application = await _readable_application(uow, user, document.application_id)
+    if document.review != "accepted" and not is_owner(user, application):
+        raise NotFound("document_not_found")
     return document
 
 

@@ -51,6 +51,8 @@ KINDS = (
     "password_reset",
     "account_invitation",
     "daily_digest",
+    "family_access",
+    "family_document",
 )
 DEFAULT_LOCALE = "fr"
 DEFAULT_SENDER = "fund@localhost"

@@ -128,6 +128,13 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
         else:
             recipients = await _referents(session, application)
         return [(user, kind, context, link) for user in recipients]
+    if kind == "family_document":  # issue 15: a file from the family's page waits for its referents' review
+        application = await session.get(Application, UUID(payload["application_id"]))
+        if application is None:
+            return []
+        link = f"{_case_link(application)}#famille"
+        context = {"reference": application.reference, "link": link}
+        return [(user, kind, context, link) for user in await _referents(session, application)]
     if kind in ("deadline_reminder", "escalation"):
         application = await session.get(Application, UUID(payload["application_id"]))
         if application is None:

@@ -8,7 +8,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import CheckConstraint, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-ACCESS_KINDS = ("application", "document", "export", "student_export", "minutes")
+# family_page (issue 15): the family opened its page; the reader is the link's id (the family has no account).
+ACCESS_KINDS = ("application", "document", "export", "student_export", "minutes", "family_page")
 
 
 class AccessRecord(UUIDv7Base):

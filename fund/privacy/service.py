@@ -59,6 +59,9 @@ async def list_records(
     return await fetch_page(session, query, AccessRecord.id, page)
 
 
+FAMILY_READER = "la famille (lien de la page de la famille)"
+
+
 @dataclass(frozen=True)
 class CaseView:
     at: str
@@ -74,12 +77,16 @@ async def views_of_case(session: AsyncSession, reference: str) -> list[CaseView]
         raise NotFound("application_not_found")
     objects = [application_id, *await _document_ids(session, application_id)]
     rows = await session.execute(
-        select(AccessRecord.at, AccessRecord.ip, User.email, User.full_name)
+        select(AccessRecord.at, AccessRecord.ip, User.email, User.full_name, AccessRecord.kind)
         .outerjoin(User, User.id == AccessRecord.user_id)
         .where(AccessRecord.object_id.in_(objects))
         .order_by(AccessRecord.id)
     )
-    return [CaseView(at.isoformat(), email, name, ip) for at, ip, email, name in rows]
+    # The family has no account: its openings (issue 15) are named by what opened the page.
+    return [
+        CaseView(at.isoformat(), email, FAMILY_READER if kind == "family_page" else name, ip)
+        for at, ip, email, name, kind in rows
+    ]
 
 
 async def _document_ids(session: AsyncSession, application_id: UUID) -> list[UUID]:

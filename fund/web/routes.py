@@ -16,6 +16,7 @@ from fund.budgets.pages import PAGES as BUDGET_PAGES
 from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
 from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
+from fund.family.pages import PAGES as FAMILY_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
 from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
@@ -40,6 +41,7 @@ DOMAINS = (
     "dashboards",
     "documents",
     "notifications",
+    "family",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -58,6 +60,7 @@ PAGES: list[type[Controller]] = [
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
     *NOTIFICATION_PAGES,
+    *FAMILY_PAGES,
 ]
 
 
