@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from fund.auth.schemas import Strict
 from fund.core.validation import Email, FrenchPhone
@@ -69,6 +69,8 @@ class StudentOut(BaseModel):
     guardian_name: str | None
     guardian_email: str | None
     guardian_phone: str | None
+    ine: str | None = None
+    left_on: datetime.date | None = None
     created_at: datetime.datetime
 
 
@@ -80,3 +82,82 @@ class StudentAidOut(BaseModel):
     yearly_ceiling_cents: int | None
     remaining_cents: int | None
     category_ceilings_cents: dict[str, int]
+
+
+# --- the school's student list imported (issue 16) --------------------------------------------------------------
+
+
+class ImportLineRefused(BaseModel):
+    line: int  # the line number as the spreadsheet shows it (the header's line counts)
+    field: str  # last_name, first_name, birth_date, ine, trade, guardian_name, guardian_email, guardian_phone
+    reason: str  # in French
+
+
+class ImportLineCreate(BaseModel):
+    line: int
+    values: dict[str, str | None]
+
+
+class ImportChange(BaseModel):
+    field: str
+    before: str | None
+    after: str | None
+
+
+class ImportLineUpdate(BaseModel):
+    line: int
+    student_id: UUID
+    name: str
+    changes: list[ImportChange]
+
+
+class ImportLineUnchanged(BaseModel):
+    line: int
+    student_id: UUID
+    name: str
+
+
+class ImportAbsent(BaseModel):
+    student_id: UUID
+    name: str
+    birth_date: datetime.date
+
+
+class StudentImportOut(BaseModel):
+    """A previewed (or applied) student list: what applying it does, line by line."""
+
+    id: UUID
+    school_id: UUID
+    file_name: str
+    checksum_sha256: str
+    lines: int
+    status: str  # previewed | applied
+    expires_at: datetime.datetime
+    applied_at: datetime.datetime | None
+    counts: dict[str, int]
+    create: list[ImportLineCreate]
+    update: list[ImportLineUpdate]
+    unchanged: list[ImportLineUnchanged]
+    refused: list[ImportLineRefused]
+    absent: list[ImportAbsent]
+    ignored_columns: list[str]
+    result: dict[str, Any] | None = None
+    applied_now: bool | None = None  # on apply: False when it had been applied already (nothing changed)
+
+
+class StudentImportApply(Strict):
+    checksum_sha256: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9a-fA-F]{64}$")] | None = (
+        None
+    )
+
+
+class StudentsLeftIn(Strict):
+    student_ids: Annotated[list[UUID], Field(min_length=1, max_length=5000)]
+
+
+class DepartureOut(BaseModel):
+    student_id: UUID
+    cancelled_instalments: int
+    cancelled_cents: int
+    instalments_in_payment: int  # in a payment batch already: left to the accountant
+    already_left: bool
