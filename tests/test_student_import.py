@@ -554,3 +554,87 @@ async def test_only_the_schools_referents_import_its_list(login, session_factory
     assert result["result"] == {"created": 0, "updated": 1, "unchanged": 0}
     other_committee = await login(other_fund["other_committee"])
     assert (await other_committee.get(paths[1][1])).status_code == 403
+
+
+# --- the referent's pages ---------------------------------------------------------------------------------------
+
+
+async def test_the_referent_imports_a_list_through_the_pages(settings, session_factory, demo) -> None:
+    from html import unescape
+
+    from tests.helpers import csrf_token, post_form, signed_in_as
+
+    content = csv_file(f"Martin;Lucas;14/03/2009;{ine(1800000001)};Chaudronnerie", "Neuve;Alma;31/02/2010;;Usinage")
+    async with signed_in_as(settings, REFERENT) as client:
+        students_page = await client.get("/eleves")
+        assert 'href="/eleves/import"' in students_page.text
+        form = await client.get("/eleves/import")
+        assert form.status_code == 200
+        assert "Importer la liste des élèves" in unescape(form.text)
+        assert (await client.get("/eleves/import/modele.xlsx")).content.startswith(b"PK")
+        # No file: the French message next to the field, nothing imported.
+        empty = await client.post(
+            "/eleves/import",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("", b"", "application/octet-stream")},
+        )
+        assert empty.status_code == 422
+        assert "Choisissez le fichier de la liste" in unescape(empty.text)
+        unreadable = await client.post(
+            "/eleves/import",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("notes.csv", b"x;y\r\n1;2\r\n", "text/csv")},
+        )
+        assert unreadable.status_code == 422
+        assert "En-têtes introuvables" in unescape(unreadable.text)
+
+        uploaded = await client.post(
+            "/eleves/import",
+            data={"_csrf_token": csrf_token(client)},
+            files={"fichier": ("eleves.csv", content, "text/csv")},
+        )
+        assert uploaded.status_code == 303, uploaded.text
+        preview_page = await client.get(uploaded.headers["location"])
+        text = unescape(preview_page.text)
+        assert "Ligne 3" in text
+        assert "date impossible : 31/02/2010" in text
+        assert "Formation : Chaudronnier → Chaudronnerie" in text
+        assert "Petit Nathan" in text
+        assert "Bernard Inès" in text
+        import_id = uploaded.headers["location"].rsplit("/", 1)[1]
+
+        applied_ = await post_form(client, f"/eleves/import/{import_id}/appliquer")
+        assert applied_.status_code == 303
+        after = unescape((await client.get(f"/eleves/import/{import_id}")).text)
+        assert "Liste appliquée : 0 élève(s) inscrit(s), 1 fiche(s) mise(s) à jour." in after
+        again = await post_form(client, f"/eleves/import/{import_id}/appliquer")
+        assert again.status_code == 303
+        assert "Aucun changement" in unescape((await client.get(f"/eleves/import/{import_id}")).text)
+
+        petit = str((await students_of(session_factory, await school_of_page(session_factory)))["Petit Nathan"].id)
+        # Not confirmed: refused with the French message next to the box; nothing changes.
+        unconfirmed = await post_form(client, f"/eleves/import/{import_id}/depart", eleves=petit)
+        assert unconfirmed.status_code == 422
+        assert "Cochez la case pour confirmer" in unescape(unconfirmed.text)
+        async with session_factory() as session:
+            assert (await session.get(Student, UUID(petit))).left_on is None  # type: ignore[union-attr]
+        done = await post_form(client, f"/eleves/import/{import_id}/depart", eleves=petit, confirmer="oui")
+        assert done.status_code == 303
+        shown = unescape((await client.get(f"/eleves/import/{import_id}")).text)
+        assert "1 élève(s) marqué(s) comme ayant quitté l'école" in shown
+        assert "a quitté l'école le" in shown
+    # Another school's referent does not see this import.
+    async with signed_in_as(settings, "referent.b@example.org") as other:
+        assert (await other.get(f"/eleves/import/{import_id}")).status_code == 404
+        hidden = await post_form(other, f"/eleves/import/{import_id}/appliquer")
+        assert hidden.status_code == 404
+
+
+async def school_of_page(session_factory: Any) -> str:
+    from fund.auth.models import User
+
+    async with session_factory() as session:
+        user = await session.scalar(select(User).where(User.email == REFERENT))
+        assert user is not None
+        await session.refresh(user, ["schools"])
+        return str(user.schools[0].id)
