@@ -638,3 +638,48 @@ async def school_of_page(session_factory: Any) -> str:
         assert user is not None
         await session.refresh(user, ["schools"])
         return str(user.schools[0].id)
+
+
+async def test_an_import_is_forgotten_after_its_time_and_then_marks_nobody(login, session_factory) -> None:
+    from fund.students.models import StudentImport
+
+    referent = await login(REFERENT)
+    school = await school_of(referent)
+    stored = await previewed(referent, school, csv_file("Bernard;Inès;02/07/2010;;Usinage"))
+    result = await applied(referent, school, stored["id"])
+    kept = datetime.datetime.fromisoformat(result["expires_at"]) - datetime.datetime.fromisoformat(result["applied_at"])
+    assert kept == datetime.timedelta(days=7)  # time to mark the students absent from it
+    await execute(
+        session_factory,
+        "UPDATE student_imports SET expires_at = now() - interval '1 minute' WHERE id = :id",
+        id=UUID(stored["id"]),
+    )
+    petit = str((await students_of(session_factory, school))["Petit Nathan"].id)
+    late = await referent.post(
+        f"{API}/schools/{school}/students/imports/{stored['id']}/left", json={"student_ids": [petit]}
+    )
+    assert assert_problem(late, 409)["code"] == "student_import_expired"
+    # The school's next import forgets it (it held the list's personal data).
+    await previewed(referent, school, csv_file("Bernard;Inès;02/07/2010;;Usinage"))
+    assert await count(session_factory, StudentImport, StudentImport.id == UUID(stored["id"])) == 0
+
+
+async def test_an_instalment_already_in_a_payment_batch_is_left_to_the_accountant(login, session_factory) -> None:
+    referent = await login(REFERENT)
+    school = await school_of(referent)
+    petit = str((await students_of(session_factory, school))["Petit Nathan"].id)
+    granted = await submitted_for(referent, petit, amount_requested_cents=12_000)
+    await votes_by(login, granted["id"], "approve", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    await ready_batch(login, session_factory)  # the transfer is in a batch, not sent yet
+    stored = await previewed(referent, school, csv_file("Bernard;Inès;02/07/2010;;Usinage"))
+    left = await referent.post(
+        f"{API}/schools/{school}/students/imports/{stored['id']}/left", json={"student_ids": [petit]}
+    )
+    assert left.status_code == 200, left.text
+    (departure,) = left.json()
+    assert departure["cancelled_instalments"] == 0
+    assert departure["instalments_in_payment"] == 1
+    async with session_factory() as session:
+        assert list(await session.scalars(select(Disbursement.status))) == ["batched"]
+    assert (await referent.get(f"{API}/applications/{granted['id']}")).json()["status"] == "approved"

@@ -177,7 +177,8 @@ REFUSALS: dict[str, str] = {
     # issue 16, the school's student list imported (preview, then apply exactly what was previewed)
     "student_import_not_found": "Import de liste introuvable, ou pas visible avec votre compte.",
     "student_import_expired": (
-        "Cet aperçu a expiré (il est gardé {hours} heures) : importez à nouveau le fichier pour un aperçu à jour."
+        "Cet import a expiré (un aperçu est gardé 2 heures, une liste appliquée 7 jours) : importez à nouveau le "
+        "fichier pour un aperçu à jour."
     ),
     "student_import_stale": (
         "La liste des élèves de l'école a changé depuis l'aperçu (ligne {line}) : rien n'a été appliqué ; importez "

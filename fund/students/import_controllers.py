@@ -92,7 +92,8 @@ class StudentImportController(Controller):
             "anywhere in the first 20 rows, merged header cells) and answers what applying it will do: students "
             "created, updated (each field before and after), left alone, every refused line (`line`, `field`, "
             "French `reason`) and the school's students absent from the list. Nothing changes until "
-            "`POST …/imports/{import_id}/apply`; the preview is kept 2 hours. A referent of the school only; "
+            "`POST …/imports/{import_id}/apply`; the preview is kept 2 hours, an applied list 7 days (time to mark "
+            "the students absent from it as having left), then forgotten. A referent of the school only; "
             "another school answers 404. An unreadable file: 422 naming the field `file`."
         ),
         request_max_body_size=UPLOAD_BODY_LIMIT,

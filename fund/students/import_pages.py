@@ -168,7 +168,7 @@ class StudentImportPages(PageController):
             plan=plan,
             counts=imports.counts(plan),
             school=next((name for sid, name in _schools(user) if sid == str(stored.school_id)), ""),
-            expired=stored.status == "previewed" and now is not None and stored.expires_at < now,
+            expired=now is not None and stored.expires_at < now,
             absent=[
                 {
                     **a,

@@ -31,7 +31,11 @@ from fund.students.access import owned_schools
 from fund.students.importing import FIELD_LABELS, Line, UnreadableFile, plain
 from fund.students.models import Student, StudentImport
 
-KEPT_FOR = datetime.timedelta(hours=2)  # a preview not applied within this is forgotten (it holds personal data)
+# An import holds the list's personal data: a preview not applied within KEPT_FOR is forgotten; an applied one is
+# kept APPLIED_KEPT_FOR, time to mark the students absent from it as having left; then forgotten (at the school's
+# next import).
+KEPT_FOR = datetime.timedelta(hours=2)
+APPLIED_KEPT_FOR = datetime.timedelta(days=7)
 LEFT_REASON = "L'élève a quitté l'école."
 
 
@@ -154,13 +158,9 @@ async def preview(
     except UnreadableFile as exc:
         raise InvalidInput("file", str(exc)) from None
     now = await _now(uow)
-    # Previews nobody applied in time are forgotten (they hold the list's personal data).
+    # Imports past their time are forgotten (they hold the list's personal data).
     await uow.session.execute(
-        delete(StudentImport).where(
-            StudentImport.school_id == school_id,
-            StudentImport.status == "previewed",
-            StudentImport.expires_at < now,
-        )
+        delete(StudentImport).where(StudentImport.school_id == school_id, StudentImport.expires_at < now)
     )
     stored = StudentImport(
         school_id=school_id,
@@ -218,7 +218,7 @@ async def apply(
         return stored, False
     now = await _now(uow)
     if stored.expires_at < now:
-        raise Conflict("student_import_expired", hours=int(KEPT_FOR.total_seconds() // 3600))
+        raise Conflict("student_import_expired")
     plan = stored.plan
     students = {s.id: s for s in await _students(uow, school_id, lock=True)}
     by_ine = {s.ine for s in students.values() if s.ine}
@@ -259,6 +259,7 @@ async def apply(
         )
     stored.status = "applied"
     stored.applied_at = now
+    stored.expires_at = now + APPLIED_KEPT_FOR
     stored.result = {"created": len(created), "updated": len(plan["update"]), "unchanged": len(plan["unchanged"])}
     await record(
         uow.session,
@@ -376,13 +377,16 @@ async def mark_left(
     """The referent marks students absent from the imported list as having left the school: each one's instalments
     not yet paid are cancelled (one transaction for all). A student already marked is left as is."""
     stored = await get(uow, user, school_id, import_id)
+    now = await _now(uow)
+    if stored.expires_at < now:
+        raise Conflict("student_import_expired")
     absent = {UUID(a["student_id"]) for a in stored.plan["absent"]}
     if not student_ids:
         raise InvalidInput("student_ids", "choisissez au moins un élève")
     outside = [s for s in student_ids if s not in absent]
     if outside:
         raise InvalidInput("student_ids", "seuls les élèves absents de la liste importée peuvent être marqués")
-    day = local_day(await _now(uow))
+    day = local_day(now)
     departures: list[Departure] = []
     students = list(
         await uow.session.scalars(
