@@ -26,6 +26,7 @@ from fund.disbursements.models import Disbursement
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.schools.models import School
 from fund.students import importing
 from fund.students.access import owned_schools
 from fund.students.importing import FIELD_LABELS, Line, UnreadableFile, plain
@@ -211,6 +212,9 @@ async def apply(
     """Apply the preview as it was shown, in one transaction; (the import, applied now). Applying it again changes
     nothing (False). Refused (409) when expired, when ``checksum`` is not the previewed file's, or when a student
     concerned changed since the preview (then nothing is applied)."""
+    _school(user, school_id)
+    # One application at a time per school: two lists applied at once would both create the same new student.
+    await uow.session.execute(select(School.id).where(School.id == school_id).with_for_update())
     stored = await get(uow, user, school_id, import_id, lock=True)
     if checksum is not None and checksum.strip().lower() != stored.checksum_sha256:
         raise Conflict("student_import_checksum")
