@@ -683,3 +683,17 @@ async def test_an_instalment_already_in_a_payment_batch_is_left_to_the_accountan
     async with session_factory() as session:
         assert list(await session.scalars(select(Disbursement.status))) == ["batched"]
     assert (await referent.get(f"{API}/applications/{granted['id']}")).json()["status"] == "approved"
+
+
+async def test_the_same_preview_applied_twice_at_once_creates_each_student_once(login, session_factory) -> None:
+    import asyncio
+
+    referent = await login(REFERENT)
+    school = await school_of(referent)
+    stored = await previewed(referent, school, (DATA / "eleves_bom_pointvirgule.csv").read_bytes())
+    before = await count(session_factory, Student)
+    url = f"{API}/schools/{school}/students/imports/{stored['id']}/apply"
+    first, second = await asyncio.gather(referent.post(url), referent.post(url))
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert sorted([first.json()["applied_now"], second.json()["applied_now"]]) == [False, True]
+    assert await count(session_factory, Student) == before + 3

@@ -76,7 +76,7 @@ def _changes(student: Student, line: Line, columns: list[str]) -> dict[str, tupl
 async def _students(uow: UnitOfWork, school_id: UUID, *, lock: bool = False) -> list[Student]:
     query = select(Student).where(Student.school_id == school_id).order_by(Student.id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update().execution_options(populate_existing=True)
     return list(await uow.session.scalars(query))
 
 
@@ -194,8 +194,8 @@ def counts(plan: dict[str, Any]) -> dict[str, int]:
 async def get(uow: UnitOfWork, user: User, school_id: UUID, import_id: UUID, *, lock: bool = False) -> StudentImport:
     _school(user, school_id)
     query = select(StudentImport).where(StudentImport.id == import_id, StudentImport.school_id == school_id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # and read again: a page may have loaded it before another request applied it
+        query = query.with_for_update().execution_options(populate_existing=True)
     stored = await uow.session.scalar(query)
     if stored is None:
         raise NotFound("student_import_not_found")
