@@ -697,3 +697,25 @@ async def test_the_same_preview_applied_twice_at_once_creates_each_student_once(
     assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
     assert sorted([first.json()["applied_now"], second.json()["applied_now"]]) == [False, True]
     assert await count(session_factory, Student) == before + 3
+
+
+async def test_a_referent_types_an_ine_by_hand_checked_as_the_import_checks_it(login, session_factory) -> None:
+    referent = await login(REFERENT)
+    school = await school_of(referent)
+    body = {"school_id": school, "first_name": "Zélie", "last_name": "Garnier", "birth_date": str(born(16))}
+    good = ine(2000000001)
+    wrong = await referent.post(f"{API}/students", json={**body, "ine": good[:10] + "Z"})
+    problem = assert_problem(wrong, 422, "ine")
+    assert "lettre-clé" in problem["errors"][0]["message"]
+    created = await referent.post(f"{API}/students", json={**body, "ine": f"{good[:4]} {good[4:]}".lower()})
+    assert created.status_code == 201, created.text
+    assert created.json()["ine"] == good  # written as typed, stored normalised
+    taken = await referent.post(f"{API}/students", json={**body, "first_name": "Autre", "ine": good})
+    assert_problem(taken, 422, "ine")
+    lucas = (await students_of(session_factory, school))["Martin Lucas"]
+    clash = await referent.patch(f"{API}/students/{lucas.id}", json={"ine": good})
+    assert_problem(clash, 422, "ine")
+    # The list then finds her by the INE, whatever the spelling of her name.
+    preview_ = await previewed(referent, school, csv_file(f"GARNIER;Zelie;{fr(born(16))};{good};Usinage"))
+    assert preview_["counts"]["create"] == 0
+    assert [c["field"] for c in preview_["update"][0]["changes"]] == ["trade"]

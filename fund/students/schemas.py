@@ -4,10 +4,20 @@ import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from fund.auth.schemas import Strict
 from fund.core.validation import Email, FrenchPhone
+from fund.students import ine as ine_rules
 from fund.students.models import age_on
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -21,6 +31,22 @@ def _plausible_birth_date(value: datetime.date) -> datetime.date:
 
 
 Trade = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _ine(value: str) -> str:
+    problem = ine_rules.problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# The national student identifier (issue 16): 11 characters in one of its official forms, checksum checked.
+Ine = Annotated[
+    str,
+    BeforeValidator(lambda v: ine_rules.normalise(v) if isinstance(v, str) else v),
+    AfterValidator(_ine),
+    WithJsonSchema({"type": "string", "minLength": 11, "maxLength": 11, "example": "1234567890V"}),
+]
 GuardianName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
@@ -33,6 +59,7 @@ class StudentCreate(Strict):
     guardian_name: GuardianName | None = None
     guardian_email: Email | None = None
     guardian_phone: FrenchPhone | None = None
+    ine: Ine | None = None
 
     @field_validator("birth_date")
     @classmethod
@@ -50,6 +77,7 @@ class StudentUpdate(Strict):
     guardian_name: GuardianName | None = None
     guardian_email: Email | None = None
     guardian_phone: FrenchPhone | None = None
+    ine: Ine | None = None
 
     @field_validator("birth_date")
     @classmethod
