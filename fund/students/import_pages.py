@@ -76,7 +76,7 @@ class StudentImportPages(PageController):
             errors=errors,
             schools=_schools(user),
             school_id=school_id,
-            max_lines=importing.MAX_LINES,
+            max_lines=f"{importing.MAX_LINES:,}".replace(",", "\u202f"),
         )
 
     @get()
