@@ -47,6 +47,7 @@ from fund.payments.controllers import BankStatementController, PaymentBatchContr
 from fund.privacy.controllers import DataProtectionController
 from fund.schools.controllers import SchoolController
 from fund.students.controllers import StudentController
+from fund.students.import_controllers import StudentImportController, StudentListTemplateController
 from fund.web.routes import PAGES, STATIC, favicon, template_environment
 
 API_CONTROLLERS = [
@@ -55,6 +56,8 @@ API_CONTROLLERS = [
     UserController,
     SchoolController,
     StudentController,
+    StudentImportController,
+    StudentListTemplateController,
     ApplicationController,
     RatificationController,
     PolicyController,

@@ -109,6 +109,12 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL, shared=True),
     ("PATCH", f"{API}/students/{{student_id}}"): Rule(REFERENTS, SCHOOL, shared=True),
     ("GET", f"{API}/students/{{student_id}}/aid"): Rule(REFERENTS, SCHOOL, shared=True),
+    # the school's student list imported (issue 16): its referents, whatever their fund
+    ("GET", f"{API}/students/import-template"): Rule(REFERENTS),
+    ("POST", f"{API}/schools/{{school_id}}/students/import"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("GET", f"{API}/schools/{{school_id}}/students/imports/{{import_id}}"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("POST", f"{API}/schools/{{school_id}}/students/imports/{{import_id}}/apply"): Rule(REFERENTS, SCHOOL, shared=True),
+    ("POST", f"{API}/schools/{{school_id}}/students/imports/{{import_id}}/left"): Rule(REFERENTS, SCHOOL, shared=True),
     # a person's data: the school's referent (the family's contact) or the administrator (data-protection contact)
     ("GET", f"{API}/students/{{student_id}}/export"): Rule(REFERENTS, SCHOOL, shared=True),
     ("POST", f"{API}/students/{{student_id}}/erasure"): Rule(REFERENTS | ADMIN, SCHOOL, shared=True),
@@ -178,6 +184,7 @@ REASON = {"reason": "Pièce demandée au dossier."}
 PAYEE = {"kind": "guardian", "name": "Mme Martin Sophie", "iban": VALID_IBAN, "bic": None}
 BODIES: dict[str, Any] = {
     f"PATCH {API}/students/{{student_id}}": {"trade": "menuiserie"},
+    f"POST {API}/schools/{{school_id}}/students/imports/{{import_id}}/left": {"student_ids": [str(uuid.UUID(int=1))]},
     f"PATCH {API}/applications/{{application_id}}": {"version": 1, "amount_requested_cents": 11000},
     f"POST {API}/applications/{{application_id}}/answer": REASON,
     f"POST {API}/applications/{{application_id}}/appeal": REASON,
@@ -239,6 +246,9 @@ async def build_world(client: httpx.AsyncClient, login: Any, session_factory: An
     world.ids["document_id"] = document.json()["id"]
     world.ids["student_id"] = str(paid["student_id"])
     world.ids["school_id"] = str(paid["school_id"])
+    listed = await referent.post(f"{API}/schools/{world.ids['school_id']}/students/import", files=student_list())
+    assert listed.status_code == 201, listed.text
+    world.ids["import_id"] = listed.json()["id"]
     users = (await admin.get(f"{API}/users", params={"limit": 200})).json()["items"]
     world.ids["user_id"] = next(u["id"] for u in users if u["email"] == "committee3@example.org")
     session = await (await login(EMAILS["chair"])).post(f"{API}/meetings", json={})
@@ -294,10 +304,16 @@ def pdf_file() -> dict[str, tuple[str, bytes, str]]:
     return {"file": ("justificatif.pdf", content, "application/pdf")}
 
 
+def student_list() -> dict[str, tuple[str, bytes, str]]:
+    return {"file": ("eleves.csv", "Nom;Prénom;Date de naissance\r\nMartin;Lucas;14/03/2009\r\n".encode(), "text/csv")}
+
+
 async def call(client: httpx.AsyncClient, method: str, url: str, token: str | None, body: Any) -> httpx.Response:
     headers = bearer(token) if token else {}
     if method == "POST" and url.endswith("/documents"):
         return await client.post(url, headers=headers, files=pdf_file())
+    if method == "POST" and url.endswith("/students/import"):
+        return await client.post(url, headers=headers, files=student_list())
     if method in ("GET", "DELETE"):
         return await client.request(method, url, headers=headers)
     return await client.request(method, url, headers=headers, json=body)

@@ -93,6 +93,9 @@ ACTIONS_FR = {
     "disbursement.paid": "virement payé",
     "disbursement.returned": "virement retourné par la banque",
     "disbursement.reissued": "virement réémis",
+    # issue 16: a student marked as having left the school (student list import)
+    "application.student_left": "l'élève a quitté l'école : versements non encore payés annulés",
+    "disbursement.cancelled": "versement annulé",
     "document.added": "pièce justificative ajoutée",
     "document.removed": "pièce justificative retirée",
     "documents.purged": "pièces justificatives supprimées (durée de conservation écoulée)",

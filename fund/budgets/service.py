@@ -181,6 +181,33 @@ async def release(session: AsyncSession, application_id: UUID) -> int:
     return released
 
 
+async def release_part(session: AsyncSession, application_id: UUID, amount_cents: int) -> int:
+    """Give back ``amount_cents`` of what an application still holds (instalments cancelled, the others kept): the
+    reservation shrinks by that much; returns the cents released (never more than what was left to pay)."""
+    reservations = list(
+        await session.scalars(
+            select(BudgetReservation)
+            .where(BudgetReservation.application_id == application_id, BudgetReservation.status == "reserved")
+            .order_by(BudgetReservation.envelope_id)
+            .with_for_update()
+        )
+    )
+    released = 0
+    for reservation in reservations:
+        part = min(amount_cents, reservation.amount_cents - reservation.paid_cents)
+        await session.execute(
+            update(BudgetEnvelope)
+            .where(BudgetEnvelope.id == reservation.envelope_id)
+            .values(reserved_cents=BudgetEnvelope.reserved_cents - part)
+        )
+        reservation.amount_cents -= part
+        if reservation.amount_cents == reservation.paid_cents:
+            reservation.status = "paid" if reservation.paid_cents else "released"
+        released = max(released, part)
+    await session.flush()
+    return released
+
+
 async def consume(session: AsyncSession, application_id: UUID, amount_cents: int) -> None:
     """A payment of ``amount_cents`` went out: move it from reserved to paid in every envelope concerned."""
     reservations = list(

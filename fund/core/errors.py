@@ -174,6 +174,19 @@ REFUSALS: dict[str, str] = {
     "notification_not_found": "Notification introuvable.",
     "event_not_found": "Événement introuvable.",
     "event_not_failed": "Seul un événement en échec est relancé ; celui-ci est « {status} ».",
+    # issue 16, the school's student list imported (preview, then apply exactly what was previewed)
+    "student_import_not_found": "Import de liste introuvable, ou pas visible avec votre compte.",
+    "student_import_expired": (
+        "Cet import a expiré (un aperçu est gardé 2 heures, une liste appliquée 7 jours) : importez à nouveau le "
+        "fichier pour un aperçu à jour."
+    ),
+    "student_import_stale": (
+        "La liste des élèves de l'école a changé depuis l'aperçu (ligne {line}) : rien n'a été appliqué ; importez "
+        "à nouveau le fichier pour un aperçu à jour."
+    ),
+    "student_import_checksum": (
+        "Ce n'est pas le fichier de l'aperçu (empreinte différente) : rien n'a été appliqué ; importez-le à nouveau."
+    ),
     # supporting documents
     "document_not_found": "Pièce introuvable.",
     "document_file_missing": "Le fichier de cette pièce est indisponible.",

@@ -22,7 +22,7 @@ from fund.notifications.models import DeliveryLog, Notification, notification_pr
 from fund.outbox.models import OutboxEvent
 from fund.privacy.models import AccessRecord, Anonymisation  # noqa: F401
 from fund.schools.models import School
-from fund.students.models import Student
+from fund.students.models import Student, StudentImport
 
 __all__ = [
     "AgendaItem",
@@ -50,6 +50,7 @@ __all__ = [
     "School",
     "StatementEntry",
     "Student",
+    "StudentImport",
     "User",
     "Vote",
     "journal_counters",

@@ -201,6 +201,7 @@ async def anonymise_student(session: AsyncSession, student_id: UUID, reason: str
     student.guardian_name = None
     student.guardian_email = None
     student.guardian_phone = None
+    student.ine = None  # issue 16: the national student identifier identifies the young person
     session.add(Anonymisation(entity_type="student", entity_id=student_id, reason=reason))
     await record(
         session, actor, "student.anonymised", entity_type="student", entity_id=student_id, detail={"reason": reason}

@@ -103,6 +103,8 @@ async def _student_data(session: AsyncSession, student: Student) -> dict[str, An
             "guardian_name": student.guardian_name,
             "guardian_email": student.guardian_email,
             "guardian_phone": student.guardian_phone,
+            "ine": student.ine,  # issue 16: the national student identifier, from the school's list
+            "left_on": _iso(student.left_on),
             "created_at": _iso(student.created_at),
         },
         "applications": [

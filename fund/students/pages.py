@@ -50,6 +50,7 @@ FIELDS = {
         "guardian_name",
         "guardian_email",
         "guardian_phone",
+        "ine",
     )
 }
 
@@ -63,6 +64,7 @@ class StudentForm(BaseModel):
     guardian_name: str = ""
     guardian_email: str = ""
     guardian_phone: str = ""
+    ine: str = ""
 
     def body(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The API's body from the form (empty optional fields left out), and the form's own errors."""
@@ -74,6 +76,7 @@ class StudentForm(BaseModel):
             "guardian_name": self.guardian_name.strip() or None,
             "guardian_email": self.guardian_email.strip() or None,
             "guardian_phone": self.guardian_phone.strip() or None,
+            "ine": self.ine.strip() or None,
         }
         try:
             birth = parse_date(self.birth_date)
@@ -95,6 +98,7 @@ def form_of(student: Student) -> StudentForm:
         guardian_name=student.guardian_name or "",
         guardian_email=student.guardian_email or "",
         guardian_phone=phone_display(student.guardian_phone),
+        ine=student.ine or "",
     )
 
 

@@ -1,13 +1,23 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from fund.auth.schemas import Strict
 from fund.core.validation import Email, FrenchPhone
+from fund.students import ine as ine_rules
 from fund.students.models import age_on
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -21,6 +31,22 @@ def _plausible_birth_date(value: datetime.date) -> datetime.date:
 
 
 Trade = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _ine(value: str) -> str:
+    problem = ine_rules.problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# The national student identifier (issue 16): 11 characters in one of its official forms, checksum checked.
+Ine = Annotated[
+    str,
+    BeforeValidator(lambda v: ine_rules.normalise(v) if isinstance(v, str) else v),
+    AfterValidator(_ine),
+    WithJsonSchema({"type": "string", "minLength": 11, "maxLength": 11, "example": "1234567890V"}),
+]
 GuardianName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
@@ -33,6 +59,7 @@ class StudentCreate(Strict):
     guardian_name: GuardianName | None = None
     guardian_email: Email | None = None
     guardian_phone: FrenchPhone | None = None
+    ine: Ine | None = None
 
     @field_validator("birth_date")
     @classmethod
@@ -50,6 +77,7 @@ class StudentUpdate(Strict):
     guardian_name: GuardianName | None = None
     guardian_email: Email | None = None
     guardian_phone: FrenchPhone | None = None
+    ine: Ine | None = None
 
     @field_validator("birth_date")
     @classmethod
@@ -69,6 +97,8 @@ class StudentOut(BaseModel):
     guardian_name: str | None
     guardian_email: str | None
     guardian_phone: str | None
+    ine: str | None = None
+    left_on: datetime.date | None = None
     created_at: datetime.datetime
 
 
@@ -80,3 +110,82 @@ class StudentAidOut(BaseModel):
     yearly_ceiling_cents: int | None
     remaining_cents: int | None
     category_ceilings_cents: dict[str, int]
+
+
+# --- the school's student list imported (issue 16) --------------------------------------------------------------
+
+
+class ImportLineRefused(BaseModel):
+    line: int  # the line number as the spreadsheet shows it (the header's line counts)
+    field: str  # last_name, first_name, birth_date, ine, trade, guardian_name, guardian_email, guardian_phone
+    reason: str  # in French
+
+
+class ImportLineCreate(BaseModel):
+    line: int
+    values: dict[str, str | None]
+
+
+class ImportChange(BaseModel):
+    field: str
+    before: str | None
+    after: str | None
+
+
+class ImportLineUpdate(BaseModel):
+    line: int
+    student_id: UUID
+    name: str
+    changes: list[ImportChange]
+
+
+class ImportLineUnchanged(BaseModel):
+    line: int
+    student_id: UUID
+    name: str
+
+
+class ImportAbsent(BaseModel):
+    student_id: UUID
+    name: str
+    birth_date: datetime.date
+
+
+class StudentImportOut(BaseModel):
+    """A previewed (or applied) student list: what applying it does, line by line."""
+
+    id: UUID
+    school_id: UUID
+    file_name: str
+    checksum_sha256: str
+    lines: int
+    status: str  # previewed | applied
+    expires_at: datetime.datetime
+    applied_at: datetime.datetime | None
+    counts: dict[str, int]
+    create: list[ImportLineCreate]
+    update: list[ImportLineUpdate]
+    unchanged: list[ImportLineUnchanged]
+    refused: list[ImportLineRefused]
+    absent: list[ImportAbsent]
+    ignored_columns: list[str]
+    result: dict[str, Any] | None = None
+    applied_now: bool | None = None  # on apply: False when it had been applied already (nothing changed)
+
+
+class StudentImportApply(Strict):
+    checksum_sha256: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9a-fA-F]{64}$")] | None = (
+        None
+    )
+
+
+class StudentsLeftIn(Strict):
+    student_ids: Annotated[list[UUID], Field(min_length=1, max_length=5000)]
+
+
+class DepartureOut(BaseModel):
+    student_id: UUID
+    cancelled_instalments: int
+    cancelled_cents: int
+    instalments_in_payment: int  # in a payment batch already: left to the accountant
+    already_left: bool

@@ -23,6 +23,7 @@ async def create(uow: UnitOfWork, user: User, data: StudentCreate, actor: Actor)
     if data.school_id not in owned_schools(user):
         # The school exists or not: a referent of another school learns nothing either way.
         raise InvalidInput("school_id", "vous n'êtes pas référent de cette école")
+    await _ine_free(uow, data.school_id, data.ine, None)
     student = Student(**data.model_dump())
     uow.session.add(student)
     await uow.session.flush()
@@ -39,6 +40,8 @@ async def update(uow: UnitOfWork, user: User, student_id: UUID, data: StudentUpd
     for required in ("first_name", "last_name", "birth_date"):
         if required in changes and changes[required] is None:
             raise InvalidInput(required, "champ obligatoire")
+    if changes.get("ine"):
+        await _ine_free(uow, student.school_id, changes["ine"], student.id)
     changed = sorted(name for name, value in changes.items() if getattr(student, name) != value)
     for name in changed:
         setattr(student, name, changes[name])
@@ -54,6 +57,17 @@ async def update(uow: UnitOfWork, user: User, student_id: UUID, data: StudentUpd
         )
     await uow.commit()
     return student
+
+
+async def _ine_free(uow: UnitOfWork, school_id: UUID, ine: str | None, student_id: UUID | None) -> None:
+    """An INE is one student's within a school's list."""
+    if not ine:
+        return
+    query = select(Student.id).where(Student.school_id == school_id, Student.ine == ine)
+    if student_id is not None:
+        query = query.where(Student.id != student_id)
+    if await uow.session.scalar(query.limit(1)) is not None:
+        raise InvalidInput("ine", "un autre élève de l'école a déjà cet INE")
 
 
 async def list_for(

@@ -22,6 +22,7 @@ from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
+from fund.students.import_pages import PAGES as STUDENT_IMPORT_PAGES
 from fund.students.pages import PAGES as STUDENT_PAGES
 from fund.web.controllers import SignInController
 from fund.web.formatting import FILTERS
@@ -50,6 +51,7 @@ PAGES: list[type[Controller]] = [
     *APPLICATION_PAGES,
     *DRAFT_PAGES,
     *STUDENT_PAGES,
+    *STUDENT_IMPORT_PAGES,
     *DISBURSEMENT_PAGES,
     *PAYMENT_PAGES,
     *USER_PAGES,

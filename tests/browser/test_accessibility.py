@@ -55,6 +55,7 @@ PAGES = [
     screen("demande-referent", REFERENT, "/demandes/{approved}"),
     screen("page-introuvable", REFERENT, f"/demandes/{uuid.UUID(int=1)}", status=404),
     screen("eleves", REFERENT, "/eleves"),
+    screen("import-eleves", REFERENT, "/eleves/import"),
     screen("mes-notifications", REFERENT, "/notifications"),
     screen("comite", MEMBER, "/comite"),
     screen("demande-comite", MEMBER, "/demandes/{waiting}"),
