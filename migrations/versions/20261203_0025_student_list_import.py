@@ -2,7 +2,7 @@
 a previewed import is kept server-side with its checksum until it is applied or expires
 
 Revision ID: 0025
-Revises: 0020
+Revises: 0022
 Create Date: 2026-12-03 15:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0025"
-down_revision: str | None = "0020"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
