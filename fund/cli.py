@@ -152,8 +152,12 @@ async def _verify_audit_chain(settings: Settings) -> ChainReport:
         await engine.dispose()
 
 
-def cmd_audit_verify(_: argparse.Namespace) -> int:
-    """Exit 0 when the audit chain holds, 1 at the first broken link (named), 2 when it cannot be checked."""
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the audit chain holds, 1 at the first broken link (named), 2 when it cannot be checked.
+
+    With ``--case-file x.zip``: check an auditor's case file offline instead (no database)."""
+    if getattr(args, "case_file", None):
+        return _verify_case_file(args.case_file)
     settings = _settings()
     if not settings.database_url:
         return _fail("FUND_DATABASE_URL must be set")
@@ -166,6 +170,22 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
         f"audit chain BROKEN at seq {broken.seq} (event {broken.id}, action {broken.action}): {broken.problem}; "
         f"{report.checked} events before it hold"
     )
+    return 1
+
+
+def _verify_case_file(path: str) -> int:
+    """Exit 0 when every file matches the manifest and every audit event's hash and link hold, 1 otherwise."""
+    from fund.casefiles.verify import verify_case_file
+
+    if not Path(path).is_file():
+        return _fail(f"no case file at {path}")
+    report = verify_case_file(path)
+    for problem in report.problems:
+        print(f"FAILED {problem}")
+    if report.intact:
+        print(f"case file intact: {report.files} files, {report.cases} case(s), {report.events} audit events")
+        return 0
+    print(f"case file BROKEN: {len(report.problems)} problem(s)")
     return 1
 
 
@@ -418,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
     audit = sub.add_parser("audit", help="audit trail commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of the audit trail (or a case file, offline)")
+    verify.add_argument("--case-file", metavar="ZIP", help="check an auditor's case file offline, without the database")
+    verify.set_defaults(func=cmd_audit_verify)
     access = audit_sub.add_parser("access", help="who viewed a case")
     access.add_argument("--application", required=True, help="the case's reference, e.g. FS-2026-000123")
     access.set_defaults(func=cmd_audit_access)
