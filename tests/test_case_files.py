@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from fund.applications.models import Application
 from fund.audit.service import SYSTEM
+from fund.auth.models import User
 from fund.casefiles.service import draw
 from fund.casefiles.verify import verify_case_file
 from fund.cli import main
@@ -26,7 +27,9 @@ from tests.helpers import (
     assert_problem,
     paid_case,
     pdf_text,
+    running_app,
     second_fund,
+    sign_in,
     submitted,
 )
 
@@ -250,3 +253,70 @@ async def test_the_case_file_of_a_request_filed_before_the_period_is_not_drawn(l
     assert response.status_code == 200
     population = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("echantillon.json"))["population"]
     assert old["reference"] not in population
+
+
+# --- the web pages ------------------------------------------------------------------------------------------------
+
+
+async def test_the_auditor_page_refuses_a_wrong_period_next_to_the_field_and_records_nothing(
+    login, session_factory, settings
+):
+    application = await submitted(await login(REFERENT))
+    day = TODAY.isoformat()
+    async with running_app(settings) as client:
+        await sign_in(client, "accountant@example.org")
+        home = await client.get("/dossiers-audit")
+        assert home.status_code == 200
+        assert '<li><a href="/dossiers-audit">Dossiers d\'audit</a></li>' in home.text  # in the menu
+        wrong = await client.get(
+            "/dossiers-audit/echantillon", params={"du": day, "au": "2000-01-01", "taille": "5", "graine": ""}
+        )
+        assert wrong.status_code == 400
+        assert 'id="erreur-au">la date de fin précède la date de début</span>' in wrong.text
+        assert 'aria-invalid="true" aria-describedby="erreur-au"' in wrong.text
+        assert 'value="2000-01-01"' in wrong.text  # what was typed stays
+        letters = await client.get("/dossiers-audit/echantillon", params={"du": day, "au": day, "taille": "cinq"})
+        assert letters.status_code == 400
+        assert 'id="erreur-taille">nombre de demandes attendu entre 1 et 1000</span>' in letters.text
+        unknown = await client.get("/dossiers-audit/demande", params={"reference": "FS-1999-000001"})
+        assert unknown.status_code == 400
+        assert "aucune demande de votre fonds ne porte cette référence" in unknown.text
+        async with session_factory() as session:
+            assert not list(await session.scalars(select(AccessRecord).where(AccessRecord.kind == "case_file")))
+        found = await client.get("/dossiers-audit/demande", params={"reference": application["reference"].lower()})
+        assert found.status_code == 200
+        assert found.headers["content-type"] == "application/zip"
+        assert verify_case_file(io.BytesIO(found.content)).intact
+        drawn = await client.get("/dossiers-audit/echantillon", params={"du": day, "au": day, "taille": "1"})
+        assert drawn.status_code == 200
+        assert drawn.headers["x-case-file-seed"].isdigit()
+
+
+async def test_the_case_file_button_is_for_the_auditors_of_the_fund_only(login, session_factory, settings):
+    application = await submitted(await login(REFERENT))
+    async with session_factory() as session:  # a chair who is also the administrator sees the request's page
+        await session.execute(update(User).where(User.email == "chair@example.org").values(roles=["chair", "admin"]))
+        await session.commit()
+    button = f'href="/dossiers-audit/demandes/{application["id"]}"'
+    async with running_app(settings) as client:
+        await sign_in(client, "chair@example.org")
+        shown = await client.get(f"/demandes/{application['id']}")
+        assert shown.status_code == 200
+        assert button in shown.text
+        download = await client.get(f"/dossiers-audit/demandes/{application['id']}")
+        assert download.headers["content-type"] == "application/zip"
+    async with running_app(settings) as client:
+        await sign_in(client, REFERENT)
+        page = await client.get(f"/demandes/{application['id']}")
+        assert page.status_code == 200
+        assert button not in page.text
+        refused = await client.get(f"/dossiers-audit/demandes/{application['id']}", follow_redirects=False)
+        assert refused.status_code in (303, 403)
+        assert refused.headers.get("content-type") != "application/zip"
+        assert (await client.get("/dossiers-audit", follow_redirects=False)).status_code in (303, 403)
+    other = await second_fund(session_factory)
+    async with running_app(settings) as client:
+        await sign_in(client, other["other_admin"])
+        hidden = await client.get(f"/dossiers-audit/demandes/{application['id']}")
+        assert hidden.status_code == 404
+        assert hidden.headers["content-type"].startswith("text/html")
