@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import itertools
 import json
 import zipfile
 from typing import Any
@@ -320,3 +321,45 @@ async def test_the_case_file_button_is_for_the_auditors_of_the_fund_only(login, 
         hidden = await client.get(f"/dossiers-audit/demandes/{application['id']}")
         assert hidden.status_code == 404
         assert hidden.headers["content-type"].startswith("text/html")
+
+
+async def test_the_zip_is_sent_as_it_is_written_one_case_at_a_time(login, session_factory, settings, monkeypatch):
+    """Each case's bytes leave before the next case is read: a 1,000-request sample is never held in memory."""
+    import time
+
+    from fund.casefiles import service
+    from fund.documents.storage import DocumentStore
+
+    referent = await login(REFERENT)
+    for _ in range(4):
+        await submitted(referent)
+    async with session_factory() as session:
+        admin = await session.scalar(select(User).where(User.email == "admin@example.org"))
+        assert admin is not None
+        selection = await service.select_sample(session, admin, TODAY, TODAY, 1000, 7)
+    sent = 0
+    sent_when_read: list[int] = []
+    real_gather = service.gather
+
+    async def gather(*args: Any) -> Any:
+        sent_when_read.append(sent)
+        return await real_gather(*args)
+
+    monkeypatch.setattr(service, "gather", gather)
+    started = time.perf_counter()
+    chunks = 0
+    out = io.BytesIO()
+    async for chunk in service.case_file_chunks(
+        session_factory, DocumentStore.from_settings(settings), admin, selection
+    ):
+        sent += len(chunk)
+        chunks += 1
+        out.write(chunk)
+    elapsed = time.perf_counter() - started
+    cases = len(selection.application_ids)
+    assert cases >= 4
+    assert len(sent_when_read) == cases
+    assert all(later > earlier for earlier, later in itertools.pairwise(sent_when_read))
+    assert chunks > cases * 6  # a chunk per file written, not one at the end
+    assert verify_case_file(io.BytesIO(out.getvalue())).intact
+    print(f"case file: {cases} cases, {sent} bytes, {elapsed / cases:.3f} s per case")
