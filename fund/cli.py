@@ -183,7 +183,8 @@ def _verify_case_file(path: str) -> int:
     for problem in report.problems:
         print(f"FAILED {problem}")
     if report.intact:
-        print(f"case file intact: {report.files} files, {report.cases} case(s), {report.events} audit events")
+        redacted = f" ({report.redacted} anonymised: links checked, not hashes)" if report.redacted else ""
+        print(f"case file intact: {report.files} files, {report.cases} case(s), {report.events} audit events{redacted}")
         return 0
     print(f"case file BROKEN: {len(report.problems)} problem(s)")
     return 1

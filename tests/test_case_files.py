@@ -24,6 +24,7 @@ from fund.funds.calendar import local_day
 from fund.privacy.models import AccessRecord
 from fund.privacy.retention import anonymise_application
 from tests.helpers import (
+    COMMENT,
     REFERENT,
     assert_problem,
     paid_case,
@@ -131,6 +132,15 @@ async def test_a_tampered_case_file_fails_verification(login, session_factory, t
     assert not report.intact
     assert any("hash mismatch" in p for p in report.problems), report.problems
 
+    # An event marked redacted (as in an anonymised case) to escape the hash check, in a case that is not anonymised.
+    audit = json.loads(archive.read(audit_path))
+    audit["events"][0]["actor_id"] = None
+    audit["events"][0]["redacted"] = True
+    changes = {audit_path: json.dumps(audit).encode()}
+    changes["MANIFEST.sha256"] = manifest_of(archive, changes)
+    problems = verify_case_file(io.BytesIO(rewrite(archive, changes))).problems
+    assert any("marked redacted in a case that is not anonymised" in p for p in problems), problems
+
     # A file added that the manifest does not list.
     out = io.BytesIO(rewrite(archive, {}))
     with zipfile.ZipFile(out, "a") as more:
@@ -233,9 +243,17 @@ async def test_an_anonymised_case_file_carries_nothing_the_retention_removed(log
     assert not [n for n in archive.namelist() if "/pieces/" in n]
     assert all(v["comment"] is None for v in json.loads(archive.read(f"{reference}/votes.json"))["votes"])
     assert request["info_request_message"] is None
-    # The books and the money stay (kept ten years), and the file still verifies.
+    # The audit events' free texts (the question, the answer) are gone too, marked so.
+    assert COMMENT not in "".join(archive.read(n).decode(errors="replace") for n in archive.namelist())
+    events = json.loads(archive.read(f"{reference}/audit.json"))["events"]
+    redacted = [e for e in events if e.get("redacted")]
+    assert {e["action"] for e in redacted} >= {"application.request_info", "application.submit"}
+    # The books and the money stay (kept ten years), and the file still verifies: links for the redacted events.
     assert json.loads(archive.read(f"{reference}/ecritures.json"))["entries"]
-    assert verify_case_file(io.BytesIO(rewrite(archive, {}))).intact
+    report = verify_case_file(io.BytesIO(rewrite(archive, {})))
+    assert report.intact, report.problems
+    assert report.redacted == len(redacted)
+    assert report.events == len(events)
 
 
 async def test_the_case_file_of_a_request_filed_before_the_period_is_not_drawn(login, session_factory):

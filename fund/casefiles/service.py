@@ -401,7 +401,7 @@ async def gather(session: AsyncSession, store: DocumentStore, application_id: UU
     ]
 
     # --- the audit trail's proof
-    events = await _case_events(session, a.id, [d.id for d in disbursements])
+    events = await _case_events(session, a.id, [d.id for d in disbursements], anonymised=anonymised is not None)
 
     request = {
         "format": FORMAT,
@@ -509,6 +509,21 @@ def _batch(batch: PaymentBatch | None) -> dict[str, Any] | None:
     }
 
 
+# What the retention removes from a case that the case's audit events carry in their details (free texts).
+REDACTED_KEYS = frozenset({"message", "answer", "reason", "comment"})
+REDACTED = "[retiré à l'anonymisation]"
+
+
+def redact(record: dict[str, Any]) -> None:
+    """Remove from an anonymised case's event the free texts the retention removed from the case."""
+    detail = record.get("detail")
+    if record["entity_type"] != "application" or record["action"] == "application.anonymised":
+        return
+    if isinstance(detail, dict) and REDACTED_KEYS & detail.keys():
+        record["detail"] = {k: (REDACTED if k in REDACTED_KEYS else v) for k, v in detail.items()}
+        record["redacted"] = True
+
+
 def event_record(event: AuditEvent) -> dict[str, Any]:
     """An audit event as the case file carries it: the fields its hash covers, exactly as hashed, and the links."""
     return {
@@ -529,10 +544,14 @@ def event_record(event: AuditEvent) -> dict[str, Any]:
 
 
 async def _case_events(
-    session: AsyncSession, application_id: UUID, disbursement_ids: list[UUID]
+    session: AsyncSession, application_id: UUID, disbursement_ids: list[UUID], *, anonymised: bool
 ) -> list[dict[str, Any]]:
     """The case's events in chain order, each with ``next``: the event that follows it in the chain (its ``seq``
-    and ``prev_hash``, which must be this event's hash), or None for the head."""
+    and ``prev_hash``, which must be this event's hash), or None for the head.
+
+    For an anonymised case, the free texts the retention removed from the case (questions, answers, reasons,
+    comments) are removed from its events' details too (``redacted``): such an event's hash can no longer be
+    recomputed from the file, its links still can."""
     condition = (AuditEvent.entity_type == "application") & (AuditEvent.entity_id == application_id)
     if disbursement_ids:
         condition = condition | (
@@ -551,6 +570,8 @@ async def _case_events(
             )
         ).first()
         record["next"] = {"seq": following.seq, "prev_hash": following.prev_hash} if following else None
+        if anonymised:
+            redact(record)
         records.append(record)
     return records
 

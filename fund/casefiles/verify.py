@@ -3,7 +3,9 @@
 1. ``MANIFEST.sha256``: every file it lists is in the ZIP with that SHA-256, and every file of the ZIP is listed.
 2. Each ``<reference>/audit.json``: every event's hash is recomputed from its fields and ``prev_hash`` exactly as
    the audit trail computes it (:func:`fund.audit.service.event_hash`); each event's link to the next event of the
-   chain holds (the next event's ``prev_hash`` is this event's hash); events are in chain order.
+   chain holds (the next event's ``prev_hash`` is this event's hash); events are in chain order. An event marked
+   ``redacted`` (an anonymised case: the free texts the retention removed are not in the file) has its links
+   checked, not its hash (it cannot be recomputed without them); the report counts them.
 3. ``echantillon.json`` (a sample): the draw made again from the population and the seed gives the references
    drawn, and the ZIP holds exactly their folders.
 
@@ -31,6 +33,7 @@ from fund.casefiles.service import MANIFEST, SAMPLE, draw
 class CaseFileReport:
     files: int = 0
     events: int = 0
+    redacted: int = 0
     cases: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -53,7 +56,7 @@ def _event(record: dict[str, Any]) -> AuditEvent:
     )
 
 
-def check_events(name: str, events: list[dict[str, Any]], report: CaseFileReport) -> None:
+def check_events(name: str, events: list[dict[str, Any]], report: CaseFileReport, *, anonymised: bool) -> None:
     previous_seq = None
     for record in events:
         where = f"{name}: event seq {record.get('seq')}"
@@ -62,7 +65,11 @@ def check_events(name: str, events: list[dict[str, Any]], report: CaseFileReport
         except (KeyError, TypeError, ValueError) as exc:
             report.problems.append(f"{where}: unreadable ({exc})")
             continue
-        if expected != record["hash"]:
+        if record.get("redacted") and not anonymised:
+            report.problems.append(f"{where}: marked redacted in a case that is not anonymised")
+        elif record.get("redacted"):
+            report.redacted += 1  # personal data removed by the retention: the links only can be checked
+        elif expected != record["hash"]:
             report.problems.append(f"{where} ({record['action']}): hash mismatch, the fields do not give the hash")
         following = record.get("next")
         if following is not None and following.get("prev_hash") != record["hash"]:
@@ -71,6 +78,14 @@ def check_events(name: str, events: list[dict[str, Any]], report: CaseFileReport
             report.problems.append(f"{where}: events out of chain order")
         previous_seq = record["seq"]
         report.events += 1
+
+
+def _anonymised(archive: zipfile.ZipFile, audit_path: str) -> bool:
+    """Whether the case of this audit.json says it was anonymised (its demande.json)."""
+    try:
+        return bool(json.loads(archive.read(audit_path.replace("/audit.json", "/demande.json"))).get("anonymised"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return False
 
 
 def verify_case_file(source: str | Path | IO[bytes]) -> CaseFileReport:
@@ -116,7 +131,7 @@ def verify_case_file(source: str | Path | IO[bytes]) -> CaseFileReport:
                 except (KeyError, ValueError, zipfile.BadZipFile) as exc:
                     report.problems.append(f"{path}: unreadable ({exc})")
                     continue
-                check_events(path, events, report)
+                check_events(path, events, report, anonymised=_anonymised(archive, path))
         report.cases = len(folders)
         if SAMPLE in names:
             try:
