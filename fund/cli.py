@@ -157,7 +157,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     With ``--case-file x.zip``: check an auditor's case file offline instead (no database)."""
     if getattr(args, "case_file", None):
-        return _verify_case_file(args.case_file)
+        return _verify_case_file(args.case_file, against_database=getattr(args, "against_database", False))
     settings = _settings()
     if not settings.database_url:
         return _fail("FUND_DATABASE_URL must be set")
@@ -173,13 +173,33 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _verify_case_file(path: str) -> int:
-    """Exit 0 when every file matches the manifest and every audit event's hash and link hold, 1 otherwise."""
+async def _case_file_anchored(settings: Settings, path: str) -> list[str]:
+    from fund.casefiles.verify import chain_links, check_against_chain
+    from fund.core.db import create_engine, create_session_factory
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await check_against_chain(session, chain_links(path))
+    finally:
+        await engine.dispose()
+
+
+def _verify_case_file(path: str, *, against_database: bool = False) -> int:
+    """Exit 0 when every file matches the manifest and every audit event's hash and link hold, 1 otherwise; with
+    ``against_database``, every event must also be in the fund's audit chain with the same hash."""
     from fund.casefiles.verify import verify_case_file
 
     if not Path(path).is_file():
         return _fail(f"no case file at {path}")
     report = verify_case_file(path)
+    if against_database and report.intact:
+        settings = _settings()
+        if not settings.database_url:
+            return _fail("--against-database: FUND_DATABASE_URL must be set")
+        report.problems.extend(asyncio.run(_case_file_anchored(settings, path)))
+        if report.intact:
+            print(f"anchored: the {report.events} audit events are in the fund's audit chain with the same hashes")
     for problem in report.problems:
         print(f"FAILED {problem}")
     if report.intact:
@@ -441,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain of the audit trail (or a case file, offline)")
     verify.add_argument("--case-file", metavar="ZIP", help="check an auditor's case file offline, without the database")
+    verify.add_argument(
+        "--against-database",
+        action="store_true",
+        help="with --case-file: also check that its audit events are in this fund's audit chain (needs the database)",
+    )
     verify.set_defaults(func=cmd_audit_verify)
     access = audit_sub.add_parser("access", help="who viewed a case")
     access.add_argument("--application", required=True, help="the case's reference, e.g. FS-2026-000123")

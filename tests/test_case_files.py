@@ -12,13 +12,14 @@ import zipfile
 from typing import Any
 from uuid import UUID
 
+import pytest
 from sqlalchemy import select, update
 
 from fund.applications.models import Application
-from fund.audit.service import SYSTEM
+from fund.audit.service import SYSTEM, event_hash, hashed_fields
 from fund.auth.models import User
 from fund.casefiles.service import draw
-from fund.casefiles.verify import verify_case_file
+from fund.casefiles.verify import _event, verify_case_file
 from fund.cli import main
 from fund.funds.calendar import local_day
 from fund.privacy.models import AccessRecord
@@ -381,3 +382,38 @@ async def test_the_zip_is_sent_as_it_is_written_one_case_at_a_time(login, sessio
     assert chunks > cases * 6  # a chunk per file written, not one at the end
     assert verify_case_file(io.BytesIO(out.getvalue())).intact
     print(f"case file: {cases} cases, {sent} bytes, {elapsed / cases:.3f} s per case")
+
+
+# --- anchored in the fund's chain (the command line, with the database) ---------------------------------------------
+
+
+@pytest.fixture
+async def case_zip(login, session_factory, tmp_path) -> dict[str, Any]:
+    application = await submitted(await login(REFERENT))
+    archive = await case_file(await login("admin@example.org"), application["id"])
+    reference = application["reference"]
+    path = tmp_path / "dossier.zip"
+    path.write_bytes(rewrite(archive, {}))
+    # The same file where an event and the manifest were rewritten together: offline checks cannot see it.
+    audit_path = f"{reference}/audit.json"
+    audit = json.loads(archive.read(audit_path))
+    event = audit["events"][-1]  # the last of the case: its link forward is rewritten too
+    event["action"] = "application.forged"
+    event["hash"] = event_hash(event["prev_hash"], hashed_fields(_event(event)))
+    if event["next"]:
+        event["next"]["prev_hash"] = event["hash"]
+    changes = {audit_path: json.dumps(audit).encode()}
+    changes["MANIFEST.sha256"] = manifest_of(archive, changes)
+    forged = tmp_path / "contrefait.zip"
+    forged.write_bytes(rewrite(archive, changes))
+    return {"path": str(path), "forged": str(forged), "seq": event["seq"]}
+
+
+def test_the_case_file_is_anchored_in_the_funds_audit_chain(case_zip, capsys) -> None:
+    assert main(["audit", "verify", "--case-file", case_zip["path"], "--against-database"]) == 0
+    assert "anchored: the " in capsys.readouterr().out
+    assert main(["audit", "verify", "--case-file", case_zip["forged"]]) == 0  # offline, the forgery holds together
+    capsys.readouterr()
+    assert main(["audit", "verify", "--case-file", case_zip["forged"], "--against-database"]) == 1
+    out = capsys.readouterr().out
+    assert f"FAILED event seq {case_zip['seq']}: its hash differs from the fund's audit chain" in out

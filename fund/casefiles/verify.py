@@ -9,8 +9,10 @@
 3. ``echantillon.json`` (a sample): the draw made again from the population and the seed gives the references
    drawn, and the ZIP holds exactly their folders.
 
-What offline checks cannot show: that the chain they link into is the fund's. ``chaine.json`` gives the chain's
-head when the file was made; compare the events' hashes with the fund's own chain (``fund audit verify`` there).
+What offline checks cannot show: that the chain they link into is the fund's (a forger could rewrite an event and
+the manifest together). ``chaine.json`` gives the chain's head when the file was made; where the fund's database is
+at hand, ``--against-database`` (:func:`check_against_chain`) checks that every event of the file is in the fund's
+chain with the same hash.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.audit.models import AuditEvent
 from fund.audit.service import event_hash, hashed_fields
@@ -145,3 +150,32 @@ def verify_case_file(source: str | Path | IO[bytes]) -> CaseFileReport:
                 if set(sample["drawn"]) != folders:
                     report.problems.append(f"{SAMPLE}: the ZIP's cases are not the references drawn")
     return report
+
+
+def chain_links(source: str | Path | IO[bytes]) -> dict[int, str]:
+    """Every audit event the case file carries, as ``{seq: hash}`` (for :func:`check_against_chain`)."""
+    links: dict[int, str] = {}
+    with zipfile.ZipFile(source) as archive:
+        for path in archive.namelist():
+            if path.endswith("/audit.json"):
+                for record in json.loads(archive.read(path)).get("events", []):
+                    links[int(record["seq"])] = str(record["hash"])
+    return links
+
+
+async def check_against_chain(session: AsyncSession, links: dict[int, str], *, batch: int = 1000) -> list[str]:
+    """With the fund's database at hand: each event of the file is in the fund's audit chain, at its ``seq``, with
+    its hash (the file is anchored in the chain that ``fund audit verify`` checks). Problems, named."""
+    problems: list[str] = []
+    wanted = sorted(links)
+    for start in range(0, len(wanted), batch):
+        part = wanted[start : start + batch]
+        stored = dict(
+            (await session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(part)))).all()
+        )
+        for seq in part:
+            if seq not in stored:
+                problems.append(f"event seq {seq}: not in the fund's audit chain")
+            elif stored[seq] != links[seq]:
+                problems.append(f"event seq {seq}: its hash differs from the fund's audit chain")
+    return problems
