@@ -28,6 +28,7 @@ from tests.helpers import (
     COMMENT,
     REFERENT,
     assert_problem,
+    keep_first_page,
     paid_case,
     pdf_text,
     running_app,
@@ -101,6 +102,8 @@ async def test_a_paid_case_file_holds_everything_and_verifies_with_the_cli(login
     summary = pdf_text(archive.read(f"{reference}/demande.pdf"))
     assert reference in summary
     assert attempt["end_to_end_id"] in summary
+    assert "Payé le " in summary  # in French, as the pages say it
+    assert keep_first_page(archive.read(f"{reference}/demande.pdf"), "dossier-audit-demande-payee").exists()
 
     path = tmp_path / "dossier.zip"
     path.write_bytes(rewrite(archive, {}))

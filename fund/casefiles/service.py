@@ -48,8 +48,9 @@ from fund.audit.models import AuditEvent
 from fund.audit.service import canonical_time
 from fund.auth.models import User
 from fund.casefiles.access import may_audit, may_audit_case
-from fund.core.documents import render_pdf_async
+from fund.core.documents import date_fr, render_pdf_async
 from fund.core.errors import InvalidInput, NotFound
+from fund.disbursements.export import STATUS_LABELS
 from fund.disbursements.models import BankStatement, Disbursement, PaymentAttempt, PaymentBatch, StatementEntry
 from fund.documents.models import Document
 from fund.documents.storage import DocumentStore, StoredFileError
@@ -219,6 +220,15 @@ def _iso(value: datetime.date | datetime.datetime | None) -> str | None:
     if isinstance(value, datetime.datetime):
         return canonical_time(value)
     return value.isoformat()
+
+
+def day_fr(value: str | None) -> str:
+    """An ISO date or instant of the case file as French readers write it (« 3 décembre 2026 », Paris time)."""
+    if not value:
+        return "—"
+    if "T" in value:
+        return date_fr(datetime.datetime.fromisoformat(value))
+    return date_fr(datetime.date.fromisoformat(value))
 
 
 def _json(data: Any) -> bytes:
@@ -713,7 +723,13 @@ async def case_file_chunks(
             yield writer.add(f"{case.reference}/{path}", content)
         pdf = await render_pdf_async(
             "casefiles/documents/demande.html",
-            {"fund": fund, "title": f"Dossier d'audit — demande {case.reference}", **case.summary},
+            {
+                "fund": fund,
+                "title": f"Dossier d'audit — demande {case.reference}",
+                "fr": day_fr,
+                "payment_fr": STATUS_LABELS,
+                **case.summary,
+            },
         )
         yield writer.add(f"{case.reference}/demande.pdf", pdf)
     yield writer.close()
