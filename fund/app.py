@@ -22,6 +22,7 @@ from fund.applications.controllers import ApplicationController, RatificationCon
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
 from fund.budgets.controllers import BudgetController
+from fund.casefiles.controllers import CaseFileController
 from fund.core.api_docs import OfflineSwaggerPlugin, api_docs_asset
 from fund.core.db import create_engine, create_reader_factory, create_session_factory
 from fund.core.deps import DEPENDENCIES
@@ -36,6 +37,7 @@ from fund.core.queue import connect
 from fund.core.security import FieldCipher
 from fund.core.settings import Settings, get_settings
 from fund.core.validation import model_rules_plugin
+from fund.dashboards.report_controllers import AnnualReportController
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
 from fund.funds.controllers import PolicyController
@@ -71,6 +73,8 @@ API_CONTROLLERS = [
     OperationsController,
     DataProtectionController,
     DocumentController,
+    CaseFileController,
+    AnnualReportController,
 ]
 
 

@@ -152,8 +152,12 @@ async def _verify_audit_chain(settings: Settings) -> ChainReport:
         await engine.dispose()
 
 
-def cmd_audit_verify(_: argparse.Namespace) -> int:
-    """Exit 0 when the audit chain holds, 1 at the first broken link (named), 2 when it cannot be checked."""
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the audit chain holds, 1 at the first broken link (named), 2 when it cannot be checked.
+
+    With ``--case-file x.zip``: check an auditor's case file offline instead (no database)."""
+    if getattr(args, "case_file", None):
+        return _verify_case_file(args.case_file, against_database=getattr(args, "against_database", False))
     settings = _settings()
     if not settings.database_url:
         return _fail("FUND_DATABASE_URL must be set")
@@ -166,6 +170,43 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
         f"audit chain BROKEN at seq {broken.seq} (event {broken.id}, action {broken.action}): {broken.problem}; "
         f"{report.checked} events before it hold"
     )
+    return 1
+
+
+async def _case_file_anchored(settings: Settings, path: str) -> list[str]:
+    from fund.casefiles.verify import chain_links, check_against_chain
+    from fund.core.db import create_engine, create_session_factory
+
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session:
+            return await check_against_chain(session, chain_links(path))
+    finally:
+        await engine.dispose()
+
+
+def _verify_case_file(path: str, *, against_database: bool = False) -> int:
+    """Exit 0 when every file matches the manifest and every audit event's hash and link hold, 1 otherwise; with
+    ``against_database``, every event must also be in the fund's audit chain with the same hash."""
+    from fund.casefiles.verify import verify_case_file
+
+    if not Path(path).is_file():
+        return _fail(f"no case file at {path}")
+    report = verify_case_file(path)
+    if against_database and report.intact:
+        settings = _settings()
+        if not settings.database_url:
+            return _fail("--against-database: FUND_DATABASE_URL must be set")
+        report.problems.extend(asyncio.run(_case_file_anchored(settings, path)))
+        if report.intact:
+            print(f"anchored: the {report.events} audit events are in the fund's audit chain with the same hashes")
+    for problem in report.problems:
+        print(f"FAILED {problem}")
+    if report.intact:
+        redacted = f" ({report.redacted} anonymised: links checked, not hashes)" if report.redacted else ""
+        print(f"case file intact: {report.files} files, {report.cases} case(s), {report.events} audit events{redacted}")
+        return 0
+    print(f"case file BROKEN: {len(report.problems)} problem(s)")
     return 1
 
 
@@ -418,7 +459,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="seed the demo data into an empty database").set_defaults(func=cmd_demo)
     audit = sub.add_parser("audit", help="audit trail commands")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain of the audit trail").set_defaults(func=cmd_audit_verify)
+    verify = audit_sub.add_parser("verify", help="check the hash chain of the audit trail (or a case file, offline)")
+    verify.add_argument("--case-file", metavar="ZIP", help="check an auditor's case file offline, without the database")
+    verify.add_argument(
+        "--against-database",
+        action="store_true",
+        help="with --case-file: also check that its audit events are in this fund's audit chain (needs the database)",
+    )
+    verify.set_defaults(func=cmd_audit_verify)
     access = audit_sub.add_parser("access", help="who viewed a case")
     access.add_argument("--application", required=True, help="the case's reference, e.g. FS-2026-000123")
     access.set_defaults(func=cmd_audit_access)

@@ -168,6 +168,10 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/exports/disbursements.csv"): Rule(ACCOUNTANT),
     ("GET", f"{API}/exports/disbursements.xlsx"): Rule(ACCOUNTANT),
     ("GET", f"{API}/exports/fec.txt"): Rule(ACCOUNTANT),
+    # the auditor's case files (administrator and accountant of the fund) and the foundation's annual report
+    ("GET", f"{API}/applications/{{application_id}}/case-file.zip"): Rule(ADMIN | ACCOUNTANT),
+    ("GET", f"{API}/case-files/sample.zip"): Rule(ADMIN | ACCOUNTANT),
+    ("GET", f"{API}/reports/annual.pdf"): Rule(ADMIN | CHAIR),
     # notifications: everyone their own
     ("GET", f"{API}/notifications"): Rule(SIGNED_IN),
     ("POST", f"{API}/notifications/read-all"): Rule(SIGNED_IN),

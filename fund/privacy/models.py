@@ -9,7 +9,16 @@ from sqlalchemy import CheckConstraint, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 # family_page (issue 15): the family opened its page; the reader is the link's id (the family has no account).
-ACCESS_KINDS = ("application", "document", "export", "student_export", "minutes", "family_page")
+ACCESS_KINDS = (
+    "application",
+    "document",
+    "export",
+    "student_export",
+    "minutes",
+    "family_page",
+    "case_file",
+    "annual_report",
+)
 
 
 class AccessRecord(UUIDv7Base):

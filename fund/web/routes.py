@@ -13,7 +13,9 @@ from fund.applications.editing import PAGES as DRAFT_PAGES
 from fund.applications.pages import PAGES as APPLICATION_PAGES
 from fund.auth.pages import PAGES as USER_PAGES
 from fund.budgets.pages import PAGES as BUDGET_PAGES
+from fund.casefiles.pages import PAGES as CASE_FILE_PAGES
 from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
+from fund.dashboards.report_pages import PAGES as REPORT_PAGES
 from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.family.pages import PAGES as FAMILY_PAGES
@@ -43,6 +45,7 @@ DOMAINS = (
     "documents",
     "notifications",
     "family",
+    "casefiles",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -63,6 +66,8 @@ PAGES: list[type[Controller]] = [
     *DOCUMENT_PAGES,
     *NOTIFICATION_PAGES,
     *FAMILY_PAGES,
+    *CASE_FILE_PAGES,
+    *REPORT_PAGES,
 ]
 
 

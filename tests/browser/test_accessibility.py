@@ -73,6 +73,7 @@ PAGES = [
     screen("budgets", ADMIN, "/administration/budgets"),
     screen("politique", ADMIN, "/administration/politique"),
     screen("tableau-de-bord", ADMIN, "/tableau-de-bord"),
+    screen("dossiers-audit", ACCOUNTANT, "/dossiers-audit"),
 ]
 # The README's screenshots: `FUND_DOCS_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_accessibility.py` copies
 # these pages' screenshots, once they pass, to docs/screenshots/.
