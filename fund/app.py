@@ -46,6 +46,7 @@ from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.privacy.controllers import DataProtectionController
 from fund.schools.controllers import SchoolController
+from fund.search.controllers import FlagController, SearchController
 from fund.students.controllers import StudentController
 from fund.web.routes import PAGES, STATIC, favicon, template_environment
 
@@ -68,6 +69,8 @@ API_CONTROLLERS = [
     OperationsController,
     DataProtectionController,
     DocumentController,
+    SearchController,
+    FlagController,
 ]
 
 

@@ -21,6 +21,7 @@ from fund.notifications.models import DeliveryLog, Notification, notification_pr
 from fund.outbox.models import OutboxEvent
 from fund.privacy.models import AccessRecord, Anonymisation  # noqa: F401
 from fund.schools.models import School
+from fund.search.models import FlagCheck
 from fund.students.models import Student
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Disbursement",
     "Document",
     "ExportRecord",
+    "FlagCheck",
     "Fund",
     "JournalEntry",
     "JournalLine",
