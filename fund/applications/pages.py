@@ -86,6 +86,7 @@ ACTIONS_FR = {
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
     "application.anonymised": "dossier anonymisé (durée de conservation écoulée)",
+    "application.flag_checked": "signalement de doublon vérifié par le comité",
     "disbursement.instalments": "paiement en plusieurs fois",
     # the money after the vote: each transfer (issue 14)
     "disbursement.scheduled": "versement programmé",

@@ -156,7 +156,10 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, i
         "student_yearly_ceiling_cents": _euros(values, "student_yearly_ceiling", errors),
         "target_decision_hours": _whole(values, "target_decision_hours", errors, default=72),
         "target_decision_hours_urgent": _whole(values, "target_decision_hours_urgent", errors, default=24),
-        "repeat_refusal_days": _whole(values, "repeat_refusal_days", errors, default=90),
+        # left empty: the default of the policy (90 days)
+        "repeat_refusal_days": _whole(values, "repeat_refusal_days", errors, default=90)
+        if values.get("repeat_refusal_days", "").strip()
+        else 90,
     }
     return body, rows, errors
 
