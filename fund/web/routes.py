@@ -21,6 +21,7 @@ from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
+from fund.search.pages import PAGES as SEARCH_PAGES
 from fund.students.pages import PAGES as STUDENT_PAGES
 from fund.web.controllers import SignInController
 from fund.web.formatting import FILTERS
@@ -40,6 +41,7 @@ DOMAINS = (
     "dashboards",
     "documents",
     "notifications",
+    "search",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -58,6 +60,7 @@ PAGES: list[type[Controller]] = [
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
     *NOTIFICATION_PAGES,
+    *SEARCH_PAGES,
 ]
 
 
