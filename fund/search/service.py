@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ MAX_QUERY = 100
 NAME_THRESHOLD = 0.3
 WORD_THRESHOLD = 0.6
 
+# The years a reference may carry (``FS-<year>-…``): the number alone is looked up in each.
+REFERENCE_YEARS = range(2000, datetime.date.today().year + 2)
 _REFERENCE = re.compile(r"(?:FS)?-?(\d{4})-(\d{1,6})", re.IGNORECASE)
 _FRAGMENT = re.compile(r"[FS0-9-]{3,20}", re.IGNORECASE)
 _AMOUNT = re.compile(r"(\d{1,3}(?:[  .]\d{3})+|\d{1,9})(?:[,.](\d{1,2}))?\s*(?:€|eur|euros?)?", re.IGNORECASE)
@@ -155,7 +158,9 @@ def _conditions(reader: Reader, text: str, cipher: FieldCipher) -> list[tuple[st
         full = f"FS-{reference.group(1)}-{int(reference.group(2)):06d}"
         kinds.append(("reference", Application.reference == full, zero))
     elif digits and int(compact) > 0:
-        kinds.append(("reference", Application.reference.like(f"FS-%-{int(compact):06d}"), zero))
+        # the number alone: that number in any year (the unique index's lookups, no pattern scan)
+        numbered = [f"FS-{year}-{int(compact):06d}" for year in REFERENCE_YEARS]
+        kinds.append(("reference", Application.reference.in_(numbered), zero))
     if _FRAGMENT.fullmatch(compact) and any(c.isdigit() for c in compact) and (not digits or compact.startswith("0")):
         fragment = compact.removeprefix("FS").strip("-")
         if len(fragment) >= 3:
