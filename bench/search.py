@@ -136,9 +136,9 @@ async def draw_queries(database: str, actors: Actors, samples: int, seed: int) -
         "referent: reference fragment": [r["reference"][3:12] for r in mine],
         "referent: amount": [euros(r["amount_requested_cents"]) for r in mine],
         "referent: IBAN": [spaced(cipher.decrypt(r["payee_iban_encrypted"])) for r in mine[: max(1, samples // 2)]],
-        "referent: own school": [own_school.split()[-1]] * max(1, samples // 4),
+        "referent: own school": [own_school.replace("École de Production", "").strip()] * max(1, samples // 4),
         "committee: reference": [r["reference"] for r in submitted] or ["FS-2026-000001"],
-        "committee: school": [s.split()[-1] for s in schools],
+        "committee: school": [s.replace("École de Production", "").strip() for s in schools],
     }
 
 

@@ -67,7 +67,6 @@ class SearchController(Controller):
             "reference, amount and IBAN. Best first (exact reference, fragments, IBAN, names, schools, amounts; "
             "by similarity within each), keyset-paginated (`next_cursor`)."
         ),
-        opt=AUTOCOMMIT_READS,
     )
     async def search(
         self,

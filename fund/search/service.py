@@ -20,11 +20,15 @@ import binascii
 import datetime
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Float, Numeric, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Float, Numeric, and_, any_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import literal_column as text_column
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Select
 
 from fund.applications import access
@@ -127,6 +131,19 @@ def _score(column: Any, folded: Any) -> Any:
     return cast(func.round(cast(best, Numeric), 4), Float)
 
 
+# Words every school's name shares (« École de Production de … »): a school is found by the others.
+SCHOOL_STOPWORDS = frozenset(
+    {"ecole", "ecoles", "de", "du", "des", "d", "la", "le", "les", "l", "production", "n", "no"}
+)
+
+
+def school_words(text: str) -> str:
+    """The words of the query that may tell one school from another, folded as ``fund_fold`` folds."""
+    plain = unicodedata.normalize("NFD", text.lower())
+    plain = "".join(c for c in plain if unicodedata.category(c) != "Mn")
+    return " ".join(w for w in re.split(r"[^a-z0-9]+", plain) if w and w not in SCHOOL_STOPWORDS)
+
+
 def clean_query(q: str | None) -> str:
     text = " ".join((q or "").split())
     if not text:
@@ -147,13 +164,18 @@ def amount_of(text: str) -> int | None:
     return total if 0 < total < 10**11 else None
 
 
-def _conditions(reader: Reader, text: str, cipher: FieldCipher) -> list[tuple[str, ColumnElement[bool], Any]]:
-    """(kind, condition, score) of each kind this query and this reader allow, in rank order."""
+async def _conditions(
+    session: AsyncSession, reader: Reader, text: str, cipher: FieldCipher
+) -> list[tuple[str, ColumnElement[bool], Any]]:
+    """(kind, condition, score) of each kind this query and this reader allow, in rank order. A query that reads as
+    a reference or an IBAN is not looked up as a name or a school."""
     kinds: list[tuple[str, ColumnElement[bool], Any]] = []
     zero = literal(0.0, Float)
     compact = text.replace(" ", "").upper()
     reference = _REFERENCE.fullmatch(compact)
     digits = compact.isdigit() and len(compact) <= 6
+    referenceish = bool(_FRAGMENT.fullmatch(compact)) and any(c.isdigit() for c in compact)
+    ibanish = bool(_IBAN_LIKE.fullmatch(compact))
     if reference:
         full = f"FS-{reference.group(1)}-{int(reference.group(2)):06d}"
         kinds.append(("reference", Application.reference == full, zero))
@@ -161,38 +183,64 @@ def _conditions(reader: Reader, text: str, cipher: FieldCipher) -> list[tuple[st
         # the number alone: that number in any year (the unique index's lookups, no pattern scan)
         numbered = [f"FS-{year}-{int(compact):06d}" for year in REFERENCE_YEARS]
         kinds.append(("reference", Application.reference.in_(numbered), zero))
-    if _FRAGMENT.fullmatch(compact) and any(c.isdigit() for c in compact) and (not digits or compact.startswith("0")):
+    if referenceish and not reference and (not digits or compact.startswith("0")):
         fragment = compact.removeprefix("FS").strip("-")
         if len(fragment) >= 3:
             kinds.append(("reference_fragment", Application.reference.contains(fragment, autoescape=True), zero))
-    if _IBAN_LIKE.fullmatch(compact) and (reader.referent or reader.accountant):
+    if ibanish and (reader.referent or reader.accountant):
         try:
             fingerprint = iban_fingerprint(cipher, compact)
         except ValueError:
             fingerprint = None
         if fingerprint:
-            paid_to = (
-                select(Disbursement.application_id)
-                .join(PaymentAttempt, PaymentAttempt.disbursement_id == Disbursement.id)
-                .where(PaymentAttempt.creditor_iban_fingerprint == fingerprint)
+            # the transfers sent to it (the payee may have been corrected since): a few ids, read first
+            paid_to = list(
+                await session.scalars(
+                    select(Disbursement.application_id)
+                    .join(PaymentAttempt, PaymentAttempt.disbursement_id == Disbursement.id)
+                    .where(PaymentAttempt.creditor_iban_fingerprint == fingerprint)
+                    .distinct()
+                    .limit(1000)
+                )
             )
-            condition = or_(Application.payee_iban_fingerprint == fingerprint, Application.id.in_(paid_to))
+            condition = Application.payee_iban_fingerprint == fingerprint
+            if paid_to:
+                condition = or_(condition, Application.id.in_(paid_to))
             if not reader.accountant:  # the referent: only their own schools' payees
                 condition = and_(condition, reader.owned())
             kinds.append(("iban", condition, zero))
-    words = any(c.isalpha() for c in text)
+    words = any(c.isalpha() for c in text) and not referenceish and not ibanish
     if words and len(text) >= 3:
         folded = _fold(literal(text))
         if reader.referent:
+            # the reader's students whose name is like it (a school's few hundred pupils, not its thousands of
+            # requests), then their requests
             name = _fold(Student.first_name + " " + Student.last_name)
             matching = or_(name.op("%")(folded), folded.op("<%")(name))
-            score = _score(name, folded)
-            kinds.append(("name", and_(matching, reader.owned()), score))
-        if reader.referent or reader.committee:
+            students = select(Student.id).where(Student.school_id.in_(access.owned_schools(reader.user)), matching)
+            # ``= ANY(ARRAY(…))``: the planner then goes from these students to their requests (by
+            # ix_applications_student_id) rather than through all the school's requests
+            among = Application.student_id == any_(func.array(students.scalar_subquery()))
+            kinds.append(("name", and_(among, reader.owned()), _score(name, folded)))
+        distinctive = school_words(text)
+        if (reader.referent or reader.committee) and distinctive:
+            # The schools whose name holds the words typed (word similarity: a short query against a long name),
+            # read first from the school's trigram index; the requests of the best of them (the ties: « Lyon » finds
+            # both Lyon schools), newest first, by the (school, id) index — a school has thousands of requests.
             school = _fold(School.name)
-            matching = or_(school.op("%")(folded), folded.op("<%")(school))
-            score = _score(school, folded)
-            kinds.append(("school", matching, score))
+            wanted = _fold(literal(distinctive))
+            best = (
+                await session.execute(
+                    select(School.id, _score(school, wanted).label("score"))
+                    .where(wanted.op("<%")(school))
+                    .order_by(text_column("score").desc())
+                    .limit(20)
+                )
+            ).all()
+            if best:
+                top = best[0].score
+                ids = [row.id for row in best if row.score == top]
+                kinds.append(("school", Application.school_id.in_(ids), literal(top, Float)))
     cents = amount_of(text)
     if cents is not None and (reader.referent or reader.accountant):
         kinds.append(
@@ -251,8 +299,11 @@ async def search(
     """One page of what ``user`` may find for ``q``, best first, and the cursor to the next page."""
     reader = Reader.of(user)
     text = clean_query(q)
+    # Each query plans with its own values: a generic plan of these statements (PostgreSQL's after five runs of a
+    # prepared statement) cannot know that a name is rare or a school has 15 000 requests, and goes 10× slower.
+    await uow.session.execute(sql_text("SET LOCAL plan_cache_mode = force_custom_plan"))
     after = Cursor.decode(page.cursor)
-    kinds = _conditions(reader, text, cipher)
+    kinds = await _conditions(uow.session, reader, text, cipher)
     hits: list[Hit] = []
     wanted = page.limit + 1
     for index, (kind, _, _) in enumerate(kinds):
