@@ -96,6 +96,8 @@ async def test_a_request_is_found_by_its_reference_its_number_and_a_fragment(log
         assert items[0]["matched"] in ("reference", "reference_fragment")
     assert (await found(referent, reference))[0]["matched"] == "reference"
     assert (await found(referent, number[:-1]))[0]["matched"] == "reference_fragment"
+    # the year and the number's first digits: the start of the reference, not FS-2026-000000
+    assert reference in references(await found(referent, f"{year}-{number[:4]}"))
 
 
 async def test_an_amount_is_found_as_typed_and_the_exact_reference_comes_first(login) -> None:

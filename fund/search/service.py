@@ -183,7 +183,9 @@ async def _conditions(
         # the number alone: that number in any year (the unique index's lookups, no pattern scan)
         numbered = [f"FS-{year}-{int(compact):06d}" for year in REFERENCE_YEARS]
         kinds.append(("reference", Application.reference.in_(numbered), zero))
-    if referenceish and not reference and (not digits or compact.startswith("0")):
+    # a fragment: digits and dashes that are no whole reference (« 2026-0001 » is also the start of FS-2026-000123)
+    partial = not reference or len(reference.group(2)) < 6
+    if referenceish and partial and (not digits or compact.startswith("0")):
         fragment = compact.removeprefix("FS").strip("-")
         if len(fragment) >= 3:
             kinds.append(("reference_fragment", Application.reference.contains(fragment, autoescape=True), zero))
@@ -193,19 +195,22 @@ async def _conditions(
         except ValueError:
             fingerprint = None
         if fingerprint:
-            # the transfers sent to it (the payee may have been corrected since): a few ids, read first
-            paid_to = list(
+            # the requests paid to it, and those whose transfers were sent to it (the payee may have been corrected
+            # since): their ids read first, by the fingerprints' indexes, then the requests by their primary key
+            paid_to = set(
                 await session.scalars(
                     select(Disbursement.application_id)
                     .join(PaymentAttempt, PaymentAttempt.disbursement_id == Disbursement.id)
                     .where(PaymentAttempt.creditor_iban_fingerprint == fingerprint)
-                    .distinct()
-                    .limit(1000)
+                    .limit(5000)
                 )
             )
-            condition = Application.payee_iban_fingerprint == fingerprint
-            if paid_to:
-                condition = or_(condition, Application.id.in_(paid_to))
+            paid_to |= set(
+                await session.scalars(
+                    select(Application.id).where(Application.payee_iban_fingerprint == fingerprint).limit(5000)
+                )
+            )
+            condition: ColumnElement[bool] = Application.id.in_(sorted(paid_to)) if paid_to else false()
             if not reader.accountant:  # the referent: only their own schools' payees
                 condition = and_(condition, reader.owned())
             kinds.append(("iban", condition, zero))
