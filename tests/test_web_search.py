@@ -155,3 +155,22 @@ async def test_the_draft_page_and_the_committee_show_the_flag_and_the_committee_
         assert (await client.get(f"/demandes/{second['id']}/signalements")).status_code == 404
         response = await post_form(client, f"/demandes/{second['id']}/signalements/{key}/verifie", {"reason": "x"})
         assert response.status_code == 303  # not a committee member: sent home, nothing recorded
+
+
+async def test_the_admin_sets_how_recent_a_refusal_is_flagged_on_the_policy_page(
+    settings, demo, session_factory
+) -> None:
+    from tests.helpers import POLICY_FORM, signed_in_as
+    from tests.test_web_admin import error_next_to, stored_policy
+
+    async with signed_in_as(settings, ADMIN) as client:
+        form = (await client.get("/administration/politique")).text
+        assert 'id="repeat_refusal_days"' in form
+        assert 'value="90"' in form
+        response = await post_form(client, "/administration/politique", {**POLICY_FORM, "repeat_refusal_days": "30"})
+        assert response.status_code == 303, response.text
+        assert (await stored_policy(session_factory))["repeat_refusal_days"] == 30
+        refused = await post_form(client, "/administration/politique", {**POLICY_FORM, "repeat_refusal_days": "0"})
+        assert refused.status_code == 422
+        assert error_next_to(refused.text, "repeat_refusal_days")
+        assert (await stored_policy(session_factory))["repeat_refusal_days"] == 30
