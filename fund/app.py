@@ -58,6 +58,8 @@ API_CONTROLLERS = [
     StudentController,
     ApplicationController,
     RatificationController,
+    SearchController,
+    FlagController,
     PolicyController,
     BudgetController,
     MeetingController,
@@ -69,8 +71,6 @@ API_CONTROLLERS = [
     OperationsController,
     DataProtectionController,
     DocumentController,
-    SearchController,
-    FlagController,
 ]
 
 

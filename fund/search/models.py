@@ -1,10 +1,35 @@
 from __future__ import annotations
 
+from typing import cast
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
+
+from fund.schools.models import School
+from fund.students.models import Student
+
+STUDENTS = cast(Table, Student.__table__)
+SCHOOLS = cast(Table, School.__table__)
+
+# The indexes the search and the duplicate warnings read on other domains' tables (migration 0024), declared here
+# with them. fund_fold is lower case without accents (an immutable wrapper of unaccent).
+STUDENT_NAME_TRIGRAMS = Index(
+    "ix_students_name_trgm",
+    text("fund_fold((first_name || ' ' || last_name)) gin_trgm_ops"),
+    postgresql_using="gin",
+    _table=STUDENTS,
+)
+STUDENT_IDENTITY = Index(
+    "ix_students_identity",
+    STUDENTS.c.birth_date,
+    text("fund_fold(last_name)"),
+    text("fund_fold(first_name)"),
+)
+SCHOOL_NAME_TRIGRAMS = Index(
+    "ix_schools_name_trgm", text("fund_fold(name) gin_trgm_ops"), postgresql_using="gin", _table=SCHOOLS
+)
 
 
 class FlagCheck(UUIDv7AuditBase):

@@ -4,7 +4,7 @@ import datetime
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import Date, ForeignKey, Index, String, text
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -15,16 +15,6 @@ def age_on(birth_date: datetime.date, day: datetime.date) -> int:
 
 class Student(UUIDv7AuditBase):
     __tablename__ = "students"
-    __table_args__ = (
-        # Search by name (trigrams) and the duplicate warning « same young person at two schools » (migration 0024):
-        # fund_fold is lower case without accents (an immutable wrapper of unaccent).
-        Index(
-            "ix_students_name_trgm",
-            text("fund_fold((first_name || ' ' || last_name)) gin_trgm_ops"),
-            postgresql_using="gin",
-        ),
-        Index("ix_students_identity", "birth_date", text("fund_fold(last_name)"), text("fund_fold(first_name)")),
-    )
 
     school_id: Mapped[UUID] = mapped_column(ForeignKey("schools.id"), index=True)
     first_name: Mapped[str] = mapped_column(String(100))

@@ -30,6 +30,7 @@ ROOT = Path(__file__).parent.parent
 DOMAINS = (
     "web",
     "applications",
+    "search",
     "students",
     "disbursements",
     "payments",
@@ -41,7 +42,6 @@ DOMAINS = (
     "dashboards",
     "documents",
     "notifications",
-    "search",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -49,6 +49,7 @@ PAGES: list[type[Controller]] = [
     SignInController,
     *APPLICATION_PAGES,
     *DRAFT_PAGES,
+    *SEARCH_PAGES,
     *STUDENT_PAGES,
     *DISBURSEMENT_PAGES,
     *PAYMENT_PAGES,
@@ -60,7 +61,6 @@ PAGES: list[type[Controller]] = [
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
     *NOTIFICATION_PAGES,
-    *SEARCH_PAGES,
 ]
 
 
