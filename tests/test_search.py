@@ -3,6 +3,7 @@ amount and IBAN fingerprint, through the lists' access rules, best first, keyset
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import text
@@ -246,3 +247,37 @@ def test_amounts_are_read_as_french_people_type_them() -> None:
     assert amount_of("480,5") == 48_050
     assert amount_of("1 200") == 120_000
     assert amount_of("0") is None
+
+
+async def test_fund_search_reindex_fills_the_fingerprints_from_a_fresh_process(
+    login, session_factory, settings, tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    referent = await login(REFERENT)
+    application = await filed(
+        referent, await student(referent), payee={"kind": "guardian", "name": "M. Nguyen Paul", "iban": OTHER_IBAN}
+    )
+    await execute(session_factory, "UPDATE applications SET payee_iban_fingerprint = NULL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUND_")}
+    assert settings.database_url is not None
+    assert settings.secret_key is not None
+    env.update(
+        FUND_DATABASE_URL=settings.database_url,
+        FUND_SECRET_KEY=settings.secret_key,
+        FUND_DATA_DIR=str(tmp_path),
+        FUND_LOG_LEVEL="WARNING",
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "fund.cli", "search", "reindex"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "IBAN fingerprint(s) filled" in done.stdout
+    assert references(await found(referent, OTHER_IBAN)) == [application["reference"]]
