@@ -48,6 +48,7 @@ from fund.outbox.controllers import OperationsController
 from fund.payments.controllers import BankStatementController, PaymentBatchController
 from fund.privacy.controllers import DataProtectionController
 from fund.schools.controllers import SchoolController
+from fund.search.controllers import FlagController, SearchController
 from fund.students.controllers import StudentController
 from fund.students.import_controllers import StudentImportController, StudentListTemplateController
 from fund.web.routes import PAGES, STATIC, favicon, template_environment
@@ -62,6 +63,8 @@ API_CONTROLLERS = [
     StudentListTemplateController,
     ApplicationController,
     RatificationController,
+    SearchController,
+    FlagController,
     PolicyController,
     BudgetController,
     MeetingController,

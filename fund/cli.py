@@ -111,6 +111,31 @@ def cmd_db_upgrade(_: argparse.Namespace) -> int:
         return _fail("FUND_DATABASE_URL must be set")
     upgrade(settings.database_url)
     print("fund: database schema is up to date")
+    filled = asyncio.run(_reindex(settings))
+    if filled:
+        print(f"fund: {filled} IBAN fingerprint(s) filled for the search (fund search reindex)")
+    return 0
+
+
+async def _reindex(settings: Settings) -> int:
+    from fund.core.db import create_engine, create_session_factory
+    from fund.core.security import FieldCipher
+    from fund.search.fingerprints import reindex
+
+    engine = create_engine(settings)
+    try:
+        return await reindex(create_session_factory(engine), FieldCipher.from_settings(settings))
+    finally:
+        await engine.dispose()
+
+
+def cmd_search_reindex(_: argparse.Namespace) -> int:
+    """Fill the keyed IBAN fingerprints of the rows written before migration 0024 (idempotent)."""
+    settings = _settings()
+    if not settings.database_url:
+        return _fail("FUND_DATABASE_URL must be set")
+    filled = asyncio.run(_reindex(settings))
+    print(f"fund: {filled} IBAN fingerprint(s) filled; every payee can now be found by IBAN")
     return 0
 
 
@@ -483,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     keys_sub.add_parser("fingerprint-key", help="print the value to pin as FUND_FINGERPRINT_KEY").set_defaults(
         func=cmd_keys_fingerprint_key
     )
+    search = sub.add_parser("search", help="search commands")
+    search_sub = search.add_subparsers(dest="search_command", required=True)
+    search_sub.add_parser(
+        "reindex", help="fill the IBAN fingerprints of the rows written before they existed (idempotent)"
+    ).set_defaults(func=cmd_search_reindex)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -130,6 +130,10 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/applications/{{application_id}}"): Rule(CASE_READERS, SCHOOL),
     ("PATCH", f"{API}/applications/{{application_id}}"): Rule(REFERENTS, SCHOOL),
     ("GET", f"{API}/applications/{{application_id}}/history"): Rule(CASE_READERS, SCHOOL),
+    # search and duplicate warnings (issue 16): the search through the lists' rules, the flags with the request
+    ("GET", f"{API}/search"): Rule(CASE_READERS | ACCOUNTANT),
+    ("GET", f"{API}/applications/{{application_id}}/flags"): Rule(CASE_READERS, SCHOOL),
+    ("POST", f"{API}/applications/{{application_id}}/flags/{{flag}}/check"): Rule(COMMITTEE, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/submit"): Rule(REFERENTS, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/withdraw"): Rule(REFERENTS, SCHOOL),
     ("POST", f"{API}/applications/{{application_id}}/answer"): Rule(REFERENTS, SCHOOL),
@@ -187,6 +191,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 REASON = {"reason": "Pièce demandée au dossier."}
 PAYEE = {"kind": "guardian", "name": "Mme Martin Sophie", "iban": VALID_IBAN, "bic": None}
 BODIES: dict[str, Any] = {
+    f"POST {API}/applications/{{application_id}}/flags/{{flag}}/check": REASON,
     f"PATCH {API}/students/{{student_id}}": {"trade": "menuiserie"},
     f"POST {API}/schools/{{school_id}}/students/imports/{{import_id}}/left": {"student_ids": [str(uuid.UUID(int=1))]},
     f"PATCH {API}/applications/{{application_id}}": {"version": 1, "amount_requested_cents": 11000},
@@ -244,6 +249,8 @@ async def build_world(client: httpx.AsyncClient, login: Any, session_factory: An
     world.ids["statement_id"] = statement["id"]
     world.ids["disbursement_id"] = batch["transfers"][0]["disbursement_id"]
     world.ids["submitted"] = (await submitted(referent))["id"]
+    # each fresh request of the same student and month repeats this one: its duplicate warning
+    world.ids["flag"] = f"same_period-{world.ids['submitted']}"
     world.ids["draft"] = (await draft(referent))["id"]
     document = await referent.post(f"{API}/applications/{world.ids['submitted']}/documents", files=pdf_file())
     assert document.status_code == 201, document.text

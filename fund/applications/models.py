@@ -66,6 +66,16 @@ class Application(UUIDv7AuditBase):
         Index("ix_applications_school_id_status_id", "school_id", "status", "id"),
         # A retried creation finds the request its key filed (migration 0020).
         UniqueConstraint("created_by_id", "idempotency_key", name="uq_applications_idempotency_key"),
+        # Search and duplicate warnings (migration 0024).
+        Index(
+            "ix_applications_reference_trgm",
+            "reference",
+            postgresql_using="gin",
+            postgresql_ops={"reference": "gin_trgm_ops"},
+        ),
+        Index("ix_applications_amount_requested_id", "amount_requested_cents", "id"),
+        Index("ix_applications_amount_granted_id", "amount_granted_cents", "id"),
+        Index("ix_applications_student_id_category", "student_id", "category"),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))
@@ -84,6 +94,8 @@ class Application(UUIDv7AuditBase):
     payee_name: Mapped[str] = mapped_column(String(140))
     payee_iban_encrypted: Mapped[str] = mapped_column(Text)
     payee_iban_masked: Mapped[str] = mapped_column(String(40))
+    # Keyed fingerprint of the IBAN (``fund.search.fingerprints``): finds the same account, never in clear.
+    payee_iban_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     payee_bic: Mapped[str | None] = mapped_column(String(11))
     # A postal address is required by SEPA for payees outside the EEA (GB, CH, MC…).
     payee_town: Mapped[str | None] = mapped_column(String(35))

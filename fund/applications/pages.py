@@ -42,6 +42,7 @@ from fund.funds.policy import CATEGORIES, Policy, category_label
 from fund.funds.service import get_fund, policy_of
 from fund.payments.camt import return_reason_fr
 from fund.privacy.service import record_access
+from fund.search import duplicates
 from fund.students import service as students_service
 from fund.web.formatting import STATUS_FR
 from fund.web.pages import (
@@ -86,6 +87,7 @@ ACTIONS_FR = {
     "application.deadline_reminder": "rappel au comité",
     "application.escalation": "alerte à la présidence",
     "application.anonymised": "dossier anonymisé (durée de conservation écoulée)",
+    "application.flag_checked": "signalement de doublon vérifié par le comité",
     "disbursement.instalments": "paiement en plusieurs fois",
     # the money after the vote: each transfer (issue 14)
     "disbursement.scheduled": "versement programmé",
@@ -311,6 +313,7 @@ class CaseController(PageController):
             limits = panel[0] if panel else None
             case = await views.detailed(uow, user, application, aid=aid, panel=panel if committee else None)
             history = await applications.history_of(uow, user, application_id)
+            flags = await duplicates.flags_of(uow, user, application) if owner or committee else []
             standing = await decisions.standing_of(uow, user, application) if committee else None
             payments = list(
                 await session.scalars(
@@ -342,6 +345,7 @@ class CaseController(PageController):
             event_fr=event_fr,
             reason_fr=return_reason_fr,
             payee_kinds=PAYEE_KINDS,
+            flags=flags,
         )
 
     async def _act(

@@ -48,6 +48,7 @@ from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
+from fund.search.fingerprints import iban_fingerprint
 from fund.students.models import Student
 
 
@@ -88,6 +89,7 @@ def _set_payee(application: Application, payee: PayeeIn, cipher: FieldCipher) ->
     application.payee_name = payee.name
     application.payee_iban_encrypted = cipher.encrypt(payee.iban)
     application.payee_iban_masked = mask_iban(payee.iban)
+    application.payee_iban_fingerprint = iban_fingerprint(cipher, payee.iban)
     application.payee_bic = payee.bic
     application.payee_town = payee.town
     application.payee_country = payee.country

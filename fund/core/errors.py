@@ -201,6 +201,10 @@ REFUSALS: dict[str, str] = {
         "Ce compte a déjà choisi son mot de passe avec son invitation : en cas d'oubli, envoyez-lui plutôt un lien "
         "de réinitialisation."
     ),
+    # search and duplicate warnings (issue 16)
+    "flag_not_found": "Signalement introuvable sur cette demande (ce qu'il signalait a peut-être changé).",
+    "flag_already_checked": "Ce signalement a déjà été vérifié ({by}, le {at}).",
+    "search_role": "La recherche de dossiers est réservée aux référents, au comité et à la comptabilité.",
 }
 
 

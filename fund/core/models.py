@@ -22,6 +22,7 @@ from fund.notifications.models import DeliveryLog, Notification, notification_pr
 from fund.outbox.models import OutboxEvent
 from fund.privacy.models import AccessRecord, Anonymisation  # noqa: F401
 from fund.schools.models import School
+from fund.search.models import FlagCheck
 from fund.students.models import Student, StudentImport
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ExportRecord",
     "FamilyConsent",
     "FamilyLink",
+    "FlagCheck",
     "Fund",
     "JournalEntry",
     "JournalLine",

@@ -105,6 +105,8 @@ class PaymentAttempt(UUIDv7AuditBase):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     creditor_name: Mapped[str] = mapped_column(String(70))
     creditor_iban_encrypted: Mapped[str] = mapped_column(Text)
+    # Keyed fingerprint of the IBAN sent (``fund.search.fingerprints``).
+    creditor_iban_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     creditor_bic: Mapped[str | None] = mapped_column(String(11))
     remittance: Mapped[str] = mapped_column(String(140))
     status: Mapped[str] = mapped_column(String(10), default="pending")

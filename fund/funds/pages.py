@@ -49,6 +49,7 @@ SCALAR_FIELDS = {
     "student_yearly_ceiling_cents": "student_yearly_ceiling",
     "target_decision_hours": "target_decision_hours",
     "target_decision_hours_urgent": "target_decision_hours_urgent",
+    "repeat_refusal_days": "repeat_refusal_days",
     "category_ceilings_cents": "category_ceilings",
     "bands": "bands",
     **{f"category_ceilings_cents.{c}": f"category_ceilings.{c}" for c in CATEGORIES},
@@ -65,6 +66,7 @@ class PolicyForm(BaseModel):
     student_yearly_ceiling: str = ""
     target_decision_hours: str = ""
     target_decision_hours_urgent: str = ""
+    repeat_refusal_days: str = ""
 
     def values(self) -> dict[str, str]:
         """Every posted text field, the band rows included (a repeated field is ignored)."""
@@ -85,6 +87,7 @@ def form_values(policy: Policy) -> dict[str, str]:
         "student_yearly_ceiling": euros_text(policy.student_yearly_ceiling_cents),
         "target_decision_hours": str(policy.target_decision_hours),
         "target_decision_hours_urgent": str(policy.target_decision_hours_urgent),
+        "repeat_refusal_days": str(policy.repeat_refusal_days),
     }
     for category in CATEGORIES:
         values[f"category_ceilings.{category}"] = euros_text(policy.category_ceiling(category))
@@ -153,6 +156,10 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, i
         "student_yearly_ceiling_cents": _euros(values, "student_yearly_ceiling", errors),
         "target_decision_hours": _whole(values, "target_decision_hours", errors, default=72),
         "target_decision_hours_urgent": _whole(values, "target_decision_hours_urgent", errors, default=24),
+        # left empty: the default of the policy (90 days)
+        "repeat_refusal_days": _whole(values, "repeat_refusal_days", errors, default=90)
+        if values.get("repeat_refusal_days", "").strip()
+        else 90,
     }
     return body, rows, errors
 

@@ -46,6 +46,8 @@ class Policy(BaseModel):
     student_yearly_ceiling_cents: int | None = Field(default=None, gt=0)
     target_decision_hours: int = Field(default=72, ge=1)
     target_decision_hours_urgent: int = Field(default=24, ge=1)
+    # A request that repeats one refused (same student, same category) less than this many days ago is flagged.
+    repeat_refusal_days: int = Field(default=90, ge=1, le=730)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> Policy:

@@ -146,6 +146,7 @@ async def create(
                 amount_cents=disbursement.amount_cents,
                 creditor_name=application.payee_name[:70],
                 creditor_iban_encrypted=application.payee_iban_encrypted,
+                creditor_iban_fingerprint=application.payee_iban_fingerprint,
                 creditor_bic=application.payee_bic,
                 remittance=remittance(application.reference, disbursement.sequence),
                 status="pending",

@@ -147,6 +147,7 @@ async def anonymise_application(session: AsyncSession, application_id: UUID, rea
             cancel_reason=None,
             decision_reason=None,
             payee_iban_encrypted="",
+            payee_iban_fingerprint=None,
             payee_address_line=None,
         )
         .execution_options(synchronize_session=False)
@@ -163,7 +164,7 @@ async def anonymise_application(session: AsyncSession, application_id: UUID, rea
             ),
             PaymentAttempt.creditor_iban_encrypted != "",
         )
-        .values(creditor_iban_encrypted="")
+        .values(creditor_iban_encrypted="", creditor_iban_fingerprint=None)
     )
     # The rows now, the files once the caller commits (the documents domain's own audit event).
     documents = await delete_for_application(session, application_id, actor=actor)

@@ -24,6 +24,7 @@ from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
 from fund.schools.pages import PAGES as SCHOOL_PAGES
+from fund.search.pages import PAGES as SEARCH_PAGES
 from fund.students.import_pages import PAGES as STUDENT_IMPORT_PAGES
 from fund.students.pages import PAGES as STUDENT_PAGES
 from fund.web.controllers import SignInController
@@ -33,6 +34,7 @@ ROOT = Path(__file__).parent.parent
 DOMAINS = (
     "web",
     "applications",
+    "search",
     "students",
     "disbursements",
     "payments",
@@ -53,6 +55,7 @@ PAGES: list[type[Controller]] = [
     SignInController,
     *APPLICATION_PAGES,
     *DRAFT_PAGES,
+    *SEARCH_PAGES,
     *STUDENT_PAGES,
     *STUDENT_IMPORT_PAGES,
     *DISBURSEMENT_PAGES,
