@@ -38,8 +38,9 @@ from fund.core.settings import Settings, get_settings
 from fund.core.validation import model_rules_plugin
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
-from fund.funds.controllers import PolicyController
+from fund.funds.controllers import FundContactController, PolicyController
 from fund.ledger.service import Books
+from fund.letters.controllers import LetterController
 from fund.meetings.controllers import MeetingController
 from fund.notifications.controllers import NotificationController
 from fund.outbox.controllers import OperationsController
@@ -68,6 +69,8 @@ API_CONTROLLERS = [
     OperationsController,
     DataProtectionController,
     DocumentController,
+    LetterController,
+    FundContactController,
 ]
 
 

@@ -39,6 +39,7 @@ DEMO = {
     "student_yearly_ceiling_cents": 200_000,
     "target_decision_hours": 72,
     "target_decision_hours_urgent": 24,
+    "appeal_window_days": 30,
 }
 
 

@@ -35,6 +35,8 @@ from fund.core.settings import get_settings
 from fund.disbursements import tasks as disbursements_tasks
 from fund.documents import tasks as documents_tasks
 from fund.ledger.service import Books
+from fund.letters import tasks as letters_tasks
+from fund.letters.events import LETTER_REQUESTED
 from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import DIGEST, NOTIFY, SEND_MAIL
@@ -58,6 +60,7 @@ OUTBOX_TASKS: dict[str, OutboxTask] = {
     DIGEST: notifications_tasks.send_digest,
     RESET_MAIL: auth_tasks.send_reset_mail,
     INVITATION_MAIL: auth_tasks.send_invitation_mail,
+    LETTER_REQUESTED: letters_tasks.make_decision_letter,
 }
 
 

@@ -96,6 +96,10 @@ ACTIONS_FR = {
     "document.added": "pièce justificative ajoutée",
     "document.removed": "pièce justificative retirée",
     "documents.purged": "pièces justificatives supprimées (durée de conservation écoulée)",
+    # decision letters (issue 15)
+    "letter.created": "lettre de décision établie",
+    "letter.requested": "nouvelle version de la lettre de décision demandée",
+    "letters.purged": "lettres de décision supprimées (durée de conservation écoulée)",
 }
 PAYMENT_FR = {
     "scheduled": "programmé",

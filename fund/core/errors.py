@@ -184,6 +184,13 @@ REFUSALS: dict[str, str] = {
         "Ce compte a déjà choisi son mot de passe avec son invitation : en cas d'oubli, envoyez-lui plutôt un lien "
         "de réinitialisation."
     ),
+    # decision letters (issue 15)
+    "letter_not_found": "Lettre introuvable.",
+    "letter_file_missing": "Le fichier de cette lettre est indisponible : demandez-en une nouvelle version.",
+    "letter_needs_decision": (
+        "La demande {reference} est « {status} » : une lettre n'est établie que pour une décision (accordée, "
+        "refusée, annulée)."
+    ),
 }
 
 

@@ -46,6 +46,8 @@ class Policy(BaseModel):
     student_yearly_ceiling_cents: int | None = Field(default=None, gt=0)
     target_decision_hours: int = Field(default=72, ge=1)
     target_decision_hours_urgent: int = Field(default=24, ge=1)
+    # Days after a refusal within which the family may appeal (printed on the decision letter).
+    appeal_window_days: int = Field(default=30, ge=1, le=365)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> Policy:

@@ -8,7 +8,7 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import CheckConstraint, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-ACCESS_KINDS = ("application", "document", "export", "student_export", "minutes")
+ACCESS_KINDS = ("application", "document", "export", "student_export", "minutes", "letter")
 
 
 class AccessRecord(UUIDv7Base):

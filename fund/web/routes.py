@@ -17,6 +17,7 @@ from fund.dashboards.pages import PAGES as DASHBOARD_PAGES
 from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
+from fund.letters.pages import PAGES as LETTER_PAGES
 from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
@@ -40,6 +41,7 @@ DOMAINS = (
     "dashboards",
     "documents",
     "notifications",
+    "letters",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -57,6 +59,7 @@ PAGES: list[type[Controller]] = [
     *MEETING_PAGES,
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
+    *LETTER_PAGES,
     *NOTIFICATION_PAGES,
 ]
 
