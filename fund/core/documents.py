@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from fund.core.money import format_euros_fr
 
@@ -54,6 +55,20 @@ def euros(cents: int | None) -> str:
     return "" if cents is None else format_euros_fr(cents)
 
 
+def plain(text: Any) -> str:
+    """No-break spaces as plain ones (``120,00 €``): for text a reader copies out of the PDF; the template keeps
+    the amount together (``white-space: nowrap``)."""
+    return str(text).replace("\u202f", " ").replace("\u00a0", " ")
+
+
+def css_string(text: Any) -> Markup:
+    """``text`` safe inside a double-quoted CSS string of the document's own style sheet (the footer): quotes and
+    backslashes escaped, no markup (a ``</style>`` in a fund's name stays text), on one line."""
+    value = " ".join(str(text).split())
+    value = value.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace(">", "\\3e ")
+    return Markup(value)  # noqa: S704 - escaped for CSS above
+
+
 @cache
 def environment() -> Environment:
     """Templates by domain prefix (``applications/documents/letter.html``), ``core/`` for the shared layout."""
@@ -70,7 +85,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(euros=euros, date_fr=date_fr)
+    env.filters.update(euros=euros, date_fr=date_fr, css_string=css_string, plain=plain)
     return env
 
 
