@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications.models import Application
 from fund.core.documents import date_fr
 from fund.core.settings import get_settings
+from fund.documents.storage import DocumentStore, StoredFileError
 from fund.funds.calendar import local_day
 from fund.letters import service
 from fund.letters.events import LETTER_REQUESTED
@@ -396,3 +398,39 @@ async def test_the_administrator_sets_the_fund_s_contact_and_bad_input_changes_n
     assert_problem(await admin.put("/api/v1/fund/contact", json={"postal_address": "x\n" * 6}), 422, "postal_address")
     assert (await admin.get("/api/v1/fund/contact")).json()["email"] == CONTACT["email"]
     assert (await (await login(REFERENT)).put("/api/v1/fund/contact", json=CONTACT)).status_code == 403
+
+
+# --- the store's upkeep ------------------------------------------------------------------------------------------
+
+
+async def test_the_sweep_deletes_only_letter_files_no_row_names(login, session_factory) -> None:
+    application = await submitted(await login(REFERENT))
+    await votes_by(login, application["id"], "reject", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    [letter] = await letters(session_factory, application["id"])
+    letters_store = service.store()
+    async with session_factory() as session:
+        await service.sweep_orphans(session, letters_store, older_than_seconds=-1)  # files of earlier tests' cases
+    orphan = "ab" * 16  # a job that wrote its file, then failed to commit its row
+    letters_store.write(orphan, b"%PDF-1.7 orphan")
+    async with session_factory() as session:
+        assert await service.sweep_orphans(session, letters_store, older_than_seconds=3600) == 0  # too recent
+        assert await service.sweep_orphans(session, letters_store, older_than_seconds=-1) == 1
+    assert not letters_store.path_of(orphan).exists()
+    assert letters_store.read(letter.storage_key, letter.sha256).startswith(b"%PDF-")
+
+
+async def test_rotating_the_key_rewrites_the_letters_and_downloads_go_on(login, session_factory, settings) -> None:
+    application = await submitted(await login(REFERENT))
+    await votes_by(login, application["id"], "reject", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    [letter] = await letters(session_factory, application["id"])
+    old = service.store(settings)
+    new_secret = "a-brand-new-secret-key-" * 2
+    new = DocumentStore(old.root.parent, new_secret, [old.secret_key])  # the letters folder, the new key first
+    async with session_factory() as session:
+        assert await service.reencrypt_all(session, new) == 1
+        assert await service.reencrypt_all(session, new) == 0
+    assert DocumentStore(old.root.parent, new_secret).read(letter.storage_key, letter.sha256).startswith(b"%PDF-")
+    with pytest.raises(StoredFileError):
+        old.read(letter.storage_key, letter.sha256)

@@ -125,6 +125,7 @@ class WorkerSettings:
         cron(privacy_tasks.apply_retention, hour=3, minute=20, second=15, unique=True, keep_result=0),
         # Once the retention run is over (the job timeout ends it within a minute).
         cron(documents_tasks.sweep_orphan_documents, hour=3, minute=21, second=15, unique=True, keep_result=0),
+        cron(letters_tasks.sweep_orphan_letters, hour=3, minute=21, second=45, unique=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -321,3 +321,37 @@ async def delete_for_application(session: AsyncSession, application_id: UUID, ac
 
 def kinds_fr(letters: Sequence[Letter]) -> dict[UUID, str]:
     return {letter.id: KIND_LABELS.get(letter.kind, letter.kind) for letter in letters}
+
+
+# ------------------------------------------------------------------------------------------------- the store's upkeep
+
+
+async def sweep_orphans(
+    session: AsyncSession, letters_store: DocumentStore, *, older_than_seconds: float = 3600
+) -> int:
+    """Delete the letter files no row names (a job that wrote its file and then failed to commit, a deletion whose
+    commit came before the file's removal) and the temporary files of interrupted writes, older than the delay so
+    that a letter being made keeps its file. Returns how many."""
+    files = await anyio.to_thread.run_sync(lambda: list(letters_store.stored_files(older_than_seconds)))
+    keys = [key for key, _ in files if key is not None]
+    known: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        known.update(await session.scalars(select(Letter.storage_key).where(Letter.storage_key.in_(chunk))))
+    removed = 0
+    for key, path in files:
+        if key is None or key not in known:
+            await anyio.to_thread.run_sync(path.unlink, True)
+            removed += 1
+    return removed
+
+
+async def reencrypt_all(session: AsyncSession, letters_store: DocumentStore) -> int:
+    """Key rotation: rewrite under the store's current key every letter an older key wrote; returns how many."""
+    rewritten = 0
+    for storage_key in list(await session.scalars(select(Letter.storage_key).order_by(Letter.id))):
+        try:
+            rewritten += await anyio.to_thread.run_sync(letters_store.reencrypt, storage_key)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+    return rewritten

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -36,3 +37,9 @@ async def make_decision_letter(uow: UnitOfWork, event: OutboxEvent) -> None:
         await disbursements.schedule_for_approved_application(uow, application)
     requested_by = event.payload.get("requested_by")
     await service.make_letter(uow, application, event.id, UUID(requested_by) if requested_by else None)
+
+
+async def sweep_orphan_letters(ctx: dict[str, Any]) -> int:
+    """Daily, after the retention run: delete the letter files that no row names. Returns how many."""
+    async with ctx["session_factory"]() as session:
+        return await service.sweep_orphans(session, service.store(ctx["settings"]))
