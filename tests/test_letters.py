@@ -6,6 +6,9 @@ the case. Texts read back from the PDFs."""
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
+import zipfile
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -186,7 +189,7 @@ async def test_a_refusal_to_an_adult_student_gives_the_reasons_and_the_appeal_da
     assert "Devis manquant" in text
     assert "Aide déjà versée ce mois" in text
     until = await decided_day(session_factory, application["id"]) + datetime.timedelta(days=30)
-    assert f"avant le {date_fr(until)}" in text
+    assert f"au plus tard le {date_fr(until)}" in text
     assert "président ou à la présidente du comité" in text
 
 
@@ -200,7 +203,7 @@ async def test_the_appeal_window_is_the_policy_s(login, session_factory) -> None
     await drain_outbox(session_factory)
     text = await letter_pdf(await login(REFERENT), application["id"], 1)
     until = await decided_day(session_factory, application["id"]) + datetime.timedelta(days=15)
-    assert f"avant le {date_fr(until)}" in text
+    assert f"au plus tard le {date_fr(until)}" in text
     refused = await admin.put("/api/v1/policy", json={**policy, "appeal_window_days": 0})
     assert_problem(refused, 422, "appeal_window_days")
 
@@ -356,12 +359,12 @@ async def test_the_referent_is_told_by_a_link_never_the_letter_itself(login, ses
                 select(Notification).where(Notification.user_id == referent_id, Notification.kind == "letter_ready")
             )
         )
-    assert told.link == f"/demandes/{application['id']}#lettres"
+    assert told.link == f"/demandes/{application['id']}"
     mails = [message_from_bytes(raw, policy=policy.default) for raw in mail_files()]
     [mail] = [m for m in mails if "lettre de décision prête" in str(m["Subject"])]
     assert all(part.get_content_type() in ("multipart/alternative", "text/plain", "text/html") for part in mail.walk())
     body = "".join(p.get_content() for p in mail.walk() if not p.is_multipart())
-    assert f"/demandes/{application['id']}#lettres" in body
+    assert f"/demandes/{application['id']}" in body
     assert "Lucas" not in body
     assert "Martin" not in body
 
@@ -434,3 +437,36 @@ async def test_rotating_the_key_rewrites_the_letters_and_downloads_go_on(login, 
     assert DocumentStore(old.root.parent, new_secret).read(letter.storage_key, letter.sha256).startswith(b"%PDF-")
     with pytest.raises(StoredFileError):
         old.read(letter.storage_key, letter.sha256)
+
+
+async def test_the_appeal_is_open_until_the_day_the_refusal_letter_states_and_not_after(login, session_factory) -> None:
+    referent = await login(REFERENT)
+    late, in_time = await submitted(referent), await submitted(referent)
+    for application in (late, in_time):
+        await votes_by(login, application["id"], "reject", *COMMITTEE[:2])
+    now = datetime.datetime.now(datetime.UTC)
+    async with session_factory() as session:
+        for application, days in ((late, 31), (in_time, 30)):
+            await session.execute(
+                update(Application)
+                .where(Application.id == UUID(application["id"]))
+                .values(decided_at=now - datetime.timedelta(days=days))
+            )
+        await session.commit()
+    reason = {"reason": "Le devis est maintenant joint."}
+    body = assert_problem(await referent.post(f"/api/v1/applications/{late['id']}/appeal", json=reason), 409)
+    assert body["code"] == "appeal_too_late"
+    assert (await referent.post(f"/api/v1/applications/{in_time['id']}/appeal", json=reason)).status_code == 200
+
+
+async def test_the_student_s_data_export_carries_the_decision_letters(login, session_factory) -> None:
+    referent = await login(REFERENT)
+    application = await submitted(referent)
+    await votes_by(login, application["id"], "reject", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    [letter] = await letters(session_factory, application["id"])
+    response = await referent.get(f"/api/v1/students/{application['student_id']}/export")
+    assert response.status_code == 200, response.text
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        content = archive.read(f"lettres/{application['reference']}/lettre-v1.pdf")
+    assert hashlib.sha256(content).hexdigest() == letter.sha256

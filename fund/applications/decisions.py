@@ -363,6 +363,12 @@ async def appeal(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
         raise Forbidden("referent_only")
     if application.status == "rejected" and application.appealed_at is not None:
         raise Conflict("already_appealed", reference=application.reference)
+    if application.status == "rejected" and application.decided_at is not None:
+        # The window the refusal letter states (fund.letters): the last day is included.
+        window = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy).appeal_window_days
+        last_day = local_day(application.decided_at) + datetime.timedelta(days=window)
+        if local_day(await _now(uow)) > last_day:
+            raise Conflict("appeal_too_late", reference=application.reference, until=last_day.strftime("%d/%m/%Y"))
     await _transition(uow, application, "appeal", actor, reason=data.reason, previous_round=application.review_round)
     application.review_round += 1
     application.appeal_reason = data.reason

@@ -187,6 +187,10 @@ REFUSALS: dict[str, str] = {
     # decision letters (issue 15)
     "letter_not_found": "Lettre introuvable.",
     "letter_file_missing": "Le fichier de cette lettre est indisponible : demandez-en une nouvelle version.",
+    "appeal_too_late": (
+        "Le délai de recours contre le refus de la demande {reference} a pris fin le {until} : un recours n'est plus "
+        "possible."
+    ),
     "letter_needs_decision": (
         "La demande {reference} est « {status} » : une lettre n'est établie que pour une décision (accordée, "
         "refusée, annulée)."

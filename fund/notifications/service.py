@@ -129,11 +129,11 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
             recipients = await _referents(session, application)
         return [(user, kind, context, link) for user in recipients]
     if kind == "letter_ready":
-        # A link to the request's letters, never the letter: the referent downloads it signed in.
+        # A link to the request's page (its letters are there), never the letter: the referent downloads it signed in.
         application = await session.get(Application, UUID(payload["application_id"]))
         if application is None:
             return []
-        link = f"{_case_link(application)}#lettres"
+        link = _case_link(application)
         context = {"reference": application.reference, "version": int(payload.get("version", 1)), "link": link}
         return [(user, kind, context, link) for user in await _referents(session, application)]
     if kind in ("deadline_reminder", "escalation"):
