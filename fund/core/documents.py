@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import threading
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -107,9 +108,21 @@ def render_pdf(template: str, context: Mapping[str, Any]) -> bytes:
     return html_to_pdf(render_html(template, context))
 
 
+# Renders at once per process. A render is Python holding the GIL: twenty at once (a worker's burst of decisions)
+# take as long as twenty in a row, all finishing late and starving the loop's other jobs (mails, payments) meanwhile;
+# waiting threads hold no GIL, so the others go on and each document is done in its own render time.
+CONCURRENT_RENDERS = 2
+_RENDERS = threading.BoundedSemaphore(CONCURRENT_RENDERS)
+
+
+def _html_to_pdf_in_turn(html: str) -> bytes:
+    with _RENDERS:
+        return html_to_pdf(html)
+
+
 async def render_pdf_async(template: str, context: Mapping[str, Any]) -> bytes:
     html = render_html(template, context)  # in the loop: templates may read lazy values of the caller
-    return await asyncio.to_thread(html_to_pdf, html)
+    return await asyncio.to_thread(_html_to_pdf_in_turn, html)
 
 
 def sha256(content: bytes) -> str:

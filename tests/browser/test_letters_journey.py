@@ -13,7 +13,17 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PHONE, NewPage, browser_sign_in, check_accessibility
-from tests.helpers import CHAIR, COMMITTEE, REFERENT, drain_outbox, keep_first_page, pdf_text, submitted, votes_by
+from tests.helpers import (
+    ADMIN,
+    CHAIR,
+    COMMITTEE,
+    REFERENT,
+    drain_outbox,
+    keep_first_page,
+    pdf_text,
+    submitted,
+    votes_by,
+)
 
 
 async def downloaded(page: Page, link: Any) -> tuple[str, bytes]:
@@ -97,3 +107,24 @@ async def test_the_chair_downloads_the_minutes_of_a_closed_meeting(new_page: New
     assert "Procès-verbal de la séance du comité d'attribution" in lines
     assert "Séance du 03/12/2026, Siège du fonds." in lines
     assert "PROJET" not in " ".join(lines)
+
+
+async def test_the_administrator_sets_the_contact_printed_on_the_letters(new_page: NewPage, demo: None) -> None:
+    page = await new_page()
+    await page.set_viewport_size(PHONE)
+    await browser_sign_in(page, ADMIN)
+    await page.goto("/administration/coordonnees")
+    await page.get_by_label("Adresse postale").fill("12 rue de l'Atelier\n69007 Lyon")
+    await page.get_by_label("Adresse électronique de contact").fill("pas-une-adresse")
+    await page.get_by_role("button", name="Enregistrer les coordonnées").click()
+    field = page.get_by_label("Adresse électronique de contact")
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(field).to_have_accessible_description(re.compile("adresse électronique non valable"))
+    await check_accessibility(page, "lettres-4-coordonnees-erreur-telephone")
+    await field.fill("contact@fonds-ecoles.example.org")
+    await page.get_by_label("Téléphone").fill("04 72 00 00 00")
+    await page.get_by_role("button", name="Enregistrer les coordonnées").click()
+    await expect(page.get_by_role("status")).to_contain_text("Coordonnées enregistrées")
+    await expect(page.get_by_label("Adresse électronique de contact")).to_have_value("contact@fonds-ecoles.example.org")
+    scroll_width = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll_width <= PHONE["width"], f"the contact page scrolls sideways at phone width ({scroll_width} px)"
