@@ -32,6 +32,7 @@ from fund.privacy.models import AccessRecord
 from fund.privacy.retention import run_retention
 from fund.students.models import Student
 from tests.helpers import (
+    ACCOUNTANT,
     ADMIN,
     CHAIR,
     COMMITTEE,
@@ -41,6 +42,7 @@ from tests.helpers import (
     clear_mails,
     drain_outbox,
     keep_first_page,
+    listed_disbursements,
     pdf_text,
     second_fund,
     submitted,
@@ -470,3 +472,25 @@ async def test_the_student_s_data_export_carries_the_decision_letters(login, ses
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         content = archive.read(f"lettres/{application['reference']}/lettre-v1.pdf")
     assert hashlib.sha256(content).hexdigest() == letter.sha256
+
+
+async def test_splitting_the_payment_into_instalments_makes_a_letter_with_their_dates(login, session_factory) -> None:
+    application = await submitted(await login(REFERENT), amount_requested_cents=30_000, category="housing")
+    await votes_by(login, application["id"], "approve", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    accountant = await login(ACCOUNTANT)
+    [disbursement] = [d for d in await listed_disbursements(accountant) if d["application_id"] == application["id"]]
+    today = datetime.date.today()
+    dates = [today + datetime.timedelta(days=days) for days in (1, 32, 63)]
+    response = await accountant.post(
+        f"/api/v1/disbursements/{disbursement['id']}/instalments", json={"due_dates": [d.isoformat() for d in dates]}
+    )
+    assert response.status_code in (200, 201), response.text
+    await drain_outbox(session_factory)
+
+    assert [x.version for x in await letters(session_factory, application["id"])] == [2, 1]
+    text = await letter_pdf(await login(REFERENT), application["id"], 2)
+    assert "en 3 versements" in text
+    for day in dates:
+        assert date_fr(day) in text
+    assert text.count("100,00 €") == 3
