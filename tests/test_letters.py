@@ -30,6 +30,7 @@ from fund.notifications.models import Notification
 from fund.outbox.models import OutboxEvent
 from fund.privacy.models import AccessRecord
 from fund.privacy.retention import run_retention
+from fund.privacy.service import views_of_case
 from fund.students.models import Student
 from tests.helpers import (
     ACCOUNTANT,
@@ -494,3 +495,16 @@ async def test_splitting_the_payment_into_instalments_makes_a_letter_with_their_
     for day in dates:
         assert date_fr(day) in text
     assert text.count("100,00 €") == 3
+
+
+async def test_who_viewed_a_case_lists_the_letters_made_and_downloaded(login, session_factory) -> None:
+    application = await submitted(await login(REFERENT))
+    await votes_by(login, application["id"], "approve", *COMMITTEE[:2])
+    await drain_outbox(session_factory)
+    async with session_factory() as session:
+        before = len(await views_of_case(session, application["reference"]))
+    await letter_pdf(await login(REFERENT), application["id"], 1)
+    async with session_factory() as session:
+        views = await views_of_case(session, application["reference"])
+    assert len(views) == before + 1
+    assert views[-1].email == REFERENT
