@@ -40,8 +40,9 @@ from fund.core.validation import model_rules_plugin
 from fund.dashboards.report_controllers import AnnualReportController
 from fund.disbursements.controllers import DisbursementController, ExportController
 from fund.documents.controllers import DocumentController
-from fund.funds.controllers import PolicyController
+from fund.funds.controllers import FundContactController, PolicyController
 from fund.ledger.service import Books
+from fund.letters.controllers import LetterController
 from fund.meetings.controllers import MeetingController
 from fund.notifications.controllers import NotificationController
 from fund.outbox.controllers import OperationsController
@@ -78,6 +79,8 @@ API_CONTROLLERS = [
     DocumentController,
     CaseFileController,
     AnnualReportController,
+    LetterController,
+    FundContactController,
 ]
 
 

@@ -124,6 +124,13 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/applications/{{application_id}}/documents"): Rule(REFERENTS, SCHOOL, NO_CASE),
     ("GET", f"{API}/documents/{{document_id}}"): Rule(CASE_READERS, SCHOOL, NO_CASE),
     ("DELETE", f"{API}/documents/{{document_id}}"): Rule(REFERENTS, SCHOOL, NO_CASE),
+    # decision letters: the request's referents only (they name the student and the payee; the committee reads
+    # requests pseudonymised), refused by the service's 404
+    ("GET", f"{API}/applications/{{application_id}}/letters"): Rule(REFERENTS, SCHOOL, COMMITTEE | NO_CASE),
+    ("POST", f"{API}/applications/{{application_id}}/letters"): Rule(REFERENTS, SCHOOL, COMMITTEE | NO_CASE),
+    ("GET", f"{API}/applications/{{application_id}}/letters/{{version}}"): Rule(REFERENTS, SCHOOL, COMMITTEE | NO_CASE),
+    ("GET", f"{API}/fund/contact"): Rule(ADMIN),
+    ("PUT", f"{API}/fund/contact"): Rule(ADMIN),
     # requests
     ("GET", f"{API}/applications"): Rule(CASE_READERS),
     ("POST", f"{API}/applications"): Rule(REFERENTS),
@@ -350,8 +357,9 @@ async def test_every_route_answers_every_role_as_the_table_says(settings, app_cl
         rule = TABLE[(method, path)]
         ids = dict(world.ids)
         ids["application_id"] = world.ids["submitted"]
-        if path.endswith("/payee"):
-            ids["application_id"] = world.ids["approved"]
+        if path.endswith("/payee") or (method == "GET" and "/letters" in path):
+            ids["application_id"] = world.ids["approved"]  # decided: it has its letter (version 1)
+            ids["version"] = "1"
         elif method != "GET" and "{application_id}" in path and "/meetings/" not in path:
             ids["application_id"] = await fresh_application(login, path)
         tokens: dict[str, str | None] = {"anonymous": None, **world.tokens}

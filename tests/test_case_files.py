@@ -104,6 +104,11 @@ async def test_a_paid_case_file_holds_everything_and_verifies_with_the_cli(login
     assert attempt["end_to_end_id"] in summary
     assert "Payé le " in summary  # in French, as the pages say it
     assert keep_first_page(archive.read(f"{reference}/demande.pdf"), "dossier-audit-demande-payee").exists()
+    [letter] = [n for n in names if n.startswith(f"{reference}/courriers/")]  # the decision letter, as stored
+    assert letter.endswith(f"lettre-{reference}-v1.pdf")
+    letter_text = pdf_text(archive.read(letter))
+    assert reference in letter_text
+    assert "120,00" in letter_text
 
     path = tmp_path / "dossier.zip"
     path.write_bytes(rewrite(archive, {}))

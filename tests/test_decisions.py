@@ -200,7 +200,7 @@ async def test_the_chair_decides_when_no_quorum_can_be_reached(login, session_fa
     assert await fund_wide_reserved(login) == 40_000
     async with session_factory() as session:
         kinds = await session.scalars(select(OutboxEvent.kind).where(OutboxEvent.kind != "notify"))
-        assert list(kinds) == ["application.approved"]
+        assert list(kinds) == ["application.approved", "letter.requested"]
     approve = [e for e in await history(login, application) if e["action"] == "application.approve"]
     assert approve[0]["actor_id"] == await my_id(login, CHAIR)
 

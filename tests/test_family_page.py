@@ -34,6 +34,7 @@ from tests.helpers import (
     count,
     drain_outbox,
     execute,
+    pdf_text,
     post_form,
     running_app,
     scalar,
@@ -281,6 +282,37 @@ async def test_the_page_shows_the_decision_and_payment_dates_and_nothing_of_the_
         assert last not in shown
     # The request is decided: no more documents.
     assert 'type="file"' not in page.text
+
+
+async def test_the_family_downloads_the_decision_letter_from_its_page_and_the_download_is_recorded(
+    settings, login, session_factory
+) -> None:
+    application = await approved_with_comments(login, session_factory)  # the worker made the decision letter
+    link = await give_access(settings, session_factory, application)
+    page = await family_get(settings, link)
+    assert f'href="{link}/lettre"' in page.text
+    letter = await family_get(settings, f"{link}/lettre")
+    assert letter.status_code == 200
+    assert letter.headers["content-type"] == "application/pdf"
+    assert f"lettre-{application['reference']}-v1.pdf" in letter.headers["content-disposition"]
+    text = pdf_text(letter.content)
+    assert application["reference"] in text
+    assert COMMENT not in text
+    links = await scalars(session_factory, select(FamilyLink.id))
+    kinds = await scalars(
+        session_factory, select(AccessRecord.kind).where(AccessRecord.user_id.in_(links), AccessRecord.kind == "letter")
+    )
+    assert kinds == ["letter"]
+    # The same link does not open another request's letter.
+    other = await submitted(await login(REFERENT))
+    assert (await family_get(settings, link.replace(application["id"], other["id"]) + "/lettre")).status_code == 404
+
+
+async def test_a_request_not_yet_decided_offers_no_letter_to_the_family(settings, login, session_factory) -> None:
+    application = await submitted(await login(REFERENT))
+    link = await give_access(settings, session_factory, application)
+    assert "/lettre" not in (await family_get(settings, link)).text
+    assert (await family_get(settings, f"{link}/lettre")).status_code == 404
 
 
 async def test_a_refusal_shows_its_reason_to_the_family(settings, login, session_factory) -> None:

@@ -167,8 +167,9 @@ def assert_unique_notifications(rows: list[tuple[str, str, str, str, str]]) -> N
 def assert_one_mail_per_urgent_notification(
     rows: list[tuple[str, str, str, str, str]], mail_dir: Path, deliveries: Counter[str], crash_window: int = 0
 ) -> None:
-    """Every decision notification was mailed, its mail is in the folder, and nothing else was mailed for them."""
-    decided = [row for row in rows if row[1] == "decision_approved"]
+    """Every decision notification (and its letter's) was mailed, its mail is in the folder, and nothing else was
+    mailed for them."""
+    decided = [row for row in rows if row[1] in ("decision_approved", "letter_ready")]
     assert {row[3] for row in decided} == {"sent"}
     expected = {f"notification-{row[4]}" for row in decided}
     in_folder = mailed_notification_ids(mail_dir)
@@ -321,7 +322,7 @@ async def test_the_api_keeps_working_while_redis_is_down_and_everything_is_deliv
             async with session_factory() as session:
                 events = list(await session.scalars(select(OutboxEvent)))
             mine = [e for e in events if e.payload.get("application_id") == application_id]
-            assert sorted(e.kind for e in mine) == ["application.approved", "notify", "notify"]
+            assert sorted(e.kind for e in mine) == ["application.approved", "letter.requested", "notify", "notify"]
             assert {e.status for e in events} == {"pending"}
             assert await disbursed_applications(session_factory) == []
 
@@ -405,7 +406,7 @@ async def kill_a_worker_mid_run(
     locked its event row and begun its transaction. The lock is released once the worker is dead.
     """
     application_ids = await approve_many(app_client, N_KILLED_RUN)
-    assert await redis.zcard(QUEUE_NAME) == 3 * N_KILLED_RUN  # new request, approval, decision notice
+    assert await redis.zcard(QUEUE_NAME) == 4 * N_KILLED_RUN  # new request, approval, decision notice, letter
     blocked_job = f"outbox:{await approved_event_id(session_factory, application_ids[0])}"
     async with row_locked(session_factory, application_ids[0]):
         first = start()

@@ -140,5 +140,5 @@ async def test_no_operation_answers_a_server_error_or_outside_its_schema(
     settings, app_client, login, session_factory
 ) -> None:
     world = await build_world(app_client, login, session_factory)
-    failures = fuzz(settings, {**world.ids, "application_id": world.ids["submitted"]})
+    failures = fuzz(settings, {**world.ids, "application_id": world.ids["submitted"], "version": "1"})
     assert not failures, "\n".join(dict.fromkeys(failures))

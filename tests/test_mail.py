@@ -58,6 +58,7 @@ def context_for(kind: str, reference: str = "FS-2026-000123") -> dict[str, Any]:
     contexts: dict[str, dict[str, Any]] = {
         "decision_approved": {"reference": reference, "amount": EURO, "link": LINK},
         "decision_rejected": {"reference": reference, "link": LINK},
+        "letter_ready": {"reference": reference, "version": 1, "link": LINK},
         "info_requested": {"reference": reference, "link": LINK},
         "transfer_sent": {"reference": reference, "amount": EURO, "link": LINK},
         "transfer_returned": {"reference": reference, "amount": EURO, "reason": "Compte clôturé", "link": LINK},

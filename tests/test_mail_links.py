@@ -45,6 +45,7 @@ from tests.helpers import (
 NOTIFICATION_KINDS = {
     "decision_approved",
     "decision_rejected",
+    "letter_ready",
     "info_requested",
     "new_request",
     "fast_track_request",

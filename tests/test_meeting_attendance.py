@@ -13,7 +13,7 @@ from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
 from fund.core.demo import STUDENTS
 from fund.privacy.models import AccessRecord
-from tests.helpers import assert_problem, pdf_text, second_fund, submitted, user_id, vote
+from tests.helpers import assert_problem, keep_first_page, pdf_text, second_fund, submitted, user_id, vote
 
 CHAIR, C1, C2, C3 = "chair@example.org", "committee1@example.org", "committee2@example.org", "committee3@example.org"
 
@@ -200,6 +200,7 @@ async def test_the_minutes_pdf_is_ready_to_sign_with_attendance_items_votes_and_
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert 'filename="pv-comite-2026-12-03.pdf"' in response.headers["content-disposition"]
+    keep_first_page(response.content, "proces-verbal-seance")
     text = pdf_text(response.content)
     lines = text.splitlines()
     assert "Procès-verbal de la séance du comité d'attribution" in text

@@ -42,8 +42,8 @@ async def test_the_referent_is_told_of_the_decision_in_the_api_and_by_mail(login
     assert decision["mail_status"] == "sent"
 
     sent = [m for m in mails(None) if m["To"] == "referent@example.org"]
-    assert len(sent) == 1
-    text = body(sent[0])
+    assert len(sent) == 2  # the decision, then its letter is ready (tests/test_letters.py)
+    [text] = [body(m) for m in sent if "lettre de décision" not in body(m)]
     assert application["reference"] in text
     assert "200,00" in text
     assert f"/demandes/{application['id']}" in text
@@ -185,9 +185,9 @@ async def test_mail_survives_an_smtp_server_refusing_for_a_while(login, session_
             assert waiting.mail_status == "pending"
         handler.accepting = True
         await drain_outbox(session_factory)
-        assert len(handler.received) == 1
+        assert len(handler.received) == 2  # the decision's mail and the letter's
         await drain_outbox(session_factory)
-        assert len(handler.received) == 1
+        assert len(handler.received) == 2
     finally:
         server.stop()
         get_settings.cache_clear()

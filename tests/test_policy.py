@@ -40,6 +40,7 @@ DEMO = {
     "target_decision_hours": 72,
     "target_decision_hours_urgent": 24,
     "repeat_refusal_days": 90,
+    "appeal_window_days": 30,
 }
 
 

@@ -41,8 +41,9 @@ async def worker_context(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await shutdown(ctx)
 
 
-# Notifications add events of their own (fan-out, mails); these tests follow the others.
-NOTIFICATIONS = ("notify", "mail.send", "mail.digest")
+# Notifications add events of their own (fan-out, mails), and decisions ask for their letter; these tests follow the
+# others (the letters' own are in tests/test_letters.py).
+NOTIFICATIONS = ("notify", "mail.send", "mail.digest", "letter.requested")
 
 
 async def events(session_factory: Any) -> list[OutboxEvent]:

@@ -37,6 +37,8 @@ from fund.documents import tasks as documents_tasks
 from fund.family import tasks as family_tasks
 from fund.family.service import FAMILY_MAIL
 from fund.ledger.service import Books
+from fund.letters import tasks as letters_tasks
+from fund.letters.events import LETTER_REQUESTED
 from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import DIGEST, NOTIFY, SEND_MAIL
@@ -61,6 +63,7 @@ OUTBOX_TASKS: dict[str, OutboxTask] = {
     RESET_MAIL: auth_tasks.send_reset_mail,
     INVITATION_MAIL: auth_tasks.send_invitation_mail,
     FAMILY_MAIL: family_tasks.send_access_mail,
+    LETTER_REQUESTED: letters_tasks.make_decision_letter,
 }
 
 
@@ -125,6 +128,7 @@ class WorkerSettings:
         cron(privacy_tasks.apply_retention, hour=3, minute=20, second=15, unique=True, keep_result=0),
         # Once the retention run is over (the job timeout ends it within a minute).
         cron(documents_tasks.sweep_orphan_documents, hour=3, minute=21, second=15, unique=True, keep_result=0),
+        cron(letters_tasks.sweep_orphan_letters, hour=3, minute=21, second=45, unique=True, keep_result=0),
     ]
     on_startup = startup
     on_shutdown = shutdown

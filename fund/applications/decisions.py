@@ -37,6 +37,7 @@ from fund.funds.calendar import fiscal_year_of, local_day
 from fund.funds.policy import CastVote, Policy, deadlocked, decide, granted_amount
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.letters.events import request_letter
 from fund.meetings import attendance as meeting_attendance
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
@@ -284,6 +285,7 @@ async def grant(
     )
     add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
     notify(uow.session, "decision_approved", application_id=application.id)
+    request_letter(uow.session, application)
 
 
 async def refuse(uow: UnitOfWork, application: Application, actor: Actor, *, reason: str | None) -> None:
@@ -291,6 +293,7 @@ async def refuse(uow: UnitOfWork, application: Application, actor: Actor, *, rea
     application.decision_reason = reason
     await _transition(uow, application, "reject", actor, **({"reason": reason} if reason else {}))
     notify(uow.session, "decision_rejected", application_id=application.id)
+    request_letter(uow.session, application)
 
 
 async def decide_as_chair(
@@ -341,6 +344,7 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     await uow.session.execute(
         DISBURSEMENT.moved(Disbursement, "cancel").where(Disbursement.application_id == application.id)
     )
+    request_letter(uow.session, application)
     released = await budgets.release(uow.session, application.id)
     if released:
         fund = await get_fund(uow.session, application.fund_id)
@@ -359,6 +363,12 @@ async def appeal(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
         raise Forbidden("referent_only")
     if application.status == "rejected" and application.appealed_at is not None:
         raise Conflict("already_appealed", reference=application.reference)
+    if application.status == "rejected" and application.decided_at is not None:
+        # The window the refusal letter states (fund.letters): the last day is included.
+        window = Policy.model_validate((await get_fund(uow.session, application.fund_id)).policy).appeal_window_days
+        last_day = local_day(application.decided_at) + datetime.timedelta(days=window)
+        if local_day(await _now(uow)) > last_day:
+            raise Conflict("appeal_too_late", reference=application.reference, until=last_day.strftime("%d/%m/%Y"))
     await _transition(uow, application, "appeal", actor, reason=data.reason, previous_round=application.review_round)
     application.review_round += 1
     application.appeal_reason = data.reason

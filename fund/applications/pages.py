@@ -109,6 +109,10 @@ ACTIONS_FR = {
     "document.family_added": "pièce envoyée par la famille, à vérifier",
     "document.family_accepted": "pièce de la famille acceptée",
     "document.family_refused": "pièce de la famille refusée",
+    # decision letters (issue 15)
+    "letter.created": "lettre de décision établie",
+    "letter.requested": "nouvelle version de la lettre de décision demandée",
+    "letters.purged": "lettres de décision supprimées (durée de conservation écoulée)",
 }
 PAYMENT_FR = {
     "scheduled": "programmé",

@@ -58,6 +58,7 @@ from fund.funds.calendar import PARIS
 from fund.funds.models import Fund
 from fund.funds.policy import category_label
 from fund.ledger.models import JournalEntry, JournalLine
+from fund.letters import service as letters
 from fund.privacy.models import AccessRecord, Anonymisation
 from fund.schools.models import School
 from fund.students.models import Student
@@ -205,13 +206,12 @@ async def record_downloads(session: AsyncSession, user: User, selection: Selecti
 
 
 async def decision_letters(session: AsyncSession, application: Application) -> list[tuple[str, bytes]]:
-    """LETTERS HOOK — the decision letters of the case, as ``(file name, PDF bytes)``, every stored version.
-
-    The letters are built by ``fund/letters`` (issue 15, another branch): at merge, return here each stored version
-    of the case's letters (``courriers/<name>.pdf``), read from where that domain keeps them, with its recorded
-    SHA-256 checked. Until then a case file carries no letter — never a stand-in.
-    """
-    return []
+    """The decision letters of the case, every stored version, as ``(file name, PDF bytes)`` (``courriers/``), each
+    read back against the SHA-256 recorded when it was made."""
+    return [
+        (letters.file_name(application, letter), await letters.read_content(letter))
+        for letter in reversed(await letters.letters_of(session, application.id))
+    ]
 
 
 def _iso(value: datetime.date | datetime.datetime | None) -> str | None:

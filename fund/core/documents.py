@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import threading
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from fund.core.money import format_euros_fr
 
@@ -54,6 +56,20 @@ def euros(cents: int | None) -> str:
     return "" if cents is None else format_euros_fr(cents)
 
 
+def plain(text: Any) -> str:
+    """No-break spaces as plain ones (``120,00 €``): for text a reader copies out of the PDF; the template keeps
+    the amount together (``white-space: nowrap``)."""
+    return str(text).replace("\u202f", " ").replace("\u00a0", " ")
+
+
+def css_string(text: Any) -> Markup:
+    """``text`` safe inside a double-quoted CSS string of the document's own style sheet (the footer): quotes and
+    backslashes escaped, no markup (a ``</style>`` in a fund's name stays text), on one line."""
+    value = " ".join(str(text).split())
+    value = value.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace(">", "\\3e ")
+    return Markup(value)  # noqa: S704 - escaped for CSS above
+
+
 @cache
 def environment() -> Environment:
     """Templates by domain prefix (``applications/documents/letter.html``), ``core/`` for the shared layout."""
@@ -70,7 +86,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(euros=euros, date_fr=date_fr)
+    env.filters.update(euros=euros, date_fr=date_fr, css_string=css_string, plain=plain)
     return env
 
 
@@ -92,9 +108,21 @@ def render_pdf(template: str, context: Mapping[str, Any]) -> bytes:
     return html_to_pdf(render_html(template, context))
 
 
+# Renders at once per process. A render is Python holding the GIL: twenty at once (a worker's burst of decisions)
+# take as long as twenty in a row, all finishing late and starving the loop's other jobs (mails, payments) meanwhile;
+# waiting threads hold no GIL, so the others go on and each document is done in its own render time.
+CONCURRENT_RENDERS = 2
+_RENDERS = threading.BoundedSemaphore(CONCURRENT_RENDERS)
+
+
+def _html_to_pdf_in_turn(html: str) -> bytes:
+    with _RENDERS:
+        return html_to_pdf(html)
+
+
 async def render_pdf_async(template: str, context: Mapping[str, Any]) -> bytes:
     html = render_html(template, context)  # in the loop: templates may read lazy values of the caller
-    return await asyncio.to_thread(html_to_pdf, html)
+    return await asyncio.to_thread(_html_to_pdf_in_turn, html)
 
 
 def sha256(content: bytes) -> str:

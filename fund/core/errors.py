@@ -205,6 +205,17 @@ REFUSALS: dict[str, str] = {
     "flag_not_found": "Signalement introuvable sur cette demande (ce qu'il signalait a peut-être changé).",
     "flag_already_checked": "Ce signalement a déjà été vérifié ({by}, le {at}).",
     "search_role": "La recherche de dossiers est réservée aux référents, au comité et à la comptabilité.",
+    # decision letters (issue 15)
+    "letter_not_found": "Lettre introuvable.",
+    "letter_file_missing": "Le fichier de cette lettre est indisponible : demandez-en une nouvelle version.",
+    "appeal_too_late": (
+        "Le délai de recours contre le refus de la demande {reference} a pris fin le {until} : un recours n'est plus "
+        "possible."
+    ),
+    "letter_needs_decision": (
+        "La demande {reference} est « {status} » : une lettre n'est établie que pour une décision (accordée, "
+        "refusée, annulée)."
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from fund.documents.models import Document
 from fund.family.models import FamilyConsent, FamilyLink
 from fund.funds.models import Fund
 from fund.ledger.models import JournalEntry, JournalLine, journal_counters
+from fund.letters.models import Letter
 from fund.meetings.models import AgendaItem, Meeting, meeting_attendees
 from fund.notifications.models import DeliveryLog, Notification, notification_preferences
 from fund.outbox.models import OutboxEvent
@@ -43,6 +44,7 @@ __all__ = [
     "Fund",
     "JournalEntry",
     "JournalLine",
+    "Letter",
     "Meeting",
     "Notification",
     "OutboxEvent",

@@ -27,6 +27,7 @@ from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
+from fund.letters.events import request_letter
 from fund.payments.camt import return_reason_fr
 
 # Built once: a statement made per job costs more to build than to run.
@@ -261,6 +262,7 @@ async def split_into_instalments(
             "instalments": [{"due_date": str(d), "amount_cents": a} for a, d in zip(amounts, due_dates, strict=True)]
         },
     )
+    request_letter(uow.session, application)  # the family's letter says when the money comes: a new version
     await uow.commit()
     for disbursement in created:
         disbursement.application = application

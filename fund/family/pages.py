@@ -7,7 +7,7 @@ import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
@@ -29,6 +29,7 @@ from fund.documents.storage import DocumentStore
 from fund.family import service
 from fund.family.ratelimit import FamilyLimiter
 from fund.funds.calendar import PARIS
+from fund.letters.controllers import pdf_response
 from fund.web.pages import PageController, actor_of, domain_errors, flash, on_unreadable_form, page, signed_in, uow_of
 
 ROBOTS = "noindex, nofollow, noarchive"
@@ -112,6 +113,7 @@ class FamilyPages(Controller):
             errors=errors or {},
             added=added,
             action=f"/famille/{application_id}/{token}/pieces",
+            letter_href=f"/famille/{application_id}/{token}/lettre",
             max_files=documents.MAX_FILES_PER_APPLICATION,
         )
 
@@ -127,6 +129,29 @@ class FamilyPages(Controller):
     ) -> Template:
         errors = {"fichier": TOO_LARGE} if erreur == "taille" else None
         return await self._answer(request, state, application_id, token, errors=errors, added=envoi == "ok")
+
+    @get("/{application_id:uuid}/{token:str}/lettre")
+    async def letter(
+        self, application_id: FromPath[UUID], token: FromPath[str], request: Request[Any, Any, Any], state: State
+    ) -> Template | Response[bytes]:
+        """The decision letter in force, for the family to keep or print (the same throttle and records)."""
+        ip = _ip(request)
+        try:
+            await self._enter(request, state, application_id, token)
+            async with state.session_factory() as session:
+                name, content = await service.open_letter(
+                    session, state.settings.effective_secret_key, application_id, token, ip
+                )
+        except LockedOut as exc:
+            return _locked(request, exc)
+        except LimiterUnavailable:
+            return _family(request, "indisponible.html", 503)
+        except service.LinkUnknown:
+            return _family(request, "introuvable.html", 404)
+        except service.LinkEnded as exc:
+            await FamilyLimiter(state.redis, state.settings.effective_secret_key).failed(ip)
+            return _family(request, "lien_expire.html", 410, why=exc.why)
+        return pdf_response(name, content)
 
     @post(
         "/{application_id:uuid}/{token:str}/pieces",

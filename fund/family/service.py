@@ -47,9 +47,10 @@ from fund.core.validation import Email, french_message
 from fund.disbursements.models import Disbursement
 from fund.documents import service as documents
 from fund.documents.models import Document
-from fund.documents.storage import DocumentStore
+from fund.documents.storage import DocumentStore, StoredFileError
 from fund.family.models import FamilyConsent, FamilyLink
 from fund.funds.policy import category_label
+from fund.letters import service as letters
 from fund.notifications.service import notify
 from fund.outbox.service import add_event
 from fund.privacy.service import record_access
@@ -383,6 +384,14 @@ class Instalment:
 
 
 @dataclass(frozen=True)
+class FamilyLetter:
+    """The decision letter in force, as the family page offers it (the file itself comes through ``open_letter``)."""
+
+    version: int
+    made_at: datetime.datetime
+
+
+@dataclass(frozen=True)
 class SentFile:
     name: str
     sent_at: datetime.datetime
@@ -407,9 +416,8 @@ class FamilyView:
     amount_granted_cents: int | None
     refusal_reason: str | None
     instalments: list[Instalment]
-    # LETTERS (issue 15, decision letters): the lead plugs ``fund.letters.service.latest(...)`` in here at merge:
-    # the latest version of the request's decision letter, downloadable from the family page. None until then.
-    letter: Any
+    # The decision letter in force (its last version), downloadable from the family page; None before a decision.
+    letter: FamilyLetter | None
     files: list[SentFile]
     may_add: bool
     room_left: int
@@ -444,6 +452,7 @@ async def family_view(session: AsyncSession, application: Application, link: Fam
         .where(Document.application_id == application.id, Document.review != "refused")
     )
     room_left = documents.MAX_FILES_PER_APPLICATION - (counted or 0)
+    letter = await letters.latest(session, application.id) if outcome else None
     return FamilyView(
         reference=application.reference,
         category=category_label(application.category),
@@ -457,7 +466,7 @@ async def family_view(session: AsyncSession, application: Application, link: Fam
         amount_granted_cents=application.amount_granted_cents if outcome == "approved" else None,
         refusal_reason=application.decision_reason if outcome == "rejected" else None,
         instalments=instalments if status in workflow.GRANTED else [],
-        letter=None,  # LETTERS: fund.letters.service.latest(session, application.id) at merge
+        letter=FamilyLetter(letter.version, letter.created_at) if letter else None,
         files=[SentFile(d.display_name, d.created_at, d.review, REVIEW_FR[d.review], d.review_reason) for d in sent],
         may_add=status in documents.OPEN_STATUSES and room_left > 0,
         room_left=room_left,
@@ -474,6 +483,24 @@ async def open_page(session: AsyncSession, secret: str, application_id: UUID, to
     view = await family_view(session, application, link)
     await record_access(session, link.id, "family_page", application.id, ip)
     return view
+
+
+async def open_letter(
+    session: AsyncSession, secret: str, application_id: UUID, token: str, ip: str | None
+) -> tuple[str, bytes]:
+    """(file name, PDF) of the decision letter in force behind a family link, the download recorded (records of
+    access, kind ``letter``, the link standing for the reader); LinkUnknown when there is none to offer."""
+    link = await valid_link(session, secret, application_id, token)
+    application = await session.get(Application, application_id)
+    letter = await letters.latest(session, application_id) if application is not None else None
+    if application is None or letter is None or application.status not in workflow.DECIDED:
+        raise LinkUnknown
+    try:
+        content = await letters.read_content(letter)
+    except StoredFileError:
+        raise LinkUnknown from None
+    await record_access(session, link.id, "letter", letter.id, ip)
+    return letters.file_name(application, letter), content
 
 
 async def add_document(

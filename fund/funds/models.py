@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import CheckConstraint, SmallInteger, String
+from sqlalchemy import CheckConstraint, SmallInteger, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,10 @@ class Fund(UUIDv7AuditBase):
 
     name: Mapped[str] = mapped_column(String(200))
     siren: Mapped[str | None] = mapped_column(String(9))
+    # The contact printed on the letters' letterhead (address on several lines).
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
     fiscal_year_start_month: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     # The approval policy as data (see fund.funds.policy.Policy).
     policy: Mapped[dict[str, Any]] = mapped_column(JSONB)

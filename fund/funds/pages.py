@@ -20,6 +20,7 @@ from fund.auth.models import User
 from fund.core.errors import DomainError
 from fund.funds import service
 from fund.funds.policy import CATEGORIES, Policy, category_label
+from fund.funds.schemas import FundContact
 from fund.web.pages import (
     PageController,
     actor_of,
@@ -50,6 +51,7 @@ SCALAR_FIELDS = {
     "target_decision_hours": "target_decision_hours",
     "target_decision_hours_urgent": "target_decision_hours_urgent",
     "repeat_refusal_days": "repeat_refusal_days",
+    "appeal_window_days": "appeal_window_days",
     "category_ceilings_cents": "category_ceilings",
     "bands": "bands",
     **{f"category_ceilings_cents.{c}": f"category_ceilings.{c}" for c in CATEGORIES},
@@ -67,6 +69,7 @@ class PolicyForm(BaseModel):
     target_decision_hours: str = ""
     target_decision_hours_urgent: str = ""
     repeat_refusal_days: str = ""
+    appeal_window_days: str = ""
 
     def values(self) -> dict[str, str]:
         """Every posted text field, the band rows included (a repeated field is ignored)."""
@@ -88,6 +91,7 @@ def form_values(policy: Policy) -> dict[str, str]:
         "target_decision_hours": str(policy.target_decision_hours),
         "target_decision_hours_urgent": str(policy.target_decision_hours_urgent),
         "repeat_refusal_days": str(policy.repeat_refusal_days),
+        "appeal_window_days": str(policy.appeal_window_days),
     }
     for category in CATEGORIES:
         values[f"category_ceilings.{category}"] = euros_text(policy.category_ceiling(category))
@@ -160,6 +164,10 @@ def parse_policy(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[int, i
         "repeat_refusal_days": _whole(values, "repeat_refusal_days", errors, default=90)
         if values.get("repeat_refusal_days", "").strip()
         else 90,
+        # Left empty: the default window (30 days), as before the field existed.
+        "appeal_window_days": _whole(values, "appeal_window_days", errors, default=30)
+        if values.get("appeal_window_days", "").strip()
+        else 30,
     }
     return body, rows, errors
 
@@ -232,4 +240,61 @@ class PolicyPages(PageController):
         return Redirect("/administration/politique", status_code=303)
 
 
-PAGES: list[type[Controller]] = [PolicyPages]
+class ContactForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    postal_address: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+class ContactPages(PageController):
+    """The fund's contact printed at the head of its letters (decision letters, minutes)."""
+
+    path = "/administration/coordonnees"
+
+    def _form(
+        self, request: Request[Any, Any, Any], user: User, values: Mapping[str, str], errors: dict[str, str]
+    ) -> Template:
+        return page(request, "funds/coordonnees.html", user, errors=errors, values=values)
+
+    @get()
+    async def contact_page(self, request: Request[Any, Any, Any], state: State) -> Template:
+        user = await signed_in(request, state, "admin")
+        async with state.session_factory() as session:
+            fund = await service.get_fund(session, user.fund_id)
+        values = {
+            "postal_address": fund.postal_address or "",
+            "email": fund.contact_email or "",
+            "phone": fund.contact_phone or "",
+        }
+        return self._form(request, user, values, {})
+
+    @post(status_code=303)
+    async def save_contact(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        data: Annotated[ContactForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        user = await signed_in(request, state, "admin")
+        values = data.model_dump()
+        try:
+            contact = FundContact.model_validate({k: v.strip() or None for k, v in values.items()})
+        except ValidationError as exc:
+            fields = {k: k for k in values}
+            return self._form(request, user, values, validation_errors(exc, fields, "postal_address"))
+        async with state.session_factory() as session:
+            await service.replace_contact(
+                uow_of(state, session),
+                user,
+                postal_address=contact.postal_address or None,
+                email=contact.email or None,
+                phone=contact.phone or None,
+                actor=actor_of(request, user),
+            )
+        flash(request, "Coordonnées enregistrées : elles figurent en tête des prochaines lettres.")
+        return Redirect("/administration/coordonnees", status_code=303)
+
+
+PAGES: list[type[Controller]] = [PolicyPages, ContactPages]

@@ -48,6 +48,8 @@ class Policy(BaseModel):
     target_decision_hours_urgent: int = Field(default=24, ge=1)
     # A request that repeats one refused (same student, same category) less than this many days ago is flagged.
     repeat_refusal_days: int = Field(default=90, ge=1, le=730)
+    # Days after a refusal within which the family may appeal (printed on the decision letter).
+    appeal_window_days: int = Field(default=30, ge=1, le=365)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> Policy:

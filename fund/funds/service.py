@@ -74,3 +74,25 @@ async def replace_policy(uow: UnitOfWork, admin: User, policy: Policy, actor: Ac
     )
     await uow.commit()
     return policy
+
+
+async def replace_contact(
+    uow: UnitOfWork, admin: User, *, postal_address: str | None, email: str | None, phone: str | None, actor: Actor
+) -> Fund:
+    """The fund's contact printed on its letters (the address on up to 5 lines), audited."""
+    fund = await uow.session.get(Fund, admin.fund_id, with_for_update=True)
+    if fund is None:
+        raise NotFound("fund_not_found")
+    before = {"postal_address": fund.postal_address, "email": fund.contact_email, "phone": fund.contact_phone}
+    fund.postal_address, fund.contact_email, fund.contact_phone = postal_address, email, phone
+    after = {"postal_address": postal_address, "email": email, "phone": phone}
+    await record(
+        uow.session,
+        actor,
+        "fund.contact_updated",
+        entity_type="fund",
+        entity_id=fund.id,
+        detail={"before": before, "after": after},
+    )
+    await uow.commit()
+    return fund

@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 KINDS = (
     "decision_approved",
     "decision_rejected",
+    "letter_ready",
     "info_requested",
     "transfer_sent",
     "transfer_returned",

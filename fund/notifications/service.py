@@ -135,6 +135,14 @@ async def _fan_out(uow: UnitOfWork, event: OutboxEvent) -> list[tuple[User, str,
         link = f"{_case_link(application)}#famille"
         context = {"reference": application.reference, "link": link}
         return [(user, kind, context, link) for user in await _referents(session, application)]
+    if kind == "letter_ready":
+        # A link to the request's page (its letters are there), never the letter: the referent downloads it signed in.
+        application = await session.get(Application, UUID(payload["application_id"]))
+        if application is None:
+            return []
+        link = _case_link(application)
+        context = {"reference": application.reference, "version": int(payload.get("version", 1)), "link": link}
+        return [(user, kind, context, link) for user in await _referents(session, application)]
     if kind in ("deadline_reminder", "escalation"):
         application = await session.get(Application, UUID(payload["application_id"]))
         if application is None:

@@ -18,6 +18,7 @@ ACCESS_KINDS = (
     "family_page",
     "case_file",
     "annual_report",
+    "letter",
 )
 
 

@@ -36,6 +36,7 @@ from fund.audit.service import SYSTEM, Actor, record
 from fund.disbursements.models import Disbursement, PaymentAttempt
 from fund.documents.service import delete_for_application
 from fund.family.service import forget_for_application
+from fund.letters import service as letters
 from fund.privacy.models import AccessRecord, Anonymisation
 from fund.students.models import Student
 
@@ -169,6 +170,7 @@ async def anonymise_application(session: AsyncSession, application_id: UUID, rea
     # The rows now, the files once the caller commits (the documents domain's own audit event).
     documents = await delete_for_application(session, application_id, actor=actor)
     await forget_for_application(session, application_id, actor)  # the family's links and consent (issue 15)
+    await letters.delete_for_application(session, application_id, actor=actor)
     session.add(Anonymisation(entity_type="application", entity_id=application_id, reason=reason))
     await record(
         session,

@@ -36,6 +36,7 @@ from fund.documents.service import documents_of
 from fund.documents.storage import DocumentStore
 from fund.funds.calendar import fiscal_year_bounds, fiscal_year_of
 from fund.funds.service import get_fund
+from fund.letters import service as letters
 from fund.privacy.retention import (
     ACCOUNTING_RETENTION_YEARS,
     anonymise_application,
@@ -167,6 +168,8 @@ class DocumentFile:
     name: str
     storage_key: str
     sha256: str
+    folder: str = "documents"
+    store: DocumentStore | None = None  # the decision letters have a store of their own
 
 
 async def _documents(session: AsyncSession, applications: list[Application]) -> list[DocumentFile]:
@@ -176,6 +179,9 @@ async def _documents(session: AsyncSession, applications: list[Application]) -> 
             # The archive's names are ours: the reference, a number, the sanitised display name.
             name = f"{application.reference}/{n:02d}_{document.display_name}"
             found.append(DocumentFile(name, document.storage_key, document.sha256))
+        for letter in await letters.letters_of(session, application.id):  # the decision letters sent to the family
+            name = f"{application.reference}/lettre-v{letter.version}.pdf"
+            found.append(DocumentFile(name, letter.storage_key, letter.sha256, "lettres", letters.store()))
     return found
 
 
@@ -216,8 +222,9 @@ async def _zip(data: dict[str, Any], documents: list[DocumentFile], store: Docum
         archive.writestr("donnees.json", json.dumps(data, ensure_ascii=False, indent=2))
         yield sink.take()
         for document in documents:
-            content = await anyio.to_thread.run_sync(store.read, document.storage_key, document.sha256)
-            archive.writestr(f"documents/{document.name}", content)
+            source = document.store or store
+            content = await anyio.to_thread.run_sync(source.read, document.storage_key, document.sha256)
+            archive.writestr(f"{document.folder}/{document.name}", content)
             yield sink.take()
     yield sink.take()
 

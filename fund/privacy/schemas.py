@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-AccessKind = Literal["application", "document", "export", "student_export", "minutes"]
+AccessKind = Literal["application", "document", "export", "student_export", "minutes", "letter"]
 
 
 class AccessRecordOut(BaseModel):

@@ -75,7 +75,11 @@ async def views_of_case(session: AsyncSession, reference: str) -> list[CaseView]
     application_id = await session.scalar(select(Application.id).where(Application.reference == reference))
     if application_id is None:
         raise NotFound("application_not_found")
-    objects = [application_id, *await _document_ids(session, application_id)]
+    objects = [
+        application_id,
+        *await _document_ids(session, application_id),
+        *await _letter_ids(session, application_id),
+    ]
     rows = await session.execute(
         select(AccessRecord.at, AccessRecord.ip, User.email, User.full_name, AccessRecord.kind)
         .outerjoin(User, User.id == AccessRecord.user_id)
@@ -97,3 +101,10 @@ async def _document_ids(session: AsyncSession, application_id: UUID) -> list[UUI
     if table is None or "application_id" not in table.c:
         return []
     return list(await session.scalars(select(table.c.id).where(table.c.application_id == application_id)))
+
+
+async def _letter_ids(session: AsyncSession, application_id: UUID) -> list[UUID]:
+    """The ids of the case's decision letters (each version), whose creations and downloads are recorded too."""
+    from fund.letters.models import Letter
+
+    return list(await session.scalars(select(Letter.id).where(Letter.application_id == application_id)))

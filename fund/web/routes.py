@@ -20,6 +20,7 @@ from fund.disbursements.pages import PAGES as DISBURSEMENT_PAGES
 from fund.documents.pages import PAGES as DOCUMENT_PAGES
 from fund.family.pages import PAGES as FAMILY_PAGES
 from fund.funds.pages import PAGES as POLICY_PAGES
+from fund.letters.pages import PAGES as LETTER_PAGES
 from fund.meetings.pages import PAGES as MEETING_PAGES
 from fund.notifications.pages import PAGES as NOTIFICATION_PAGES
 from fund.payments.pages import PAGES as PAYMENT_PAGES
@@ -48,6 +49,7 @@ DOMAINS = (
     "notifications",
     "family",
     "casefiles",
+    "letters",
 )
 STATIC = ROOT / "web" / "static"
 
@@ -67,6 +69,7 @@ PAGES: list[type[Controller]] = [
     *MEETING_PAGES,
     *DASHBOARD_PAGES,
     *DOCUMENT_PAGES,
+    *LETTER_PAGES,
     *NOTIFICATION_PAGES,
     *FAMILY_PAGES,
     *CASE_FILE_PAGES,
