@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 import zipfile
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import select, text
@@ -17,15 +18,18 @@ from sqlalchemy.exc import DBAPIError
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
 from fund.cli import main
-from fund.privacy.models import AccessRecord
+from fund.privacy.models import ACCESS_KINDS, AccessRecord
 from fund.privacy.retention import ANONYMISED
+from fund.privacy.schemas import AccessKind
 from fund.students.models import Student
 from tests.helpers import (
     COMMENT,
     JUSTIFICATION,
     accounting_snapshot,
     assert_problem,
+    execute,
     paid_case,
+    second_fund,
     sign_in,
     submitted,
     tiny_png,
@@ -303,3 +307,31 @@ async def test_erasure_with_paid_aid_keeps_the_books_and_says_until_when(login, 
     assert application.payee_name == "Mme Dupont Claire"
     exported, _ = archive(await referent.get(f"/api/v1/students/{case['student_id']}/export"))
     assert COMMENT not in json.dumps(exported, ensure_ascii=False)
+
+
+async def test_another_funds_administrator_reads_none_of_this_funds_access_records(login, session_factory) -> None:
+    referent = await login("referent@example.org")
+    application = await submitted(referent)
+    await (await login("committee1@example.org")).get(f"/api/v1/applications/{application['id']}")
+    # A reader without an account (a family's link, the worker) viewed one of this fund's requests.
+    await execute(
+        session_factory,
+        "INSERT INTO access_records (id, user_id, kind, object_id) VALUES (:id, :reader, 'family_page', :object)",
+        id=uuid.uuid4(),
+        reader=uuid.uuid4(),
+        object=application["id"],
+    )
+    other = await second_fund(session_factory)
+    theirs = await login(other["other_admin"])
+    await (await login(other["other_committee"])).get("/api/v1/applications")
+    listed = (await theirs.get("/api/v1/admin/access-records")).json()["items"]
+    assert all(item["object_id"] != application["id"] for item in listed)
+    assert (await theirs.get("/api/v1/admin/access-records", params={"object_id": application["id"]})).json()[
+        "items"
+    ] == []
+    ours = (await (await login("admin@example.org")).get("/api/v1/admin/access-records")).json()["items"]
+    assert {item["kind"] for item in ours} == {"application", "family_page"}
+
+
+def test_the_access_records_answer_names_every_kind_that_can_be_recorded() -> None:
+    assert get_args(AccessKind) == ACCESS_KINDS

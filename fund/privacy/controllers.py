@@ -40,13 +40,14 @@ class DataProtectionController(Controller):
     async def list_access_records(
         self,
         uow: UoW,
+        user: CurrentUser,
         page: Paging,
         user_id: FromQuery[UUID | None] = None,
         kind: Annotated[str | None, QueryParameter(description="One of " + ", ".join(ACCESS_KINDS))] = None,
         object_id: FromQuery[UUID | None] = None,
     ) -> Page[AccessRecordOut]:
         filters = service.AccessFilters(user_id=user_id, kind=kind, object_id=object_id)
-        rows, cursor = await service.list_records(uow.session, filters, page)
+        rows, cursor = await service.list_records(uow.session, user.fund_id, filters, page)
         return Page[AccessRecordOut](items=[AccessRecordOut.model_validate(r) for r in rows], next_cursor=cursor)
 
     @get(

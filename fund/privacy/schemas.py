@@ -6,7 +6,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-AccessKind = Literal["application", "document", "export", "student_export", "minutes", "letter"]
+# Every kind of fund.privacy.models.ACCESS_KINDS (a test holds them equal: a kind missing here fails the listing).
+AccessKind = Literal[
+    "application",
+    "document",
+    "export",
+    "student_export",
+    "minutes",
+    "family_page",
+    "case_file",
+    "annual_report",
+    "letter",
+]
 
 
 class AccessRecordOut(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
@@ -44,12 +44,23 @@ class AccessFilters:
 
 
 async def list_records(
-    session: AsyncSession, filters: AccessFilters, page: PageRequest
+    session: AsyncSession, fund_id: UUID, filters: AccessFilters, page: PageRequest
 ) -> tuple[Sequence[AccessRecord], str | None]:
-    """Newest first, keyset-paginated."""
+    """The fund's records, newest first, keyset-paginated: what its own accounts viewed, and what was viewed of its
+    requests by readers without an account (a family's link, the worker)."""
     if filters.kind is not None and filters.kind not in ACCESS_KINDS:
         raise InvalidInput("kind", f"type inconnu (attendu : {', '.join(ACCESS_KINDS)})")
-    query = select(AccessRecord)
+    own_readers = select(User.id).where(User.fund_id == fund_id)
+    own_requests = select(Application.id).where(Application.fund_id == fund_id)
+    query = select(AccessRecord).where(
+        or_(
+            AccessRecord.user_id.in_(own_readers),
+            and_(
+                ~exists().where(User.id == AccessRecord.user_id),
+                AccessRecord.object_id.in_(own_requests),
+            ),
+        )
+    )
     if filters.user_id is not None:
         query = query.where(AccessRecord.user_id == filters.user_id)
     if filters.kind is not None:
