@@ -5,6 +5,7 @@ a stopped run resumes; a wrong key fails loudly; the payees' sub-accounts keep t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -100,6 +101,15 @@ def test_production_refuses_a_short_previous_key() -> None:
 
 # --------------------------------------------------------------------------------------------------------------
 # The rotation of the stored values
+
+
+@pytest.fixture(autouse=True)
+def _settings_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The settings these tests build under rotated keys leave with them: the cache is emptied once the environment is
+    restored (this fixture is torn down after ``monkeypatch``), or the next module's worker would encrypt under them."""
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 async def test_rotation_leaves_no_value_under_the_old_key_and_the_new_key_alone_reads_everything(

@@ -236,3 +236,39 @@ async def test_a_chair_decision_batch_and_statement_import_whose_commit_succeede
     assert imported.status_code == 202, imported.text
     assert await count(session_factory, BankStatement) == 1
     assert (await accountant.get(f"/api/v1/bank-statements/{imported.json()['id']}")).status_code == 200
+
+
+def test_a_dead_connections_close_is_logged_by_no_handler_not_even_one_installed_later() -> None:
+    """SQLAlchemy's pool logs « Exception closing connection » with a traceback for each dead connection it drops;
+    the server installs handlers of its own after ours: the record is stopped at its logger, the outage noted."""
+    import logging
+
+    from fund.core.logging import configure_logging
+    from fund.core.outage import OUTAGE
+
+    configure_logging()
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    later = Keep()
+    logging.getLogger().addHandler(later)
+    pool = logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool")
+    driver: dict[str, object] = {}
+    exec(  # noqa: S102 - a frame of the driver's, as asyncpg raises it
+        compile("def close():\n    raise BrokenPipeError(32, 'Broken pipe')\n", "/lib/asyncpg/connection.py", "exec"),
+        driver,
+    )
+    try:
+        try:
+            driver["close"]()  # type: ignore[operator]
+        except BrokenPipeError:
+            pool.error("Exception closing connection %r", "<connection>", exc_info=True)
+        pool.error("a pool error of another kind")
+        assert OUTAGE.ongoing
+    finally:
+        logging.getLogger().removeHandler(later)
+        OUTAGE.over()
+    assert [record.getMessage() for record in seen] == ["a pool error of another kind"]

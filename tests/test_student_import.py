@@ -224,7 +224,7 @@ async def test_every_refused_line_says_its_number_field_and_reason_in_french(log
     assert sorted(refused) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     assert refused[3][0] == "ine"
     assert "lettre-clé" in refused[3][1]
-    assert refused[4] == ("ine", "INE non valable : 11 caractères attendus, 5 donnés (par exemple 1234567890V)")
+    assert refused[4] == ("ine", "INE non valable : 11 caractères attendus, 5 donnés (par exemple 0601234567J)")
     assert refused[5] == ("birth_date", "date impossible : 31/02/2010")
     assert refused[6] == ("last_name", "nom manquant")
     assert refused[7][0] == "birth_date"

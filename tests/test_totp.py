@@ -235,10 +235,18 @@ def api_operations(schema: dict[str, Any]) -> list[tuple[str, str]]:
     for path, item in schema["paths"].items():
         if not path.startswith("/api/v1/"):
             continue
-        concrete = re.sub(r"\{[^}]+\}", "0190f5d2-0000-7000-8000-000000000000", path)
-        operations.extend(
-            (method.upper(), concrete) for method in item if method in {"get", "post", "put", "patch", "delete"}
-        )
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            kinds = {p["name"]: p.get("schema", {}).get("type") for p in operation.get("parameters", [])}
+            concrete = re.sub(
+                r"\{([^}]+)\}",
+                lambda m, kinds=kinds: (
+                    "1" if kinds.get(m.group(1)) == "integer" else "0190f5d2-0000-7000-8000-000000000000"
+                ),
+                path,
+            )
+            operations.append((method.upper(), concrete))
     return operations
 
 

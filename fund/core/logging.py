@@ -109,6 +109,12 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, QuietOutageFilter) for f in handler.filters):
             handler.addFilter(QuietOutageFilter())
+    # The loggers that write a dead connection's traceback, filtered at the source too: a handler another library
+    # installs later (the server's own) would not carry the filter above.
+    for name in ("sqlalchemy.pool.impl.AsyncAdaptedQueuePool", "sqlalchemy.pool.base", "asyncpg"):
+        source = logging.getLogger(name)
+        if not any(isinstance(f, QuietOutageFilter) for f in source.filters):
+            source.addFilter(QuietOutageFilter())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

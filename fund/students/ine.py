@@ -31,7 +31,7 @@ def check_letter(digits: str) -> str:
 def problem(value: str) -> str | None:
     """Why ``value`` (normalised) is not an INE, in French; None when it is one."""
     if len(value) != 11:
-        return f"INE non valable : 11 caractères attendus, {len(value)} donnés (par exemple 1234567890V)"
+        return f"INE non valable : 11 caractères attendus, {len(value)} donnés (par exemple 0601234567J)"
     if _BEA.fullmatch(value):
         expected = check_letter(value[:10])
         if value[10] != expected:

@@ -45,7 +45,7 @@ Ine = Annotated[
     str,
     BeforeValidator(lambda v: ine_rules.normalise(v) if isinstance(v, str) else v),
     AfterValidator(_ine),
-    WithJsonSchema({"type": "string", "minLength": 11, "maxLength": 11, "example": "1234567890V"}),
+    WithJsonSchema({"type": "string", "minLength": 11, "maxLength": 11, "example": "0601234567J"}),
 ]
 GuardianName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 

@@ -5,7 +5,8 @@
   function label(root) {
     root.querySelectorAll("table").forEach(function (table) {
       var heads = table.querySelectorAll("thead th");
-      if (!heads.length) return;
+      // A table that labels its cells itself (span.etiquette, shown on phones by its own styles) is left as it is.
+      if (!heads.length || table.querySelector(".etiquette")) return;
       var names = Array.prototype.map.call(heads, function (th) { return th.textContent.trim(); });
       table.querySelectorAll("tbody tr").forEach(function (row) {
         Array.prototype.forEach.call(row.children, function (cell, i) {
