@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean documents-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The documents (letters, minutes, case files, the annual report) are PDFs made by WeasyPrint, which needs the system's
+# Pango and a font: installed here when missing and when we can (root with apt-get); otherwise said.
+PANGO_CHECK = $(BIN)/python -c "import weasyprint" >/dev/null 2>&1
+
+documents-deps: $(STAMP)
+	@if ! $(PANGO_CHECK); then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing for the PDF documents: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null; } \
+			|| echo "Could not install Pango: the PDF documents cannot be made here"; \
+		else echo "Pango is missing (libpango-1.0-0): the PDF documents cannot be made until it is installed"; fi; \
+	fi
+
+run: $(STAMP) documents-deps
 	$(BIN)/fund dev
 
 # The browser tests (tests/browser) drive Debian's Chromium (with its French translations, for French date fields),
 # and the API benchmark's smoke test drives wrk: installed here when missing and when we can (root with apt-get, as
 # in CI). Without Chromium the browser tests fail in CI (CI=true) and are skipped elsewhere, with the reason.
-test: $(STAMP)
+test: $(STAMP) documents-deps
 	@missing=""; \
 	if ! command -v chromium >/dev/null 2>&1 && [ -z "$$FUND_CHROMIUM" ]; then missing="chromium chromium-l10n"; fi; \
 	if ! command -v wrk >/dev/null 2>&1; then missing="$$missing wrk"; fi; \
