@@ -30,7 +30,7 @@ import anyio.to_thread
 import structlog
 from sqlalchemy import ColumnElement, event, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from fund.applications import workflow
 from fund.applications.access import is_owner, may_see
@@ -435,16 +435,25 @@ async def delete_for_application(
     return len(documents)
 
 
-async def sweep_orphans(session: AsyncSession, store: DocumentStore, *, older_than_seconds: float = 3600) -> int:
+async def sweep_orphans(
+    session: AsyncSession,
+    store: DocumentStore,
+    *,
+    older_than_seconds: float = 3600,
+    storage_key: InstrumentedAttribute[str] = Document.storage_key,
+) -> int:
     """Delete files that no row names (a crash between writing a file and committing its row, or between a
     deletion's commit and the file's removal) and temporary files of interrupted writes. Only files older than
-    the delay are considered, so that an upload in progress keeps its file. Returns how many were deleted."""
+    the delay are considered, so that an upload in progress keeps its file. Returns how many were deleted.
+
+    The rows are the documents' unless ``storage_key`` names another table's column kept in another folder (the
+    decision letters')."""
     files = await anyio.to_thread.run_sync(lambda: list(store.stored_files(older_than_seconds)))
     keys = [key for key, _ in files if key is not None]
     known: set[str] = set()
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
-        known.update(await session.scalars(select(Document.storage_key).where(Document.storage_key.in_(chunk))))
+        known.update(await session.scalars(select(storage_key).where(storage_key.in_(chunk))))
     removed = 0
     for key, path in files:
         if key is None or key not in known:
@@ -453,13 +462,16 @@ async def sweep_orphans(session: AsyncSession, store: DocumentStore, *, older_th
     return removed
 
 
-async def reencrypt_all(session: AsyncSession, store: DocumentStore) -> int:
+async def reencrypt_all(
+    session: AsyncSession, store: DocumentStore, storage_key: InstrumentedAttribute[str] = Document.storage_key
+) -> int:
     """Key rotation: rewrite under the store's current key every file an older key wrote; returns how many.
-    Files are rewritten one at a time, atomically: downloads go on meanwhile."""
+    Files are rewritten one at a time, atomically: downloads go on meanwhile. ``storage_key``: as for
+    ``sweep_orphans``."""
     rewritten = 0
-    for storage_key in list(await session.scalars(select(Document.storage_key).order_by(Document.id))):
+    for key in list(await session.scalars(select(storage_key).order_by(storage_key))):
         try:
-            rewritten += await anyio.to_thread.run_sync(store.reencrypt, storage_key)
+            rewritten += await anyio.to_thread.run_sync(store.reencrypt, key)
         except FileNotFoundError:  # deleted meanwhile
             continue
     return rewritten

@@ -4,7 +4,8 @@ access, renew, withdraw, review the files the family sent). Thin: the rules are 
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -15,6 +16,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
 from fund.auth.models import User
@@ -34,6 +36,9 @@ from fund.web.pages import PageController, actor_of, domain_errors, flash, on_un
 
 ROBOTS = "noindex, nofollow, noarchive"
 TOO_LARGE = "Fichier trop volumineux : 5 Mo au plus."
+
+
+T = TypeVar("T")
 
 
 def _store(state: State) -> DocumentStore:
@@ -81,6 +86,32 @@ class FamilyPages(Controller):
             raise service.LinkUnknown
         await limiter.use_link(link_id)
 
+    async def _behind_link(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        application_id: UUID,
+        token: str,
+        work: Callable[[AsyncSession, str | None], Awaitable[T]],
+    ) -> T | Template:
+        """``work`` done behind the family's link, in a session of its own, once the throttle let it through; the
+        French page that says why when it did not (locked out, limiter down, unknown link, link ended — counted as a
+        failed try). The service's other refusals go on to the caller."""
+        ip = _ip(request)
+        try:
+            await self._enter(request, state, application_id, token)
+            async with state.session_factory() as session:
+                return await work(session, ip)
+        except LockedOut as exc:
+            return _locked(request, exc)
+        except LimiterUnavailable:
+            return _family(request, "indisponible.html", 503)
+        except service.LinkUnknown:
+            return _family(request, "introuvable.html", 404)
+        except service.LinkEnded as exc:
+            await FamilyLimiter(state.redis, state.settings.effective_secret_key).failed(ip)
+            return _family(request, "lien_expire.html", 410, why=exc.why)
+
     async def _answer(
         self,
         request: Request[Any, Any, Any],
@@ -91,20 +122,12 @@ class FamilyPages(Controller):
         errors: dict[str, str] | None = None,
         added: bool = False,
     ) -> Template:
-        ip = _ip(request)
-        try:
-            await self._enter(request, state, application_id, token)
-            async with state.session_factory() as session:
-                view = await service.open_page(session, state.settings.effective_secret_key, application_id, token, ip)
-        except LockedOut as exc:
-            return _locked(request, exc)
-        except LimiterUnavailable:
-            return _family(request, "indisponible.html", 503)
-        except service.LinkUnknown:
-            return _family(request, "introuvable.html", 404)
-        except service.LinkEnded as exc:
-            await FamilyLimiter(state.redis, state.settings.effective_secret_key).failed(ip)
-            return _family(request, "lien_expire.html", 410, why=exc.why)
+        async def read(session: AsyncSession, ip: str | None) -> service.FamilyView:
+            return await service.open_page(session, state.settings.effective_secret_key, application_id, token, ip)
+
+        view = await self._behind_link(request, state, application_id, token, read)
+        if isinstance(view, Template):
+            return view
         return _family(
             request,
             "page.html",
@@ -135,23 +158,12 @@ class FamilyPages(Controller):
         self, application_id: FromPath[UUID], token: FromPath[str], request: Request[Any, Any, Any], state: State
     ) -> Template | Response[bytes]:
         """The decision letter in force, for the family to keep or print (the same throttle and records)."""
-        ip = _ip(request)
-        try:
-            await self._enter(request, state, application_id, token)
-            async with state.session_factory() as session:
-                name, content = await service.open_letter(
-                    session, state.settings.effective_secret_key, application_id, token, ip
-                )
-        except LockedOut as exc:
-            return _locked(request, exc)
-        except LimiterUnavailable:
-            return _family(request, "indisponible.html", 503)
-        except service.LinkUnknown:
-            return _family(request, "introuvable.html", 404)
-        except service.LinkEnded as exc:
-            await FamilyLimiter(state.redis, state.settings.effective_secret_key).failed(ip)
-            return _family(request, "lien_expire.html", 410, why=exc.why)
-        return pdf_response(name, content)
+
+        async def read(session: AsyncSession, ip: str | None) -> tuple[str, bytes]:
+            return await service.open_letter(session, state.settings.effective_secret_key, application_id, token, ip)
+
+        letter = await self._behind_link(request, state, application_id, token, read)
+        return letter if isinstance(letter, Template) else pdf_response(*letter)
 
     @post(
         "/{application_id:uuid}/{token:str}/pieces",
@@ -172,32 +184,27 @@ class FamilyPages(Controller):
             errors = {"fichier": "Choisissez le fichier à envoyer."}
             return await self._answer(request, state, application_id, token, errors=errors)
         content = await upload.read(documents.MAX_FILE_BYTES + 1)
-        ip = _ip(request)
+
+        async def add(session: AsyncSession, ip: str | None) -> None:
+            await service.add_document(
+                uow_of(state, session),
+                state.settings.effective_secret_key,
+                application_id,
+                token,
+                upload.filename,
+                content,
+                _store(state),
+                ip,
+            )
+
         try:
-            await self._enter(request, state, application_id, token)
-            async with state.session_factory() as session:
-                await service.add_document(
-                    uow_of(state, session),
-                    state.settings.effective_secret_key,
-                    application_id,
-                    token,
-                    upload.filename,
-                    content,
-                    _store(state),
-                    ip,
-                )
-        except LockedOut as exc:
-            return _locked(request, exc)
-        except LimiterUnavailable:
-            return _family(request, "indisponible.html", 503)
-        except service.LinkUnknown:
-            return _family(request, "introuvable.html", 404)
-        except service.LinkEnded as exc:
-            return _family(request, "lien_expire.html", 410, why=exc.why)
+            refused = await self._behind_link(request, state, application_id, token, add)
         except DomainError as exc:
             message = exc.errors[0].message if exc.errors else exc.detail
             errors = {"fichier": message[:1].upper() + message[1:]}
             return await self._answer(request, state, application_id, token, errors=errors)
+        if isinstance(refused, Template):
+            return refused
         return Redirect(f"/famille/{application_id}/{token}?envoi=ok", status_code=303)
 
 

@@ -37,6 +37,7 @@ from fund.core.settings import Settings, get_settings
 from fund.core.uow import UnitOfWork
 from fund.core.validation import phone_display
 from fund.disbursements.models import Disbursement
+from fund.documents import service as documents
 from fund.documents.service import remove_after_commit
 from fund.documents.storage import DocumentStore, StoredFileError
 from fund.funds.calendar import local_day
@@ -329,29 +330,13 @@ def kinds_fr(letters: Sequence[Letter]) -> dict[UUID, str]:
 async def sweep_orphans(
     session: AsyncSession, letters_store: DocumentStore, *, older_than_seconds: float = 3600
 ) -> int:
-    """Delete the letter files no row names (a job that wrote its file and then failed to commit, a deletion whose
-    commit came before the file's removal) and the temporary files of interrupted writes, older than the delay so
-    that a letter being made keeps its file. Returns how many."""
-    files = await anyio.to_thread.run_sync(lambda: list(letters_store.stored_files(older_than_seconds)))
-    keys = [key for key, _ in files if key is not None]
-    known: set[str] = set()
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start : start + 1000]
-        known.update(await session.scalars(select(Letter.storage_key).where(Letter.storage_key.in_(chunk))))
-    removed = 0
-    for key, path in files:
-        if key is None or key not in known:
-            await anyio.to_thread.run_sync(path.unlink, True)
-            removed += 1
-    return removed
+    """The letters' folder swept as the documents' is: files no letter names, older than the delay (a letter being
+    made keeps its file). Returns how many were deleted."""
+    return await documents.sweep_orphans(
+        session, letters_store, older_than_seconds=older_than_seconds, storage_key=Letter.storage_key
+    )
 
 
 async def reencrypt_all(session: AsyncSession, letters_store: DocumentStore) -> int:
-    """Key rotation: rewrite under the store's current key every letter an older key wrote; returns how many."""
-    rewritten = 0
-    for storage_key in list(await session.scalars(select(Letter.storage_key).order_by(Letter.id))):
-        try:
-            rewritten += await anyio.to_thread.run_sync(letters_store.reencrypt, storage_key)
-        except FileNotFoundError:  # removed meanwhile
-            continue
-    return rewritten
+    """Key rotation: every letter an older key wrote rewritten under the store's current key; returns how many."""
+    return await documents.reencrypt_all(session, letters_store, Letter.storage_key)
