@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import access, workflow
@@ -122,17 +122,19 @@ def _visible(reader: User, row: Any) -> bool:
     return access.is_committee(reader) and row.submitted_at is not None
 
 
+Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")
+
+# What a flag needs of the other request to name it and to link to it within what its reader may see.
+LINKED = (Application.id, Application.reference, Application.fund_id, Application.school_id, Application.submitted_at)
+
+
+def _not_itself(query: Query, probe: Probe) -> Query:
+    """The request being checked is not its own duplicate (none yet while it is being filed)."""
+    return query if probe.application_id is None else query.where(Application.id != probe.application_id)
+
+
 async def _same_period(session: AsyncSession, probe: Probe) -> list[Any]:
-    query = select(
-        Application.id,
-        Application.reference,
-        Application.status,
-        Application.fund_id,
-        Application.school_id,
-        Application.submitted_at,
-        Application.period_start,
-        Application.period_end,
-    ).where(
+    query = select(*LINKED, Application.status, Application.period_start, Application.period_end).where(
         Application.student_id == probe.student_id,
         Application.category == probe.category,
         Application.fund_id == probe.fund_id,
@@ -140,9 +142,7 @@ async def _same_period(session: AsyncSession, probe: Probe) -> list[Any]:
         Application.period_start <= probe.period_end,
         Application.period_end >= probe.period_start,
     )
-    if probe.application_id is not None:
-        query = query.where(Application.id != probe.application_id)
-    return list((await session.execute(query.order_by(Application.id.desc()).limit(10))).all())
+    return list((await session.execute(_not_itself(query, probe).order_by(Application.id.desc()).limit(10))).all())
 
 
 async def _two_schools(session: AsyncSession, student: Student) -> list[Any]:
@@ -163,9 +163,7 @@ async def _two_schools(session: AsyncSession, student: Student) -> list[Any]:
 
 async def _latest_request_of(session: AsyncSession, student_id: UUID, fund_id: UUID) -> Any:
     query = (
-        select(
-            Application.id, Application.reference, Application.fund_id, Application.school_id, Application.submitted_at
-        )
+        select(*LINKED)
         .where(Application.student_id == student_id, Application.fund_id == fund_id, Application.status != "draft")
         .order_by(Application.id.desc())
         .limit(1)
@@ -181,15 +179,7 @@ async def _same_account(session: AsyncSession, probe: Probe, student: Student) -
     if student.guardian_name:
         same_family = or_(same_family, fold(other.c.guardian_name) == fold(student.guardian_name))
     query = (
-        select(
-            Application.id,
-            Application.reference,
-            Application.status,
-            Application.fund_id,
-            Application.school_id,
-            Application.submitted_at,
-            (Application.school_id != probe.school_id).label("other_school"),
-        )
+        select(*LINKED, Application.status, (Application.school_id != probe.school_id).label("other_school"))
         .join(other, other.c.id == Application.student_id)
         .where(
             Application.payee_iban_fingerprint == probe.iban_fingerprint,
@@ -203,29 +193,18 @@ async def _same_account(session: AsyncSession, probe: Probe, student: Student) -
         .order_by(Application.id.desc())
         .limit(10)
     )
-    if probe.application_id is not None:
-        query = query.where(Application.id != probe.application_id)
-    return list((await session.execute(query)).all())
+    return list((await session.execute(_not_itself(query, probe))).all())
 
 
 async def _refused_recently(session: AsyncSession, probe: Probe, days: int) -> list[Any]:
-    query = select(
-        Application.id,
-        Application.reference,
-        Application.fund_id,
-        Application.school_id,
-        Application.submitted_at,
-        Application.decided_at,
-    ).where(
+    query = select(*LINKED, Application.decided_at).where(
         Application.student_id == probe.student_id,
         Application.category == probe.category,
         Application.fund_id == probe.fund_id,
         Application.status == "rejected",
         Application.decided_at > func.now() - datetime.timedelta(days=days),
     )
-    if probe.application_id is not None:
-        query = query.where(Application.id != probe.application_id)
-    return list((await session.execute(query.order_by(Application.id.desc()).limit(10))).all())
+    return list((await session.execute(_not_itself(query, probe).order_by(Application.id.desc()).limit(10))).all())
 
 
 def _link(reader: User, row: Any) -> tuple[str | None, UUID | None, str | None]:
