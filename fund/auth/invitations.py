@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 from fund.audit.service import Actor, record
 from fund.auth.models import AccountInvitation, User
 from fund.auth.passwords import check_new_password
-from fund.auth.service import _revoke_all_tokens
+from fund.auth.service import set_password
 from fund.core.errors import Conflict
-from fund.core.security import hash_password, signed_link_id, signed_link_token
+from fund.core.security import signed_link_id, signed_link_token
 from fund.core.uow import UnitOfWork
 from fund.notifications.mail import Mail, render
 from fund.outbox.service import add_event
@@ -169,17 +169,8 @@ async def accept(uow: UnitOfWork, secret: str, token: str, password: str, actor:
     if user is None or not user.is_active:
         return None
     check_new_password(password, user.email)
-    user.password_hash = hash_password(password)
     invitation.used_at = now()
-    revoked = await _revoke_all_tokens(uow, user.id)
-    await record(
-        session,
-        Actor(user.id, actor.ip),
-        "user.invitation_accepted",
-        entity_type="user",
-        entity_id=user.id,
-        detail={"tokens_revoked": revoked},
-    )
+    await set_password(uow, user, password, Actor(user.id, actor.ip), "user.invitation_accepted")
     await uow.commit()
     return user
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from fund.audit.service import Actor, record
 from fund.auth.models import PasswordResetRequest, User
 from fund.auth.passwords import check_new_password
-from fund.auth.service import _revoke_all_tokens
-from fund.core.security import hash_password, signed_link_id, signed_link_token
+from fund.auth.service import set_password
+from fund.core.security import signed_link_id, signed_link_token
 from fund.core.uow import UnitOfWork
 from fund.notifications.mail import Mail, render
 from fund.outbox.service import add_event
@@ -94,21 +94,12 @@ async def complete_reset(uow: UnitOfWork, secret: str, token: str, password: str
     if user is None or not user.is_active:
         return None
     check_new_password(password, user.email, user.password_hash)  # InvalidInput on ``password``: link kept
-    user.password_hash = hash_password(password)
     await session.execute(
         update(PasswordResetRequest)
         .where(PasswordResetRequest.user_id == user.id, PasswordResetRequest.used_at.is_(None))
         .values(used_at=func.now())
     )
-    revoked = await _revoke_all_tokens(uow, user.id)
-    await record(
-        session,
-        Actor(user.id, actor.ip),
-        "user.password_reset_by_link",
-        entity_type="user",
-        entity_id=user.id,
-        detail={"tokens_revoked": revoked},
-    )
+    await set_password(uow, user, password, Actor(user.id, actor.ip), "user.password_reset_by_link")
     await uow.commit()
     return user
 

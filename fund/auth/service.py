@@ -585,15 +585,14 @@ async def reset_password(uow: UnitOfWork, admin: User, user_id: UUID, data: Pass
     """Set a new password chosen by the administrator and sign the account out everywhere."""
     user = await get_user(uow, admin, user_id, for_update=True)
     check_new_password(data.password, user.email, user.password_hash)
-    user.password_hash = hash_password(data.password)
+    await set_password(uow, user, data.password, actor, "user.password_reset")
+    await uow.commit()
+
+
+async def set_password(uow: UnitOfWork, user: User, password: str, actor: Actor, action: str) -> None:
+    """A new password (checked by the caller) replaces the old one: every session and token of the account ends,
+    and the change is audited under ``action`` (set by the administrator, a reset link, an invitation)."""
+    user.password_hash = hash_password(password)
     revoked = await _revoke_all_tokens(uow, user.id)
     await uow.session.flush()
-    await record(
-        uow.session,
-        actor,
-        "user.password_reset",
-        entity_type="user",
-        entity_id=user.id,
-        detail={"tokens_revoked": revoked},
-    )
-    await uow.commit()
+    await record(uow.session, actor, action, entity_type="user", entity_id=user.id, detail={"tokens_revoked": revoked})
