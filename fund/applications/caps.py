@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ScalarSelect, func, select, true
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -43,30 +45,42 @@ class AidSummary:
     category_ceilings_cents: dict[str, int]
 
 
-def _aid_sums(
-    fund: Fund, student_id: UUID, fiscal_year: int, exclude: UUID | None
-) -> tuple[ScalarSelect[int], ScalarSelect[int], ScalarSelect[int]]:
-    """(granted, pending, paid) of the student in the fiscal year, as scalar subqueries: one statement reads them,
-    alone (``student_aid``) or with the committee's other figures (``panel``)."""
-    start, end = fiscal_year_bounds(fund, fiscal_year)
-    app = aliased(Application)
-    counted = app.status.in_(COUNTED) & (app.decided_at >= start) & (app.decided_at < end)
-    theirs = [app.fund_id == fund.id, app.student_id == student_id]
-    if exclude is not None:
-        theirs.append(app.id != exclude)
+# The student's aid in a fiscal year, as scalar subqueries over bound parameters: built once, for every call (an
+# alias and its columns built per call cost more than the query itself). ``aid_exclude`` leaves one request out.
+_AID = aliased(Application, name="aid_app")
+_AID_PARAMS = ("aid_fund", "aid_student", "aid_start", "aid_end", "aid_exclude")
+
+
+def _build_aid_sums(exclude: bool) -> tuple[ScalarSelect[int], ScalarSelect[int], ScalarSelect[int]]:
+    counted = (
+        _AID.status.in_(COUNTED) & (_AID.decided_at >= bindparam("aid_start")) & (_AID.decided_at < bindparam("aid_end"))
+    )
+    theirs = [_AID.fund_id == bindparam("aid_fund"), _AID.student_id == bindparam("aid_student")]
+    if exclude:
+        theirs.append(_AID.id != bindparam("aid_exclude"))
     sums = select(
-        func.coalesce(func.sum(app.amount_granted_cents).filter(counted), 0),
-        func.coalesce(func.sum(app.amount_requested_cents).filter(app.status.in_(PENDING)), 0),
+        func.coalesce(func.sum(_AID.amount_granted_cents).filter(counted), 0),
+        func.coalesce(func.sum(_AID.amount_requested_cents).filter(_AID.status.in_(PENDING)), 0),
     ).where(*theirs)
     granted = sums.with_only_columns(sums.selected_columns[0]).scalar_subquery()
     pending = sums.with_only_columns(sums.selected_columns[1]).scalar_subquery()
     paid = (
         select(func.coalesce(func.sum(Disbursement.amount_cents), 0))
-        .join(app, app.id == Disbursement.application_id)
+        .join(_AID, _AID.id == Disbursement.application_id)
         .where(*theirs, counted, Disbursement.status == "paid")
         .scalar_subquery()
     )
     return granted, pending, paid
+
+
+_AID_SUMS = {exclude: _build_aid_sums(exclude) for exclude in (False, True)}
+_STUDENT_AID = {exclude: select(*sums) for exclude, sums in _AID_SUMS.items()}
+
+
+def _aid_params(fund: Fund, student_id: UUID, fiscal_year: int, exclude: UUID | None) -> dict[str, object]:
+    """(granted, pending, paid) of the student in the fiscal year: the values of ``_AID_SUMS``' parameters."""
+    start, end = fiscal_year_bounds(fund, fiscal_year)
+    return {"aid_fund": fund.id, "aid_student": student_id, "aid_start": start, "aid_end": end, "aid_exclude": exclude}
 
 
 def _summary(policy: Policy, fiscal_year: int, granted: int, pending: int, paid: int) -> AidSummary:
@@ -93,8 +107,8 @@ async def student_aid(
 ) -> AidSummary:
     """What the student was granted in the fiscal year (by decision date), what of it was paid (transfers the bank
     booked, instalments counted one by one), and what is still being decided: one round trip."""
-    granted, pending, paid = _aid_sums(fund, student_id, fiscal_year, exclude)
-    row = (await session.execute(select(granted, pending, paid))).one()
+    params = _aid_params(fund, student_id, fiscal_year, exclude)
+    row = (await session.execute(_STUDENT_AID[exclude is not None], params)).one()
     return _summary(policy, fiscal_year, *row)
 
 
@@ -197,15 +211,13 @@ class Recused:
     at: datetime.datetime
 
 
-async def panel(
-    session: AsyncSession, fund: Fund, application: Application, member_id: UUID | None = None
-) -> tuple[RequestLimits, Recused | None]:
-    """The limits of ``application`` this fiscal year (``aid_this_year``'s figures, the tightest budget envelope)
-    and, with ``member_id``, that member's recusal from it: one statement, what the committee reads before voting."""
-    policy = Policy.model_validate(fund.policy)
-    fiscal_year = this_fiscal_year(fund)
-    granted, pending, paid = _aid_sums(fund, application.student_id, fiscal_year, None)
+def _build_panel() -> Select[Any]:
+    """The committee's panel as one statement over bound parameters (``panel_*`` and ``_AID_SUMS``')."""
+    granted, pending, paid = _AID_SUMS[False]
     available = BudgetEnvelope.amount_cents - BudgetEnvelope.reserved_cents - BudgetEnvelope.paid_cents
+    scope = SimpleNamespace(
+        fund_id=bindparam("aid_fund"), school_id=bindparam("panel_school"), category=bindparam("panel_category")
+    )
     envelope = (
         select(
             available.label("available"),
@@ -213,13 +225,13 @@ async def panel(
             BudgetEnvelope.school_id,
             BudgetEnvelope.category,
         )
-        .where(covering(application, School.region, fiscal_year))  # type: ignore[arg-type]  # correlated: a column
+        .where(covering(scope, School.region, bindparam("panel_year")))
         .order_by(available, BudgetEnvelope.id)
         .limit(1)
         .lateral()
     )
-    mine = Recusal.application_id == application.id, Recusal.member_id == member_id
-    query = (
+    mine = Recusal.application_id == bindparam("panel_application"), Recusal.member_id == bindparam("panel_member")
+    return (
         select(
             granted,
             pending,
@@ -234,9 +246,29 @@ async def panel(
         )
         .select_from(School)
         .outerjoin(envelope, true())
-        .where(School.id == application.school_id)
+        .where(School.id == bindparam("panel_school"))
     )
-    row = (await session.execute(query)).one()
+
+
+_PANEL = _build_panel()
+
+
+async def panel(
+    session: AsyncSession, fund: Fund, application: Application, member_id: UUID | None = None
+) -> tuple[RequestLimits, Recused | None]:
+    """The limits of ``application`` this fiscal year (``aid_this_year``'s figures, the tightest budget envelope)
+    and, with ``member_id``, that member's recusal from it: one statement, what the committee reads before voting."""
+    policy = Policy.model_validate(fund.policy)
+    fiscal_year = this_fiscal_year(fund)
+    params = {
+        **_aid_params(fund, application.student_id, fiscal_year, None),
+        "panel_school": application.school_id,
+        "panel_category": application.category,
+        "panel_year": fiscal_year,
+        "panel_application": application.id,
+        "panel_member": member_id,
+    }
+    row = (await session.execute(_PANEL, params)).one()
     aid = _summary(policy, fiscal_year, row[0], row[1], row[2])
     room = None
     if aid.yearly_ceiling_cents is not None:

@@ -8,7 +8,7 @@ ever goes below zero, whatever the number of members voting at once. The CHECK c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -102,7 +102,15 @@ async def list_for(uow: UnitOfWork, user: User, fiscal_year: int | None) -> list
     return list(await uow.session.scalars(query))
 
 
-def covering(application: Application, region: str, fiscal_year: int) -> ColumnElement[bool]:
+class Scope(Protocol):
+    """What decides the envelopes a request draws on: an application, or bound parameters standing for its values."""
+
+    fund_id: Any
+    school_id: Any
+    category: Any
+
+
+def covering(application: Scope, region: Any, fiscal_year: Any) -> ColumnElement[bool]:
     """The envelopes that an application's money comes out of: fund-wide and every narrower matching one."""
     return and_(
         BudgetEnvelope.fund_id == application.fund_id,
