@@ -236,13 +236,25 @@ async def revoke_tokens(database: str, actors: Actors) -> None:
         await conn.close()
 
 
-async def submitted_pool(database: str, actors: Actors, count: int) -> list[UUID]:
-    """``count`` fresh submitted requests of the referent's school, for the vote benchmark (one vote each)."""
+async def submitted_pool(database: str, actors: Actors, count: int, *, per_student: int = 2) -> list[UUID]:
+    """``count`` fresh submitted requests for the vote benchmark (one vote each), ``per_student`` a student as in
+    life (a student with thousands of pending requests would make every vote's ceiling check read them all), of
+    students from schools where no benchmark member sits."""
     conn = await asyncpg.connect(db_url(database))
     try:
+        students = await conn.fetch(
+            "SELECT s.id, s.school_id FROM students s WHERE NOT EXISTS (SELECT 1 FROM school_memberships m "
+            "JOIN auth_tokens t ON t.user_id = m.user_id WHERE t.id = ANY($1::uuid[]) AND m.school_id = s.school_id) "
+            "ORDER BY s.id LIMIT $2",
+            actors.token_ids,
+            max(1, -(-count // per_student)),
+        )
         stamp = datetime.datetime.now().strftime("%H%M%S")
         ids = sorted(UUID(str(uuid_utils.uuid7())) for _ in range(count))
-        rows = [(ids[i], f"BV-{stamp}-{i:07d}", actors.student_id, actors.school_id) for i in range(count)]
+        rows = [
+            (ids[i], f"BV-{stamp}-{i:07d}", students[i % len(students)][0], students[i % len(students)][1])
+            for i in range(count)
+        ]
         await _clone(conn, actors.template_id, rows, ["submitted"])
         return ids
     finally:

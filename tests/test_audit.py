@@ -152,6 +152,7 @@ async def test_details_with_uuids_dates_and_tuples_hash_as_they_are_stored(sessi
                 "pair": (1, 2),
                 "nested": {"b": [1.5, None, True], "a": "é € \u00e9"},
                 "big": 2**70,
+                "around the time": '","at":"2026-01-01T00:00:00+00:00","\\',
             },
         )
         await record(session, SYSTEM, "test.none", entity_type="test", entity_id=uuid.uuid4())
@@ -190,6 +191,23 @@ async def test_a_timestamp_hashes_the_same_once_stored_and_read_back(session_fac
     report = await verify(session_factory)
     assert report.intact, report.first_break
     assert report.checked == 1
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime.datetime(2026, 11, 27, 10, 0, 0, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 11, 27, 10, 0, 0, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+        datetime.datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=datetime.timezone(datetime.timedelta(hours=-9.5))),
+        datetime.datetime(2027, 1, 1, 0, 0, 0, 120000, tzinfo=datetime.UTC),
+    ],
+)
+async def test_the_database_writes_the_appended_time_as_the_hash_reads_it(session_factory, servers, at) -> None:
+    """The chain is appended by the database (``fund_audit_append``), which writes ``at`` into the hashed JSON: it
+    must write it exactly as ``canonical_time`` does when the chain is verified."""
+    async with session_factory() as session:
+        written = await session.scalar(text("SELECT fund_audit_time(:at)"), {"at": at})
+    assert written == canonical_time(at)
 
 
 def test_the_hashed_time_is_the_utc_instant() -> None:

@@ -6,11 +6,13 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Text, bindparam, select, text
 from sqlalchemy import event as orm_event
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from uuid_utils.compat import uuid7
@@ -20,11 +22,20 @@ from fund.audit.models import AuditEvent
 GENESIS_HASH = "0" * 64
 # Any constant: the transaction-scoped advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x66756E64
-_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_HEAD = select(
-    select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1).scalar_subquery(), func.clock_timestamp()
+# The chain's lock, its head, the hashes and the rows in one round trip (migration 0028): the lock is then held for
+# that call and the commit, not across the round trips of a busy process.
+_APPEND = text(
+    "SELECT at, prev_hash, hash FROM fund_audit_append(:k, :ids, :actor_ids, :actions, :entity_types, :entity_ids, "
+    ":from_statuses, :to_statuses, :details, :ips, :heads, :tails)"
+).bindparams(
+    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    bindparam("actor_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    bindparam("entity_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    *(
+        bindparam(name, type_=ARRAY(Text()))
+        for name in ("actions", "entity_types", "from_statuses", "to_statuses", "details", "ips", "heads", "tails")
+    ),
 )
-_INSERT = insert(cast(Table, AuditEvent.__table__))  # Core: one compiled statement for any number of rows
 _PENDING_KEY = "fund.audit.pending"
 # What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel (the
 # data generator, ``bench.scale``, writes the same columns by COPY).
@@ -73,8 +84,12 @@ def canonical_time(at: datetime.datetime) -> str:
 
 def hashed_fields(event: AuditEvent) -> dict[str, Any]:
     """What the hash covers: every stored field but ``seq``, ``id`` and the hashes; alike to append and verify."""
+    return {"at": canonical_time(event.at), **hashed_fields_without_time(event)}
+
+
+def hashed_fields_without_time(event: AuditEvent) -> dict[str, Any]:
+    """``hashed_fields`` but ``at`` (which an append learns under the chain's lock)."""
     return {
-        "at": canonical_time(event.at),
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "action": event.action,
         "entity_type": event.entity_type,
@@ -132,24 +147,48 @@ async def append_pending(session: AsyncSession) -> None:
         await session.run_sync(_append)
 
 
+def _canonical_parts(audit_event: AuditEvent) -> tuple[str, str]:
+    """The event's canonical JSON (``event_hash``'s body) in two parts around the ``at`` value, known only under the
+    lock: the keys sorted, ``action`` and ``actor_id`` come before ``at`` and the others after."""
+    fields = hashed_fields_without_time(audit_event)
+    before = {key: fields.pop(key) for key in ("action", "actor_id")}
+    head = json.dumps(before, sort_keys=True, separators=(",", ":"), default=str)[:-1] + ',"at":"'
+    tail = '",' + json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)[1:]
+    return head, tail
+
+
 def _append(session: Session) -> None:
-    """Lock the chain, read its head, append the pending events in the order recorded (one INSERT)."""
+    """Append the pending events in the order recorded, chained after the head: one call (``fund_audit_append``)."""
     pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return
-    connection = session.connection()
-    connection.execute(_LOCK, {"k": _CHAIN_LOCK_KEY})
-    # A statement of its own after the lock: its snapshot sees the head that the previous holder committed.
-    prev, at = connection.execute(_HEAD).one()
-    prev = prev or GENESIS_HASH
-    rows = []
-    for _, audit_event in pending:
-        audit_event.id, audit_event.at, audit_event.prev_hash = uuid7(), at, prev
-        audit_event.hash = prev = event_hash(audit_event.prev_hash, hashed_fields(audit_event))
-        rows.append({column: getattr(audit_event, column) for column in APPEND_COLUMNS})
-    # Rows are inserted in the order given (one statement, or executemany's batches in order), and each row draws its
-    # identity value as it is inserted: ``seq`` follows the chain.
-    connection.execute(_INSERT, rows)
+    events = [audit_event for _, audit_event in pending]
+    for audit_event in events:
+        audit_event.id = uuid7()
+    parts = [_canonical_parts(e) for e in events]
+    rows = (
+        session.connection()
+        .execute(
+            _APPEND,
+            {
+                "k": _CHAIN_LOCK_KEY,
+                "ids": [e.id for e in events],
+                "actor_ids": [e.actor_id for e in events],
+                "actions": [e.action for e in events],
+                "entity_types": [e.entity_type for e in events],
+                "entity_ids": [e.entity_id for e in events],
+                "from_statuses": [e.from_status for e in events],
+                "to_statuses": [e.to_status for e in events],
+                "details": [None if e.detail is None else json.dumps(e.detail) for e in events],
+                "ips": [e.ip for e in events],
+                "heads": [head for head, _ in parts],
+                "tails": [tail for _, tail in parts],
+            },
+        )
+        .all()
+    )
+    for audit_event, (at, prev_hash, chained) in zip(events, rows, strict=True):
+        audit_event.at, audit_event.prev_hash, audit_event.hash = at, prev_hash, chained
 
 
 @orm_event.listens_for(Session, "before_commit")

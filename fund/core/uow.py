@@ -61,10 +61,14 @@ class UnitOfWork:
         if not self._pending:
             return
         later = take_added_event_ids(self.session)
-        if failed and self._savepoint is not None and self._savepoint.is_active:
-            await self._savepoint.rollback()
-        elif not failed:
+        if not failed:
             self._events += later
+        if self._savepoint is not None and self._savepoint.is_active:
+            if failed:
+                await self._savepoint.rollback()
+            else:
+                # Released before the commit, whose audit append takes the chain's lock: held one round trip less.
+                await self._savepoint.commit()
         self._pending, self._savepoint = False, None
         await self.session.commit()
         events, self._events = self._events, []
