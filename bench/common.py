@@ -236,18 +236,23 @@ async def revoke_tokens(database: str, actors: Actors) -> None:
         await conn.close()
 
 
-async def submitted_pool(database: str, actors: Actors, count: int, *, per_student: int = 2) -> list[UUID]:
+async def submitted_pool(
+    database: str, actors: Actors, count: int, *, per_student: int = 2, own_school: bool = False
+) -> list[UUID]:
     """``count`` fresh submitted requests for the vote benchmark (one vote each), ``per_student`` a student as in
     life (a student with thousands of pending requests would make every vote's ceiling check read them all), of
-    students from schools where no benchmark member sits."""
+    students from schools where no committee member of the benchmark sits; ``own_school``: the referent's school's students only
+    (to fill its list)."""
     conn = await asyncpg.connect(db_url(database))
     try:
         students = await conn.fetch(
             "SELECT s.id, s.school_id FROM students s WHERE NOT EXISTS (SELECT 1 FROM school_memberships m "
-            "JOIN auth_tokens t ON t.user_id = m.user_id WHERE t.id = ANY($1::uuid[]) AND m.school_id = s.school_id) "
-            "ORDER BY s.id LIMIT $2",
+            "JOIN auth_tokens t ON t.user_id = m.user_id JOIN users u ON u.id = t.user_id "
+            "WHERE t.id = ANY($1::uuid[]) AND 'committee' = ANY(u.roles) AND m.school_id = s.school_id) "
+            "AND ($3::uuid IS NULL OR s.school_id = $3) ORDER BY s.id LIMIT $2",
             actors.token_ids,
             max(1, -(-count // per_student)),
+            actors.school_id if own_school else None,
         )
         stamp = datetime.datetime.now().strftime("%H%M%S")
         ids = sorted(UUID(str(uuid_utils.uuid7())) for _ in range(count))
@@ -342,9 +347,10 @@ LUA_REPORT = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non2xx": %d, "errors": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
-    e.connect + e.read + e.write + e.timeout))
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "non2xx": %d, '
+    .. '"errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -414,40 +420,32 @@ class WrkResult:
     p99_ms: float
     non2xx: int
     errors: int
+    p95_ms: float = 0.0
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def wrk(
-    url: str, script: str, *, connections: int, threads: int, seconds: float, env: dict[str, str] | None = None
-) -> WrkResult:
+def wrk_command(url: str, script: Path, *, connections: int, threads: int, seconds: float) -> list[str]:
     program = shutil.which("wrk")
     if program is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(  # noqa: S603
-            [
-                program,
-                f"-t{min(threads, connections)}",
-                f"-c{connections}",
-                f"-d{max(1, round(seconds))}s",
-                "--timeout",
-                "10s",
-                "-s",
-                f.name,
-                url,
-            ],
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        Path(f.name).unlink(missing_ok=True)
+    return [
+        program,
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+
+
+def wrk_result(out: str) -> WrkResult:
+    """The figures that ``LUA_REPORT`` printed."""
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures:\n{out}")
@@ -459,7 +457,23 @@ def wrk(
         p99_ms=data["p99_us"] / 1000,
         non2xx=data["non2xx"],
         errors=data["errors"],
+        p95_ms=data["p95_us"] / 1000,
     )
+
+
+def wrk(
+    url: str, script: str, *, connections: int, threads: int, seconds: float, env: dict[str, str] | None = None
+) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        command = wrk_command(url, Path(f.name), connections=connections, threads=threads, seconds=seconds)
+        out = subprocess.run(  # noqa: S603
+            command, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    return wrk_result(out)
 
 
 def load_average() -> str:

@@ -20,7 +20,7 @@ from fund.core.settings import Settings
 async def test_queries_per_request_do_not_grow_with_the_page_size(settings: Settings, demo: Any) -> None:
     database = settings.sqlalchemy_url
     actors = await prepare_actors(database)
-    await submitted_pool(database, actors, 60)  # more requests than the smaller page sizes
+    await submitted_pool(database, actors, 60, own_school=True)  # more than the smaller page sizes
     try:
         counts = await count_queries(database, actors, (10, 50, 200), redis_url=settings.redis_url)
     finally:
@@ -65,3 +65,23 @@ async def test_api_bench_runs(settings: Settings, demo: Any, monkeypatch: pytest
         ],
     )
     assert code == 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+async def test_mixed_bench_runs_and_finds_nothing_lost_or_doubled(
+    settings: Settings, demo: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mixed load at a tiny size with a worker: it runs, prints its table, and its integrity checks pass (every
+    vote answered is stored once, one plan and one letter per grant, the outbox drained, the audit chain whole)."""
+    from bench import mixed
+
+    assert settings.redis_url is not None
+    monkeypatch.setenv("BENCH_REDIS", settings.redis_url)
+    code = await asyncio.to_thread(
+        mixed.main, ["--db", settings.sqlalchemy_url, "--duration", "1", "--workers", "1", "--drain-timeout", "60"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "| vote | 10 |" in out
+    assert "**the mix**" in out
+    assert '"ok": true' in out
