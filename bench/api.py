@@ -37,12 +37,12 @@ from bench.common import (
     Actors,
     WrkResult,
     build_dev_database,
-    create_database,
     database_exists,
     db_url,
     drop_database,
     load_average,
     prepare_actors,
+    prepare_scratch,
     revoke_tokens,
     serve_app,
     serve_baseline,
@@ -108,12 +108,13 @@ def run_route(
 
 
 def working_copy(database: str, in_place: bool) -> tuple[str, str | None]:
-    """A scratch copy of ``database`` (``CREATE DATABASE … TEMPLATE``) to write into, or the database itself."""
+    """A scratch copy of ``database`` (``CREATE DATABASE … TEMPLATE``, migrated to the head) to write into, or the
+    database itself."""
     if in_place or "://" in database:
         return database, None
     scratch = f"{database}_bench_scratch"
     try:
-        asyncio.run(create_database(scratch, template=database))
+        asyncio.run(prepare_scratch(database, scratch))
     except Exception as exc:  # e.g. someone is connected to the source
         print(f"(no scratch copy of {database}: {exc}; writing into it)")
         return database, None

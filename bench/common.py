@@ -56,6 +56,14 @@ async def create_database(name: str, template: str | None = None) -> None:
         await conn.close()
 
 
+async def prepare_scratch(source: str, scratch: str) -> None:
+    """A scratch copy of ``source``, migrated to the head (a copy made before the newest migrations gets them)."""
+    from fund.core.migrate import upgrade
+
+    await create_database(scratch, template=source)
+    await asyncio.to_thread(upgrade, db_url(scratch).replace("postgresql://", "postgresql+asyncpg://", 1))
+
+
 async def drop_database(name: str) -> None:
     conn = await asyncpg.connect(db_url("postgres"))
     try:
@@ -241,8 +249,8 @@ async def submitted_pool(
 ) -> list[UUID]:
     """``count`` fresh submitted requests for the vote benchmark (one vote each), ``per_student`` a student as in
     life (a student with thousands of pending requests would make every vote's ceiling check read them all), of
-    students from schools where no committee member of the benchmark sits; ``own_school``: the referent's school's students only
-    (to fill its list)."""
+    students from schools where no committee member of the benchmark sits; ``own_school``: the referent's school's
+    students only (to fill its list)."""
     conn = await asyncpg.connect(db_url(database))
     try:
         students = await conn.fetch(

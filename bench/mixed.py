@@ -50,6 +50,7 @@ from bench.common import (
     drop_database,
     env_for,
     load_average,
+    prepare_scratch,
     serve_app,
     serve_baseline,
     submitted_pool,
@@ -258,15 +259,6 @@ async def cast_of(database: str, votes_wanted: int) -> Cast:
             cast.votes[slot % MEMBERS].append(request)
             slot += 1
     return cast
-
-
-async def prepare_scratch(source: str, scratch: str) -> None:
-    """A scratch copy of ``source``, migrated to the head (a copy made before the newest migrations gets them)."""
-    from bench.common import create_database
-    from fund.core.migrate import upgrade
-
-    await create_database(scratch, template=source)
-    await asyncio.to_thread(upgrade, db_url(scratch).replace("postgresql://", "postgresql+asyncpg://", 1))
 
 
 def start_workers(database: str, count: int, data_dir: str) -> list[subprocess.Popen[bytes]]:

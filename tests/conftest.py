@@ -163,7 +163,7 @@ DEMO_SNAPSHOT = "demo_snapshot"
 @functools.cache
 def _reset_statement(snapshot: bool) -> str:
     """One statement that empties every table (foreign keys and triggers off for its duration) and, with
-    ``snapshot``, copies the demo back from its schema; identity sequences follow the rows."""
+    ``snapshot``, copies the demo back from its schema; identity sequences follow the rows, the references' go."""
     tables = [t.name for t in metadata.sorted_tables]
     body = ["SET LOCAL session_replication_role = replica;"]
     body += [f'DELETE FROM public."{t}";' for t in reversed(tables)]
@@ -174,6 +174,13 @@ def _reset_statement(snapshot: bool) -> str:
             WHERE c.table_schema = 'public' AND c.is_identity = 'YES' LOOP
           EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), coalesce(max(%I), 0) + 1, false) FROM %I',
                          r.table_name, r.column_name, r.column_name, r.table_name);
+        END LOOP;"""
+    )
+    # The references' sequences too: the next filing of a year makes its sequence after that year's highest number.
+    body.append(
+        """FOR r IN SELECT s.sequencename FROM pg_sequences s
+            WHERE s.schemaname = 'public' AND s.sequencename LIKE 'application\\_reference\\_%' LOOP
+          EXECUTE format('DROP SEQUENCE public.%I', r.sequencename);
         END LOOP;"""
     )
     return "DO $$ DECLARE r record; BEGIN " + "\n".join(body) + " END $$"

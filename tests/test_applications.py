@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
 from typing import Any
@@ -865,3 +866,18 @@ async def test_history_lists_creation_and_submission_oldest_first(login) -> None
 async def test_history_of_an_unknown_application_is_404(login) -> None:
     referent = await login("referent@example.org")
     assert_problem(await referent.get(f"/api/v1/applications/{UNKNOWN_ID}/history"), 404)
+
+
+async def test_filings_at_the_same_time_get_distinct_numbers_after_the_years_highest(login, session_factory) -> None:
+    """References come from a sequence per year (no row locked until each filing commits): the first filing of a
+    year starts after the highest number that year already has, even when several are the first at once."""
+    referent = await login("referent@example.org")
+    references = await asyncio.gather(*(draft(referent) for _ in range(6)))
+    numbers = sorted(int(r["reference"].rsplit("-", 1)[1]) for r in references)
+    assert numbers == list(range(3, 9))  # the demo filed the first two
+    async with session_factory() as session:  # a year whose numbers came from the former counter row
+        await session.execute(text("INSERT INTO reference_counters (year, last_number) VALUES (1999, 41)"))
+        first = await session.scalar(text("SELECT fund_reference_number(1999)"))
+        second = await session.scalar(text("SELECT fund_reference_number(1999)"))
+        await session.rollback()
+    assert (first, second) == (42, 43)
