@@ -132,8 +132,9 @@ class ApplicationController(Controller):
     async def vote_on_application(
         self, application_id: FromPath[UUID], data: JSONBody[VoteIn], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> Response[ApplicationOut]:
-        application, _ = await decisions.vote(uow, user, application_id, data, actor)
-        return Response(await detailed(uow, user, application), status_code=201)
+        voted = await decisions.vote(uow, user, application_id, data, actor)
+        answer = await detailed(uow, user, voted.application, fund=voted.fund, votes=voted.votes)
+        return Response(answer, status_code=201)
 
     @post(
         "/{application_id:uuid}/request-info",

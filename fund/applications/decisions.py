@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import exists, func, select, text
@@ -24,7 +25,7 @@ from fund.applications.access import (
 )
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import ChairDecisionIn, RatificationIn, ReasonIn, RequestInfoIn, VoteIn
-from fund.applications.service import _load_for_update, _now, _transition
+from fund.applications.service import _load_for_update, _now, _transition, votes_of
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
@@ -34,6 +35,7 @@ from fund.core.uow import UnitOfWork
 from fund.disbursements.lifecycle import DISBURSEMENT
 from fund.disbursements.models import Disbursement
 from fund.funds.calendar import fiscal_year_of, local_day
+from fund.funds.models import Fund
 from fund.funds.policy import CastVote, Policy, deadlocked, decide, granted_amount
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
@@ -162,9 +164,19 @@ async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     return application
 
 
+class Voted(NamedTuple):
+    """A vote recorded: the request (decided or not), the vote, every vote of the round and the fund, as read for the
+    count (the answer needs them again: not read twice)."""
+
+    application: Application
+    vote: Vote
+    votes: list[Vote]
+    fund: Fund
+
+
 async def vote(
     uow: UnitOfWork, user: User, application_id: UUID, data: VoteIn, actor: Actor, *, meeting_id: UUID | None = None
-) -> tuple[Application, Vote]:
+) -> Voted:
     """Record a vote and let the policy decide. The application row is locked for the whole count.
 
     ``meeting_id`` stamps a vote cast through a committee meeting; the caller has checked the agenda.
@@ -229,7 +241,8 @@ async def vote(
     )
     if application.status == "submitted":
         await _transition(uow, application, "start_review", actor)
-    votes = await _votes(uow, application)
+    every_vote = await votes_of(uow, application)  # every round's: the answer shows them all
+    votes = [v for v in every_vote if v.round == application.review_round]
     outcome = decide(
         policy,
         amount_requested_cents=application.amount_requested_cents,
@@ -243,7 +256,7 @@ async def vote(
         reasons = [v.comment for v in votes if v.choice == "reject" and v.comment]
         await refuse(uow, application, actor, reason="; ".join(reasons) or None)
     await uow.commit()
-    return application, cast
+    return Voted(application, cast, every_vote, fund)
 
 
 async def grant(

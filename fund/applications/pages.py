@@ -631,7 +631,7 @@ class CaseController(PageController):
         actor = actor_of(request, user)
 
         async def action(uow: UnitOfWork, user: User) -> object:
-            application, _ = await decisions.vote(uow, user, application_id, vote_in, actor)
+            application = (await decisions.vote(uow, user, application_id, vote_in, actor)).application
             return application
 
         return await self._act(

@@ -213,16 +213,18 @@ async def detailed(
     fund: Fund | None = None,
     aid: AidSummary | None = None,
     panel: tuple[RequestLimits, Recused | None] | None = None,
+    votes: list[Vote] | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
     student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
     the request; the request page computes the aid and the committee's panel once for its own use). Committee
     members and the chair also read their own vote (or recusal) and, before the decision, the request's limits
-    (``caps.panel``: one statement more)."""
+    (``caps.panel``: one statement more). ``votes``: every vote of the request, when the caller has them."""
     student = student or await uow.session.get(Student, application.student_id)
     owner = access.is_owner(user, application)
     # A draft was never before the committee: no votes to read.
-    votes = [] if application.status == "draft" else await service.votes_of(uow, application)
+    if votes is None:
+        votes = [] if application.status == "draft" else await service.votes_of(uow, application)
     caps = None
     my_vote = limits_shown = None
     if owner:

@@ -134,7 +134,7 @@ async def vote(
     )
     if on_agenda is None:
         raise NotFound("not_on_agenda")
-    application, _ = await decisions.vote(uow, user, application_id, data, actor, meeting_id=meeting.id)
+    application = (await decisions.vote(uow, user, application_id, data, actor, meeting_id=meeting.id)).application
     return application
 
 
