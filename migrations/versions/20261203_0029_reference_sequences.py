@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 # The year's sequence is made by the first filing of the year, after the highest number already given that year
 # (by the former counter row, or found in the references themselves): two first filings at once wait for each other
-# on a lock named after the sequence, the second then finds it made.
+# on the former counter table's lock, the second then finds the sequence made.
 UPGRADE = r"""
 CREATE FUNCTION fund_reference_number(year_number integer) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
@@ -28,7 +28,9 @@ DECLARE
 BEGIN
     RETURN nextval(sequence_name);
 EXCEPTION WHEN undefined_table THEN
-    PERFORM pg_advisory_xact_lock(hashtext(sequence_name));
+    -- A table lock, not an advisory one: taking it brings this session's catalog up to date, so that a sequence
+    -- another first filing made (and committed) while this one waited is seen.
+    LOCK TABLE reference_counters IN EXCLUSIVE MODE;
     IF to_regclass(sequence_name) IS NULL THEN
         SELECT greatest(
             coalesce((SELECT c.last_number FROM reference_counters c WHERE c.year = year_number), 0),
