@@ -12,10 +12,11 @@ two members on the committee's queue. Each group is one wrk process, so each kin
 they run at the same time, for ``--duration`` seconds. The bare handler (``bench/baseline_app.py``) is measured
 first with the same 20 connections, served the same way: the throughputs are compared in the same run.
 
-The workers (``fund worker``, ``--workers`` of them) run during the load, as in production; afterwards the run waits
-for the outbox to drain and checks that nothing was lost or doubled: every vote answered 201 is stored once, every
-request decided has one decision, one disbursement plan per grant, every outbox event is done once, no notification
-or letter twice, and the audit chain appended during the run holds (each event recomputed and linked).
+The workers (``fund worker``, ``--workers`` of them, at a lower CPU priority: ``--worker-nice``) run during the load,
+as in production; afterwards the run waits for the outbox to drain and checks that nothing was lost or doubled:
+every vote answered 201 is stored once, every request decided has one decision, one disbursement plan per grant,
+every outbox event is done once, no notification or letter twice, and the audit chain appended during the run holds
+(each event recomputed and linked).
 
 It works on a scratch copy of ``--db`` (``CREATE DATABASE … TEMPLATE``), migrated to the head, dropped at the end;
 Redis database ``BENCH_REDIS`` (default 11) is flushed.
@@ -261,12 +262,15 @@ async def cast_of(database: str, votes_wanted: int) -> Cast:
     return cast
 
 
-def start_workers(database: str, count: int, data_dir: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(database: str, count: int, data_dir: str, nice: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` workers (``fund worker``) at CPU priority ``nice``: on cores shared with the API, the letters they
+    render wait for the requests people are waiting on (the backlog drains once the load is over)."""
     env = env_for(database, FUND_DATA_DIR=data_dir)
     env.pop("FUND_SMTP_URL", None)
     return [
         subprocess.Popen(
             [sys.executable, "-m", "fund.cli", "worker"],
+            preexec_fn=lambda: os.nice(nice),  # before any thread: the child is fresh
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -479,7 +483,7 @@ def one_round(source: str, label: str, api: int, workers: int, args: argparse.Na
                     f"{base}/rows", LUA_REPORT, connections=20, threads=4, seconds=max(2.0, args.duration / 2)
                 )
             since_seq, since = asyncio.run(_marks(scratch))
-            processes = start_workers(scratch, workers, str(work / "data"))
+            processes = start_workers(scratch, workers, str(work / "data"), args.worker_nice)
             try:
                 with serve_app(scratch, args.server, api, args.pool_size) as s:
                     base = f"http://127.0.0.1:{s.port}"
@@ -542,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-size", type=int, default=10, help="connections per API process (default 10)")
     parser.add_argument("--workers", type=int, default=1, help="background workers during the load (default 1)")
     parser.add_argument("--scale-out", action="store_true", help="then 2 API processes and 2 workers, compared")
+    parser.add_argument("--worker-nice", type=int, default=10, help="the workers' niceness (default 10; 0: as the API)")
     parser.add_argument("--vote-rate", type=float, default=600, help="votes/s the pool must last for (default 600)")
     parser.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for the outbox to drain")
     parser.add_argument("--json", help="also write the figures to this file")
