@@ -53,7 +53,9 @@ _AID_PARAMS = ("aid_fund", "aid_student", "aid_start", "aid_end", "aid_exclude")
 
 def _build_aid_sums(exclude: bool) -> tuple[ScalarSelect[int], ScalarSelect[int], ScalarSelect[int]]:
     counted = (
-        _AID.status.in_(COUNTED) & (_AID.decided_at >= bindparam("aid_start")) & (_AID.decided_at < bindparam("aid_end"))
+        _AID.status.in_(COUNTED)
+        & (_AID.decided_at >= bindparam("aid_start"))
+        & (_AID.decided_at < bindparam("aid_end"))
     )
     theirs = [_AID.fund_id == bindparam("aid_fund"), _AID.student_id == bindparam("aid_student")]
     if exclude:
