@@ -28,6 +28,8 @@ import asyncio
 import datetime
 import logging
 import os
+import statistics
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -263,10 +265,21 @@ def status_of(url: str, cookie: str) -> int:
         return int(exc.code)
 
 
+def alone_ms(url: str, cookie: str, times: int = 3) -> float:
+    """The median time of ``times`` requests one after the other: the page's own cost, without queueing."""
+    spent = []
+    for _ in range(times):
+        start = time.perf_counter()
+        status_of(url, cookie)
+        spent.append((time.perf_counter() - start) * 1000)
+    return statistics.median(spent)
+
+
 def measure(
     database: str, actors: PageActors, pages: tuple[Page, ...], args: argparse.Namespace
-) -> dict[str, WrkResult]:
+) -> tuple[dict[str, WrkResult], dict[str, float]]:
     figures: dict[str, WrkResult] = {}
+    alone: dict[str, float] = {}
     with serve_app(database, "uvicorn", args.workers, args.pool_size) as server:
         base = f"http://127.0.0.1:{server.port}"
         for page in pages:
@@ -275,6 +288,7 @@ def measure(
             status = status_of(url, cookie)
             if status != 200:
                 raise SystemExit(f"{page.name}: {actors.path(page)} answers {status}, not 200")
+            alone[page.name] = alone_ms(url, cookie)
             if args.warmup > 0:
                 wrk(url, LUA_PAGE, connections=2, threads=1, seconds=args.warmup, env={"BENCH_COOKIE": cookie})
             result = wrk(
@@ -284,23 +298,28 @@ def measure(
                 raise SystemExit(f"{page.name}: {result.non200 + result.non2xx} answers other than 200 in the run")
             figures[page.name] = result
             print(
-                f"  {page.name}: p95 {result.p95_ms:.1f} ms, {result.rps:,.1f} req/s  (load {load_average()})",
+                f"  {page.name}: alone {alone[page.name]:.1f} ms; 10 clients p95 {result.p95_ms:.1f} ms, "
+                f"{result.rps:,.1f} req/s  (load {load_average()})",
                 flush=True,
             )
-    return figures
+    return figures, alone
 
 
 def figures_table(
-    title: str, pages: tuple[Page, ...], figures: dict[str, WrkResult], counts: dict[str, dict[str, int]]
+    title: str,
+    pages: tuple[Page, ...],
+    figures: dict[str, WrkResult],
+    counts: dict[str, dict[str, int]],
+    alone: dict[str, float] | None = None,
 ) -> list[str]:
     sizes = list(counts)
     lines = [
         f"### {title}",
         "",
-        "| page | req/s | p50 ms | p95 ms | p99 ms | errors | target p95 | "
+        "| page | 1 client ms | req/s | p50 ms | p95 ms | p99 ms | errors | target p95 | "
         + " | ".join(f"statements ({s})" for s in sizes)
         + " |",
-        "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(sizes),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(sizes),
     ]
     for page in pages:
         r = figures.get(page.name)
@@ -312,7 +331,8 @@ def figures_table(
             timed = f"{r.rps:,.1f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.errors}"
         over = " (over)" if r is not None and (r.p95_ms > page.target_ms or not r.requests or r.errors) else ""
         stated = " | ".join(str(counts[s].get(page.name, "-")) for s in sizes)
-        lines.append(f"| {page.name} | {timed} | ≤ {page.target_ms:.0f}{over} | {stated} |")
+        single = f"{alone[page.name]:.1f}" if alone and page.name in alone else "-"
+        lines.append(f"| {page.name} | {single} | {timed} | ≤ {page.target_ms:.0f}{over} | {stated} |")
     return lines
 
 
@@ -355,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(header), flush=True)
     counts: dict[str, dict[str, int]] = {}
     figures: dict[str, WrkResult] = {}
+    alone: dict[str, float] = {}
     for name in databases:
         actors = asyncio.run(prepare_page_actors(name))
         try:
@@ -369,10 +390,10 @@ def main(argv: list[str] | None = None) -> int:
                     for s in c.statements:
                         print("    " + " ".join(s.split())[:220])
             if name == args.db and not args.counts_only:
-                figures = measure(name, actors, pages, args)
+                figures, alone = measure(name, actors, pages, args)
         finally:
             asyncio.run(revoke_page_tokens(name, actors))
-    lines = figures_table(f"Pages, {args.db}", pages, figures, counts)
+    lines = figures_table(f"Pages, {args.db}", pages, figures, counts, alone)
     if len(databases) > 1:
         grown = [p.name for p in pages if counts[databases[0]].get(p.name) != counts[databases[1]].get(p.name)]
         lines += ["", f"Statements that differ between {databases[0]} and {databases[1]}: {grown or 'none'}"]

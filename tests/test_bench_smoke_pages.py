@@ -57,6 +57,6 @@ async def test_pages_bench_runs_and_prints_its_table(
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "| page | req/s | p50 ms | p95 ms | p99 ms | errors |" in out, out
+    assert "| page | 1 client ms | req/s | p50 ms | p95 ms | p99 ms | errors |" in out, out
     for name in ("referent home", "accountant home", "request paid (referent)", "dashboard"):
         assert f"| {name} | " in out, out
