@@ -82,6 +82,7 @@ class Application(UUIDv7AuditBase):
             "fund_id",
             "submitted_at",
             postgresql_include=[
+                "id",
                 "status",
                 "category",
                 "school_id",

@@ -96,6 +96,7 @@ def upgrade() -> None:
         "applications",
         ["fund_id", "submitted_at"],
         postgresql_include=[
+            "id",
             "status",
             "category",
             "school_id",
