@@ -366,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"no database {name}")
 
     header = [
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. "
         f"Machine: {os.cpu_count()} CPUs; {' '.join(os.uname()[0:3:2])}",
         f"Database {args.db}; {args.workers} uvicorn worker(s); pool {args.pool_size}; "
         f"wrk 2 threads, {CONNECTIONS} connections, "
