@@ -351,20 +351,42 @@ def serve_baseline(database: str, school_id: UUID, server: str, workers: int, po
 
 # --- wrk ----------------------------------------------------------------------------------------------------
 
+# ``non200``: the answers other than 200 counted by the threads listed in ``watched`` (a script that defines a
+# ``response`` callback counting them in the thread's global ``non200``, and ``setup`` adding each thread to
+# ``watched``: see LUA_PAGE); wrk's own ``non2xx`` only counts statuses from 400 up, not a redirect.
 LUA_REPORT = """
 done = function(summary, latency, requests)
   local e = summary.errors
+  local other = 0
+  for _, t in ipairs(watched or {}) do other = other + (t:get("non200") or 0) end
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "non2xx": %d, '
-    .. '"errors": %d}\\n',
+    .. '"errors": %d, "non200": %d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
+    e.status, e.connect + e.read + e.write + e.timeout, other))
 end
 """
 
 LUA_GET = (
     """
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "")
+"""
+    + LUA_REPORT
+)
+
+# A web page of a signed-in user: the session cookie (``BENCH_COOKIE``), every answer but a 200 counted (a
+# redirect to the sign-in page or to the user's home is a failure of the bench, not a figure).
+LUA_PAGE = (
+    """
+wrk.headers["Cookie"] = os.getenv("BENCH_COOKIE") or ""
+watched = {}
+setup = function(thread)
+  table.insert(watched, thread)
+end
+non200 = 0
+response = function(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
 """
     + LUA_REPORT
 )
@@ -429,6 +451,7 @@ class WrkResult:
     non2xx: int
     errors: int
     p95_ms: float = 0.0
+    non200: int = 0
 
     @property
     def rps(self) -> float:
@@ -466,6 +489,7 @@ def wrk_result(out: str) -> WrkResult:
         non2xx=data["non2xx"],
         errors=data["errors"],
         p95_ms=data["p95_us"] / 1000,
+        non200=data["non200"],
     )
 
 

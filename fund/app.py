@@ -110,6 +110,20 @@ PROBLEM_SCHEMA = Schema(
 )
 
 
+def web_sessions(settings: Settings) -> CookieBackendConfig:
+    """The web pages' session: an encrypted, signed cookie (``fund_session``) holding the session's token."""
+    return CookieBackendConfig(
+        secret=hashlib.sha256(b"fund-web-session:" + settings.effective_secret_key.encode()).digest(),
+        key="fund_session",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_production,
+        max_age=settings.token_ttl_seconds,
+        # Only the web pages have sessions; the API authenticates each request with its bearer token.
+        exclude=["^/api/", "^/health", "^/metrics", "^/schema", "^/static/"],
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.is_production)
@@ -135,16 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[BearerTokenMiddleware],
     )
     secret = settings.effective_secret_key
-    sessions = CookieBackendConfig(
-        secret=hashlib.sha256(b"fund-web-session:" + secret.encode()).digest(),
-        key="fund_session",
-        httponly=True,
-        samesite="lax",
-        secure=settings.is_production,
-        max_age=settings.token_ttl_seconds,
-        # Only the web pages have sessions; the API authenticates each request with its bearer token.
-        exclude=["^/api/", "^/health", "^/metrics", "^/schema", "^/static/"],
-    )
+    sessions = web_sessions(settings)
     return Litestar(
         route_handlers=[
             health,

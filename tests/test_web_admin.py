@@ -571,3 +571,22 @@ async def test_an_admin_post_without_the_csrf_token_is_403(settings, demo, sessi
     async with session_factory() as session:
         assert await session.scalar(select(User.is_active).where(User.id == target))
     assert await count(session_factory, BudgetEnvelope, BudgetEnvelope.fiscal_year == YEAR + 1) == 0
+
+
+async def test_a_national_fund_filters_the_accounts_by_the_schools_uai_code(settings, demo, session_factory) -> None:
+    # More schools than a list can offer (a list of 10 000 made the page a megabyte): the field asks for the code.
+    async with session_factory() as session:
+        session.add_all(
+            School(name=f"École {n:03d}", uai=f"9{n:06d}X", region="Bretagne", department="29") for n in range(301)
+        )
+        await session.commit()
+    async with signed_in_as(settings, "admin@example.org") as client:
+        page = (await client.get("/administration")).text
+        assert 'name="uai"' in page
+        assert 'name="school_id"' not in page
+        assert "École 300" not in page
+        vaise = (await client.get("/administration", params={"uai": " 0691234s "})).text
+        assert "Romain Référent" in vaise
+        assert "Camille Comité" not in vaise
+        unknown = await client.get("/administration", params={"uai": "0000000Z"})
+        assert error_next_to(unknown.text, "uai") == "aucune école n'a ce code UAI"

@@ -76,6 +76,23 @@ class Application(UUIDv7AuditBase):
         Index("ix_applications_amount_requested_id", "amount_requested_cents", "id"),
         Index("ix_applications_amount_granted_id", "amount_granted_cents", "id"),
         Index("ix_applications_student_id_category", "student_id", "category"),
+        # The dashboards: a fiscal year's requests with every column their figures read (migration 0027).
+        Index(
+            "ix_applications_fund_id_submitted_at",
+            "fund_id",
+            "submitted_at",
+            postgresql_include=[
+                "id",
+                "status",
+                "category",
+                "school_id",
+                "student_id",
+                "amount_requested_cents",
+                "amount_granted_cents",
+                "decided_at",
+            ],
+            postgresql_where=text("submitted_at IS NOT NULL"),
+        ),
     )
 
     fund_id: Mapped[UUID] = mapped_column(ForeignKey("funds.id"))

@@ -128,6 +128,11 @@ async def all_schools(session: Any, admin: User) -> list[School]:
     return await schools_service.list_visible(UnitOfWork(session, None), admin)
 
 
+# Up to this many schools, the accounts' filter offers them in a list; a fund with more (a national one: 10 000) asks
+# for the school's UAI code instead: a list of every school made the page a megabyte of HTML.
+SCHOOL_CHOICES_MAX = 300
+
+
 class UserPages(PageController):
     path = "/administration"
 
@@ -140,8 +145,10 @@ class UserPages(PageController):
         school_id: FromQuery[str] = "",
         active: FromQuery[str] = "",
         cursor: FromQuery[str] = "",
+        uai: FromQuery[str] = "",
     ) -> Template:
-        """The accounts, newest first, filtered by role, school and activity; 50 a page (keyset)."""
+        """The accounts, newest first, filtered by role, school (chosen in the list, or by its UAI code in a fund
+        of more than ``SCHOOL_CHOICES_MAX`` schools) and activity; 50 a page (keyset)."""
         user = await signed_in(request, state, "admin")
         errors: dict[str, str] = {}
         school: UUID | None = None
@@ -152,14 +159,22 @@ class UserPages(PageController):
                 errors["school_id"] = "choisir dans la liste"
         if role and role not in ROLES:
             errors["role"] = "choisir dans la liste"
-        filters = service.UserFilters(
-            role=role if role in ROLES else None,
-            school_id=school,
-            active={"oui": True, "non": False}.get(active),
-        )
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
-            schools = await all_schools(session, user)
+            schools: list[School] | None = await schools_service.list_visible(uow, user, SCHOOL_CHOICES_MAX + 1)
+            if schools is not None and len(schools) > SCHOOL_CHOICES_MAX:
+                schools = None
+            if uai.strip() and school is None:
+                found = await schools_service.by_uai(uow, uai)
+                if found is None:
+                    errors["uai"] = "aucune école n'a ce code UAI"
+                else:
+                    school, school_id = found.id, str(found.id)
+            filters = service.UserFilters(
+                role=role if role in ROLES else None,
+                school_id=school,
+                active={"oui": True, "non": False}.get(active),
+            )
             try:
                 rows, next_cursor = await service.list_users(uow, user, filters, PageRequest(PAGE_SIZE, cursor or None))
             except InvalidInput:
@@ -175,6 +190,7 @@ class UserPages(PageController):
             status_code=200,
             users=rows,
             schools=schools,
+            uai=uai,
             roles=ROLE_CHOICES,
             actives=ACTIVE_CHOICES,
             filters=query,

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, distinct, func, select, union
+from sqlalchemy import ColumnElement, Integer, String, bindparam, distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import workflow
@@ -192,14 +192,39 @@ def _group(label: str, row: Any, short_label: str = "", key: Any = None) -> Grou
     )
 
 
+# The fiscal years with requests filed, by a walk of the index on (fund, filing time): the first request filed,
+# then the first one filed from the start of the next fiscal year on, and so on: one index probe per year, whatever
+# the number of requests (a scan of the fund's requests for their distinct years read the whole table).
+_FILED_YEARS = text(
+    """
+WITH RECURSIVE filed(at) AS (
+  SELECT min(submitted_at) FROM applications WHERE fund_id = :fund AND submitted_at IS NOT NULL
+  UNION ALL
+  SELECT (
+    SELECT min(a.submitted_at) FROM applications a
+    WHERE a.fund_id = :fund AND a.submitted_at IS NOT NULL AND a.submitted_at >= timezone(:tz, make_timestamp(
+      CAST(extract(year FROM timezone(:tz, filed.at) - make_interval(0, :shift)) AS integer) + 1, :month, 1, 0, 0, 0))
+  ) FROM filed WHERE filed.at IS NOT NULL
+)
+SELECT CAST(extract(year FROM timezone(:tz, at) - make_interval(0, :shift)) AS integer) FROM filed
+WHERE at IS NOT NULL
+UNION
+SELECT fiscal_year FROM budget_envelopes WHERE fund_id = :fund
+"""
+).bindparams(
+    bindparam("fund", type_=Application.__table__.c.fund_id.type),
+    bindparam("tz", type_=String),
+    bindparam("shift", type_=Integer),
+    bindparam("month", type_=Integer),
+)
+
+
 async def fiscal_years(session: AsyncSession, fund: Fund) -> list[int]:
-    """The fiscal years with requests filed or envelopes, and the current one, newest first (one query)."""
-    shift = func.make_interval(0, fund.fiscal_year_start_month - 1)
-    filed = select(
-        func.cast(func.extract("year", _local(Application.submitted_at) - shift), BudgetEnvelope.fiscal_year.type)
-    ).where(Application.fund_id == fund.id, Application.submitted_at.is_not(None))
-    budgeted = select(BudgetEnvelope.fiscal_year).where(BudgetEnvelope.fund_id == fund.id)
-    years = {int(y) for y in await session.scalars(union(filed, budgeted)) if y is not None}
+    """The fiscal years with requests filed or envelopes, and the current one, newest first (one query: one index
+    probe per year with requests)."""
+    month = fund.fiscal_year_start_month
+    rows = await session.scalars(_FILED_YEARS, {"fund": fund.id, "tz": TIMEZONE, "shift": month - 1, "month": month})
+    years = {int(y) for y in rows if y is not None}
     years.add(current_fiscal_year(fund))
     return sorted(years, reverse=True)
 

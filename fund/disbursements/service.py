@@ -23,7 +23,13 @@ from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.disbursements.access import readable, require_accountant
 from fund.disbursements.lifecycle import DISBURSEMENT
-from fund.disbursements.models import Disbursement, ExportRecord, PaymentAttempt, PaymentBatch
+from fund.disbursements.models import (
+    Disbursement,
+    ExportRecord,
+    PaymentAttempt,
+    PaymentBatch,
+    disbursement_totals,
+)
 from fund.funds.calendar import local_day
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
@@ -285,12 +291,12 @@ async def returned_transfers(uow: UnitOfWork, user: User, limit: int = 200) -> l
 
 
 async def totals_by_status(uow: UnitOfWork, user: User) -> dict[str, tuple[int, int]]:
-    """status → (count, total in cents) of the fund's disbursements, in one query."""
+    """status → (count, total in cents) of the fund's disbursements, in one query of one row per status: the
+    totals kept as the disbursements change (``disbursement_totals``, migration 0027), never a count of them."""
     require_accountant(user)
+    totals = disbursement_totals.c
     rows = await uow.session.execute(
-        select(Disbursement.status, func.count(), func.coalesce(func.sum(Disbursement.amount_cents), 0))
-        .where(readable(user, Disbursement))
-        .group_by(Disbursement.status)
+        select(totals.status, totals.count, totals.amount_cents).where(readable(user, totals), totals.count > 0)
     )
     return {status: (int(count), int(total)) for status, count, total in rows}
 

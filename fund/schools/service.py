@@ -14,12 +14,21 @@ from fund.schools.models import School
 from fund.schools.schemas import SchoolCreate, SchoolPatch
 
 
-async def list_visible(uow: UnitOfWork, user: User) -> list[School]:
-    """A referent sees their own schools; the other roles see every school."""
+async def list_visible(uow: UnitOfWork, user: User, limit: int | None = None) -> list[School]:
+    """A referent sees their own schools; the other roles see every school (the first ``limit`` of them, by region
+    and name, when given)."""
     query = select(School).order_by(School.region, School.name)
     if not user.has_role("admin", "committee", "chair", "accountant"):
         query = query.where(School.id.in_([s.id for s in user.schools]))
+    if limit is not None:
+        query = query.limit(limit)
     return list(await uow.session.scalars(query))
+
+
+async def by_uai(uow: UnitOfWork, uai: str) -> School | None:
+    """The school of this UAI code (``0691234S``; its case and spaces ignored), or None."""
+    code = "".join(uai.split()).upper()
+    return await uow.session.scalar(select(School).where(School.uai == code)) if code else None
 
 
 async def create(uow: UnitOfWork, data: SchoolCreate, actor: Actor) -> School:
