@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from fund.applications.controllers import ApplicationController, RatificationController
+from fund.auth.cache import AuthCache, AuthListener
 from fund.auth.controllers import AuthController, MeController, UserController
 from fund.auth.middleware import BearerTokenMiddleware
 from fund.budgets.controllers import BudgetController
@@ -137,9 +138,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.redis = connect(settings.redis_dsn)
         app.state.cipher = FieldCipher.from_settings(settings)
         app.state.books = Books(settings, app.state.cipher)
+        # The token lookup's cache, on once its connection listens to PostgreSQL's notifications (fund.auth.cache).
+        app.state.auth_cache = listener = None
+        if settings.auth_cache_seconds > 0:
+            app.state.auth_cache = AuthCache(settings.auth_cache_seconds, settings.auth_cache_entries)
+            listener = AuthListener(app.state.auth_cache, settings.asyncpg_dsn)
+            listener.start()
+        app.state.auth_listener = listener
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             await app.state.redis.aclose()
             await engine.dispose()
 

@@ -30,6 +30,7 @@ from arq.connections import ArqRedis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from fund.auth import cache as auth_cache
 from fund.auth import totp
 from fund.core import security
 from fund.core.db import create_engine, create_session_factory, metadata
@@ -192,6 +193,8 @@ async def clean_state(engine: AsyncEngine, redis: ArqRedis) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(_reset_statement(False)))
     await redis.flushdb()
+    # The reset runs without triggers, hence without notifications: the token caches forget the last test here.
+    auth_cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,6 +11,7 @@ import json
 import re
 import struct
 import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from sqlalchemy import func, select, text
 from fund.app import create_app
 from fund.applications.models import Vote
 from fund.audit.models import AuditEvent
+from fund.auth import cache as auth_cache
 from fund.auth import totp
 from fund.auth.models import User
 from fund.core.demo import DEMO_PASSWORD
@@ -468,10 +470,27 @@ async def scalars(session_factory: Any, query: Any, **params: Any) -> list[Any]:
 
 
 async def execute(session_factory: Any, sql: str, **params: Any) -> None:
-    """Run SQL text with its ``params`` and commit."""
+    """Run SQL text with its ``params`` and commit, as another process would (the CLI, SQL by hand); then wait until
+    the applications' token caches have handled the notifications that commit sent (``caught_up``)."""
     async with session_factory() as session:
         await session.execute(text(sql), params)
         await session.commit()
+    await caught_up(session_factory)
+
+
+async def caught_up(session_factory: Any, within: float = 5.0) -> None:
+    """Every listening token cache of this process (``fund.auth.cache``) has handled the notifications of what was
+    committed before this call: a marker notified after them arrives after them (PostgreSQL delivers notifications
+    in commit order). A write by another process reaches a cache with its notification, not at its commit."""
+    listening = [cache for cache in auth_cache.caches() if cache.listening]
+    if not listening:
+        return
+    marker = str(uuid.uuid4())  # a user nobody is: forgets nothing
+    async with session_factory() as session:
+        await session.execute(text("SELECT pg_notify(:c, :m)"), {"c": auth_cache.CHANNEL, "m": marker})
+        await session.commit()
+    for cache in listening:
+        await cache.wait_for(marker, within=within)
 
 
 async def count(session_factory: Any, model: Any, *where: Any) -> int:

@@ -22,6 +22,7 @@ from tests.helpers import (
     TOTP_NOW,
     assert_problem,
     bearer,
+    caught_up,
     enrol_totp,
     post_form,
     request_token,
@@ -43,6 +44,7 @@ async def require_totp(session_factory: Any, value: bool | None = True) -> None:
             {"v": value},
         )
         await session.commit()
+    await caught_up(session_factory)
 
 
 # --- the codes themselves (RFC 6238) ---------------------------------------------------------------------------

@@ -8,8 +8,11 @@ Speed: when the route takes the ``uow`` dependency, the token is looked up in th
 handler then uses (``SHARED_SESSION`` in the scope's state; ``fund.core.deps.provide_uow`` takes it), closed once the
 response is sent: one pool checkout and one transaction per request instead of two. Routes marked
 ``AUTOCOMMIT_READS`` (the hot lists and reads, whose statements need no atomicity together) get a session without
-a transaction: no BEGIN and ROLLBACK round trips. Tokens are never cached:
-a revoked token, a deactivated account or a changed role take effect at the very next request.
+a transaction: no BEGIN and ROLLBACK round trips. The lookup's row is cached in the process (``fund.auth.cache``,
+``FUND_AUTH_CACHE_SECONDS``, default 60 s, never past the token's expiry): a hit costs no query at all. PostgreSQL
+triggers notify every process of each write of what the lookup reads (a revocation, a deactivation, a role,
+school-membership or TOTP change, the fund's TOTP requirement), whoever writes it, and the process that writes
+forgets at once; while a process cannot listen to those notifications, its cache is off.
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         session: AsyncSession = (state.reader_factory if opt.get(AUTOCOMMIT) else state.session_factory)()
         shared = "uow" in connection.route_handler.parsed_fn_signature.parameters
         try:
-            found = await authenticate(UnitOfWork(session, None), token.strip(), state.settings.require_totp_by_default)
+            found = await authenticate(
+                UnitOfWork(session, None), token.strip(), state.settings.require_totp_by_default, state.auth_cache
+            )
             # The user (and its schools) outlive this session's identity map, as when the session was closed here.
             session.expunge_all()
         except BaseException:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fund.audit.service import Actor, record
-from fund.auth import totp
+from fund.auth import cache, totp
+from fund.auth.cache import AuthCache
 from fund.auth.models import COMMITTEE_ROLES, AuthToken, FundSecurity, TotpCredential, User, school_memberships
 from fund.auth.passwords import check_new_password
 from fund.auth.ratelimit import LimiterUnavailable, LockedOut, LoginLimiter
@@ -178,8 +179,10 @@ class Authenticated:
 
 
 # The token lookup of every request, compiled once and run by asyncpg itself (``DriverQuery``): the user's columns,
-# the token's last confirmation, the TOTP gate and the user's schools (ids and names, in the same order).
+# the token's last confirmation, the TOTP gate, the user's schools (ids and names, in the same order) and the seconds
+# the token has left (by the database's clock: what bounds its entry in the cache, ``fund.auth.cache``).
 _USER_ATTRIBUTES = tuple(prop.key for prop in sa_inspect(User).column_attrs)
+_USER_ID = _USER_ATTRIBUTES.index("id")
 _AUTHENTICATE = DriverQuery(
     select(
         *(getattr(User, key) for key in _USER_ATTRIBUTES),
@@ -194,6 +197,7 @@ _AUTHENTICATE = DriverQuery(
         .join(school_memberships, school_memberships.c.school_id == School.id)
         .where(school_memberships.c.user_id == User.id)
         .scalar_subquery(),
+        func.extract("epoch", AuthToken.expires_at - func.now()),
     )
     .join(AuthToken, AuthToken.user_id == User.id)
     .outerjoin(TotpCredential, TotpCredential.user_id == User.id)
@@ -210,7 +214,8 @@ _AUTHENTICATE = DriverQuery(
 def _detached_user(values: Sequence[Any], school_ids: Sequence[UUID] | None, names: Sequence[str] | None) -> User:
     """The user as a query would have loaded it, then detached (as every request's user is): every column loaded,
     the schools with their id and name (their other columns raise if read, rather than answer wrongly)."""
-    user = User(**dict(zip(_USER_ATTRIBUTES, values, strict=True)))
+    # (a list — the roles — copied: the row may be the cache's, shared by every request of this token)
+    user = User(**{k: list(v) if isinstance(v, list) else v for k, v in zip(_USER_ATTRIBUTES, values, strict=True)})
     make_transient_to_detached(user)
     schools = []
     for school_id, name in zip(school_ids or (), names or (), strict=True):
@@ -221,15 +226,31 @@ def _detached_user(values: Sequence[Any], school_ids: Sequence[UUID] | None, nam
     return user
 
 
-async def authenticate(uow: UnitOfWork, token: str, require_totp_by_default: bool) -> Authenticated | None:
+async def authenticate(
+    uow: UnitOfWork, token: str, require_totp_by_default: bool, auth_cache: AuthCache | None = None
+) -> Authenticated | None:
     """Like ``user_for_token`` (one query), with the token's last confirmation and the TOTP gate: a chair,
-    accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else."""
-    rows = await _AUTHENTICATE.fetch(uow.session, {"digest": token_digest(token)})
-    if not rows:
-        return None
-    values = tuple(rows[0])
+    accountant or administrator without TOTP, in a fund that requires it, must enrol before anything else.
+
+    With ``auth_cache``, the query's row is kept there and a later call answers from it (no query) while the
+    cache holds it (``fund.auth.cache``: emptied by every write of what the query reads). Each call builds its own
+    user: a handler that changes its ``request.user`` changes nobody else's."""
+    digest = token_digest(token)
+    values = auth_cache.get(digest) if auth_cache is not None else None
+    if values is None:
+        epoch = auth_cache.epoch if auth_cache is not None else 0
+        rows = await _AUTHENTICATE.fetch(uow.session, {"digest": digest})
+        if not rows:
+            return None
+        values = tuple(rows[0])
+        if auth_cache is not None:
+            auth_cache.put(digest, values[_USER_ID], values, float(values[-1]), epoch)
+    return _authenticated(values, require_totp_by_default)
+
+
+def _authenticated(values: Sequence[Any], require_totp_by_default: bool) -> Authenticated:
     n = len(_USER_ATTRIBUTES)
-    confirmed_at, totp_confirmed_at, fund_requires, school_ids, school_names = values[n:]
+    confirmed_at, totp_confirmed_at, fund_requires, school_ids, school_names, _ = values[n:]
     user = _detached_user(values[:n], school_ids, school_names)
     required = require_totp_by_default if fund_requires is None else bool(fund_requires)
     enabled = totp_confirmed_at is not None
@@ -247,6 +268,7 @@ async def revoke_token(uow: UnitOfWork, token: str) -> None:
         .where(AuthToken.digest == token_digest(token), AuthToken.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+    cache.forget_token_after_commit(uow, token_digest(token))
     await uow.commit()
 
 
@@ -309,6 +331,7 @@ async def confirm_identity(
     await uow.session.execute(
         update(AuthToken).where(AuthToken.digest == token_digest(token)).values(confirmed_at=func.now())
     )
+    cache.forget_token_after_commit(uow, token_digest(token))
     await uow.commit()
     await context.limiter.succeeded(email, context.address)
 
@@ -370,6 +393,7 @@ async def confirm_totp_enrolment(uow: UnitOfWork, user: User, code: str, context
         .execution_options(synchronize_session=False)
     )
     await record(uow.session, actor, "user.totp_enabled", entity_type="user", entity_id=user.id)
+    cache.forget_user_after_commit(uow, user.id)
     await uow.commit()
     await context.limiter.succeeded(email, context.address)
 
@@ -381,6 +405,7 @@ async def reset_totp(uow: UnitOfWork, admin: User, user_id: UUID, actor: Actor) 
     result = await uow.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
     if not getattr(result, "rowcount", 0):
         raise Conflict("totp_not_enabled")
+    cache.forget_user_after_commit(uow, user.id)
     revoked = await _revoke_all_tokens(uow, user.id)
     await record(
         uow.session,
@@ -427,6 +452,7 @@ async def set_require_totp(
         entity_id=admin.fund_id,
         detail={"require_totp": {"from": before.require_totp, "to": require}},
     )
+    cache.clear_after_commit(uow)
     await uow.commit()
     return SecuritySettings(require, explicit=True)
 
@@ -518,6 +544,8 @@ async def get_user(uow: UnitOfWork, admin: User, user_id: UUID, *, for_update: b
 
 
 async def _revoke_all_tokens(uow: UnitOfWork, user_id: UUID) -> int:
+    """Revoke (once ``uow`` commits) every token of the account; the caller commits."""
+    cache.forget_user_after_commit(uow, user_id)
     result = await uow.session.execute(
         update(AuthToken)
         .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
@@ -565,6 +593,7 @@ async def update_user(uow: UnitOfWork, admin: User, user_id: UUID, data: UserPat
         user.is_active = data.is_active
     if not changes:
         return user  # nothing to change, nothing to record
+    cache.forget_user_after_commit(uow, user.id)  # its roles, schools, name or activity, cached by its tokens
     detail: dict[str, Any] = {"fields": sorted(changes), **{k: v for k, v in changes.items() if v is not None}}
     if deactivated:
         detail["tokens_revoked"] = await _revoke_all_tokens(uow, user.id)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # A job running longer is cancelled; a killed worker's jobs are taken again this long plus 10 s later.
     job_timeout_seconds: int = Field(default=60, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
+    # The in-process cache of the token lookup (fund.auth.cache): how long an entry may serve at most (0: no
+    # cache), and how many tokens it keeps (the least recently used go first).
+    auth_cache_seconds: float = Field(default=60, ge=0, le=3600)
+    auth_cache_entries: int = Field(default=10_000, ge=1)
     log_level: str = "INFO"
 
     # Links in mails point here; mail comes from this address.
@@ -164,6 +168,11 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("FUND_DATABASE_URL is not set")
         return to_asyncpg_url(self.database_url)
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The database URL as asyncpg itself takes it (``postgresql://``)."""
+        return "postgresql://" + self.sqlalchemy_url.partition("://")[2]
 
     @property
     def redis_dsn(self) -> str:

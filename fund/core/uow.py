@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +32,22 @@ class UnitOfWork:
     _pending: bool = field(default=False, init=False, repr=False)
     _savepoint: AsyncSessionTransaction | None = field(default=None, init=False, repr=False)
     _events: list[UUID] = field(default_factory=list, init=False, repr=False)
+    _on_commit: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     def require_books(self) -> Books:
         assert self.books is not None, "this unit of work was opened without the books"
         return self.books
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction commits for real (a deferred unit of work: in ``settle``). For
+        what only ever needs doing again, never undoing: forgetting cached state (``fund.auth.cache``) — it also
+        runs when a deferred request failed after the service's commit, and forgetting too much costs one lookup."""
+        self._on_commit.append(callback)
+
+    def _committed(self) -> None:
+        callbacks, self._on_commit = self._on_commit, []
+        for callback in callbacks:
+            callback()
 
     async def commit(self) -> None:
         if self.deferred:
@@ -45,6 +57,7 @@ class UnitOfWork:
             self._savepoint = await self.session.begin_nested()
             return
         await self.session.commit()
+        self._committed()
         await enqueue_outbox_events(self.redis, take_added_event_ids(self.session))
 
     async def rollback(self) -> None:
@@ -71,6 +84,7 @@ class UnitOfWork:
                 await self._savepoint.commit()
         self._pending, self._savepoint = False, None
         await self.session.commit()
+        self._committed()
         events, self._events = self._events, []
         await enqueue_outbox_events(self.redis, events)
 

@@ -7,6 +7,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from fund.audit.service import Actor, record
+from fund.auth import cache
 from fund.auth.models import User, school_memberships
 from fund.core.errors import Conflict, InvalidInput, NotFound
 from fund.core.uow import UnitOfWork
@@ -64,6 +65,8 @@ async def update(uow: UnitOfWork, school_id: UUID, data: SchoolPatch, actor: Act
         return school
     for name in changed:
         setattr(school, name, sent[name])
+    if "name" in changed:  # its members' cached tokens carry its name (fund.auth.cache)
+        cache.clear_after_commit(uow)
     await uow.session.flush()
     await record(
         uow.session, actor, "school.updated", entity_type="school", entity_id=school.id, detail={"fields": changed}

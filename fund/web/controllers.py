@@ -118,7 +118,9 @@ async def _landing(state: State, token: str, suite: str = "") -> str:
     """Where a fresh session goes: the page asked for before signing in, else its home page; the enrolment page
     first when TOTP is required and missing."""
     async with state.session_factory() as session:
-        found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
+        found = await auth.authenticate(
+            UnitOfWork(session, None), token, state.settings.require_totp_by_default, state.auth_cache
+        )
     assert found is not None
     return ENROLMENT_PAGE if found.enrolment_required else (_suite(suite) or home_of(found.user))
 

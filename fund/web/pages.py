@@ -137,7 +137,9 @@ async def session_holder(request: Request[Any, Any, Any], state: State) -> auth.
     if not token:
         raise LoginRequired
     async with state.session_factory() as session:
-        found = await auth.authenticate(UnitOfWork(session, None), token, state.settings.require_totp_by_default)
+        found = await auth.authenticate(
+            UnitOfWork(session, None), token, state.settings.require_totp_by_default, state.auth_cache
+        )
         if found is not None and request.method == "GET" and not request.headers.get("hx-request"):
             # A page opened: what was to be read there is read; the navigation shows how many are left.
             request.state[UNREAD] = await open_page(session, found.user.id, current_path(request))
