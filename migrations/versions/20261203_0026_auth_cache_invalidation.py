@@ -3,7 +3,7 @@ when a token, an account, a school membership or a TOTP credential changes, when
 change, when a school is renamed or when one of those tables is truncated (fund.auth.cache)
 
 Revision ID: 0026
-Revises: 0029
+Revises: 0027
 Create Date: 2026-12-03 17:00:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0026"
-down_revision: str | None = "0029"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
