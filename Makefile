@@ -32,12 +32,14 @@ run: $(STAMP) documents-deps
 	$(BIN)/fund dev
 
 # The browser tests (tests/browser) drive Debian's Chromium (with its French translations, for French date fields),
-# and the API benchmark's smoke test drives wrk: installed here when missing and when we can (root with apt-get, as
+# the API benchmark's smoke test drives wrk, and the documents' tests render each PDF's first page to PNG with
+# poppler's pdftoppm: installed here when missing and when we can (root with apt-get, as
 # in CI). Without Chromium the browser tests fail in CI (CI=true) and are skipped elsewhere, with the reason.
 test: $(STAMP) documents-deps
 	@missing=""; \
 	if ! command -v chromium >/dev/null 2>&1 && [ -z "$$FUND_CHROMIUM" ]; then missing="chromium chromium-l10n"; fi; \
 	if ! command -v wrk >/dev/null 2>&1; then missing="$$missing wrk"; fi; \
+	if ! command -v pdftoppm >/dev/null 2>&1; then missing="$$missing poppler-utils"; fi; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing for the browser tests and benchmarks: apt-get install$$missing"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
