@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Text, bindparam, select, text
 from sqlalchemy import event as orm_event
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import await_only
 from uuid_utils.compat import uuid7
 
 from fund.audit.models import AuditEvent
@@ -22,20 +22,8 @@ from fund.audit.models import AuditEvent
 GENESIS_HASH = "0" * 64
 # Any constant: the transaction-scoped advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x66756E64
-# The chain's lock, its head, the hashes and the rows in one round trip (migration 0028): the lock is then held for
-# that call and the commit, not across the round trips of a busy process.
-_APPEND = text(
-    "SELECT at, prev_hash, hash FROM fund_audit_append(:k, :ids, :actor_ids, :actions, :entity_types, :entity_ids, "
-    ":from_statuses, :to_statuses, :details, :ips, :heads, :tails)"
-).bindparams(
-    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
-    bindparam("actor_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
-    bindparam("entity_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
-    *(
-        bindparam(name, type_=ARRAY(Text()))
-        for name in ("actions", "entity_types", "from_statuses", "to_statuses", "details", "ips", "heads", "tails")
-    ),
-)
+# The chain's lock, its head, the hashes and the rows in one call (migration 0028), given the events as one JSON array.
+_APPEND = text("SELECT at, prev_hash, hash FROM fund_audit_append(:k, CAST(:events AS jsonb))")
 _PENDING_KEY = "fund.audit.pending"
 # What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel (the
 # data generator, ``bench.scale``, writes the same columns by COPY).
@@ -157,46 +145,77 @@ def _canonical_parts(audit_event: AuditEvent) -> tuple[str, str]:
     return head, tail
 
 
-def _append(session: Session) -> None:
-    """Append the pending events in the order recorded, chained after the head: one call (``fund_audit_append``)."""
-    pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
-    if not pending:
-        return
-    events = [audit_event for _, audit_event in pending]
+def _payload(events: list[AuditEvent]) -> str:
+    """The events as ``fund_audit_append`` reads them: one JSON array, in the chain's order (ASCII only)."""
+    rows = []
     for audit_event in events:
         audit_event.id = uuid7()
-    parts = [_canonical_parts(e) for e in events]
-    rows = (
-        session.connection()
-        .execute(
-            _APPEND,
+        head, tail = _canonical_parts(audit_event)
+        rows.append(
             {
-                "k": _CHAIN_LOCK_KEY,
-                "ids": [e.id for e in events],
-                "actor_ids": [e.actor_id for e in events],
-                "actions": [e.action for e in events],
-                "entity_types": [e.entity_type for e in events],
-                "entity_ids": [e.entity_id for e in events],
-                "from_statuses": [e.from_status for e in events],
-                "to_statuses": [e.to_status for e in events],
-                "details": [None if e.detail is None else json.dumps(e.detail) for e in events],
-                "ips": [e.ip for e in events],
-                "heads": [head for head, _ in parts],
-                "tails": [tail for _, tail in parts],
-            },
+                "id": str(audit_event.id),
+                "actor_id": str(audit_event.actor_id) if audit_event.actor_id else None,
+                "action": audit_event.action,
+                "entity_type": audit_event.entity_type,
+                "entity_id": str(audit_event.entity_id),
+                "from_status": audit_event.from_status,
+                "to_status": audit_event.to_status,
+                "detail": audit_event.detail,
+                "ip": audit_event.ip,
+                "head": head,
+                "tail": tail,
+            }
         )
-        .all()
-    )
+    return json.dumps(rows, default=str)
+
+
+def _take_pending(session: Session) -> list[AuditEvent]:
+    pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
+    return [audit_event for _, audit_event in pending]
+
+
+def _append(session: Session) -> None:
+    """Append the pending events now, chained after the head, and set their ``at`` and hashes (the lock is then held
+    until the commit)."""
+    events = _take_pending(session)
+    if not events:
+        return
+    rows = session.connection().execute(_APPEND, {"k": _CHAIN_LOCK_KEY, "events": _payload(events)}).all()
     for audit_event, (at, prev_hash, chained) in zip(events, rows, strict=True):
         audit_event.at, audit_event.prev_hash, audit_event.hash = at, prev_hash, chained
 
 
+def _append_and_commit(session: Session) -> None:
+    """Append the pending events and commit, in one round trip: the chain's lock, taken by the append, is released by
+    the commit that follows it in the same message, never held while this process attends to other requests.
+
+    The statements go to the driver as one script (PostgreSQL's simple protocol, which takes several statements but
+    no parameters: the events are a dollar-quoted literal under a tag they do not contain). The session's own commit
+    then finds the transaction ended (a no-op). The events' ``at`` and hashes are in the database, not on the objects.
+    """
+    events = _take_pending(session)
+    if not events:
+        return
+    payload = _payload(events)
+    tag = "fund"
+    while f"${tag}$" in payload:
+        tag = f"fund_{secrets.token_hex(4)}"
+    script = f"SELECT count(*) FROM fund_audit_append({_CHAIN_LOCK_KEY}, ${tag}${payload}${tag}$::jsonb); COMMIT"  # noqa: S608
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    await_only(driver.execute(script))
+
+
 @orm_event.listens_for(Session, "before_commit")
 def _append_before_commit(session: Session) -> None:
-    """The transaction's other writes first, then its audit events: the chain's lock is held the least time."""
+    """The transaction's other writes first, then its audit events and the commit in one round trip: the chain's
+    lock is held the least time."""
     if session.info.get(_PENDING_KEY):
         session.flush()
-        _append(session)
+        if session.in_nested_transaction():  # savepoints still to release before the commit: not in one message
+            _append(session)
+        else:
+            _append_and_commit(session)
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")

@@ -80,8 +80,10 @@ class UnitOfWork:
             if failed:
                 await self._savepoint.rollback()
             else:
-                # Released before the commit, whose audit append takes the chain's lock: held one round trip less.
-                await self._savepoint.commit()
+                # Released before the commit (the service's every commit left one), whose audit append takes the
+                # chain's lock: the append and the commit then go in one message (``fund.audit.service``).
+                while (nested := self.session.get_nested_transaction()) is not None:
+                    await nested.commit()
         self._pending, self._savepoint = False, None
         await self.session.commit()
         self._committed()

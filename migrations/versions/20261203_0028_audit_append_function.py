@@ -15,9 +15,9 @@ down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The hash is SHA-256 of the previous hash and the event's canonical JSON (``fund.audit.service.event_hash``). The
-# caller gives that JSON in two parts, around the ``at`` value that only exists under the lock: ``heads[i]`` ends with
-# '"at":"' and ``tails[i]`` starts with '",'. ``at`` is written as Python's ``isoformat()`` of the UTC instant
+# The events come as one JSON array, in the chain's order, each with its columns and its canonical JSON
+# (``fund.audit.service.event_hash``'s body) in two parts around the ``at`` value that only exists under the lock:
+# ``head`` ends with '"at":"' and ``tail`` starts with '",'. The hash is SHA-256 of the previous hash and that JSON. ``at`` is written as Python's ``isoformat()`` of the UTC instant
 # writes it (microseconds left out when zero), which ``canonical_time`` reads back to verify.
 TIME = r"""
 CREATE FUNCTION fund_audit_time(stamp timestamptz) RETURNS text
@@ -30,20 +30,8 @@ $$
 """
 
 APPEND = r"""
-CREATE FUNCTION fund_audit_append(
-    lock_key bigint,
-    ids uuid[],
-    actor_ids uuid[],
-    actions text[],
-    entity_types text[],
-    entity_ids uuid[],
-    from_statuses text[],
-    to_statuses text[],
-    details text[],
-    ips text[],
-    heads text[],
-    tails text[]
-) RETURNS TABLE (at timestamptz, prev_hash text, hash text)
+CREATE FUNCTION fund_audit_append(lock_key bigint, events jsonb)
+RETURNS TABLE (at timestamptz, prev_hash text, hash text)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
@@ -51,6 +39,7 @@ DECLARE
     stamp timestamptz;
     stamp_text text;
     chained text;
+    ev jsonb;
 BEGIN
     PERFORM pg_advisory_xact_lock(lock_key);
     -- A statement of its own after the lock: its snapshot sees the head that the previous holder committed.
@@ -58,12 +47,14 @@ BEGIN
     previous := coalesce(previous, repeat('0', 64));
     stamp := clock_timestamp();
     stamp_text := fund_audit_time(stamp);
-    FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP
-        chained := encode(sha256(convert_to(previous || heads[i] || stamp_text || tails[i], 'UTF8')), 'hex');
+    FOR ev IN SELECT value FROM jsonb_array_elements(events) WITH ORDINALITY ORDER BY ordinality LOOP
+        chained := encode(sha256(convert_to(previous || (ev->>'head') || stamp_text || (ev->>'tail'), 'UTF8')), 'hex');
         INSERT INTO audit_events
             (id, at, actor_id, action, entity_type, entity_id, from_status, to_status, detail, ip, prev_hash, hash)
-        VALUES (ids[i], stamp, actor_ids[i], actions[i], entity_types[i], entity_ids[i], from_statuses[i],
-                to_statuses[i], details[i]::jsonb, ips[i], previous, chained);
+        VALUES ((ev->>'id')::uuid, stamp, (ev->>'actor_id')::uuid, ev->>'action', ev->>'entity_type',
+                (ev->>'entity_id')::uuid, ev->>'from_status', ev->>'to_status',
+                CASE WHEN jsonb_typeof(ev->'detail') = 'null' THEN NULL ELSE ev->'detail' END, ev->>'ip',
+                previous, chained);
         at := stamp;
         prev_hash := previous;
         hash := chained;
@@ -81,8 +72,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        "DROP FUNCTION fund_audit_append(bigint, uuid[], uuid[], text[], text[], uuid[], text[], text[], text[], "
-        "text[], text[], text[])"
-    )
+    op.execute("DROP FUNCTION fund_audit_append(bigint, jsonb)")
     op.execute("DROP FUNCTION fund_audit_time(timestamptz)")
