@@ -5,9 +5,11 @@ Per fund and fiscal year (the year of the request's filing, the fund's own calen
 
 - ``application_figures``: per dimension (``year``, ``category``, ``school``, ``region``, ``month``) and its key
   (``''``, the category, the school's id, the region, ``YYYY-MM`` in French time), the requests filed, approved,
-  rejected, their amounts, and the distinct young people (with a request filed; with one granted). A key but the
-  school's is split in eight shards by the young person (``hashtext(student_id) & 7``): two writers of one fund
-  rarely share a row, and a young person counts in one shard only, so the shards add up to the distinct count.
+  rejected, their amounts, and the distinct young people (with a request filed; with one granted); and
+  ``schools`` (key ``''``): the schools' rows summed, distinct counts per school added up (« Autres écoles »).
+  A key but the school's is split in eight shards by the young person (``hashtext(student_id) & 7``): two
+  writers of one fund rarely share a row, and a young person counts in one shard only, so the shards add up to
+  the distinct count.
 - ``application_students``: per dimension, key and young person, how many requests filed and granted: what tells
   the triggers when a young person enters or leaves a group's distinct count.
 - ``decision_times`` (each decision's time, in seconds, and how many) and ``decision_time_buckets`` (how many per
@@ -18,7 +20,7 @@ Per fund and fiscal year (the year of the request's filing, the fund's own calen
 from __future__ import annotations
 
 from advanced_alchemy.types import GUID
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Numeric, SmallInteger, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Numeric, SmallInteger, String, Table, text
 
 from fund.core.db import metadata
 
@@ -37,6 +39,14 @@ application_figures = Table(
     Column("granted_cents", BigInteger, nullable=False),
     Column("young_people", BigInteger, nullable=False),
     Column("helped", BigInteger, nullable=False),
+    # The schools of a year by most requests (the top read in order).
+    Index(
+        "ix_application_figures_schools",
+        "fund_id",
+        "fiscal_year",
+        "filed",
+        postgresql_where=text("dimension = 'school'"),
+    ),
 )
 
 application_students = Table(

@@ -341,60 +341,34 @@ async def by_school(
     session: AsyncSession, fund: Fund, fiscal_year: int, *, limit: int = TOP_SCHOOLS, threshold: int = 0
 ) -> list[Group]:
     """The ``limit`` schools with most requests in the year (ties by name) among those with at least ``threshold``
-    young people, then every other school summed as « Autres écoles ». One query: the schools' kept figures (one
-    row per school) are summed, and only the few that can be in the top are joined to their names."""
+    young people, then every other school summed as « Autres écoles ». One query: the top read from the schools'
+    kept figures in order of requests (an index), only they joined to their names; the rest is the sum of every
+    school (the ``schools`` figures) minus them."""
     f, s = application_figures.c, School.__table__.c
-    schools = (
-        select(f.key, f.filed, f.approved, f.rejected, f.requested_cents, f.granted_cents, f.helped, f.young_people)
-        .where(*_kept(fund, fiscal_year, "school"), f.shard == 0, f.filed > 0)
-        .cte("school_figures")
-    )
-    c = schools.c
-    cut = (
-        select(c.filed)
-        .where(c.young_people >= threshold)
-        .order_by(c.filed.desc())
-        .offset(limit - 1)
-        .limit(1)
-        .scalar_subquery()
-    )
+    named = [*_kept(fund, fiscal_year, "school"), f.shard == 0, f.filed > 0, f.young_people >= threshold]
+    cut = select(f.filed).where(*named).order_by(f.filed.desc()).offset(limit - 1).limit(1).scalar_subquery()
     top = (
         select(
             literal(True).label("top"),
             s.id,
             s.name,
-            c.filed,
-            c.approved,
-            c.rejected,
-            c.requested_cents.label("requested"),
-            c.granted_cents.label("granted"),
-            c.helped,
-            c.young_people,
-            literal(1).label("schools"),
+            f.filed,
+            f.approved,
+            f.rejected,
+            f.requested_cents.label("requested"),
+            f.granted_cents.label("granted"),
+            f.helped,
+            f.young_people,
         )
-        .join_from(schools, School, s.id == cast(c.key, School.__table__.c.id.type))
-        .where(c.young_people >= threshold, c.filed >= func.coalesce(cut, 0))
-        .order_by(c.filed.desc(), s.name, s.id)
+        .join_from(application_figures, School, s.id == cast(f.key, s.id.type))
+        .where(*named, f.filed >= func.coalesce(cut, 0))
+        .order_by(f.filed.desc(), s.name, s.id)
         .limit(limit)
     )
-    every = select(
-        literal(False),
-        null(),
-        null(),
-        func.coalesce(func.sum(c.filed), 0),
-        func.coalesce(func.sum(c.approved), 0),
-        func.coalesce(func.sum(c.rejected), 0),
-        func.coalesce(func.sum(c.requested_cents), 0),
-        func.coalesce(func.sum(c.granted_cents), 0),
-        func.coalesce(func.sum(c.helped), 0),
-        func.coalesce(func.sum(c.young_people), 0),
-        func.count(),
-    )
+    every = select(literal(False), null(), null(), *_sums()).where(*_kept(fund, fiscal_year, "schools"))
     rows = (await session.execute(union_all(top.subquery().select(), every))).all()
     shown = [_group(row.name, row, key=row.id) for row in rows if row.top]
     [total] = [row for row in rows if not row.top]
-    if int(total.schools) <= len(shown):
-        return shown
     rest = _group(OTHER_SCHOOLS, total)
     for school in shown:
         rest = Group(
@@ -408,7 +382,8 @@ async def by_school(
             rest.young_people - school.young_people,
             OTHER_SCHOOLS,
         )
-    return [*shown, rest]
+    # Every school counted has a request: schools left out leave requests in the rest.
+    return [*shown, rest] if rest.filed else shown
 
 
 async def by_region(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
