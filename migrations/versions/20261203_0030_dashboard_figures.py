@@ -41,12 +41,14 @@ APPLICATION_COLUMNS = (
     "id, fund_id, student_id, school_id, category, status, amount_requested_cents, amount_granted_cents, "
     "submitted_at, decided_at"
 )
+FIGURE_COLUMNS = (
+    "id, fund_id, student_id, school_id, category, status, amount_requested_cents, amount_granted_cents, "
+    "submitted_at, decided_at"
+)
+# The requests an update changed in what the figures read: a set difference (hashed or sorted, linear), not a
+# join of the two transition tables (an EXISTS over one was planned as nested loops: 3 s for 5 000 rows).
 CHANGED = (
-    "SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE "
-    "(o.fund_id, o.student_id, o.school_id, o.category, o.status, o.amount_requested_cents, "
-    "o.amount_granted_cents, o.submitted_at, o.decided_at) IS DISTINCT FROM "
-    "(n.fund_id, n.student_id, n.school_id, n.category, n.status, n.amount_requested_cents, "
-    "n.amount_granted_cents, n.submitted_at, n.decided_at)"
+    f"SELECT id FROM (SELECT {FIGURE_COLUMNS} FROM new_rows EXCEPT SELECT {FIGURE_COLUMNS} FROM old_rows) AS moved"
 )
 # The rows a statement changed, each with its sign: what it adds (+1) and what it takes away (-1).
 APPLICATION_CHANGES = {
