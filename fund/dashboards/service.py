@@ -1,11 +1,14 @@
 """The figures of the dashboards, aggregated in PostgreSQL for one fund and one fiscal year.
 
 A request belongs to the fiscal year in which it was filed (``submitted_at``, French time); a budget envelope to
-its own fiscal year (the year of the decisions that reserve it). A page costs a fixed number of queries whatever
-the number of requests: one per figure group, never one per row.
+its own fiscal year (the year of the decisions that reserve it). The figures are read from the tables that the
+triggers of migration 0030 keep as the requests and the disbursements change (:mod:`fund.dashboards.models`), never
+aggregated from the requests: a page costs a fixed number of queries, each reading a few rows per group, whatever
+the number of requests.
 
 The foundation's view is the same figures for an external funder: a school with fewer than
-``FOUNDATION_THRESHOLD`` young people is not named (grouped as « Autres écoles »), and nothing names a person.
+``FOUNDATION_THRESHOLD`` young people is not named (grouped as « Autres écoles », with the schools beyond the
+``FOUNDATION_TOP_SCHOOLS`` with most requests), and nothing names a person.
 """
 
 from __future__ import annotations
