@@ -8,7 +8,8 @@
 Pages: every role's home page (the referent's ``/referent``, the committee's ``/comite`` as a member and as the
 chair, the accountant's ``/comptabilite``, the administrator's ``/administration``), the chair's ratifications, the
 accountant's disbursements (``/comptabilite?statut=paid``, the longest status), one request's page (a pending one
-as a committee member, a paid one as its referent), the dashboard and the foundation's view.
+as a committee member, a paid one as its referent), the dashboard and the foundation's view (as the chair and as the
+administrator, the two roles that see them).
 
 Each user is signed in without the sign-in form: a token inserted as the service stores them (as ``prepare_actors``
 does for the API) and the session cookie that the sign-in would have set, encrypted with the app's own session
@@ -67,6 +68,8 @@ PAGES = (
     Page("request paid (referent)", "referent", "/demandes/{paid}"),
     Page("dashboard", "chair", "/tableau-de-bord", 300.0),
     Page("foundation's view", "chair", "/tableau-de-bord/fondation", 300.0),
+    Page("dashboard (administrator)", "admin", "/tableau-de-bord", 300.0),
+    Page("foundation's view (administrator)", "admin", "/tableau-de-bord/fondation", 300.0),
 )
 
 

@@ -123,6 +123,7 @@ async def test_the_report_inlines_the_dashboards_charts_as_svg(login, session_fa
             "median": "",
             "consumed": "",
             "threshold": 5,
+            "top_schools": 20,
             "other_schools": "Autres écoles",
         },
     )

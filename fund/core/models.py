@@ -5,6 +5,13 @@ from fund.audit.models import AuditEvent
 from fund.auth.models import AuthToken, User, school_memberships
 from fund.budgets.models import BudgetEnvelope, BudgetReservation
 from fund.core.db import metadata
+from fund.dashboards.models import (  # noqa: F401
+    application_figures,
+    application_students,
+    decision_time_buckets,
+    decision_times,
+    paid_figures,
+)
 from fund.disbursements.models import (
     BankStatement,
     Disbursement,

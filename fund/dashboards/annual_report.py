@@ -4,7 +4,8 @@ A year at a glance (young people helped, granted and paid, approval rate, median
 transfers, budget consumption), then the detail by category, school, region and month and the budget envelopes,
 each with the dashboards' chart (inline SVG) and its table. The figures are the foundation's view of the dashboards
 (:func:`fund.dashboards.service.dashboard` with ``for_foundation=True``): the same queries, so the same numbers, and
-the same grouping of schools with fewer than ``FOUNDATION_THRESHOLD`` young people as « Autres écoles »; nothing
+the same grouping as « Autres écoles » of the schools with fewer than ``FOUNDATION_THRESHOLD`` young people
+and of those beyond the ``FOUNDATION_TOP_SCHOOLS`` with most requests; nothing
 names a person. Rendered by :mod:`fund.core.documents` off the event loop.
 """
 
@@ -109,6 +110,7 @@ async def render(report: AnnualReport) -> bytes:
             "median": figures.duration_fr(report.dashboard.figures.median_decision_seconds),
             "consumed": figures.percent_fr(report.budget_consumed_percent),
             "threshold": figures.FOUNDATION_THRESHOLD,
+            "top_schools": figures.FOUNDATION_TOP_SCHOOLS,
             "other_schools": figures.OTHER_SCHOOLS,
         },
     )

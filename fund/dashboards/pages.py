@@ -122,7 +122,8 @@ def _group_chart(key: str, heading: str, first: str, groups: Sequence[Group], no
 def _school_chart(dashboard: Dashboard) -> Chart:
     if dashboard.for_foundation:
         note = (
-            f"Seules les écoles d'au moins {figures.FOUNDATION_THRESHOLD} jeunes concernés sont nommées ; "
+            f"Les {figures.FOUNDATION_TOP_SCHOOLS} écoles qui ont déposé le plus de demandes parmi celles d'au moins "
+            f"{figures.FOUNDATION_THRESHOLD} jeunes concernés (seules nommées) ; "
             f"les autres sont regroupées sous « {figures.OTHER_SCHOOLS} »."
         )
     else:

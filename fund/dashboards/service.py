@@ -1,30 +1,46 @@
 """The figures of the dashboards, aggregated in PostgreSQL for one fund and one fiscal year.
 
 A request belongs to the fiscal year in which it was filed (``submitted_at``, French time); a budget envelope to
-its own fiscal year (the year of the decisions that reserve it). A page costs a fixed number of queries whatever
-the number of requests: one per figure group, never one per row.
+its own fiscal year (the year of the decisions that reserve it). The figures are read from the tables that the
+triggers of migration 0030 keep as the requests and the disbursements change (:mod:`fund.dashboards.models`), never
+aggregated from the requests: a page costs a fixed number of queries, each reading a few rows per group, whatever
+the number of requests.
 
 The foundation's view is the same figures for an external funder: a school with fewer than
-``FOUNDATION_THRESHOLD`` young people is not named (grouped as « Autres écoles »), and nothing names a person.
+``FOUNDATION_THRESHOLD`` young people is not named (grouped as « Autres écoles », with the schools beyond the
+``FOUNDATION_TOP_SCHOOLS`` with most requests), and nothing names a person.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import ColumnElement, Integer, String, bindparam, distinct, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications import workflow
 from fund.applications.models import Application
 from fund.budgets.models import BudgetEnvelope
 from fund.core.documents import MONTHS_FR
-from fund.disbursements.models import Disbursement
+from fund.dashboards.models import application_figures, decision_time_buckets, decision_times, paid_figures
 from fund.funds.calendar import PARIS, fiscal_year_bounds, fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import CATEGORIES, category_label
@@ -34,6 +50,8 @@ GRANTED = workflow.GRANTED
 DECIDED = workflow.GRANTED | {"rejected"}  # what the committee decided (approval rate, time to decision)
 FOUNDATION_THRESHOLD = 5
 TOP_SCHOOLS = 10
+FOUNDATION_TOP_SCHOOLS = 20
+BUCKET_SECONDS = 3600  # decision_time_buckets: one an hour
 OTHER_SCHOOLS = "Autres écoles"
 TIMEZONE = PARIS.key
 MONTHS_SHORT_FR = (
@@ -164,17 +182,23 @@ def _cohort(fund: Fund, fiscal_year: int) -> list[ColumnElement[bool]]:
     ]
 
 
-def _aggregates() -> list[Any]:
-    granted = Application.status.in_(GRANTED)
+def _sums() -> list[Any]:
+    """The sums of the kept figures (``application_figures``) over their shards (and keys)."""
+    f = application_figures.c
     return [
-        func.count().label("filed"),
-        func.count().filter(granted).label("approved"),
-        func.count().filter(Application.status == "rejected").label("rejected"),
-        func.coalesce(func.sum(Application.amount_requested_cents), 0).label("requested"),
-        func.coalesce(func.sum(Application.amount_granted_cents).filter(granted), 0).label("granted"),
-        func.count(distinct(Application.student_id)).filter(granted).label("helped"),
-        func.count(distinct(Application.student_id)).label("young_people"),
+        func.coalesce(func.sum(f.filed), 0).label("filed"),
+        func.coalesce(func.sum(f.approved), 0).label("approved"),
+        func.coalesce(func.sum(f.rejected), 0).label("rejected"),
+        func.coalesce(func.sum(f.requested_cents), 0).label("requested"),
+        func.coalesce(func.sum(f.granted_cents), 0).label("granted"),
+        func.coalesce(func.sum(f.helped), 0).label("helped"),
+        func.coalesce(func.sum(f.young_people), 0).label("young_people"),
     ]
+
+
+def _kept(fund: Fund, fiscal_year: int, dimension: str) -> list[ColumnElement[bool]]:
+    f = application_figures.c
+    return [f.fund_id == fund.id, f.fiscal_year == fiscal_year, f.dimension == dimension]
 
 
 def _group(label: str, row: Any, short_label: str = "", key: Any = None) -> Group:
@@ -229,23 +253,67 @@ async def fiscal_years(session: AsyncSession, fund: Fund) -> list[int]:
     return sorted(years, reverse=True)
 
 
+async def median_decision_seconds(session: AsyncSession, fund: Fund, fiscal_year: int) -> float | None:
+    """The median time from filing to decision of the year's decided requests (approved, paid or rejected), as
+    PostgreSQL's ``percentile_cont(0.5)`` over them would give it: the decisions counted per hour
+    (``decision_time_buckets``) tell which hour holds the middle one(s), and only that hour's times are read
+    (``decision_times``). Two queries, whatever the number of decisions."""
+    b, t = decision_time_buckets.c, decision_times.c
+    buckets = (
+        await session.execute(
+            select(b.bucket, b.count.label("n"))
+            .where(b.fund_id == fund.id, b.fiscal_year == fiscal_year, b.count > 0)
+            .order_by(b.bucket)
+        )
+    ).all()
+    total = sum(int(row.n) for row in buckets)
+    position = 0.5 * max(total - 1, 0)
+    first, second = math.floor(position), math.ceil(position)
+    before, low, high, seen = 0, None, None, 0
+    for row in buckets:
+        if low is None and seen + int(row.n) > first:
+            low, before = int(row.bucket), seen
+        if seen + int(row.n) > second:
+            high = int(row.bucket)
+            break
+        seen += int(row.n)
+    # Without decisions, the second query still runs (on an empty range): a page's statements never vary.
+    low, high = (low, high) if low is not None and high is not None else (0, -1)
+    rows = await session.execute(
+        select(t.seconds, t.count.label("n"))
+        .where(
+            t.fund_id == fund.id,
+            t.fiscal_year == fiscal_year,
+            t.count > 0,
+            t.seconds >= low * BUCKET_SECONDS,
+            t.seconds < (high + 1) * BUCKET_SECONDS,
+        )
+        .order_by(t.seconds)
+    )
+    values: dict[int, float] = {}
+    index = before
+    for row in rows:
+        count = int(row.n)
+        for wanted in (first, second):
+            if index <= wanted < index + count:
+                values[wanted] = float(row.seconds)
+        index += count
+        if index > second:
+            break
+    if not total:
+        return None
+    return values[first] + (values[second] - values[first]) * (position - first)
+
+
 async def key_figures(session: AsyncSession, fund: Fund, fiscal_year: int) -> KeyFigures:
-    cohort = _cohort(fund, fiscal_year)
+    """The year's totals: the kept figures of the year (eight shards) and what is paid (eight shards)."""
+    p = paid_figures.c
     paid = (
-        select(func.coalesce(func.sum(Disbursement.amount_cents), 0))
-        .join(Application, Application.id == Disbursement.application_id)
-        .where(Disbursement.fund_id == fund.id, Disbursement.status == "paid", *cohort)
+        select(func.coalesce(func.sum(p.paid_cents), 0))
+        .where(p.fund_id == fund.id, p.fiscal_year == fiscal_year)
         .scalar_subquery()
     )
-    waited = func.extract("epoch", Application.decided_at - Application.submitted_at)
-    median = (
-        func.percentile_cont(0.5)
-        .within_group(waited)
-        .filter(Application.status.in_(DECIDED), Application.decided_at.is_not(None))
-    )
-    row = (
-        await session.execute(select(*_aggregates(), median.label("median"), paid.label("paid")).where(*cohort))
-    ).one()
+    row = (await session.execute(select(*_sums(), paid.label("paid")).where(*_kept(fund, fiscal_year, "year")))).one()
     return KeyFigures(
         filed=int(row.filed),
         approved=int(row.approved),
@@ -253,56 +321,88 @@ async def key_figures(session: AsyncSession, fund: Fund, fiscal_year: int) -> Ke
         requested_cents=int(row.requested),
         granted_cents=int(row.granted),
         paid_cents=int(row.paid),
-        median_decision_seconds=None if row.median is None else float(row.median),
+        median_decision_seconds=await median_decision_seconds(session, fund, fiscal_year),
         young_people_helped=int(row.helped),
     )
 
 
-async def by_category(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
+async def _by_key(session: AsyncSession, fund: Fund, fiscal_year: int, dimension: str) -> dict[str, Any]:
+    f = application_figures.c
     rows = await session.execute(
-        select(Application.category, *_aggregates()).where(*_cohort(fund, fiscal_year)).group_by(Application.category)
+        select(f.key, *_sums()).where(*_kept(fund, fiscal_year, dimension)).group_by(f.key).order_by(f.key)
     )
-    found = {row.category: row for row in rows}
+    return {row.key: row for row in rows if row.filed}
+
+
+async def by_category(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
+    found = await _by_key(session, fund, fiscal_year, "category")
     known = [c for c in CATEGORIES if c in found] + sorted(c for c in found if c not in CATEGORIES)
     return [_group(category_label(c), found[c]) for c in known]
 
 
-async def by_school(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
-    """Every school with requests in the year, most requests first (ties by name)."""
-    rows = await session.execute(
-        select(School.id, School.name, *_aggregates())
-        .join(School, School.id == Application.school_id)
-        .where(*_cohort(fund, fiscal_year))
-        .group_by(School.id, School.name)
-        .order_by(func.count().desc(), School.name, School.id)
+async def by_school(
+    session: AsyncSession, fund: Fund, fiscal_year: int, *, limit: int = TOP_SCHOOLS, threshold: int = 0
+) -> list[Group]:
+    """The ``limit`` schools with most requests in the year (ties by name) among those with at least ``threshold``
+    young people, then every other school summed as « Autres écoles ». One query: the top read from the schools'
+    kept figures in order of requests (an index), only they joined to their names; the rest is the sum of every
+    school (the ``schools`` figures) minus them."""
+    f, s = application_figures.c, School.__table__.c
+    named = [*_kept(fund, fiscal_year, "school"), f.shard == 0, f.filed > 0, f.young_people >= threshold]
+    cut = select(f.filed).where(*named).order_by(f.filed.desc()).offset(limit - 1).limit(1).scalar_subquery()
+    top = (
+        select(
+            literal(True).label("top"),
+            s.id,
+            s.name,
+            f.filed,
+            f.approved,
+            f.rejected,
+            f.requested_cents.label("requested"),
+            f.granted_cents.label("granted"),
+            f.helped,
+            f.young_people,
+        )
+        .join_from(application_figures, School, s.id == cast(f.key, s.id.type))
+        .where(*named, f.filed >= func.coalesce(cut, 0))
+        .order_by(f.filed.desc(), s.name, s.id)
+        .limit(limit)
     )
-    return [_group(row.name, row, key=row.id) for row in rows]
+    every = select(literal(False), null(), null(), *_sums()).where(*_kept(fund, fiscal_year, "schools"))
+    rows = (await session.execute(union_all(top.subquery().select(), every))).all()
+    shown = [_group(row.name, row, key=row.id) for row in rows if row.top]
+    [total] = [row for row in rows if not row.top]
+    rest = _group(OTHER_SCHOOLS, total)
+    for school in shown:
+        rest = Group(
+            OTHER_SCHOOLS,
+            rest.filed - school.filed,
+            rest.approved - school.approved,
+            rest.rejected - school.rejected,
+            rest.requested_cents - school.requested_cents,
+            rest.granted_cents - school.granted_cents,
+            rest.young_people_helped - school.young_people_helped,
+            rest.young_people - school.young_people,
+            OTHER_SCHOOLS,
+        )
+    # Every school counted has a request: schools left out leave requests in the rest.
+    return [*shown, rest] if rest.filed else shown
 
 
 async def by_region(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
-    rows = await session.execute(
-        select(School.region, *_aggregates())
-        .join(School, School.id == Application.school_id)
-        .where(*_cohort(fund, fiscal_year))
-        .group_by(School.region)
-        .order_by(School.region)
-    )
-    return [_group(row.region, row) for row in rows]
+    found = await _by_key(session, fund, fiscal_year, "region")
+    return [_group(region, row) for region, row in found.items()]
 
 
 async def by_month(session: AsyncSession, fund: Fund, fiscal_year: int) -> list[Group]:
     """The twelve months of the fiscal year in order, months without requests included (French time)."""
-    month = func.date_trunc("month", _local(Application.submitted_at)).label("month")
-    rows = await session.execute(
-        select(month, *_aggregates()).where(*_cohort(fund, fiscal_year)).group_by(month).order_by(month)
-    )
-    found = {(row.month.year, row.month.month): row for row in rows}
+    found = await _by_key(session, fund, fiscal_year, "month")
     months = []
     for index in range(12):
         number = (fund.fiscal_year_start_month - 1 + index) % 12 + 1
         year = fiscal_year + (fund.fiscal_year_start_month - 1 + index) // 12
         label, short = f"{MONTHS_FR[number - 1]} {year}", MONTHS_SHORT_FR[number - 1]
-        row = found.get((year, number))
+        row = found.get(f"{year:04d}-{number:02d}")
         months.append(_group(label, row, short) if row is not None else Group(label, short_label=short))
     return months
 
@@ -318,11 +418,10 @@ def envelope_label(region: str | None, school: str | None, category: str | None)
     return " · ".join(scope) if scope else "Fonds entier"
 
 
-async def budgets(
-    session: AsyncSession, fund: Fund, fiscal_year: int, named_schools: set[UUID] | None
-) -> list[Envelope]:
-    """The envelopes of the year, the fund-wide one first. With ``named_schools``, an envelope of a school not in
-    it is summed into one « Autres écoles » line."""
+async def budgets(session: AsyncSession, fund: Fund, fiscal_year: int, threshold: int | None) -> list[Envelope]:
+    """The envelopes of the year, the fund-wide one first. With ``threshold``, an envelope of a school with fewer
+    than ``threshold`` young people in the year is summed into one « Autres écoles » line."""
+    f = application_figures.c
     rows = await session.execute(
         select(
             BudgetEnvelope.region,
@@ -332,8 +431,18 @@ async def budgets(
             BudgetEnvelope.amount_cents,
             BudgetEnvelope.reserved_cents,
             BudgetEnvelope.paid_cents,
+            f.young_people,
         )
         .outerjoin(School, School.id == BudgetEnvelope.school_id)
+        .outerjoin(
+            application_figures,
+            and_(
+                *_kept(fund, fiscal_year, "school"),
+                f.shard == 0,
+                f.filed > 0,
+                f.key == cast(BudgetEnvelope.school_id, String),
+            ),
+        )
         .where(BudgetEnvelope.fund_id == fund.id, BudgetEnvelope.fiscal_year == fiscal_year)
         .order_by(
             BudgetEnvelope.region.is_not(None),
@@ -348,7 +457,7 @@ async def budgets(
     envelopes: list[Envelope] = []
     hidden: Envelope | None = None
     for row in rows:
-        if named_schools is not None and row.school_id is not None and row.school_id not in named_schools:
+        if threshold is not None and row.school_id is not None and (row.young_people or 0) < threshold:
             share = Envelope(OTHER_SCHOOLS, int(row.amount_cents), int(row.reserved_cents), int(row.paid_cents))
             hidden = share if hidden is None else hidden.plus(share)
             continue
@@ -382,21 +491,23 @@ def above_threshold(schools: Sequence[Group], threshold: int = FOUNDATION_THRESH
 
 
 async def dashboard(session: AsyncSession, fund: Fund, fiscal_year: int, *, for_foundation: bool = False) -> Dashboard:
-    """Every figure of a dashboard page: six queries, whatever the number of requests."""
-    schools = await by_school(session, fund, fiscal_year)
+    """Every figure of a dashboard page, read from the figures kept as the requests change: eight queries,
+    whatever the number of requests. The foundation's view names the ``FOUNDATION_TOP_SCHOOLS`` schools with most
+    requests among those with at least ``FOUNDATION_THRESHOLD`` young people; the others are « Autres écoles »."""
     if for_foundation:
-        shown = above_threshold(schools)
-        named: set[UUID] | None = {s.key for s in schools if s.young_people >= FOUNDATION_THRESHOLD}
+        schools = await by_school(
+            session, fund, fiscal_year, limit=FOUNDATION_TOP_SCHOOLS, threshold=FOUNDATION_THRESHOLD
+        )
     else:
-        shown, named = top_schools(schools), None
+        schools = await by_school(session, fund, fiscal_year)
     return Dashboard(
         fiscal_year=fiscal_year,
         figures=await key_figures(session, fund, fiscal_year),
         by_category=await by_category(session, fund, fiscal_year),
-        by_school=shown,
+        by_school=schools,
         by_region=await by_region(session, fund, fiscal_year),
         by_month=await by_month(session, fund, fiscal_year),
-        budgets=await budgets(session, fund, fiscal_year, named),
+        budgets=await budgets(session, fund, fiscal_year, FOUNDATION_THRESHOLD if for_foundation else None),
         for_foundation=for_foundation,
     )
 
