@@ -210,12 +210,11 @@ def _append_and_commit(session: Session) -> None:
 def _append_before_commit(session: Session) -> None:
     """The transaction's other writes first, then its audit events and the commit in one round trip: the chain's
     lock is held the least time."""
-    if session.info.get(_PENDING_KEY):
+    # A savepoint's release fires this too: its events wait for the transaction's own commit (which releases every
+    # savepoint first), so that the lock is taken by the message that commits.
+    if session.info.get(_PENDING_KEY) and not session.in_nested_transaction():
         session.flush()
-        if session.in_nested_transaction():  # savepoints still to release before the commit: not in one message
-            _append(session)
-        else:
-            _append_and_commit(session)
+        _append_and_commit(session)
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")
