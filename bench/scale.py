@@ -1021,6 +1021,13 @@ class _Generator:
             "ON CONFLICT (year) DO UPDATE SET last_number = greatest(reference_counters.last_number, $2)",
             sorted(self.ref_numbers.items()),
         )
+        # A year whose sequence the service already made (``fund_reference_number``) goes on after these numbers.
+        await conn.executemany(
+            "SELECT setval(s.seq, greatest($2, (SELECT last_value FROM pg_sequences WHERE schemaname = "
+            "current_schema() AND sequencename = 'application_reference_' || $1::integer))) "
+            "FROM (SELECT to_regclass('application_reference_' || $1::integer) AS seq) s WHERE s.seq IS NOT NULL",
+            sorted(self.ref_numbers.items()),
+        )
         await conn.executemany(
             "INSERT INTO journal_counters (fund_id, journal_code, fiscal_year, last_number) VALUES ($1, $2, $3, $4)",
             [

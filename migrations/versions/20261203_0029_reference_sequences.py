@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 # The year's sequence is made by the first filing of the year, after the highest number already given that year
 # (by the former counter row, or found in the references themselves): two first filings at once wait for each other
-# on the former counter table's lock, the second then finds the sequence made.
+# on the former counter table's lock, the second then finds the sequence made (its CREATE says it exists).
 UPGRADE = r"""
 CREATE FUNCTION fund_reference_number(year_number integer) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
@@ -28,17 +28,19 @@ DECLARE
 BEGIN
     RETURN nextval(sequence_name);
 EXCEPTION WHEN undefined_table THEN
-    -- A table lock, not an advisory one: taking it brings this session's catalog up to date, so that a sequence
-    -- another first filing made (and committed) while this one waited is seen.
+    -- Two first filings at once wait for each other here; the second's CREATE then finds the sequence made and
+    -- committed by the first (its catalog lookup may not have seen it a moment before), and takes a number from it.
     LOCK TABLE reference_counters IN EXCLUSIVE MODE;
-    IF to_regclass(sequence_name) IS NULL THEN
-        SELECT greatest(
-            coalesce((SELECT c.last_number FROM reference_counters c WHERE c.year = year_number), 0),
-            coalesce((SELECT max(split_part(a.reference, '-', 3)::bigint) FROM applications a
-                      WHERE a.reference LIKE 'FS-' || year_number || '-%'), 0)
-        ) + 1 INTO first_number;
+    SELECT greatest(
+        coalesce((SELECT c.last_number FROM reference_counters c WHERE c.year = year_number), 0),
+        coalesce((SELECT max(split_part(a.reference, '-', 3)::bigint) FROM applications a
+                  WHERE a.reference LIKE 'FS-' || year_number || '-%'), 0)
+    ) + 1 INTO first_number;
+    BEGIN
         EXECUTE format('CREATE SEQUENCE %I START WITH %s', sequence_name, first_number);
-    END IF;
+    EXCEPTION WHEN duplicate_table OR unique_violation THEN
+        NULL;
+    END;
     RETURN nextval(sequence_name);
 END
 $$
