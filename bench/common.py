@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -359,6 +359,10 @@ done = function(summary, latency, requests)
   local e = summary.errors
   local other = 0
   for _, t in ipairs(watched or {}) do other = other + (t:get("non200") or 0) end
+  for _, t in ipairs(watched or {}) do  -- what a script noted of its odd answers (``refusals``: status and body)
+    local noted = t:get("refusals")
+    if noted and noted ~= "" then io.write("BENCH_REFUSED " .. noted .. "\\n") end
+  end
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "non2xx": %d, '
     .. '"errors": %d, "non200": %d}\\n',
@@ -452,6 +456,7 @@ class WrkResult:
     errors: int
     p95_ms: float = 0.0
     non200: int = 0
+    refusals: list[str] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -490,6 +495,7 @@ def wrk_result(out: str) -> WrkResult:
         errors=data["errors"],
         p95_ms=data["p95_us"] / 1000,
         non200=data["non200"],
+        refusals=[x.removeprefix("BENCH_REFUSED ") for x in out.splitlines() if x.startswith("BENCH_REFUSED ")],
     )
 
 

@@ -65,9 +65,18 @@ REFERENTS, MEMBERS, READERS = 6, 10, 4
 # Each wrk thread is one client with its own token (``BENCH_TOKENS``, one a line), given by ``setup`` in turn.
 _THREADS = """
 local counter = 0
+watched = {}
 setup = function(thread)
   thread:set("tid", counter)
   counter = counter + 1
+  table.insert(watched, thread)
+end
+-- Each answer from 300 up noted with the start of its body (the report prints them: a refusal is named).
+refusals = ""
+local function note(status, body)
+  if status >= 300 and #refusals < 2000 then
+    refusals = refusals .. status .. " " .. (body or ""):sub(1, 160):gsub("%s+", " ") .. " | "
+  end
 end
 local function lines(path)
   local found = {}
@@ -93,6 +102,7 @@ request = function()
   return wrk.format("POST", "/api/v1/applications", nil, body)
 end
 response = function(status, headers, body)
+  note(status, body)
   if status == 201 then
     local id = body:match('"id":"([%x%-]+)"')
     if id then queue[#queue + 1] = id end
@@ -116,6 +126,9 @@ request = function()
   pos = pos + 1
   return wrk.format("POST", "/api/v1/applications/" .. id .. "/votes", nil, '{"vote": "approve"}')
 end
+response = function(status, headers, body)
+  note(status, body)
+end
 """
     + LUA_REPORT
 )
@@ -129,6 +142,9 @@ init = function(args)
 end
 request = function()
   return wrk.format("GET", path)
+end
+response = function(status, headers, body)
+  note(status, body)
 end
 """
     + LUA_REPORT
@@ -568,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append(one_round(args.db, label, api, workers, args))
         r = rounds[-1]
         print("\n".join(table([r])), flush=True)
+        for kind, x in r.mix.results.items():
+            for noted in x.refusals:
+                print(f"answers from 300 up ({kind}): {noted}", flush=True)
         if r.checks:
             print(f"drained in {r.drained_in:.1f} s; checks: {json.dumps(r.checks, default=str)}", flush=True)
     print()
