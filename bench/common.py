@@ -315,6 +315,8 @@ class Server:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
         self.log.close()
+        if keep := os.environ.get("BENCH_KEEP_LOG"):  # a folder: the server's log is kept there
+            shutil.copy(self.log.name, Path(keep) / Path(self.log.name).name)
         Path(self.log.name).unlink(missing_ok=True)
 
     def __enter__(self) -> Server:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ScalarSelect, Select, bindparam, func, select, true
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -28,7 +28,6 @@ from fund.funds.calendar import fiscal_year_bounds, fiscal_year_of, local_day
 from fund.funds.models import Fund
 from fund.funds.policy import Policy, category_label
 from fund.schools.models import School
-from fund.students.models import Student
 
 COUNTED = workflow.GRANTED
 PENDING = workflow.PENDING
@@ -250,6 +249,7 @@ def _build_panel() -> Select[Any]:
 
 
 _PANEL = _build_panel()
+_AID_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
 async def panel(
@@ -301,7 +301,8 @@ async def enforce(
 ) -> None:
     """Raise a 409 naming the ceiling that granting ``amount_cents`` would exceed.
 
-    The student's row is locked first, so two approvals for the same student are counted one after the other.
+    The student's aid is locked first (a transaction-scoped advisory lock), so two approvals for the same student
+    are counted one after the other.
     """
     await _check(session, fund, policy, application, amount_cents, fiscal_year, lock=True)
 
@@ -327,7 +328,10 @@ async def _check(
     if policy.student_yearly_ceiling_cents is None:
         return
     if lock:
-        await session.execute(select(Student.id).where(Student.id == application.student_id).with_for_update())
+        # A lock of the student's aid, not of the student's row: a request filed or submitted for the student takes
+        # a key-share lock on that row and, through the dashboards' figures (migration 0030), rows keyed by the
+        # student; a row lock here, taken after the approval's own figures, closed a cycle with it (a deadlock).
+        await session.execute(_AID_LOCK, {"key": f"student-aid:{application.student_id}"})
     summary = await student_aid(session, fund, policy, application.student_id, fiscal_year, exclude=application.id)
     if summary.granted_cents + amount_cents > policy.student_yearly_ceiling_cents:
         raise Conflict(

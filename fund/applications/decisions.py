@@ -270,8 +270,9 @@ async def grant(
 ) -> None:
     """Approve: ceilings checked, budget reserved, payment event written — or a 409 and nothing changes.
 
-    Lock order, the same in every path: the application row, the audit chain (first audit record), then the
-    student's row and the budget envelopes — so that concurrent decisions never deadlock.
+    Lock order, the same in every path: the application row, the dashboards' figures (its move's trigger), the
+    student's aid (an advisory lock), the budget envelopes, and the audit chain at the commit — so that concurrent
+    decisions never deadlock.
     """
     fund = await get_fund(uow.session, application.fund_id)
     policy = Policy.model_validate(fund.policy)
