@@ -37,6 +37,7 @@ from bench.common import (
     Actors,
     WrkResult,
     build_dev_database,
+    create_body,
     database_exists,
     db_url,
     drop_database,
@@ -52,21 +53,6 @@ from bench.common import (
 
 READ_ROUTES = ("referent list", "committee queue", "one application")
 WRITE_ROUTES = ("create+submit", "vote")
-
-
-def create_body(actors: Actors) -> str:
-    return json.dumps(
-        {
-            "student_id": str(actors.student_id),
-            "category": "transport",
-            "amount_requested_cents": 4500,
-            "justification": "Abonnement de transport du mois (banc d'essai)",
-            "urgent": False,
-            "period_start": "2026-12-01",
-            "period_end": "2026-12-31",
-            "payee": {"kind": "guardian", "name": "Parent Banc", "iban": "FR7630006000011234567890189"},
-        }
-    )
 
 
 def run_route(
@@ -92,7 +78,7 @@ def run_route(
             **common,
         )
     if route == "create+submit":
-        env = {"BENCH_TOKEN": actors.referent_token, "BENCH_BODY": create_body(actors)}
+        env = {"BENCH_TOKEN": actors.referent_token, "BENCH_BODY": create_body(actors.student_id)}
         return wrk(f"{base}/", LUA_CREATE_SUBMIT, env=env, **common)
     if route == "vote":
         # Enough fresh requests for the fastest rate we could see (2,000 votes/s), one vote each.

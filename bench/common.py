@@ -186,7 +186,6 @@ class Actors:
 async def prepare_actors(database: str) -> Actors:
     """The referent of the school with the most requests, a committee member outside that school, and a bearer
     token for each (inserted as the service stores them: SHA-256 digest, one day)."""
-    from fund.core.security import new_token, token_digest
 
     conn = await asyncpg.connect(db_url(database))
     try:
@@ -220,20 +219,45 @@ async def prepare_actors(database: str) -> Actors:
         tokens: list[str] = []
         token_ids: list[UUID] = []
         for user in (referent, member):
-            token = new_token()
-            token_id = UUID(str(uuid_utils.uuid7()))
-            await conn.execute(
-                "INSERT INTO auth_tokens (id, user_id, digest, expires_at, confirmed_at, created_at, updated_at) "
-                "VALUES ($1, $2, $3, now() + interval '1 day', now(), now(), now())",
-                token_id,
-                user,
-                token_digest(token),
-            )
+            token, token_id = await insert_token(conn, user)
             tokens.append(token)
             token_ids.append(token_id)
         return Actors(tokens[0], tokens[1], school_id, student_id, application_id, template_id, token_ids)
     finally:
         await conn.close()
+
+
+async def insert_token(conn: asyncpg.Connection, user_id: UUID) -> tuple[str, UUID]:
+    """A bearer token for ``user_id``, stored as the service stores them (SHA-256 digest, one day, confirmed now):
+    the token and its row's id."""
+    from fund.core.security import new_token, token_digest
+
+    token = new_token()
+    token_id = UUID(str(uuid_utils.uuid7()))
+    await conn.execute(
+        "INSERT INTO auth_tokens (id, user_id, digest, expires_at, confirmed_at, created_at, updated_at) "
+        "VALUES ($1, $2, $3, now() + interval '1 day', now(), now(), now())",
+        token_id,
+        user_id,
+        token_digest(token),
+    )
+    return token, token_id
+
+
+def create_body(student_id: UUID) -> str:
+    """A referent's new request for ``student_id``, as the create benchmarks post it."""
+    return json.dumps(
+        {
+            "student_id": str(student_id),
+            "category": "transport",
+            "amount_requested_cents": 4500,
+            "justification": "Abonnement de transport du mois (banc d'essai)",
+            "urgent": False,
+            "period_start": "2026-12-01",
+            "period_end": "2026-12-31",
+            "payee": {"kind": "guardian", "name": "Parent Banc", "iban": "FR7630006000011234567890189"},
+        }
+    )
 
 
 async def revoke_tokens(database: str, actors: Actors) -> None:
@@ -399,11 +423,8 @@ end
 
 # Create then submit: every created draft's id (from the 201's body) is queued in the wrk thread, and the
 # thread's next request submits it; so about half the requests are creates and half submits.
-LUA_CREATE_SUBMIT = (
-    """
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
-wrk.headers["Content-Type"] = "application/json"
-local body = os.getenv("BENCH_BODY")
+# The requests of a referent filing and submitting (``body``: the draft to post); ``note`` may see every answer.
+LUA_FILE_AND_SUBMIT = """
 local queue = {}
 request = function()
   local id = table.remove(queue)
@@ -412,13 +433,22 @@ request = function()
   end
   return wrk.format("POST", "/api/v1/applications", nil, body)
 end
-response = function(status, headers, body)
+response = function(status, headers, answer)
+  if note then note(status, answer) end
   if status == 201 then
-    local id = body:match('"id":"([%x%-]+)"')
+    local id = answer:match('"id":"([%x%-]+)"')
     if id then queue[#queue + 1] = id end
   end
 end
 """
+
+LUA_CREATE_SUBMIT = (
+    """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+wrk.headers["Content-Type"] = "application/json"
+body = os.getenv("BENCH_BODY")
+"""
+    + LUA_FILE_AND_SUBMIT
     + LUA_REPORT
 )
 

@@ -41,15 +41,18 @@ import asyncpg
 import uuid_utils
 
 from bench.common import (
+    LUA_FILE_AND_SUBMIT,
     LUA_REPORT,
     REDIS,
     ROOT,
     WrkResult,
     build_dev_database,
+    create_body,
     database_exists,
     db_url,
     drop_database,
     env_for,
+    insert_token,
     load_average,
     prepare_scratch,
     serve_app,
@@ -88,27 +91,13 @@ end
 LUA_FILERS = (
     _THREADS
     + """
-local queue = {}
 init = function(args)
   wrk.headers["Authorization"] = "Bearer " .. lines(os.getenv("BENCH_TOKENS"))[tid + 1]
   wrk.headers["Content-Type"] = "application/json"
   body = lines(os.getenv("BENCH_BODIES"))[tid + 1]
 end
-request = function()
-  local id = table.remove(queue)
-  if id then
-    return wrk.format("POST", "/api/v1/applications/" .. id .. "/submit", nil, "")
-  end
-  return wrk.format("POST", "/api/v1/applications", nil, body)
-end
-response = function(status, headers, body)
-  note(status, body)
-  if status == 201 then
-    local id = body:match('"id":"([%x%-]+)"')
-    if id then queue[#queue + 1] = id end
-  end
-end
 """
+    + LUA_FILE_AND_SUBMIT
     + LUA_REPORT
 )
 
@@ -169,17 +158,7 @@ class Cast:
 
 
 async def _token(conn: asyncpg.Connection, user_id: UUID, cast: Cast) -> str:
-    from fund.core.security import new_token, token_digest
-
-    token = new_token()
-    token_id = UUID(str(uuid_utils.uuid7()))
-    await conn.execute(
-        "INSERT INTO auth_tokens (id, user_id, digest, expires_at, confirmed_at, created_at, updated_at) "
-        "VALUES ($1, $2, $3, now() + interval '1 day', now(), now(), now())",
-        token_id,
-        user_id,
-        token_digest(token),
-    )
+    token, token_id = await insert_token(conn, user_id)
     cast.token_ids.append(token_id)
     return token
 
@@ -236,20 +215,7 @@ async def cast_of(database: str, votes_wanted: int) -> Cast:
             student = await conn.fetchval(
                 "SELECT id FROM students WHERE school_id = $1 ORDER BY id LIMIT 1", r["school_id"]
             )
-            cast.bodies.append(
-                json.dumps(
-                    {
-                        "student_id": str(student),
-                        "category": "transport",
-                        "amount_requested_cents": 4500,
-                        "justification": "Abonnement de transport du mois (banc d'essai)",
-                        "urgent": False,
-                        "period_start": "2026-12-01",
-                        "period_end": "2026-12-31",
-                        "payee": {"kind": "guardian", "name": "Parent Banc", "iban": "FR7630006000011234567890189"},
-                    }
-                )
-            )
+            cast.bodies.append(create_body(student))
         cast.member_tokens = [await _token(conn, m, cast) for m in members]
         cast.reader_tokens = cast.referent_tokens[:2] + cast.member_tokens[:2]
         cast.reader_paths = ["/api/v1/applications?limit=50"] * 2 + [

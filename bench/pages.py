@@ -41,7 +41,18 @@ import asyncpg
 import uuid_utils
 from sqlalchemy import event
 
-from bench.common import LUA_PAGE, REDIS, WrkResult, _clone, database_exists, db_url, load_average, serve_app, wrk
+from bench.common import (
+    LUA_PAGE,
+    REDIS,
+    WrkResult,
+    _clone,
+    database_exists,
+    db_url,
+    insert_token,
+    load_average,
+    serve_app,
+    wrk,
+)
 from bench.queries import Counter
 
 CONNECTIONS = 10
@@ -110,7 +121,6 @@ async def prepare_page_actors(database: str) -> PageActors:
     """The referent of the school with the most requests, a committee member outside that school, the chair, the
     accountant and the administrator (the first active account of each role), each with a fresh token; a pending
     request of that school (committee's view) and a paid one (its referent's)."""
-    from fund.core.security import new_token, token_digest
 
     settings = _settings(database)
     conn = await asyncpg.connect(db_url(database))
@@ -150,15 +160,8 @@ async def prepare_page_actors(database: str) -> PageActors:
         cookies: dict[str, str] = {}
         token_ids: list[UUID] = []
         for role, user in users.items():
-            token = new_token()
-            token_id = UUID(str(uuid_utils.uuid7()))
-            await conn.execute(
-                "INSERT INTO auth_tokens (id, user_id, digest, expires_at, confirmed_at, created_at, updated_at) "
-                "VALUES ($1, $2, $3, now() + interval '1 day', now(), now(), now())",
-                token_id,
-                user,
-                token_digest(token),
-            )
+            assert user is not None  # checked above
+            token, token_id = await insert_token(conn, user)
             cookies[role] = session_cookie(token, settings)
             token_ids.append(token_id)
         return PageActors(cookies, pending, paid, token_ids)
