@@ -163,6 +163,23 @@ async def test_details_with_uuids_dates_and_tuples_hash_as_they_are_stored(sessi
     assert report.checked == 3
 
 
+async def test_a_detail_holding_the_scripts_quote_marks_is_appended_as_written(session_factory, servers) -> None:
+    """The append and the commit go as one script, the events a dollar-quoted literal: a detail holding that quote
+    (``$fund$``), a single quote, a semicolon and SQL is stored as written, runs nothing, and the chain holds."""
+    nasty = "$fund$'); DROP TABLE audit_events; -- $fund_1$ ' \\ é €"
+    async with session_factory() as session:
+        await record(
+            session, SYSTEM, "test.quotes", entity_type="test", entity_id=uuid.uuid4(), detail={"reason": nasty}
+        )
+        await session.commit()
+    async with session_factory() as session:
+        stored = await session.scalar(text("SELECT detail->>'reason' FROM audit_events WHERE action = 'test.quotes'"))
+    assert stored == nasty
+    report = await verify(session_factory)
+    assert report.intact
+    assert report.checked == 1
+
+
 @pytest.mark.parametrize(
     "at",
     [

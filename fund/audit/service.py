@@ -105,9 +105,9 @@ async def record(
     Appending to the chain takes a lock that serialises every writer until the commit. Taken here, it would be held
     through all the caller's remaining work; instead the events wait in the session and are appended at the commit,
     after the transaction's other writes (:func:`_append_before_commit`): the lock then covers two statements and the
-    commit. A transaction (or a savepoint) rolled back takes its events with it. The returned event gets its ``at``,
-    ``prev_hash`` and ``hash`` once appended; :func:`append_pending` appends earlier, to read them back before the
-    commit.
+    commit. A transaction (or a savepoint) rolled back takes its events with it. The event's ``at``,
+    ``prev_hash`` and ``hash`` are written by the append at the commit (in the database, not on the returned object);
+    :func:`append_pending` appends earlier and sets them on it, to read them back before the commit.
     """
     sync = session.sync_session
     if not sync.in_transaction():
@@ -149,7 +149,6 @@ def _payload(events: list[AuditEvent]) -> str:
     """The events as ``fund_audit_append`` reads them: one JSON array, in the chain's order (ASCII only)."""
     rows = []
     for audit_event in events:
-        audit_event.id = uuid7()
         head, tail = _canonical_parts(audit_event)
         rows.append(
             {
@@ -170,7 +169,10 @@ def _payload(events: list[AuditEvent]) -> str:
 
 
 def _take_pending(session: Session) -> list[AuditEvent]:
+    """The events recorded in the session, in order, each given its id: what an append writes."""
     pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
+    for _, audit_event in pending:
+        audit_event.id = uuid7()
     return [audit_event for _, audit_event in pending]
 
 

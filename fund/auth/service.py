@@ -405,8 +405,7 @@ async def reset_totp(uow: UnitOfWork, admin: User, user_id: UUID, actor: Actor) 
     result = await uow.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user.id))
     if not getattr(result, "rowcount", 0):
         raise Conflict("totp_not_enabled")
-    cache.forget_user_after_commit(uow, user.id)
-    revoked = await _revoke_all_tokens(uow, user.id)
+    revoked = await _revoke_all_tokens(uow, user.id)  # (which also has the cache forget the user after the commit)
     await record(
         uow.session,
         actor,
