@@ -45,6 +45,7 @@ from bench.common import (
     LUA_REPORT,
     REDIS,
     ROOT,
+    Actors,
     WrkResult,
     build_dev_database,
     create_body,
@@ -231,8 +232,6 @@ async def cast_of(database: str, votes_wanted: int) -> Cast:
     finally:
         await conn.close()
     # The pool: every request gets ``approvals`` votes from as many members in turn, the last one deciding.
-    from bench.common import Actors
-
     actors = Actors("", "", school, UUID(int=0), UUID(int=0), template, cast.token_ids[-MEMBERS:])
     requests = -(-votes_wanted // cast.approvals)
     cast.pool = await submitted_pool(database, actors, requests)
