@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from sqlalchemy import ScalarSelect, Select, bindparam, func, select, text, true
@@ -288,12 +288,15 @@ async def panel(
     return limits, None if row[8] is None else Recused(row[8], row[9])
 
 
-async def check_vote(
-    session: AsyncSession, fund: Fund, policy: Policy, application: Application, amount_cents: int
-) -> None:
+def check_vote(limits: RequestLimits, amount_cents: int, policy: Policy) -> None:
     """An approving vote for ``amount_cents`` is refused, naming the ceiling, when the decision could not grant it
-    today: above the category's ceiling, or above what is left to the student under the yearly ceiling."""
-    await _check(session, fund, policy, application, amount_cents, this_fiscal_year(fund), lock=False)
+    today: above the category's ceiling, or above what is left to the student under the yearly ceiling. ``limits``:
+    the request's ``panel``, read before the vote (its figures are the ones the member saw)."""
+    _check_category(policy, limits.category, amount_cents)
+    ceiling = policy.student_yearly_ceiling_cents
+    # A request being voted on is not granted: nothing of it is in the student's granted aid yet.
+    if ceiling is not None and limits.aid.granted_cents + amount_cents > ceiling:
+        _yearly_ceiling_exceeded(ceiling, limits.aid.fiscal_year, limits.aid.granted_cents, amount_cents)
 
 
 async def enforce(
@@ -317,14 +320,7 @@ async def _check(
     *,
     lock: bool,
 ) -> None:
-    ceiling = policy.category_ceiling(application.category)
-    if ceiling is not None and amount_cents > ceiling:
-        raise Conflict(
-            "category_ceiling_exceeded",
-            category=category_phrase(application.category),
-            ceiling=format_euros_fr(ceiling),
-            amount=format_euros_fr(amount_cents),
-        )
+    _check_category(policy, application.category, amount_cents)
     if policy.student_yearly_ceiling_cents is None:
         return
     if lock:
@@ -334,10 +330,25 @@ async def _check(
         await session.execute(_AID_LOCK, {"key": f"student-aid:{application.student_id}"})
     summary = await student_aid(session, fund, policy, application.student_id, fiscal_year, exclude=application.id)
     if summary.granted_cents + amount_cents > policy.student_yearly_ceiling_cents:
+        _yearly_ceiling_exceeded(policy.student_yearly_ceiling_cents, fiscal_year, summary.granted_cents, amount_cents)
+
+
+def _check_category(policy: Policy, category: str, amount_cents: int) -> None:
+    ceiling = policy.category_ceiling(category)
+    if ceiling is not None and amount_cents > ceiling:
         raise Conflict(
-            "yearly_ceiling_exceeded",
-            ceiling=format_euros_fr(policy.student_yearly_ceiling_cents),
-            fiscal_year=fiscal_year,
-            granted=format_euros_fr(summary.granted_cents),
+            "category_ceiling_exceeded",
+            category=category_phrase(category),
+            ceiling=format_euros_fr(ceiling),
             amount=format_euros_fr(amount_cents),
         )
+
+
+def _yearly_ceiling_exceeded(ceiling: int, fiscal_year: int, granted_cents: int, amount_cents: int) -> NoReturn:
+    raise Conflict(
+        "yearly_ceiling_exceeded",
+        ceiling=format_euros_fr(ceiling),
+        fiscal_year=fiscal_year,
+        granted=format_euros_fr(granted_cents),
+        amount=format_euros_fr(amount_cents),
+    )

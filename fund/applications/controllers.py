@@ -133,7 +133,7 @@ class ApplicationController(Controller):
         self, application_id: FromPath[UUID], data: JSONBody[VoteIn], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> Response[ApplicationOut]:
         voted = await decisions.vote(uow, user, application_id, data, actor)
-        answer = await detailed(uow, user, voted.application, fund=voted.fund, votes=voted.votes)
+        answer = await detailed(uow, user, voted.application, fund=voted.fund, votes=voted.votes, panel=voted.panel)
         return Response(answer, status_code=201)
 
     @post(

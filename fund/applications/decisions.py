@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import bindparam, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from fund.applications import caps, workflow
@@ -25,7 +25,14 @@ from fund.applications.access import (
 )
 from fund.applications.models import Application, Recusal, Vote
 from fund.applications.schemas import ChairDecisionIn, RatificationIn, ReasonIn, RequestInfoIn, VoteIn
-from fund.applications.service import _load_for_update, _now, _transition, votes_of
+from fund.applications.service import (
+    _LOAD_FOR_UPDATE,
+    _load_for_update,
+    _load_for_update_with,
+    _now,
+    _transition,
+    votes_of,
+)
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
@@ -166,12 +173,26 @@ async def recuse(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
 
 class Voted(NamedTuple):
     """A vote recorded: the request (decided or not), the vote, every vote of the round and the fund, as read for the
-    count (the answer needs them again: not read twice)."""
+    count, and the committee's panel when the vote read it (the answer needs them again: not read twice)."""
 
     application: Application
     vote: Vote
     votes: list[Vote]
     fund: Fund
+    panel: tuple[caps.RequestLimits, caps.Recused | None] | None = None
+
+
+# The request locked for a vote, with whether the member stood aside from it or voted in this round already and the
+# open meeting deciding it (``meeting_attendance.meeting_deciding``): one statement.
+_LOAD_FOR_VOTE = _LOAD_FOR_UPDATE.add_columns(
+    exists().where(Recusal.application_id == Application.id, Recusal.member_id == bindparam("member")),
+    exists().where(
+        Vote.application_id == Application.id,
+        Vote.member_id == bindparam("member"),
+        Vote.round == Application.review_round,
+    ),
+    meeting_attendance.meeting_deciding(Application.id, Application.fund_id),
+)
 
 
 async def vote(
@@ -183,7 +204,9 @@ async def vote(
     """
     if not is_committee(user):
         raise Forbidden("committee_only")
-    application = await _load_for_update(uow, user, application_id)
+    application, (recused, voted, meeting_deciding) = await _load_for_update_with(
+        uow, user, application_id, _LOAD_FOR_VOTE, member=user.id
+    )
     _check_no_conflict_of_interest(user, application)
     _require_votable(application)
     amount = None
@@ -191,29 +214,18 @@ async def vote(
         amount = data.amount_cents or application.amount_requested_cents
         if amount > application.amount_requested_cents:
             raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
-    # Both checks in one round trip.
-    recused, voted = (
-        await uow.session.execute(
-            select(
-                exists().where(Recusal.application_id == application.id, Recusal.member_id == user.id),
-                exists().where(
-                    Vote.application_id == application.id,
-                    Vote.member_id == user.id,
-                    Vote.round == application.review_round,
-                ),
-            )
-        )
-    ).one()
     if recused:
         raise Conflict("recused_cannot_vote", reference=application.reference)
     if voted:
         raise Conflict("already_voted", reference=application.reference)
     fund = await get_fund(uow.session, application.fund_id)
     policy = Policy.model_validate(fund.policy)
+    panel = None
     if amount is not None:  # an approval the decision could not grant is refused now, naming the ceiling
-        await caps.check_vote(uow.session, fund, policy, application, amount)
+        panel = await caps.panel(uow.session, fund, application, user.id)
+        caps.check_vote(panel[0], amount, policy)
     if meeting_id is None:  # cast from the queue while an open meeting has it on its agenda: it counts there
-        meeting_id = await meeting_attendance.meeting_for_vote(uow.session, application)
+        meeting_id = meeting_deciding
     if meeting_id is not None:  # whoever votes in a meeting is present at it
         await meeting_attendance.record_status(uow.session, meeting_id, user.id, "present", actor, via="vote")
     cast = Vote(
@@ -256,7 +268,7 @@ async def vote(
         reasons = [v.comment for v in votes if v.choice == "reject" and v.comment]
         await refuse(uow, application, actor, reason="; ".join(reasons) or None)
     await uow.commit()
-    return Voted(application, cast, every_vote, fund)
+    return Voted(application, cast, every_vote, fund, panel)
 
 
 async def grant(

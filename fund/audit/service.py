@@ -24,7 +24,7 @@ GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 0x66756E64
 # The chain's lock, its head, the hashes and the rows in one call (migration 0028), given the events as one JSON array.
 _APPEND = text("SELECT at, prev_hash, hash FROM fund_audit_append(:k, CAST(:events AS jsonb))")
-_PENDING_KEY = "fund.audit.pending"
+PENDING_AUDIT_KEY = "fund.audit.pending"
 # What an append writes: every column but ``seq`` (drawn by the identity) and the ORM's insert sentinel (the
 # data generator, ``bench.scale``, writes the same columns by COPY).
 APPEND_COLUMNS = (
@@ -125,13 +125,13 @@ async def record(
     )
     # The detail as JSONB will give it back (UUIDs and dates as text, tuples as lists), so that it hashes alike.
     audit_event.detail = json.loads(json.dumps(detail, default=str)) if detail is not None else None
-    session.info.setdefault(_PENDING_KEY, []).append((transaction, audit_event))
+    session.info.setdefault(PENDING_AUDIT_KEY, []).append((transaction, audit_event))
     return audit_event
 
 
 async def append_pending(session: AsyncSession) -> None:
     """Append the events recorded in the session to the chain now (the lock is then held until the commit)."""
-    if session.info.get(_PENDING_KEY):
+    if session.info.get(PENDING_AUDIT_KEY):
         await session.run_sync(_append)
 
 
@@ -170,7 +170,7 @@ def _payload(events: list[AuditEvent]) -> str:
 
 def _take_pending(session: Session) -> list[AuditEvent]:
     """The events recorded in the session, in order, each given its id: what an append writes."""
-    pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(_PENDING_KEY, [])
+    pending: list[tuple[SessionTransaction, AuditEvent]] = session.info.pop(PENDING_AUDIT_KEY, [])
     for _, audit_event in pending:
         audit_event.id = uuid7()
     return [audit_event for _, audit_event in pending]
@@ -214,7 +214,7 @@ def _append_before_commit(session: Session) -> None:
     lock is held the least time."""
     # A savepoint's release fires this too: its events wait for the transaction's own commit (which releases every
     # savepoint first), so that the lock is taken by the message that commits.
-    if session.info.get(_PENDING_KEY) and not session.in_nested_transaction():
+    if session.info.get(PENDING_AUDIT_KEY) and not session.in_nested_transaction():
         session.flush()
         _append_and_commit(session)
 
@@ -222,7 +222,7 @@ def _append_before_commit(session: Session) -> None:
 @orm_event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     """Drop the events recorded in the rolled-back transaction or savepoint (or in one nested in it)."""
-    pending: list[tuple[SessionTransaction, AuditEvent]] | None = session.info.get(_PENDING_KEY)
+    pending: list[tuple[SessionTransaction, AuditEvent]] | None = session.info.get(PENDING_AUDIT_KEY)
     if pending:
         pending[:] = [(t, e) for t, e in pending if not _within(t, previous_transaction)]
 
@@ -231,7 +231,7 @@ def _forget_rolled_back(session: Session, previous_transaction: SessionTransacti
 def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
     """A session closed without a commit appends nothing."""
     if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+        session.info.pop(PENDING_AUDIT_KEY, None)
 
 
 def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ScalarSelect, and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fund.applications.models import Application
 from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.meetings.models import ATTENDANCE, AgendaItem, Meeting, meeting_attendees
@@ -68,18 +68,16 @@ async def record_status(
     return True
 
 
-async def meeting_for_vote(session: AsyncSession, application: Application) -> UUID | None:
-    """The open meeting of the request's fund that has it on its agenda to decide, if any."""
-    found: UUID | None = await session.scalar(
+def meeting_deciding(application_id: Any, fund_id: Any) -> ScalarSelect[UUID]:
+    """The open meeting of the request's fund that has it on its agenda to decide, if any: a scalar subquery over the
+    request's id and fund (values, or ``Application``'s columns when the vote reads it with the request it locks)."""
+    return (
         select(Meeting.id)
         .join(AgendaItem, and_(AgendaItem.meeting_id == Meeting.id, AgendaItem.kind == "decision"))
-        .where(
-            Meeting.fund_id == application.fund_id,
-            Meeting.status == "open",
-            AgendaItem.application_id == application.id,
-        )
+        .where(Meeting.fund_id == fund_id, Meeting.status == "open", AgendaItem.application_id == application_id)
+        .limit(1)
+        .scalar_subquery()
     )
-    return found
 
 
 async def roll(session: AsyncSession, meeting: Meeting) -> list[Attendance]:
