@@ -176,4 +176,3 @@ async def test_the_transactions_time_is_asked_again_in_the_next_transaction(sess
         await asyncio.sleep(0.01)
         second = await _now(uow)
     assert second - first >= datetime.timedelta(milliseconds=10)
-
