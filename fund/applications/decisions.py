@@ -182,15 +182,10 @@ class Voted(NamedTuple):
     panel: tuple[caps.RequestLimits, caps.Recused | None] | None = None
 
 
-# The request locked for a vote, with whether the member stood aside from it or voted in this round already and the
-# open meeting deciding it (``meeting_attendance.meeting_deciding``): one statement.
+# The request locked for a vote, with whether the member stood aside from it and the open meeting deciding it
+# (``meeting_attendance.meeting_deciding``): one statement.
 _LOAD_FOR_VOTE = _LOAD_FOR_UPDATE.add_columns(
     exists().where(Recusal.application_id == Application.id, Recusal.member_id == bindparam("member")),
-    exists().where(
-        Vote.application_id == Application.id,
-        Vote.member_id == bindparam("member"),
-        Vote.round == Application.review_round,
-    ),
     meeting_attendance.meeting_deciding(Application.id, Application.fund_id),
 )
 
@@ -204,7 +199,7 @@ async def vote(
     """
     if not is_committee(user):
         raise Forbidden("committee_only")
-    application, (recused, voted, meeting_deciding) = await _load_for_update_with(
+    application, (recused, meeting_deciding) = await _load_for_update_with(
         uow, user, application_id, _LOAD_FOR_VOTE, member=user.id
     )
     _check_no_conflict_of_interest(user, application)
@@ -216,18 +211,14 @@ async def vote(
             raise InvalidInput("amount_cents", "le montant accordé ne peut dépasser le montant demandé")
     if recused:
         raise Conflict("recused_cannot_vote", reference=application.reference)
-    if voted:
+    # Every round's votes (the answer shows them all), read under the request's lock: no vote can come in between.
+    every_vote = await votes_of(uow, application)
+    if any(v.member_id == user.id and v.round == application.review_round for v in every_vote):
         raise Conflict("already_voted", reference=application.reference)
     fund = await get_fund(uow.session, application.fund_id)
     policy = Policy.model_validate(fund.policy)
-    panel = None
-    if amount is not None:  # an approval the decision could not grant is refused now, naming the ceiling
-        panel = await caps.panel(uow.session, fund, application, user.id)
-        caps.check_vote(panel[0], amount, policy)
     if meeting_id is None:  # cast from the queue while an open meeting has it on its agenda: it counts there
         meeting_id = meeting_deciding
-    if meeting_id is not None:  # whoever votes in a meeting is present at it
-        await meeting_attendance.record_status(uow.session, meeting_id, user.id, "present", actor, via="vote")
     cast = Vote(
         application_id=application.id,
         member_id=user.id,
@@ -238,11 +229,27 @@ async def vote(
         by_chair=user.has_role("chair"),
         meeting_id=meeting_id,
     )
+    votes = [v for v in every_vote if v.round == application.review_round] + [cast]
+    outcome = decide(
+        policy,
+        amount_requested_cents=application.amount_requested_cents,
+        urgent=application.urgent,
+        votes=_cast(votes),
+    )
+    panel = None
+    if amount is not None and outcome.decision != "approved":
+        # An approval the decision could not grant is refused now, naming the ceiling (one that grants is checked
+        # by ``grant``, under the student's aid lock); the panel read for it is also the answer's.
+        panel = await caps.panel(uow.session, fund, application, user.id)
+        caps.check_vote(panel[0], amount, policy)
+    if meeting_id is not None:  # whoever votes in a meeting is present at it
+        await meeting_attendance.record_status(uow.session, meeting_id, user.id, "present", actor, via="vote")
     uow.session.add(cast)
     try:
         await uow.session.flush()
     except IntegrityError as exc:
         raise Conflict("already_voted", reference=application.reference) from exc
+    every_vote.append(cast)
     await record(
         uow.session,
         actor,
@@ -253,14 +260,6 @@ async def vote(
     )
     if application.status == "submitted":
         await _transition(uow, application, "start_review", actor)
-    every_vote = await votes_of(uow, application)  # every round's: the answer shows them all
-    votes = [v for v in every_vote if v.round == application.review_round]
-    outcome = decide(
-        policy,
-        amount_requested_cents=application.amount_requested_cents,
-        urgent=application.urgent,
-        votes=_cast(votes),
-    )
     if outcome.decision == "approved":
         assert outcome.amount_granted_cents is not None
         await grant(uow, application, outcome.amount_granted_cents, actor, fast_tracked=outcome.fast_tracked)

@@ -47,6 +47,7 @@ from fund.funds.policy import Policy
 from fund.funds.service import get_fund
 from fund.ledger import service as ledger
 from fund.notifications.service import notify
+from fund.schools.models import School
 from fund.search.fingerprints import iban_fingerprint
 from fund.students.models import Student
 
@@ -164,12 +165,13 @@ async def create(
     return application
 
 
-# A request locked for a change, with what the change and its answer read again: its student, its fund and the
-# transaction's time, in the statement that locks it (three round trips less than reading each when needed).
+# A request locked for a change, with what the change and its answer read again: its student, its fund, its school
+# (a grant's budget envelopes are the region's) and the transaction's time, in the statement that locks it.
 _LOAD_FOR_UPDATE = (
-    select(Application, Student, Fund, func.now())
+    select(Application, Student, Fund, School, func.now())
     .join(Student, Student.id == Application.student_id)
     .join(Fund, Fund.id == Application.fund_id)
+    .join(School, School.id == Application.school_id)
     .where(Application.id == bindparam("id"))
     .with_for_update(of=Application)
     .execution_options(populate_existing=True)
@@ -186,17 +188,17 @@ async def _load_for_update_with(
     """The request locked (404 unless ``user`` may see it) by ``statement``, ``_LOAD_FOR_UPDATE`` or that statement
     with more columns (built once: ``_LOAD_FOR_UPDATE.add_columns(…)``), and the values of those columns.
 
-    Its student and fund stay in the session until it closes (the session holds its objects weakly: they would be
-    read again by ``session.get``), and ``_now`` answers with the transaction's time read here."""
+    Its student, fund and school stay in the session until it closes (the session holds its objects weakly: they
+    would be read again by ``session.get``), and ``_now`` answers with the transaction's time read here."""
     row = (await uow.session.execute(statement, {"id": application_id, **params})).first()
     if row is None or not may_see(user, row[0]):
         raise NotFound("application_not_found")
-    application, student, fund, now = row[0], row[1], row[2], row[3]
-    uow.session.info.setdefault(_HELD_KEY, []).extend((student, fund))
+    application, now = row[0], row[4]
+    uow.session.info.setdefault(_HELD_KEY, []).extend(row[1:4])
     transaction = uow.session.sync_session.get_transaction()
     if transaction is not None:
         uow.session.info[_NOW_KEY] = (transaction, now)
-    return application, tuple(row[4:])
+    return application, tuple(row[5:])
 
 
 async def get(uow: UnitOfWork, user: User, application_id: UUID) -> Application:
