@@ -20,11 +20,15 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from fund.applications.models import Application
 from fund.applications.service import _now
 from fund.audit.models import AuditEvent
 from fund.audit.service import SYSTEM, record
 from fund.core.queue import QUEUE_NAME
 from fund.core.uow import UnitOfWork
+from fund.funds.models import Fund
+from fund.ledger import service as ledger_service
+from fund.ledger.models import JournalEntry
 from fund.outbox.models import OutboxEvent
 from fund.outbox.service import add_event
 from tests.helpers import application_body, first_student, submitted, vote
@@ -176,3 +180,66 @@ async def test_the_transactions_time_is_asked_again_in_the_next_transaction(sess
         await asyncio.sleep(0.01)
         second = await _now(uow)
     assert second - first >= datetime.timedelta(milliseconds=10)
+
+
+# --- the grant's writes, last --------------------------------------------------------------------------------------
+
+
+async def journal_numbers(session_factory: Any) -> list[int]:
+    async with session_factory() as session:
+        return list(
+            await session.scalars(
+                select(JournalEntry.number).where(JournalEntry.kind == "grant").order_by(JournalEntry.number)
+            )
+        )
+
+
+async def test_a_grant_writes_the_requests_move_and_its_entry_last_the_entry_numbered_by_its_own_insert(
+    login, session_factory
+) -> None:
+    referent = await login("referent@example.org")
+    application = await submitted(referent)
+    first = await vote(await login(MEMBER), application["id"])
+    assert first.json()["status"] != "approved"
+    with statements() as seen:
+        decided = await vote(await login("committee2@example.org"), application["id"])
+    assert decided.json()["status"] == "approved", decided.text
+    assert not [s for s in seen if "journal_counters" in s]  # drawn by the entry's INSERT (fund_journal_number)
+    writes = [s.split(" (")[0] for s in seen if s.startswith(("INSERT", "UPDATE"))]
+    # The envelope's reservation first; the request's move (whose figures other writers share) with the books after.
+    envelope = next(i for i, s in enumerate(writes) if s.startswith("UPDATE budget_envelopes"))
+    move = next(i for i, s in enumerate(writes) if s.startswith("UPDATE applications SET amount_granted_cents"))
+    assert envelope < move < writes.index("INSERT INTO journal_entries"), writes
+    assert writes[-3:-1] == ["INSERT INTO journal_entries", "INSERT INTO journal_lines"], writes
+    assert await journal_numbers(session_factory) == [1]
+
+
+async def test_grants_at_the_same_time_are_numbered_without_a_gap_and_a_rolled_back_entry_gives_its_number_back(
+    login, session_factory, settings
+) -> None:
+    referent = await login("referent@example.org")
+    requests = [await submitted(referent, amount_requested_cents=5_000) for _ in range(4)]
+    members = [await login(email) for email in (MEMBER, "committee2@example.org")]
+    for request in requests:
+        assert (await vote(members[0], request["id"])).status_code == 201
+    # A posting rolled back: its number goes back to the counter.
+    async with session_factory() as session:
+        row = (await session.execute(select(Application, Fund).join(Fund).limit(1))).one()
+        entry = await ledger_service._post(
+            session,
+            row[1],
+            journal=settings.journal_grants,
+            kind="grant",
+            day=datetime.date.today(),
+            application=row[0],
+            label="annulée",
+            debit=("6571", "x", None, None),
+            credit=("467", "y", None, None),
+            amount_cents=100,
+        )
+        await session.flush()
+        assert entry.id is not None
+        await session.rollback()
+    answers = await asyncio.gather(*(vote(members[1], r["id"]) for r in requests))
+    assert [a.json()["status"] for a in answers] == ["approved"] * 4, [a.text for a in answers]
+    assert await journal_numbers(session_factory) == [1, 2, 3, 4]

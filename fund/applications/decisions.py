@@ -281,36 +281,41 @@ async def grant(
 ) -> None:
     """Approve: ceilings checked, budget reserved, payment event written — or a 409 and nothing changes.
 
-    Lock order, the same in every path: the application row, the dashboards' figures (its move's trigger), the
-    student's aid (an advisory lock), the budget envelopes, and the audit chain at the commit — so that concurrent
-    decisions never deadlock.
+    Lock order, the same in every path: the application row, the student's aid (an advisory lock), the budget
+    envelopes, the journal's counter, the dashboards' figures (the trigger of the request's move, flushed last, as
+    a payment's and a cancellation's) and the audit chain at the commit — so that concurrent decisions never
+    deadlock.
     """
-    fund = await get_fund(uow.session, application.fund_id)
-    policy = Policy.model_validate(fund.policy)
-    decided_at = await _now(uow)
-    fiscal_year = fiscal_year_of(fund, local_day(decided_at))
-    application.decided_at = decided_at
-    application.amount_granted_cents = amount_cents
-    application.fast_tracked = fast_tracked
-    application.decided_by_chair = by_chair
-    await _transition(
-        uow,
-        application,
-        "approve",
-        actor,
-        amount_granted_cents=amount_cents,
-        fast_tracked=fast_tracked,
-        decided_by_chair=by_chair,
-        fiscal_year=fiscal_year,
-    )
-    await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
-    await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
-    await ledger.record_movement(
-        uow.session, uow.require_books(), fund, application, "grant", amount_cents, local_day(decided_at)
-    )
-    add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
-    notify(uow.session, "decision_approved", application_id=application.id)
-    request_letter(uow.session, application)
+    # Nothing is flushed until the unit of work commits: the request's new state (whose dashboards' figures a
+    # trigger updates, rows shared with other writers) and the books' entry are written last, so that the rows they
+    # lock are held the shortest time before the commit.
+    with uow.session.no_autoflush:
+        fund = await get_fund(uow.session, application.fund_id)
+        policy = Policy.model_validate(fund.policy)
+        decided_at = await _now(uow)
+        fiscal_year = fiscal_year_of(fund, local_day(decided_at))
+        application.decided_at = decided_at
+        application.amount_granted_cents = amount_cents
+        application.fast_tracked = fast_tracked
+        application.decided_by_chair = by_chair
+        await _transition(
+            uow,
+            application,
+            "approve",
+            actor,
+            amount_granted_cents=amount_cents,
+            fast_tracked=fast_tracked,
+            decided_by_chair=by_chair,
+            fiscal_year=fiscal_year,
+        )
+        await caps.enforce(uow.session, fund, policy, application, amount_cents, fiscal_year)
+        await budgets.reserve(uow.session, application, amount_cents, fiscal_year)
+        await ledger.record_movement(
+            uow.session, uow.require_books(), fund, application, "grant", amount_cents, local_day(decided_at)
+        )
+        add_event(uow.session, APPROVED_EVENT, {"application_id": str(application.id)})
+        notify(uow.session, "decision_approved", application_id=application.id)
+        request_letter(uow.session, application)
 
 
 async def refuse(uow: UnitOfWork, application: Application, actor: Actor, *, reason: str | None) -> None:
@@ -364,19 +369,21 @@ async def cancel(uow: UnitOfWork, user: User, application_id: UUID, data: Reason
     )
     if under_way is not None:
         raise Conflict("already_being_paid", reference=application.reference)
-    application.cancel_reason = data.reason
-    await _transition(uow, application, "cancel", actor, reason=data.reason)
-    await uow.session.execute(
-        DISBURSEMENT.moved(Disbursement, "cancel").where(Disbursement.application_id == application.id)
-    )
-    request_letter(uow.session, application)
-    released = await budgets.release(uow.session, application.id)
-    if released:
-        fund = await get_fund(uow.session, application.fund_id)
-        today = local_day(await _now(uow))
-        await ledger.record_movement(
-            uow.session, uow.require_books(), fund, application, "cancellation", released, today
+    # The request's move is flushed last, after the envelopes and the books, in the order a grant takes them.
+    with uow.session.no_autoflush:
+        application.cancel_reason = data.reason
+        await _transition(uow, application, "cancel", actor, reason=data.reason)
+        await uow.session.execute(
+            DISBURSEMENT.moved(Disbursement, "cancel").where(Disbursement.application_id == application.id)
         )
+        request_letter(uow.session, application)
+        released = await budgets.release(uow.session, application.id)
+        if released:
+            fund = await get_fund(uow.session, application.fund_id)
+            today = local_day(await _now(uow))
+            await ledger.record_movement(
+                uow.session, uow.require_books(), fund, application, "cancellation", released, today
+            )
     await uow.commit()
     return application
 

@@ -124,7 +124,8 @@ def covering(application: Scope, region: Any, fiscal_year: Any) -> ColumnElement
 async def reserve(session: AsyncSession, application: Application, amount_cents: int, fiscal_year: int) -> None:
     """Reserve ``amount_cents`` in every covering envelope, or raise a 409 naming the one without room.
 
-    The caller's transaction is rolled back on the error, so a partial reservation never survives.
+    The caller's transaction is rolled back on the error, so a partial reservation never survives. The reservations
+    are written with the caller's next flush.
     """
     school = await session.get(School, application.school_id)
     assert school is not None
@@ -162,7 +163,6 @@ async def reserve(session: AsyncSession, application: Application, amount_cents:
                 status="reserved",
             )
         )
-    await session.flush()
 
 
 async def release(session: AsyncSession, application_id: UUID) -> int:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import SmallInteger, String, Uuid, bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
 
 from fund.applications.models import Application
 from fund.core.security import FieldCipher
 from fund.core.settings import Settings
 from fund.funds.calendar import fiscal_year_of
 from fund.funds.models import Fund
-from fund.ledger.models import JournalEntry, JournalLine, journal_counters
+from fund.ledger.models import JournalEntry, JournalLine
 
 ACCOUNT_LABELS = {"grants": "Aides financières octroyées", "payees": "Bénéficiaires d'aides", "bank": "Banque"}
 
@@ -39,17 +41,15 @@ class Books:
         return f"{self.settings.account_payees}{self.cipher.fingerprint(iban)}", application.payee_name[:100]
 
 
-async def _next_number(session: AsyncSession, fund_id: object, journal: str, fiscal_year: int) -> int:
-    stmt = (
-        insert(journal_counters)
-        .values(fund_id=fund_id, journal_code=journal, fiscal_year=fiscal_year, last_number=1)
-        .on_conflict_do_update(
-            index_elements=["fund_id", "journal_code", "fiscal_year"],
-            set_={"last_number": journal_counters.c.last_number + 1},
-        )
-        .returning(journal_counters.c.last_number)
+def _next_number(fund_id: object, journal: str, fiscal_year: int) -> Any:
+    """The journal's next number, drawn by the entry's INSERT (``fund_journal_number``, migration 0034): the counter
+    is then locked by the flush that writes the entry, the transaction's last writes, not from the moment the entry
+    is prepared."""
+    return func.fund_journal_number(
+        bindparam(None, fund_id, type_=Uuid()),
+        bindparam(None, journal, type_=String()),
+        bindparam(None, fiscal_year, type_=SmallInteger()),
     )
-    return int((await session.execute(stmt)).scalar_one())
 
 
 async def _post(
@@ -65,14 +65,16 @@ async def _post(
     credit: tuple[str, str, str | None, str | None],
     amount_cents: int,
 ) -> JournalEntry:
-    """One balanced two-line entry: ``debit`` and ``credit`` are (account, label, aux account, aux label)."""
+    """One balanced two-line entry: ``debit`` and ``credit`` are (account, label, aux account, aux label), written
+    (and numbered) by the caller's next flush."""
     assert amount_cents > 0
     fiscal_year = fiscal_year_of(fund, day)
     entry = JournalEntry(
+        id=uuid7(),  # given here, so that the lines refer to it without a flush between them
         fund_id=fund.id,
         journal_code=journal,
         fiscal_year=fiscal_year,
-        number=await _next_number(session, fund.id, journal, fiscal_year),
+        number=_next_number(fund.id, journal, fiscal_year),
         entry_date=day,
         piece_ref=application.reference,
         piece_date=day,
@@ -81,7 +83,6 @@ async def _post(
         application_id=application.id,
     )
     session.add(entry)
-    await session.flush()
     for line_no, ((account, account_label, aux, aux_label), debit_cents, credit_cents) in enumerate(
         [(debit, amount_cents, 0), (credit, 0, amount_cents)], start=1
     ):
@@ -97,7 +98,6 @@ async def _post(
                 credit_cents=credit_cents,
             )
         )
-    await session.flush()
     return entry
 
 
