@@ -205,6 +205,9 @@ async def test_a_grant_writes_the_requests_move_and_its_entry_last_the_entry_num
         decided = await vote(await login("committee2@example.org"), application["id"])
     assert decided.json()["status"] == "approved", decided.text
     assert not [s for s in seen if "journal_counters" in s]  # drawn by the entry's INSERT (fund_journal_number)
+    # Nothing of the money is scheduled yet: the answer says so without reading the disbursements.
+    assert decided.json()["payment_status"] == "granted"
+    assert not reads_of(seen, "disbursements")
     writes = [s.split(" (")[0] for s in seen if s.startswith(("INSERT", "UPDATE"))]
     # The envelope's reservation first; the request's move (whose figures other writers share) with the books after.
     envelope = next(i for i, s in enumerate(writes) if s.startswith("UPDATE budget_envelopes"))

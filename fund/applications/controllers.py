@@ -133,7 +133,9 @@ class ApplicationController(Controller):
         self, application_id: FromPath[UUID], data: JSONBody[VoteIn], uow: UoW, user: CurrentUser, actor: CurrentActor
     ) -> Response[ApplicationOut]:
         voted = await decisions.vote(uow, user, application_id, data, actor)
-        answer = await detailed(uow, user, voted.application, fund=voted.fund, votes=voted.votes, panel=voted.panel)
+        answer = await detailed(
+            uow, user, voted.application, fund=voted.fund, votes=voted.votes, panel=voted.panel, payment=voted.payment
+        )
         return Response(answer, status_code=201)
 
     @post(

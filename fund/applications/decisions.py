@@ -180,6 +180,8 @@ class Voted(NamedTuple):
     votes: list[Vote]
     fund: Fund
     panel: tuple[caps.RequestLimits, caps.Recused | None] | None = None
+    # Where the money of a request the vote granted stands: nothing of it is scheduled yet (not read again).
+    payment: str | None = None
 
 
 # The request locked for a vote, with whether the member stood aside from it and the open meeting deciding it
@@ -267,7 +269,8 @@ async def vote(
         reasons = [v.comment for v in votes if v.choice == "reject" and v.comment]
         await refuse(uow, application, actor, reason="; ".join(reasons) or None)
     await uow.commit()
-    return Voted(application, cast, every_vote, fund, panel)
+    payment = workflow.payment_status(application.status, ()) if outcome.decision == "approved" else None
+    return Voted(application, cast, every_vote, fund, panel, payment)
 
 
 async def grant(

@@ -214,6 +214,7 @@ async def detailed(
     aid: AidSummary | None = None,
     panel: tuple[RequestLimits, Recused | None] | None = None,
     votes: list[Vote] | None = None,
+    payment: str | None = None,
 ) -> ApplicationOut:
     """The request with its student's summary, votes and (for its referents) the student's aid this year; the
     student, the fund and the aid are read here unless given (``service.get_for_reading`` reads the first two with
@@ -241,7 +242,8 @@ async def detailed(
             if application.status in workflow.EDITABLE
             else [],
         )
-    payment = (await payment_standings(uow.session, [application]))[application.id]
+    # ``payment``: where the money of a granted request stands, when the caller knows it without reading.
+    money = payment or (await payment_standings(uow.session, [application]))[application.id]
     if access.is_committee(user):
         pending = application.status in workflow.PENDING  # before the decision: the limits
         cast_vote = next((v for v in votes if v.member_id == user.id and v.round == application.review_round), None)
@@ -268,7 +270,7 @@ async def detailed(
         student=summary_of(student, owner=owner),
         votes=votes,
         caps=caps,
-        payment=payment,
+        payment=money,
         my_vote=my_vote,
         limits=limits_shown,
     )
