@@ -11,7 +11,6 @@ from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import bindparam, exists, func, select, text
-from sqlalchemy.exc import IntegrityError
 
 from fund.applications import caps, workflow
 from fund.applications.access import (
@@ -246,11 +245,9 @@ async def vote(
         caps.check_vote(panel[0], amount, policy)
     if meeting_id is not None:  # whoever votes in a meeting is present at it
         await meeting_attendance.record_status(uow.session, meeting_id, user.id, "present", actor, via="vote")
+    # Written with the commit's flush, as the request's move (one flush): the votes were read under the request's
+    # lock, so no other vote of this member can come in between (the unique constraint would refuse it).
     uow.session.add(cast)
-    try:
-        await uow.session.flush()
-    except IntegrityError as exc:
-        raise Conflict("already_voted", reference=application.reference) from exc
     every_vote.append(cast)
     await record(
         uow.session,
