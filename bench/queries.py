@@ -9,6 +9,9 @@ Counted: everything the request runs; for the lists at page sizes 10, 50 and 200
 size: no N+1), and for one request. The counted call is each route's third, so that its bearer token is answered by
 the process's cache of the token lookup (``fund.auth.cache``, awaited on before the first call): no statement for it,
 as for a client that used its token within the last minute.
+
+The writes (``count_writes``: filing a request, submitting it, a vote that does not decide, the vote that grants) are
+counted on a scratch copy of ``--writes-db`` (migrated to the head, dropped after), each after two of its kind.
 """
 
 from __future__ import annotations
@@ -107,9 +110,85 @@ async def count_queries(
     return counts
 
 
+async def count_writes(database: str, actors: Actors, redis_url: str | None = None) -> list[Count]:
+    """The statements of a filing, a submission, a first approval and the approval that grants (a second member
+    outside the request's school), each the third of its kind; BEGIN and the final append-and-commit included."""
+    import asyncpg
+    from litestar.testing import AsyncTestClient
+
+    from bench.common import create_body, insert_token, submitted_pool
+    from fund.app import create_app
+    from fund.core.settings import Settings
+
+    pool = await submitted_pool(database, actors, 3)
+    conn = await asyncpg.connect(db_url(database))
+    try:
+        second = await conn.fetchval(
+            "SELECT u.id FROM users u WHERE 'committee' = ANY(u.roles) AND u.is_active AND u.id <> "
+            "(SELECT user_id FROM auth_tokens WHERE id = $1) AND NOT EXISTS (SELECT 1 FROM school_memberships m "
+            "JOIN applications a ON a.school_id = m.school_id WHERE m.user_id = u.id AND a.id = ANY($2::uuid[])) "
+            "ORDER BY u.id LIMIT 1",
+            actors.token_ids[1],
+            pool,
+        )
+        if second is None:
+            raise SystemExit(f"{database}: no second committee member to grant with")
+        second_token, second_token_id = await insert_token(conn, second)
+    finally:
+        await conn.close()
+    settings = Settings(database_url=db_url(database), redis_url=redis_url or REDIS, log_level="WARNING")
+    app = create_app(settings)
+    counts: list[Count] = []
+    referent = {"Authorization": f"Bearer {actors.referent_token}"}
+    members = [{"Authorization": f"Bearer {t}"} for t in (actors.committee_token, second_token)]
+    body = create_body(actors.student_id)
+    try:
+        async with AsyncTestClient(app) as client:
+            if app.state.auth_cache is not None:
+                await app.state.auth_cache.until_listening()
+            engine = app.state.session_factory.kw["bind"]
+            counter = Counter()
+            event.listen(engine.sync_engine.pool, "checkout", counter.on_checkout)
+            event.listen(engine.sync_engine, "before_cursor_execute", counter)
+            last: dict[str, Any] = {}
+            for i, request in enumerate(pool):
+                counted = i == len(pool) - 1
+                steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+                    ("file a request", lambda: client.post("/api/v1/applications", content=body, headers=referent)),
+                    ("submit it", lambda: client.post(f"/api/v1/applications/{last['id']}/submit", headers=referent)),
+                    ("vote (not deciding)", lambda r=request: vote(client, r, members[0])),
+                    ("vote (deciding)", lambda r=request: vote(client, r, members[1])),
+                ]
+                for route, call in steps:
+                    await asyncio.sleep(0.05)
+                    counter.statements.clear()
+                    response = await call()
+                    await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon after each query
+                    if route == "file a request":
+                        last.clear()
+                        last.update(response.json())
+                    if route == "vote (deciding)" and response.json().get("status") != "approved":
+                        route = "vote (second, not deciding)"
+                    if counted:
+                        counts.append(Count(route, None, response.status_code, 1, list(counter.statements)))
+            event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    finally:
+        conn = await asyncpg.connect(db_url(database))
+        try:
+            await conn.execute("DELETE FROM auth_tokens WHERE id = $1", second_token_id)
+        finally:
+            await conn.close()
+    return counts
+
+
+async def vote(client: Any, request: Any, headers: dict[str, str]) -> Any:
+    return await client.post(f"/api/v1/applications/{request}/votes", json={"vote": "approve"}, headers=headers)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="fund_scale_1m")
+    parser.add_argument("--writes-db", default="fund_scale_1k", help="the writes are counted on a copy of it ('none')")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the statements")
     args = parser.parse_args(argv)
     os.environ.setdefault("FUND_LOG_LEVEL", "WARNING")
@@ -119,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = asyncio.run(count_queries(args.db, actors))
     finally:
         asyncio.run(revoke_tokens(args.db, actors))
-    print(f"### SQL statements per request ({args.db})\n")
+    if args.writes_db != "none":
+        counts += asyncio.run(writes_on_a_copy(args.writes_db))
+    print(f"### SQL statements per request ({args.db}; the writes on a copy of {args.writes_db})\n")
     print("| route | page size | rows | statements |\n|---|---:|---:|---:|")
     for c in counts:
         print(f"| {c.route} | {c.page_size or '-'} | {c.items} | {c.queries} |")
@@ -127,6 +208,18 @@ def main(argv: list[str] | None = None) -> int:
             for s in c.statements:
                 print("    " + " ".join(s.split())[:200])
     return 0
+
+
+async def writes_on_a_copy(source: str) -> list[Count]:
+    from bench.common import drop_database, prepare_scratch
+
+    scratch = f"{source}_queries_scratch"
+    await prepare_scratch(source, scratch)
+    try:
+        actors = await prepare_actors(scratch)
+        return await count_writes(scratch, actors)
+    finally:
+        await drop_database(scratch)
 
 
 if __name__ == "__main__":

@@ -374,6 +374,36 @@ async def test_the_chain_is_locked_only_at_the_commit(session_factory, servers) 
     assert (await verify(session_factory)).intact
 
 
+async def test_the_append_and_commit_are_the_transactions_last_message_and_the_connection_goes_on(
+    session_factory, servers
+) -> None:
+    """The script's COMMIT ends the transaction: no second COMMIT follows it (a round trip that PostgreSQL answers
+    with « there is no transaction in progress »), and the connection's next transactions work as usual."""
+    sent: list[str] = []
+    told: list[str] = []
+    async with session_factory() as session:
+        await session.execute(text("SELECT 1"))
+        driver = (await session.connection()).sync_connection.connection.driver_connection
+        driver.add_query_logger(lambda record: sent.append(record.query))
+        driver.add_log_listener(lambda _conn, message: told.append(str(message)))
+        await record(session, SYSTEM, "test.first", entity_type="test", entity_id=uuid.uuid4())
+        await session.commit()
+        await asyncio.sleep(0.05)  # asyncpg calls its loggers soon after each query
+        assert sent[-1].startswith("SELECT count(*) FROM fund_audit_append("), sent
+        assert sent[-1].endswith("; COMMIT")
+        assert not told, told
+        # The next transactions on the same session and connection: a rollback, then another append and commit.
+        await record(session, SYSTEM, "test.rolled_back", entity_type="test", entity_id=uuid.uuid4())
+        await session.execute(text("SELECT 1"))
+        await session.rollback()
+        await record(session, SYSTEM, "test.second", entity_type="test", entity_id=uuid.uuid4())
+        await session.commit()
+        assert await session.scalar(text("SELECT count(*) FROM audit_events")) == 2
+    assert [r.action for r in await event_rows(session_factory)] == ["test.first", "test.second"]
+    assert not told, told
+    assert (await verify(session_factory)).intact
+
+
 async def test_concurrent_transactions_append_one_unbroken_chain_without_gaps(session_factory, servers) -> None:
     """Many writers at once, one to three events each: every event is in the chain, in one line, ``at`` in order."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench.common import prepare_actors, revoke_tokens, submitted_pool
-from bench.queries import count_queries
+from bench.queries import count_queries, count_writes
 from fund.core.settings import Settings
 
 
@@ -37,6 +37,23 @@ async def test_queries_per_request_do_not_grow_with_the_page_size(settings: Sett
     # The request with its student and fund, the record of access, the votes; before the decision, the committee's
     # panel (the limits and the member's own recusal, ``caps.panel``): one statement. The token: the cache.
     assert one.queries <= 4, one.statements
+
+
+async def test_the_writes_statements_are_counted_and_keep_no_savepoint(settings: Settings, demo: Any) -> None:
+    database = settings.sqlalchemy_url
+    actors = await prepare_actors(database)
+    try:
+        counts = await count_writes(database, actors, redis_url=settings.redis_url)
+    finally:
+        await revoke_tokens(database, actors)
+    by_route = {c.route: c for c in counts}
+    assert [c.status for c in counts] == [201, 200, 201, 201], [(c.route, c.status) for c in counts]
+    assert set(by_route) == {"file a request", "submit it", "vote (not deciding)", "vote (deciding)"}
+    for count in counts:
+        assert not [s for s in count.statements if "SAVEPOINT" in s], count.statements
+        assert count.statements[-1].startswith("SELECT count(*) FROM fund_audit_append("), count.statements
+    # BEGIN, the request locked with what it needs, the round's votes, the panel, the move, the vote, the commit.
+    assert by_route["vote (not deciding)"].queries <= 8, by_route["vote (not deciding)"].statements
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")

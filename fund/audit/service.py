@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from asyncpg.transaction import TransactionState
 from sqlalchemy import event as orm_event
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,8 +193,9 @@ def _append_and_commit(session: Session) -> None:
     the commit that follows it in the same message, never held while this process attends to other requests.
 
     The statements go to the driver as one script (PostgreSQL's simple protocol, which takes several statements but
-    no parameters: the events are a dollar-quoted literal under a tag they do not contain). The session's own commit
-    then finds the transaction ended (a no-op). The events' ``at`` and hashes are in the database, not on the objects.
+    no parameters: the events are a dollar-quoted literal under a tag they do not contain). The driver is then told
+    that its transaction ended (``_ended_by_the_script``), so that the session's own commit sends nothing. The events'
+    ``at`` and hashes are in the database, not on the objects.
     """
     events = _take_pending(session)
     if not events:
@@ -202,10 +204,34 @@ def _append_and_commit(session: Session) -> None:
     tag = "fund"
     while f"${tag}$" in payload:
         tag = f"fund_{secrets.token_hex(4)}"
-    script = f"SELECT count(*) FROM fund_audit_append({_CHAIN_LOCK_KEY}, ${tag}${payload}${tag}$::jsonb); COMMIT"  # noqa: S608
-    driver = session.connection().connection.driver_connection
+    fairy = session.connection().connection
+    driver = fairy.driver_connection
     assert driver is not None
-    await_only(driver.execute(script))
+    # A transaction that wrote nothing else has not begun on the server (the adapter begins at the first statement
+    # it runs): the append alone is then its own transaction, and a COMMIT would only draw a warning.
+    began = getattr(fairy.dbapi_connection, "_transaction", None) is not None
+    script = f"SELECT count(*) FROM fund_audit_append({_CHAIN_LOCK_KEY}, ${tag}${payload}${tag}$::jsonb)"  # noqa: S608
+    await_only(driver.execute(script + "; COMMIT" if began else script))
+    if began:
+        _ended_by_the_script(fairy.dbapi_connection, driver)
+
+
+def _ended_by_the_script(adapted: Any, driver: Any) -> None:
+    """The script's COMMIT ended the transaction on the server: end it in asyncpg and in SQLAlchemy's adapter too,
+    without a message. Else asyncpg would send a COMMIT of its own at the session's commit: a round trip more for
+    every write, each answered by PostgreSQL with a warning in its log (« there is no transaction in progress »).
+    These are the drivers' own records of the transaction (asyncpg's ``Transaction`` state and its connection's top
+    transaction, the adapter's ``_transaction``), checked here: if they are not as expected, nothing is changed and
+    the COMMIT is sent as before (``tests/test_audit.py`` says which)."""
+    transaction = getattr(adapted, "_transaction", None)
+    if transaction is None:
+        return
+    top: Any = getattr(driver, "_top_xact", None)
+    if transaction._state is not TransactionState.STARTED or top is not transaction:
+        return
+    transaction._state = TransactionState.COMMITTED
+    driver._top_xact = None
+    adapted._transaction = None
 
 
 @orm_event.listens_for(Session, "before_commit")
