@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
 from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import load_only
 
 from fund.applications import caps, deadlines, decisions, views, workflow
 from fund.applications import service as applications
@@ -224,7 +225,8 @@ class HomePages(PageController):
         async with state.session_factory() as session:
             policy: Policy = await policy_of(session, user.fund_id)
             awaiting = select(Application).where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
-            query = awaiting
+            # Only what the queue shows and sorts by, and what tells whether the member may vote.
+            query = awaiting.options(load_only(*QUEUE_COLUMNS))
             if after is not None:
                 query = query.where(tuple_(~Application.urgent, Application.submitted_at, Application.id) > after)
             waiting = list(
@@ -267,6 +269,18 @@ class HomePages(PageController):
 
 # Requests a page of the committee's queue.
 QUEUE_ROWS = 50
+QUEUE_COLUMNS = (
+    Application.reference,
+    Application.urgent,
+    Application.category,
+    Application.amount_requested_cents,
+    Application.status,
+    Application.submitted_at,
+    Application.created_at,
+    Application.review_round,
+    Application.school_id,
+    Application.created_by_id,
+)
 
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)

@@ -20,6 +20,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import joinedload
 
 from fund.applications import workflow
+from fund.applications.models import Application
 from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
@@ -62,6 +63,7 @@ BATCH_FR = {
     "cancelled": "Annulée",
 }
 PAGE_SIZE = 50
+SHOWN_OF_REQUEST = (Application.reference, Application.payee_name, Application.payee_iban_masked)
 Statut = Annotated[str | None, QueryParameter(max_length=20, required=False)]
 Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
 DueCursor = Annotated[str | None, QueryParameter(max_length=60, required=False)]
@@ -123,7 +125,8 @@ class AccountingPages(PageController):
             query = (
                 select(Disbursement)
                 .where(readable(user, Disbursement), Disbursement.status.in_(("scheduled", "returned")))
-                .options(joinedload(Disbursement.application))
+                # Only what the list shows of the request.
+                .options(joinedload(Disbursement.application).load_only(*SHOWN_OF_REQUEST))
             )
             after = _due_cursor(suite)
             if after is not None:
