@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.pages --duration 5                     # 5 s a page
     .venv/bin/python -m bench.pages --quick --pages "referent home"  # 2 s, one page
     .venv/bin/python -m bench.pages --counts-only -v                 # no wrk: the statements, printed
+    .venv/bin/python -m bench.pages --cpu 200 --small-db none        # no wrk: each page's CPU in-process
 
 Pages: every role's home page (the referent's ``/referent``, the committee's ``/comite`` as a member and as the
 chair, the accountant's ``/comptabilite``, the administrator's ``/administration``), the chair's ratifications, the
