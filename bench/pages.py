@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.pages --duration 5                     # 5 s a page
     .venv/bin/python -m bench.pages --quick --pages "referent home"  # 2 s, one page
     .venv/bin/python -m bench.pages --counts-only -v                 # no wrk: the statements, printed
+    .venv/bin/python -m bench.pages --cpu 200 --small-db none        # no wrk: each page's CPU in-process
 
 Pages: every role's home page (the referent's ``/referent``, the committee's ``/comite`` as a member and as the
 chair, the accountant's ``/comptabilite``, the administrator's ``/administration``), the chair's ratifications, the
@@ -252,6 +253,40 @@ async def count_statements(
     return counts
 
 
+async def cpu_per_page(
+    database: str, actors: PageActors, pages: tuple[Page, ...] = PAGES, times: int = 200, redis_url: str | None = None
+) -> dict[str, tuple[float, int]]:
+    """The server's CPU per page, in-process: the median ``time.process_time`` of ``times`` requests one after the
+    other through the app (the client's share included, the same for every page), after five to warm the caches;
+    and the answer's size in bytes. Unlike the wall-clock figures, it hardly moves with other people's load on
+    the machine. The baseline: the sign-in page, which reads nothing."""
+    from litestar.testing import AsyncTestClient
+
+    from fund.app import create_app
+
+    app = create_app(_settings(database, redis_url))
+    spent: dict[str, tuple[float, int]] = {}
+    async with AsyncTestClient(app) as client:
+        targets = [("baseline: sign-in page", "/connexion", "")] + [
+            (page.name, actors.path(page), actors.cookies[page.role]) for page in pages
+        ]
+        for name, url, cookie in targets:
+            headers = {"Cookie": cookie} if cookie else {}
+            size = 0
+            for _ in range(5):
+                response = await client.get(url, headers=headers, follow_redirects=False)
+                if response.status_code != 200:
+                    raise SystemExit(f"{name}: {url} answers {response.status_code}, not 200")
+                size = len(response.content)
+            runs = []
+            for _ in range(times):
+                start = time.process_time()
+                await client.get(url, headers=headers, follow_redirects=False)
+                runs.append((time.process_time() - start) * 1000)
+            spent[name] = (statistics.median(runs), size)
+    return spent
+
+
 # --- wrk -----------------------------------------------------------------------------------------------------
 
 
@@ -355,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-size", type=int, default=10, help="SQLAlchemy/asyncpg pool size (default 10)")
     parser.add_argument("--pages", default="", help="comma-separated page names (default: all)")
     parser.add_argument("--counts-only", action="store_true", help="only the statement counts, no wrk")
+    parser.add_argument(
+        "--cpu", type=int, default=0, metavar="N", help="only the CPU per page in-process: median of N requests"
+    )
     parser.add_argument("--redis", default=None, help="Redis URL of the in-process app (default BENCH_REDIS)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each page's statements")
     args = parser.parse_args(argv)
@@ -380,6 +418,17 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     print("\n".join(header), flush=True)
+    if args.cpu:
+        actors = asyncio.run(prepare_page_actors(args.db))
+        try:
+            spent = asyncio.run(cpu_per_page(args.db, actors, pages, args.cpu, args.redis))
+        finally:
+            asyncio.run(revoke_page_tokens(args.db, actors))
+        print(f"CPU per page in-process, {args.db}, median of {args.cpu} (ms; answer's size)")
+        for name, (ms, size) in spent.items():
+            print(f"  {name:40} {ms:7.2f} ms  {size / 1000:7.1f} kB")
+        print(f"load average after: {load_average()}")
+        return 0
     counts: dict[str, dict[str, int]] = {}
     figures: dict[str, WrkResult] = {}
     alone: dict[str, float] = {}

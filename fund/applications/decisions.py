@@ -5,12 +5,29 @@ payment event), the chair's casting decision, cancellation, appeal and ratificat
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import bindparam, exists, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    String,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 
 from fund.applications import caps, workflow
 from fund.applications.access import (
@@ -35,6 +52,7 @@ from fund.applications.service import (
 from fund.audit.service import Actor, record
 from fund.auth.models import COMMITTEE_ROLES, User, school_memberships
 from fund.budgets import service as budgets
+from fund.core.db import DriverQuery
 from fund.core.errors import Conflict, Forbidden, IllegalTransition, InvalidInput
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
@@ -464,21 +482,37 @@ class MyVote:
 
 async def my_votes(uow: UnitOfWork, user: User, applications: Sequence[Application]) -> dict[UUID, MyVote]:
     """For each request of ``applications`` the member voted on in its current round (or recused from), what they
-    did: two queries whatever the number of requests."""
+    did: one statement whatever the number of requests (built once; the ids as one array)."""
     if not applications or not is_committee(user):
         return {}
     rounds = {a.id: a.review_round for a in applications}
+    rows = await _my_votes_query().fetch(uow.session, {"member_id": user.id, "ids": list(rounds)})
     found: dict[UUID, MyVote] = {}
-    for recusal in await uow.session.scalars(
-        select(Recusal).where(Recusal.member_id == user.id, Recusal.application_id.in_(rounds))
-    ):
-        found[recusal.application_id] = MyVote("recused", None, recusal.reason, recusal.created_at)
-    for cast in await uow.session.scalars(
-        select(Vote).where(Vote.member_id == user.id, Vote.application_id.in_(rounds))
-    ):
-        if cast.round == rounds[cast.application_id]:
-            found[cast.application_id] = MyVote(cast.choice, cast.amount_cents, cast.comment, cast.created_at)
+    # The recusals first: a vote of the current round, if any, is what the member did.
+    for application_id, choice, round_, amount_cents, comment, at in sorted(rows, key=lambda r: r[2] is not None):
+        if round_ is None:
+            found[application_id] = MyVote("recused", None, comment, at)
+        elif round_ == rounds[application_id]:
+            found[application_id] = MyVote(choice, amount_cents, comment, at)
     return found
+
+
+@functools.cache
+def _my_votes_query() -> DriverQuery:
+    member = bindparam("member_id", type_=Uuid())
+    ids = bindparam("ids", type_=ARRAY(Uuid()))
+    recusals = select(
+        Recusal.application_id,
+        literal_column("'recused'", String).label("choice"),
+        cast(null(), Integer).label("round"),
+        cast(null(), BigInteger).label("amount_cents"),
+        Recusal.reason.label("comment"),
+        Recusal.created_at,
+    ).where(Recusal.member_id == member, Recusal.application_id == any_(ids))
+    votes = select(
+        Vote.application_id, Vote.choice, Vote.round, Vote.amount_cents, Vote.comment, Vote.created_at
+    ).where(Vote.member_id == member, Vote.application_id == any_(ids))
+    return DriverQuery(union_all(recusals, votes))
 
 
 @dataclass(frozen=True)

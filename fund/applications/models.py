@@ -63,7 +63,9 @@ class Application(UUIDv7AuditBase):
         Index("ix_applications_fund_id_id", "fund_id", "id"),
         # Keyset pages of the filtered lists (migration 0011).
         Index("ix_applications_submitted_status_id", "status", "id", postgresql_where=text("submitted_at IS NOT NULL")),
-        Index("ix_applications_school_id_status_id", "school_id", "status", "id"),
+        # With the fund (the readers' rule reads it): a school's requests counted by status from the index alone, for
+        # the referent's home (migration 0032).
+        Index("ix_applications_school_id_status_id", "school_id", "status", "id", postgresql_include=["fund_id"]),
         # A retried creation finds the request its key filed (migration 0020).
         UniqueConstraint("created_by_id", "idempotency_key", name="uq_applications_idempotency_key"),
         # Search and duplicate warnings (migration 0024).

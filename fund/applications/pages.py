@@ -11,11 +11,12 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, ValidationError
 from schwifty import IBAN
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import load_only
 
 from fund.applications import caps, deadlines, decisions, views, workflow
 from fund.applications import service as applications
@@ -34,7 +35,7 @@ from fund.applications.service import ListFilters, list_for
 from fund.audit.models import AuditEvent
 from fund.auth.models import COMMITTEE_ROLES, User
 from fund.core.banking import normalize_iban
-from fund.core.errors import DomainError, NotFound
+from fund.core.errors import DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement
@@ -66,6 +67,21 @@ REFERENT_GROUPS = [
     ("Décidées", ("approved", "paid", "rejected")),
     ("Closes", ("withdrawn", "cancelled")),
 ]
+# The statuses in the order of the groups: the counts above the list.
+REFERENT_ORDER = [
+    "info_requested",
+    "draft",
+    "submitted",
+    "under_review",
+    "approved",
+    "paid",
+    "rejected",
+    "withdrawn",
+    "cancelled",
+]
+# Requests a page of the referent's home: more than one reads at once; the others are a link away.
+HOME_ROWS = 50
+Cursor = Annotated[str | None, QueryParameter(max_length=80, required=False)]
 ACTIONS_FR = {
     "application.created": "demande créée",
     "application.updated": "demande modifiée",
@@ -164,19 +180,27 @@ class HomePages(PageController):
 
     @get("/referent")
     async def referent_home(
-        self, request: Request[Any, Any, Any], state: State, statut: FromQuery[str] = ""
+        self, request: Request[Any, Any, Any], state: State, statut: FromQuery[str] = "", apres: Cursor = None
     ) -> Template:
+        """The referent's requests, newest first, ``HOME_ROWS`` a page (« Demandes plus anciennes »: the next, by
+        keyset), grouped by what they wait for; above them, every status with its count, each a link to its list."""
         user = await signed_in(request, state, "referent")
+        status = statut if statut in STATUS_FR else None
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
-            filters = ListFilters(status=statut if statut in STATUS_FR else None)
-            rows, _ = await list_for(uow, user, filters, PageRequest(limit=200))
-            names = await applications.students_by_id(uow, {a.student_id for a in rows})
+            filters = ListFilters(status=status)
+            try:
+                rows, cursor = await list_for(uow, user, filters, PageRequest(HOME_ROWS, apres))
+            except InvalidInput:  # a stale or edited cursor: back to the first page
+                rows, cursor = await list_for(uow, user, filters, PageRequest(HOME_ROWS))
+            counts = await applications.counts_by_status(uow, user)
             money = await views.payment_standings(session, rows)
+        # Each row with what it shows, worked out here once rather than by calls from the template.
+        shown = [(a, money.get(a.id), workflow.shown_status(a.status, money.get(a.id))) for a in rows]
         # A request whose transfer came back waits for its referent's correction: first, with what waits for them.
-        to_correct = [a for a in rows if money.get(a.id) == "returned"]
+        to_correct = [r for r in shown if r[1] == "returned"]
         groups = [
-            (title, [a for a in rows if a.status in statuses and a not in to_correct])
+            (title, [r for r in shown if r[0].status in statuses and r[1] != "returned"])
             for title, statuses in REFERENT_GROUPS
         ]
         groups[0] = (groups[0][0], to_correct + groups[0][1])
@@ -185,24 +209,36 @@ class HomePages(PageController):
             "applications/referent.html",
             user,
             groups=groups,
-            students=names,
-            money=money,
-            shown=lambda a: workflow.shown_status(a.status, money.get(a.id)),
+            statut=status,
+            counts=[(code, STATUS_FR[code], counts[code]) for code in REFERENT_ORDER if counts.get(code)],
+            total=sum(counts.values()),
+            next_cursor=cursor,
+            first_page=not apres,
         )
 
     @get("/comite")
-    async def committee_queue(self, request: Request[Any, Any, Any], state: State) -> Template:
+    async def committee_queue(self, request: Request[Any, Any, Any], state: State, apres: Cursor = None) -> Template:
+        """What awaits the committee, urgent first then by due date, ``QUEUE_ROWS`` a page (« Demandes suivantes »:
+        the next, by keyset on that order), with how many there are in all."""
         user = await signed_in(request, state, *COMMITTEE_ROLES)
+        after = _queue_cursor(apres)
         async with state.session_factory() as session:
             policy: Policy = await policy_of(session, user.fund_id)
+            awaiting = select(Application).where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
+            # Only what the queue shows and sorts by, and what tells whether the member may vote.
+            query = awaiting.options(load_only(*QUEUE_COLUMNS))
+            if after is not None:
+                query = query.where(tuple_(~Application.urgent, Application.submitted_at, Application.id) > after)
             waiting = list(
                 await session.scalars(
-                    select(Application)
-                    .where(readable(user), Application.status.in_(workflow.AWAITING_DECISION))
-                    .order_by(Application.urgent.desc(), Application.submitted_at, Application.id)
-                    .limit(200)
+                    query.order_by(Application.urgent.desc(), Application.submitted_at, Application.id).limit(
+                        QUEUE_ROWS + 1
+                    )
                 )
             )
+            more = len(waiting) > QUEUE_ROWS
+            waiting = waiting[:QUEUE_ROWS]
+            total = await session.scalar(select(func.count()).select_from(awaiting.subquery()))
             mine = await decisions.my_votes(UnitOfWork(session, None), user, waiting)
         now = datetime.datetime.now(datetime.UTC)
         rows = sorted(
@@ -218,7 +254,55 @@ class HomePages(PageController):
                 groups["vote"].append(row)
             else:
                 groups["voted" if done is not None and done.choice != "recused" else "aside"].append(row)
-        return page(request, "applications/comite.html", user, rows=rows, groups=groups, mine=mine)
+        return page(
+            request,
+            "applications/comite.html",
+            user,
+            rows=rows,
+            groups=groups,
+            mine=mine,
+            total=total or 0,
+            next_cursor=_queue_cursor_of(waiting[-1]) if more else None,
+            first_page=after is None,
+        )
+
+
+# Requests a page of the committee's queue.
+QUEUE_ROWS = 50
+QUEUE_COLUMNS = (
+    Application.reference,
+    Application.urgent,
+    Application.category,
+    Application.amount_requested_cents,
+    Application.status,
+    Application.submitted_at,
+    Application.created_at,
+    Application.review_round,
+    Application.school_id,
+    Application.created_by_id,
+)
+
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def _queue_cursor_of(application: Application) -> str:
+    """Where the queue's next page starts: after this request, in the queue's order (urgent first, then filed),
+    as ``<0 urgent, 1 not>_<filed, µs since 1970>_<id>``."""
+    assert application.submitted_at is not None  # awaiting a decision: filed
+    filed = (application.submitted_at - EPOCH) // datetime.timedelta(microseconds=1)
+    return f"{int(not application.urgent)}_{filed}_{application.id.hex}"
+
+
+def _queue_cursor(text: str | None) -> tuple[bool, datetime.datetime, UUID] | None:
+    """The position ``_queue_cursor_of`` wrote; None for none or one unreadable (the first page, then)."""
+    parts = (text or "").split("_")
+    if len(parts) != 3 or parts[0] not in ("0", "1") or not parts[1].isdigit():
+        return None
+    try:
+        return parts[0] == "1", EPOCH + datetime.timedelta(microseconds=int(parts[1])), UUID(hex=parts[2])
+    except (ValueError, OverflowError):
+        return None
 
 
 async def _panel_shown(
@@ -309,7 +393,9 @@ class CaseController(PageController):
                 application = await applications.get(uow, user, application_id)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
-            await record_access(session, user.id, "application", application.id, actor_of(request, user).ip)
+            # Committed with the page's reads, below: one transaction rather than two.
+            ip = actor_of(request, user).ip
+            await record_access(session, user.id, "application", application.id, ip, commit=False)
             owner = is_owner(user, application)
             committee = is_committee(user)
             aid = await applications.caps_for(uow, application) if owner else None
@@ -326,6 +412,7 @@ class CaseController(PageController):
                     .order_by(Disbursement.sequence)
                 )
             )
+            await session.commit()
         return page(
             request,
             "applications/demande.html",

@@ -434,6 +434,21 @@ async def list_for(
     return cut_page(rows, page)
 
 
+@functools.cache
+def _counts_query(referent: bool, committee: bool) -> DriverQuery:
+    return DriverQuery(
+        select(Application.status, func.count())
+        .where(readable_condition(referent=referent, committee=committee))
+        .group_by(Application.status)
+    )
+
+
+async def counts_by_status(uow: UnitOfWork, user: User) -> dict[str, int]:
+    """How many requests ``user`` may see, by status: all of them, whatever page of the list is shown."""
+    rows = await _counts_query(is_referent(user), is_committee(user)).fetch(uow.session, reader_params(user))
+    return {str(status): int(count) for status, count in rows}
+
+
 async def students_by_id(uow: UnitOfWork, ids: set[UUID]) -> dict[UUID, Student]:
     if not ids:
         return {}

@@ -16,10 +16,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Redirect, Stream, Template
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import joinedload
 
 from fund.applications import workflow
+from fund.applications.models import Application
 from fund.auth.models import User
 from fund.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fund.core.pagination import PageRequest
@@ -62,8 +63,10 @@ BATCH_FR = {
     "cancelled": "Annulée",
 }
 PAGE_SIZE = 50
+SHOWN_OF_REQUEST = (Application.reference, Application.payee_name, Application.payee_iban_masked)
 Statut = Annotated[str | None, QueryParameter(max_length=20, required=False)]
 Cursor = Annotated[str | None, QueryParameter(max_length=40, required=False)]
+DueCursor = Annotated[str | None, QueryParameter(max_length=60, required=False)]
 
 
 def moment_fr(value: datetime.datetime | None) -> str:
@@ -71,6 +74,16 @@ def moment_fr(value: datetime.datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+
+
+def _due_cursor(text: str | None) -> tuple[datetime.date, UUID] | None:
+    """Where the page of « À payer » starts: after ``<due date>_<id>`` in their order; None for the first page (or a
+    cursor that cannot be read)."""
+    day, _, key = (text or "").partition("_")
+    try:
+        return datetime.date.fromisoformat(day), UUID(hex=key)
+    except ValueError:
+        return None
 
 
 def status_of(exc: DomainError) -> int:
@@ -92,6 +105,7 @@ class AccountingPages(PageController):
         user: User,
         statut: str | None,
         apres: str | None,
+        suite: str | None = None,
         errors: dict[str, str] | None = None,
         status_code: int | None = None,
     ) -> Template:
@@ -108,15 +122,22 @@ class AccountingPages(PageController):
                 except InvalidInput:  # a stale or edited cursor: back to the first page
                     rows, cursor = await service.list_for(uow, user, statut, PageRequest(PAGE_SIZE))
                 listed = list(rows)
-            due = list(
-                await session.scalars(
-                    select(Disbursement)
-                    .where(readable(user, Disbursement), Disbursement.status.in_(("scheduled", "returned")))
-                    .options(joinedload(Disbursement.application))
-                    .order_by(Disbursement.due_date, Disbursement.id)
-                    .limit(200)
-                )
+            query = (
+                select(Disbursement)
+                .where(readable(user, Disbursement), Disbursement.status.in_(("scheduled", "returned")))
+                # Only what the list shows of the request.
+                .options(joinedload(Disbursement.application).load_only(*SHOWN_OF_REQUEST))
             )
+            after = _due_cursor(suite)
+            if after is not None:
+                query = query.where(tuple_(Disbursement.due_date, Disbursement.id) > after)
+            due = list(
+                await session.scalars(query.order_by(Disbursement.due_date, Disbursement.id).limit(PAGE_SIZE + 1))
+            )
+            due_cursor = (
+                f"{due[PAGE_SIZE - 1].due_date.isoformat()}_{due[PAGE_SIZE - 1].id.hex}" if due[PAGE_SIZE:] else None
+            )
+            due = due[:PAGE_SIZE]
             batches = await service.batches_of(uow, [*listed, *due])
         statuses = [(s, DISBURSEMENT_FR[s], *totals.get(s, (0, 0))) for s in DISBURSEMENT_STATUSES]
         return page(
@@ -131,6 +152,9 @@ class AccountingPages(PageController):
             listed=listed,
             next_cursor=cursor,
             due=due,
+            due_total=sum(totals.get(s, (0, 0))[0] for s in ("scheduled", "returned")),
+            due_cursor=due_cursor,
+            due_first=after is None,
             batches=batches,
             status_label=lambda s: STATUS_LABELS.get(s, s),
             batch_label=lambda s: BATCH_FR.get(s, s),
@@ -139,10 +163,16 @@ class AccountingPages(PageController):
 
     @get()
     async def accountant_home(
-        self, request: Request[Any, Any, Any], state: State, statut: Statut = None, apres: Cursor = None
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        statut: Statut = None,
+        apres: Cursor = None,
+        suite: DueCursor = None,
     ) -> Template:
+        """``apres``: the page of the status's list; ``suite``: the page of what is due (« À payer »)."""
         user = await signed_in(request, state, "accountant")
-        return await self._page(request, state, user, statut, apres)
+        return await self._page(request, state, user, statut, apres, suite)
 
     @post("/versements/{disbursement_id:uuid}/reemission", status_code=303)
     async def reissue(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import joinedload
 from uuid_utils.compat import uuid7
@@ -301,21 +301,39 @@ async def totals_by_status(uow: UnitOfWork, user: User) -> dict[str, tuple[int, 
     return {status: (int(count), int(total)) for status, count, total in rows}
 
 
-async def batches_of(uow: UnitOfWork, disbursements: Sequence[Disbursement]) -> dict[UUID, PaymentBatch]:
+class BatchRef(NamedTuple):
+    """What a list shows of a disbursement's batch: the link, its message id and its status."""
+
+    id: UUID
+    message_id: str
+    status: str
+
+
+async def batches_of(uow: UnitOfWork, disbursements: Sequence[Disbursement]) -> dict[UUID, BatchRef]:
     """disbursement id → the batch of its current attempt (none before its first batch, nor after a cancelled one),
-    in one query."""
-    current = [(d.id, d.attempts) for d in disbursements if d.attempts]
+    in one query (the ids as one array: the statement is the same whatever their number)."""
+    current = {d.id: d.attempts for d in disbursements if d.attempts}
     if not current:
         return {}
     rows = await uow.session.execute(
-        select(PaymentAttempt.disbursement_id, PaymentBatch)
+        select(
+            PaymentAttempt.disbursement_id,
+            PaymentAttempt.attempt,
+            PaymentBatch.id,
+            PaymentBatch.message_id,
+            PaymentBatch.status,
+        )
         .join(PaymentBatch, PaymentBatch.id == PaymentAttempt.batch_id)
         .where(
-            tuple_(PaymentAttempt.disbursement_id, PaymentAttempt.attempt).in_(current),
+            PaymentAttempt.disbursement_id == any_(bindparam("ids", list(current), type_=ARRAY(Uuid()))),
             PaymentAttempt.status != "cancelled",
         )
     )
-    return {row[0]: row[1] for row in rows}
+    return {
+        disbursement_id: BatchRef(batch_id, message_id, status)
+        for disbursement_id, attempt, batch_id, message_id, status in rows
+        if current[disbursement_id] == attempt
+    }
 
 
 async def recent_exports(uow: UnitOfWork, user: User, limit: int = 20) -> list[tuple[ExportRecord, str]]:

@@ -7,12 +7,14 @@ index of the unread ones (``ix_notifications_unread``, also the navigation's cou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, String, Uuid, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fund.core.db import DriverQuery
 from fund.core.errors import InvalidInput
 from fund.core.pagination import PageRequest, encode_cursor
 from fund.notifications.models import Notification
@@ -27,21 +29,28 @@ async def unread_count(session: AsyncSession, user_id: UUID) -> int:
 
 async def open_page(session: AsyncSession, user_id: UUID, path: str) -> int:
     """The user opens ``path``: their unread notifications leading there are read now (a mail's link followed, the
-    request opened from its list); how many stay unread. One statement, committed by the caller."""
+    request opened from its list); how many stay unread. One statement, on its own (every page runs it: built and
+    compiled once, run by the driver, a transaction of its own rather than ``BEGIN`` and ``COMMIT`` around it)."""
+    rows = await _open_page_query().fetch(session, {"user_id": user_id, "link": path})
+    return int(rows[0][0] or 0)
+
+
+@functools.cache
+def _open_page_query() -> DriverQuery:
+    user_id = bindparam("user_id", type_=Uuid())
     seen = (
         update(Notification)
-        .where(*_unread(user_id), Notification.link == path)
-        .values(read_at=func.now())
+        .where(*_unread(user_id), Notification.link == bindparam("link", type_=String()))
+        .values(read_at=func.now(), updated_at=func.now())
         .returning(Notification.id)
         .cte("seen")
     )
     # The count reads the rows as they were before the update: those just read are taken off.
     before = select(func.count()).where(*_unread(user_id)).scalar_subquery()
-    query = select(before - select(func.count()).select_from(seen).scalar_subquery())
-    return int(await session.scalar(query) or 0)
+    return DriverQuery(select(before - select(func.count()).select_from(seen).scalar_subquery()))
 
 
-def _unread(user_id: UUID) -> tuple[ColumnElement[bool], ...]:
+def _unread(user_id: UUID | ColumnElement[UUID]) -> tuple[ColumnElement[bool], ...]:
     return Notification.user_id == user_id, Notification.read_at.is_(None)
 
 

@@ -3,7 +3,7 @@ which every entry of the journal locks until its commit, is locked by the transa
 the middle of a decision
 
 Revision ID: 0034
-Revises: 0030
+Revises: 0032
 Create Date: 2026-12-03 19:40:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0030"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
