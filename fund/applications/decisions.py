@@ -528,11 +528,14 @@ class MemberStanding:
     mine: MyVote | None = None
 
 
-async def standing_of(uow: UnitOfWork, user: User, application: Application) -> MemberStanding:
-    """The rules the vote, question, recusal and chair decision enforce, read without changing anything."""
+async def standing_of(
+    uow: UnitOfWork, user: User, application: Application, votes: Sequence[Vote] | None = None
+) -> MemberStanding:
+    """The rules the vote, question, recusal and chair decision enforce, read without changing anything.
+    ``votes``: the current round's, when the caller read them."""
     member = Member.of(user)
     conflicted = conflict_of_interest(member, application) is not None
-    votes = await _votes(uow, application)
+    votes = await _votes(uow, application) if votes is None else votes
     mine = (await my_votes(uow, user, [application])).get(application.id)
     voted = mine is not None and mine.choice != "recused"
     recused = mine is not None and mine.choice == "recused"

@@ -390,7 +390,8 @@ class CaseController(PageController):
         async with state.session_factory() as session:
             uow = UnitOfWork(session, None)
             try:
-                application = await applications.get(uow, user, application_id)
+                # With its student and fund, which the page reads again (held here, found in the session then).
+                application, student, fund = await applications.get_for_reading(uow, user, application_id)
             except NotFound:
                 return page(request, "web/introuvable.html", user, status_code=404)
             # Committed with the page's reads, below: one transaction rather than two.
@@ -398,13 +399,18 @@ class CaseController(PageController):
             await record_access(session, user.id, "application", application.id, ip, commit=False)
             owner = is_owner(user, application)
             committee = is_committee(user)
-            aid = await applications.caps_for(uow, application) if owner else None
+            aid = await applications.caps_for(uow, application, fund) if owner else None
             panel = await _panel_shown(uow, user, application, owner, committee)
             limits = panel[0] if panel else None
-            case = await views.detailed(uow, user, application, aid=aid, panel=panel if committee else None)
+            # Every round's votes, read once: the case shows them all, the member's standing counts this round's.
+            every_vote = [] if application.status == "draft" else await applications.votes_of(uow, application)
+            case = await views.detailed(
+                uow, user, application, student, fund, aid=aid, panel=panel if committee else None, votes=every_vote
+            )
             history = await applications.history_of(uow, user, application_id)
             flags = await duplicates.flags_of(uow, user, application) if owner or committee else []
-            standing = await decisions.standing_of(uow, user, application) if committee else None
+            this_round = [v for v in every_vote if v.round == application.review_round]
+            standing = await decisions.standing_of(uow, user, application, this_round) if committee else None
             payments = list(
                 await session.scalars(
                     select(Disbursement)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import Uuid, bindparam, func, null, select, text
+from sqlalchemy import Uuid, bindparam, func, null, select, text, union_all
 
 from fund.applications import caps, workflow
 from fund.applications.access import (
@@ -32,7 +32,7 @@ from fund.applications.schemas import (
     check_period,
 )
 from fund.audit.models import AuditEvent
-from fund.audit.service import Actor, history, record
+from fund.audit.service import Actor, record
 from fund.auth.models import User
 from fund.core.banking import mask_iban
 from fund.core.db import DriverQuery
@@ -458,20 +458,22 @@ async def students_by_id(uow: UnitOfWork, ids: set[UUID]) -> dict[UUID, Student]
 async def history_of(uow: UnitOfWork, user: User, application_id: UUID) -> list[AuditEvent]:
     """The request's timeline: its own events and its money's (each transfer sent, paid, returned, re-issued)."""
     application = await get(uow, user, application_id)
-    own = await history(uow.session, "application", application.id)
-    money = list(
-        await uow.session.scalars(
-            select(AuditEvent)
-            .where(
-                AuditEvent.entity_type == "disbursement",
-                AuditEvent.entity_id.in_(
-                    select(Disbursement.id).where(Disbursement.application_id == application.id).scalar_subquery()
-                ),
-            )
-            .order_by(AuditEvent.seq)
-        )
-    )
-    return sorted([*own, *money], key=lambda e: e.seq) if money else own
+    return list(await uow.session.scalars(_HISTORY, {"id": application.id}))
+
+
+# The request's own events and its transfers', in the chain's order: one statement, a UNION ALL of two index scans
+# (an OR of the two was planned as a walk of the whole chain: 17 s at 8 million events).
+_HISTORY = select(AuditEvent).from_statement(
+    union_all(
+        select(AuditEvent).where(AuditEvent.entity_type == "application", AuditEvent.entity_id == bindparam("id")),
+        select(AuditEvent).where(
+            AuditEvent.entity_type == "disbursement",
+            AuditEvent.entity_id.in_(
+                select(Disbursement.id).where(Disbursement.application_id == bindparam("id")).scalar_subquery()
+            ),
+        ),
+    ).order_by("seq")
+)
 
 
 async def caps_for(uow: UnitOfWork, application: Application, fund: Fund | None = None) -> caps.AidSummary:
