@@ -10,6 +10,7 @@ from uuid import UUID
 
 import structlog
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,41 @@ async def enqueue_outbox_events(redis: ArqRedis | None, event_ids: Iterable[UUID
         if job is not None:
             queued += 1
     return queued
+
+
+# Per job (KEYS: the queue, then its in-progress, job and retry keys): a job no worker has started leaves the queue as
+# arq's own end of a job leaves it (the job and retry keys deleted, off the queue). Its in-progress key is set and
+# deleted first: a worker that read the job's id and is claiming it WATCHes that key, so its claim fails and it lets
+# the job go (otherwise it would start it and find its definition gone: « job expired »). A started job is left alone.
+_FORGET = """
+local forgotten = 0
+for i = 2, #KEYS, 3 do
+  if redis.call('exists', KEYS[i]) == 0 then
+    redis.call('set', KEYS[i], '1', 'px', 1000)
+    redis.call('del', KEYS[i])
+    forgotten = forgotten + redis.call('zrem', KEYS[1], ARGV[(i + 1) / 3])
+    redis.call('del', KEYS[i + 1], KEYS[i + 2])
+  end
+end
+return forgotten
+"""
+
+
+async def forget_outbox_jobs(redis: ArqRedis | None, event_ids: Iterable[UUID]) -> int:
+    """Take off the queue the jobs of events already done (by another job's batch): they would only find their event
+    done. Jobs already started are left to finish. Returns how many were removed; never fails the caller (a job left
+    in the queue finds its event done)."""
+    job_ids = [f"outbox:{event_id}" for event_id in event_ids]
+    if redis is None or not job_ids:
+        return 0
+    keys = [QUEUE_NAME]
+    for job_id in job_ids:
+        keys += [in_progress_key_prefix + job_id, job_key_prefix + job_id, retry_key_prefix + job_id]
+    try:
+        return int(await redis.eval(_FORGET, len(keys), *keys, *job_ids))  # type: ignore[misc]
+    except (RedisError, OSError) as exc:
+        log.warning("could not take done jobs off the queue; they will find their events done", error=str(exc))
+        return 0
 
 
 async def queue_depth(redis: ArqRedis | None) -> int | None:
