@@ -6,11 +6,14 @@ Jobs receive ids only. Enqueuing never fails the caller: if Redis is away, the o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 import structlog
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
@@ -27,22 +30,48 @@ def connect(redis_url: str) -> ArqRedis:
 async def enqueue_outbox_events(redis: ArqRedis | None, event_ids: Iterable[UUID]) -> int:
     """Enqueue one job per event with ``_job_id`` = the event id; return how many were newly queued.
 
-    arq returns None for a job id it still knows (queued or running): the event is then already on its way.
+    As arq's ``enqueue_job`` does it (the same job record, expiry and score), for many jobs in one round trip: a
+    script that skips a job id arq still knows (queued, running or with a result kept) — the event is then already
+    on its way. A transaction that wrote fifty events enqueues them with one call instead of fifty times four.
     """
     if redis is None:
         return 0
+    ids = [str(event_id) for event_id in event_ids]
     queued = 0
-    for event_id in event_ids:
+    for start in range(0, len(ids), _ENQUEUE_CHUNK):
+        chunk = ids[start : start + _ENQUEUE_CHUNK]
+        enqueued_at = timestamp_ms()
+        keys: list[str] = [QUEUE_NAME]
+        args: list[Any] = [redis.expires_extra_ms, enqueued_at]
+        for event_id in chunk:
+            job_id = f"outbox:{event_id}"
+            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
+            args += [
+                job_id,
+                serialize_job(OUTBOX_JOB, (event_id,), {}, None, enqueued_at, serializer=redis.job_serializer),
+            ]
         try:
-            job = await redis.enqueue_job(
-                OUTBOX_JOB, str(event_id), _job_id=f"outbox:{event_id}", _queue_name=QUEUE_NAME
-            )
+            queued += int(await redis.eval(_ENQUEUE, len(keys), *keys, *args))  # type: ignore[misc]
         except (RedisError, OSError) as exc:
-            log.warning("enqueue failed; the sweeper will retry", event_id=str(event_id), error=str(exc))
+            log.warning("enqueue failed; the sweeper will retry", events=len(ids) - start, error=str(exc))
             return queued
-        if job is not None:
-            queued += 1
     return queued
+
+
+_ENQUEUE_CHUNK = 500
+# KEYS: the queue, then each job's key and result key; ARGV: the expiry (ms), the score (the enqueue time), then each
+# job's id and record. arq's enqueue_job, for several jobs: a job id with a record or a result is refused.
+_ENQUEUE = """
+local queued = 0
+for i = 2, #KEYS, 2 do
+  if redis.call('exists', KEYS[i], KEYS[i + 1]) == 0 then
+    redis.call('psetex', KEYS[i], ARGV[1], ARGV[i + 2])
+    redis.call('zadd', KEYS[1], ARGV[2], ARGV[i + 1])
+    queued = queued + 1
+  end
+end
+return queued
+"""
 
 
 # Per job (KEYS: the queue, then its in-progress, job and retry keys): a job no worker has started leaves the queue as
