@@ -3,7 +3,8 @@
 Domain services call :func:`notify` in their own transaction: it writes one outbox event. The worker fans it out to
 the recipients (one notification each, keyed so that a re-run creates nothing twice) and, for each recipient who
 wants it now (or for an urgent kind), writes a ``mail.send`` event. Sending marks the notification ``sent`` in the
-same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice.
+same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice (the
+worker sends a batch of mails per transaction, ``workers/main.py``: the window holds that batch's mails).
 Non-urgent notifications of users who chose the daily digest wait for the digest cron. The worker's tasks (load the
 rows an event names, then call this module) are in :mod:`fund.notifications.tasks`.
 """

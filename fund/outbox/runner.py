@@ -47,6 +47,11 @@ OutboxTask = Callable[[UnitOfWork, OutboxEvent], Awaitable[None]]
 OutboxManyTask = Callable[[UnitOfWork, Sequence[OutboxEvent]], Awaitable[Mapping[UUID, Exception]]]
 
 
+class Busy(Exception):
+    """What a batch form returns for an event whose rows another transaction holds: rather than wait for it with the
+    whole batch, the event is put back as it was (pending, its attempt not counted) for its own job, which waits."""
+
+
 @dataclass(frozen=True)
 class Batch:
     """How a kind's events are done together: at most ``size`` in a transaction, with ``many`` when there is a form
@@ -98,12 +103,16 @@ async def run_event(
                     await _run_batch(uow, tasks, batch, None, others, last_try=False)
             event = await session.scalar(_TAKE, {"event_id": event_id})
             if event is None:
-                return str(await session.scalar(_STATUS.with_only_columns(OutboxEvent.status), {"event_id": event_id}))
+                return str(await session.scalar(_STATUS_ONLY, {"event_id": event_id}))
         batch = batches.get(event.kind)
         if batch is not None and batch.size > 1:
             others = await _take_more(session, event.kind, event.id, batch.size - 1)
-            if others:
-                return await _run_batch(uow, tasks, batch, event, others, last_try=last_try)
+            if others and await _run_batch(uow, tasks, batch, event, others, last_try=last_try):
+                return "done"
+            if others:  # the head was busy: now on its own, waiting for its rows
+                event = await session.scalar(_TAKE, {"event_id": event_id})
+                if event is None:
+                    return str(await session.scalar(_STATUS_ONLY, {"event_id": event_id}))
         task = tasks.get(event.kind)
         try:
             if task is None:
@@ -133,8 +142,9 @@ async def _run_batch(
     others: list[OutboxEvent],
     *,
     last_try: bool,
-) -> str:
-    """Do the head (if any) and the others taken with it, each failure kept to its event, then commit once."""
+) -> bool:
+    """Do the head (if any) and the others taken with it, each failure kept to its event, then commit once. False when
+    the head was busy (put back, for the caller to run alone)."""
     session = uow.session
     events = [head, *others] if head is not None else others
     kind = events[0].kind
@@ -166,9 +176,12 @@ async def _run_batch(
                     raise
                 forget_added_since(session, mark)
                 failures[event.id] = exc
+    busy = {event_id for event_id, error in failures.items() if isinstance(error, Busy)}
     for event in events:
         error = failures.get(event.id)
-        if error is not None:
+        if event.id in busy:
+            await session.execute(_PUT_BACK, {"event_id": event.id})
+        elif error is not None:
             failed_for_good = last_try and event is head
             await session.execute(
                 _FAILED,
@@ -183,9 +196,11 @@ async def _run_batch(
     await uow.commit()
     # The other events' jobs have nothing left to do: off the queue (those already started find their event done).
     await forget_outbox_jobs(uow.redis, [event.id for event in others if event.id not in failures])
+    if head is not None and head.id in busy:
+        return False
     if head is not None and head.id in failures:
         raise failures[head.id]
-    return "done"
+    return True
 
 
 _TAKE = (
@@ -211,6 +226,7 @@ _TAKE_NOW = (
     .execution_options(synchronize_session=False)
 )
 _STATUS = select(OutboxEvent.status, OutboxEvent.kind).where(OutboxEvent.id == bindparam("event_id"))
+_STATUS_ONLY = select(OutboxEvent.status).where(OutboxEvent.id == bindparam("event_id"))
 
 # The batch's other events: pending ones of the head's kind that never failed, oldest first (the partial index of
 # pending events, in created_at order), skipping any another job holds; locked and marked done by the same statement.
@@ -245,6 +261,15 @@ _FAILED = (
     .values(
         status=bindparam("new_status"), last_error=bindparam("error_text"), processed_at=None, updated_at=func.now()
     )
+    .execution_options(synchronize_session=False)
+)
+
+
+# A busy event of a batch: as it was before the batch took it.
+_PUT_BACK = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == bindparam("event_id"))
+    .values(status="pending", attempts=OutboxEvent.attempts - 1, processed_at=None)
     .execution_options(synchronize_session=False)
 )
 
