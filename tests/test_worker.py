@@ -481,3 +481,25 @@ async def test_two_workers_racing_on_the_same_events_do_each_once(login, session
 
 async def queued_jobs(redis: Any) -> set[str]:
     return {job.decode() for job in await redis.zrange(QUEUE_NAME, 0, -1)}
+
+
+async def test_an_approval_whose_request_another_transaction_holds_is_left_to_its_own_job(
+    login, session_factory, redis, settings
+) -> None:
+    applications = [await approved(login, amount=20_000) for _ in range(3)]
+    first, held, third = await events(session_factory)
+    async with session_factory() as holder:
+        await holder.execute(
+            select(Application.id).where(Application.id == UUID(applications[1]["id"])).with_for_update()
+        )
+        async with worker_context(settings) as ctx:
+            assert await handle_outbox_event(ctx, str(first.id)) == "done"
+        statuses = {e.id: (e.status, e.attempts) for e in await events(session_factory)}
+        assert statuses == {first.id: ("done", 1), held.id: ("pending", 0), third.id: ("done", 1)}
+        assert f"outbox:{held.id}" in await queued_jobs(redis)
+        await holder.rollback()
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(held.id)) == "done"
+    assert sorted(d.application_id for d in await disbursements(session_factory)) == sorted(
+        UUID(a["id"]) for a in applications
+    )
