@@ -25,7 +25,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -126,6 +126,8 @@ def _environment(locale: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the code: no look at their files' times before each use.
+        auto_reload=False,
     )
 
 
@@ -210,10 +212,7 @@ def build_message(mail: Mail, sender: str) -> bytes:
     rendering of the mail; the package still checks the recipient's address and writes the sender's header (once per
     sender), and writes the whole message when an address is not plain ASCII.
     """
-    try:
-        Address(addr_spec=mail.to)
-    except Exception as exc:  # the header parser raises several types for a malformed address
-        raise PermanentMailError(f"malformed recipient address: {exc}") from None
+    _check_address(mail.to)
     subject = _one_line(mail.subject)
     if not mail.to.isascii() or not _SAFE_ADDRESS.fullmatch(mail.to):
         return _package_message(mail, sender, subject)
@@ -240,6 +239,16 @@ def build_message(mail: Mail, sender: str) -> bytes:
             f"\r\n--{boundary}--\r\n".encode(),
         )
     )
+
+
+@lru_cache(maxsize=4096)
+def _check_address(address: str) -> None:
+    """Raise :class:`PermanentMailError` for a malformed address (the ``email`` package's parser, once per address:
+    the same people get most mails)."""
+    try:
+        Address(addr_spec=address)
+    except Exception as exc:  # the header parser raises several types for a malformed address
+        raise PermanentMailError(f"malformed recipient address: {exc}") from None
 
 
 # An address written as is in the To header: no display name, quotes, comments or spaces to encode or fold.
