@@ -75,9 +75,9 @@ async def run_event(
     """Lock the event row, skip it if done, run the task of its kind, mark it done — in one transaction, with the
     other pending events of its kind its batch may take (see the module).
 
-    A re-run after a crash therefore either finds the event done or redoes the whole thing; two workers
-    given the same event wait on the row lock and the second finds it done. Returns the head's final status; raises
-    the head's error when its work failed (recorded first).
+    A re-run after a crash therefore either finds the event done or redoes the whole thing; a second job given an
+    event another holds does other pending events of its kind meanwhile, then waits on the row lock and finds it done.
+    Returns the head's final status; raises the head's error when its work failed (recorded first).
     """
     async with factory() as session:
         uow = UnitOfWork(session, redis, books, mailer)
