@@ -503,3 +503,46 @@ async def test_an_approval_whose_request_another_transaction_holds_is_left_to_it
     assert sorted(d.application_id for d in await disbursements(session_factory)) == sorted(
         UUID(a["id"]) for a in applications
     )
+
+
+async def test_a_mail_that_cannot_go_leaves_the_others_of_its_batch_sent(login, session_factory, settings) -> None:
+    from fund.notifications.mail import TransientMailError
+    from fund.notifications.models import Notification
+
+    for amount in (20_000, 21_000, 22_000):
+        await approved(login, amount=amount)
+    async with worker_context(settings) as ctx:
+        for notify in (await by_id(session_factory, "notify")).values():
+            await handle_outbox_event(ctx, str(notify.id))
+        mails = sorted((await by_id(session_factory, "mail.send")).values(), key=lambda e: e.created_at)
+        assert len(mails) >= 3
+        refused = f"notification-{mails[-1].payload['notification_id']}"
+
+        class Refusing:
+            sent: list[str] = []
+
+            async def send(self, mail: Any) -> None:
+                if mail.message_id == refused:
+                    raise TransientMailError("421 try again later")
+                self.sent.append(mail.message_id)
+
+        ctx["mailer"] = Refusing()
+        assert await handle_outbox_event(ctx, str(mails[0].id)) == "done"
+    after = await by_id(session_factory, "mail.send")
+    assert [after[m.id].status for m in mails] == ["done"] * (len(mails) - 1) + ["pending"]
+    assert after[mails[-1].id].last_error == "TransientMailError: 421 try again later"
+    assert sorted(Refusing.sent) == sorted(f"notification-{m.payload['notification_id']}" for m in mails[:-1])
+    async with session_factory() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Notification.id, Notification.mail_status).where(
+                        Notification.id.in_([UUID(m.payload["notification_id"]) for m in mails])
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert statuses[UUID(mails[-1].payload["notification_id"])] == "pending"
+    assert {statuses[UUID(m.payload["notification_id"])] for m in mails[:-1]} == {"sent"}
