@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text, update
 
 from fund.applications.models import Application
 from fund.audit.models import AuditEvent
+from fund.audit.service import verify_chain
 from fund.core.queue import QUEUE_NAME, connect, enqueue_outbox_events
 from fund.core.settings import Settings
 from fund.disbursements.models import Disbursement
@@ -321,3 +322,227 @@ async def test_enqueue_to_an_unreachable_redis_returns_zero_without_raising() ->
         assert await enqueue_outbox_events(away, ids) == 0
     finally:
         await away.aclose()
+
+
+# --- batches: a job does the other pending events of its kind too ----------------------------------------------
+
+
+async def test_one_job_does_every_pending_approval_once_and_takes_their_jobs_off_the_queue(
+    login, session_factory, redis, settings
+) -> None:
+    applications = [await approved(login, amount=10_000 + i) for i in range(3)]
+    first, *others = await events(session_factory)
+    assert await queued(redis, session_factory) == [f"outbox:{e.id}" for e in (first, *others)]
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(first.id)) == "done"
+        assert {e.status for e in await events(session_factory)} == {"done"}
+        # The others' jobs left the queue with nothing to do; run anyway, they find their event done.
+        assert await queued(redis, session_factory) == [f"outbox:{first.id}"]
+        for event in others:
+            assert await handle_outbox_event(ctx, str(event.id)) == "done"
+    scheduled = await disbursements(session_factory)
+    assert sorted(d.application_id for d in scheduled) == sorted(UUID(a["id"]) for a in applications)
+    assert sorted(d.amount_cents for d in scheduled) == [10_000, 10_001, 10_002]
+    assert [(e.status, e.attempts) for e in await events(session_factory)] == [("done", 1)] * 3
+    async with session_factory() as session:
+        actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.entity_type == "disbursement")))
+    assert actions == ["disbursement.scheduled"] * 3
+
+
+BATCHED = "test.batched"
+
+
+@pytest.fixture
+def batched_kind() -> Any:
+    """A kind done in batches whose task records an audit event and adds an outbox event, then fails for the events
+    whose payload says so (after that work, which must go with the failure)."""
+    from fund.audit.service import SYSTEM, record
+    from fund.outbox.runner import Batch
+    from workers.main import OUTBOX_BATCHES
+
+    calls: list[int] = []
+
+    async def task(uow: Any, event: OutboxEvent) -> None:
+        calls.append(event.payload["n"])
+        await record(uow.session, SYSTEM, "test.batched", entity_type="test", entity_id=event.id)
+        add_event(uow.session, "test.follow-up", {"n": event.payload["n"]})
+        if event.payload.get("fails"):
+            await uow.session.flush()
+            raise RuntimeError(f"event {event.payload['n']} cannot be done")
+
+    OUTBOX_TASKS[BATCHED] = task
+    OUTBOX_BATCHES[BATCHED] = Batch(size=10)
+    try:
+        yield calls
+    finally:
+        OUTBOX_TASKS.pop(BATCHED, None)
+        OUTBOX_BATCHES.pop(BATCHED, None)
+
+
+async def _add_batched(session_factory: Any, *failing: int, count: int = 4) -> list[UUID]:
+    ids = []
+    for n in range(1, count + 1):
+        async with session_factory() as session:
+            event = add_event(session, BATCHED, {"n": n, "fails": n in failing})
+            await session.commit()
+            ids.append(event.id)
+    return ids
+
+
+async def by_id(session_factory: Any, kind: str = BATCHED) -> dict[UUID, OutboxEvent]:
+    async with session_factory() as session:
+        return {e.id: e for e in await session.scalars(select(OutboxEvent).where(OutboxEvent.kind == kind))}
+
+
+async def audited(session_factory: Any) -> list[UUID]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "test.batched")))
+
+
+async def test_an_event_failing_in_a_batch_leaves_the_others_done_and_itself_pending_with_its_error(
+    demo, session_factory, redis, settings, batched_kind
+) -> None:
+    ids = await _add_batched(session_factory, 3)
+    assert await enqueue_outbox_events(redis, ids) == 4
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(ids[0])) == "done"
+        done = await by_id(session_factory)
+        assert [done[i].status for i in ids] == ["done", "done", "pending", "done"]
+        failed = done[ids[2]]
+        assert (failed.attempts, failed.last_error) == (1, "RuntimeError: event 3 cannot be done")
+        assert failed.processed_at is None
+        # Its work went with it: no audit event, no follow-up event; the others' stand, once each.
+        assert sorted(await audited(session_factory)) == sorted([ids[0], ids[1], ids[3]])
+        follow_ups = await by_id(session_factory, "test.follow-up")
+        assert sorted(e.payload["n"] for e in follow_ups.values()) == [1, 2, 4]
+        # Its own job is still queued (the done ones' are not) and owns its retries: on the last, failed for good.
+        assert f"outbox:{ids[2]}" in await queued_jobs(redis)
+        assert f"outbox:{ids[1]}" not in await queued_jobs(redis)
+        with pytest.raises(RuntimeError, match="event 3"):
+            await handle_outbox_event({**ctx, "job_try": MAX_TRIES}, str(ids[2]))
+    failed = (await by_id(session_factory))[ids[2]]
+    assert (failed.status, failed.attempts) == ("failed", 2)
+    assert batched_kind == [1, 2, 3, 4, 3]
+    async with session_factory() as session:
+        assert (await verify_chain(session)).intact
+
+
+async def test_the_head_of_a_batch_failing_is_retried_by_its_job_while_the_others_are_done(
+    demo, session_factory, settings, batched_kind
+) -> None:
+    ids = await _add_batched(session_factory, 1)
+    async with worker_context(settings) as ctx:
+        with pytest.raises(Retry):
+            await handle_outbox_event({**ctx, "job_try": 1}, str(ids[0]))
+        statuses = await by_id(session_factory)
+        assert [statuses[i].status for i in ids] == ["pending", "done", "done", "done"]
+        assert statuses[ids[0]].last_error == "RuntimeError: event 1 cannot be done"
+        with pytest.raises(RuntimeError, match="event 1"):
+            await handle_outbox_event({**ctx, "job_try": MAX_TRIES}, str(ids[0]))
+    head = (await by_id(session_factory))[ids[0]]
+    assert (head.status, head.attempts) == ("failed", 2)
+    assert sorted(await audited(session_factory)) == sorted(ids[1:])
+
+
+async def test_a_batch_form_that_fails_lets_its_events_run_one_by_one(
+    demo, session_factory, settings, batched_kind
+) -> None:
+    from fund.outbox.runner import Batch
+    from workers.main import OUTBOX_BATCHES
+
+    async def many(uow: Any, events: Any) -> Any:
+        await uow.session.execute(text("SELECT 1"))
+        raise RuntimeError("the batch form gives up")
+
+    OUTBOX_BATCHES[BATCHED] = Batch(size=10, many=many)
+    ids = await _add_batched(session_factory, 2, count=3)
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(ids[0])) == "done"
+    statuses = await by_id(session_factory)
+    assert [statuses[i].status for i in ids] == ["done", "pending", "done"]
+    assert sorted(await audited(session_factory)) == sorted([ids[0], ids[2]])
+
+
+async def test_two_workers_racing_on_the_same_events_do_each_once(login, session_factory, redis, settings) -> None:
+    applications = [await approved(login, amount=20_000) for _ in range(4)]
+    ids = [str(e.id) for e in await events(session_factory)]
+    async with worker_context(settings) as first, worker_context(settings) as second:
+        results = await asyncio.gather(
+            *(handle_outbox_event(dict(ctx), event_id) for event_id in ids for ctx in (first, second))
+        )
+    assert results == ["done"] * 8
+    assert sorted(d.application_id for d in await disbursements(session_factory)) == sorted(
+        UUID(a["id"]) for a in applications
+    )
+    assert [(e.status, e.attempts) for e in await events(session_factory)] == [("done", 1)] * 4
+    async with session_factory() as session:
+        assert (await verify_chain(session)).intact
+
+
+async def queued_jobs(redis: Any) -> set[str]:
+    return {job.decode() for job in await redis.zrange(QUEUE_NAME, 0, -1)}
+
+
+async def test_an_approval_whose_request_another_transaction_holds_is_left_to_its_own_job(
+    login, session_factory, redis, settings
+) -> None:
+    applications = [await approved(login, amount=20_000) for _ in range(3)]
+    first, held, third = await events(session_factory)
+    async with session_factory() as holder:
+        await holder.execute(
+            select(Application.id).where(Application.id == UUID(applications[1]["id"])).with_for_update()
+        )
+        async with worker_context(settings) as ctx:
+            assert await handle_outbox_event(ctx, str(first.id)) == "done"
+        statuses = {e.id: (e.status, e.attempts) for e in await events(session_factory)}
+        assert statuses == {first.id: ("done", 1), held.id: ("pending", 0), third.id: ("done", 1)}
+        assert f"outbox:{held.id}" in await queued_jobs(redis)
+        await holder.rollback()
+    async with worker_context(settings) as ctx:
+        assert await handle_outbox_event(ctx, str(held.id)) == "done"
+    assert sorted(d.application_id for d in await disbursements(session_factory)) == sorted(
+        UUID(a["id"]) for a in applications
+    )
+
+
+async def test_a_mail_that_cannot_go_leaves_the_others_of_its_batch_sent(login, session_factory, settings) -> None:
+    from fund.notifications.mail import TransientMailError
+    from fund.notifications.models import Notification
+
+    for amount in (20_000, 21_000, 22_000):
+        await approved(login, amount=amount)
+    async with worker_context(settings) as ctx:
+        for notify in (await by_id(session_factory, "notify")).values():
+            await handle_outbox_event(ctx, str(notify.id))
+        mails = sorted((await by_id(session_factory, "mail.send")).values(), key=lambda e: e.created_at)
+        assert len(mails) >= 3
+        refused = f"notification-{mails[-1].payload['notification_id']}"
+
+        class Refusing:
+            sent: list[str] = []
+
+            async def send(self, mail: Any) -> None:
+                if mail.message_id == refused:
+                    raise TransientMailError("421 try again later")
+                self.sent.append(mail.message_id)
+
+        ctx["mailer"] = Refusing()
+        assert await handle_outbox_event(ctx, str(mails[0].id)) == "done"
+    after = await by_id(session_factory, "mail.send")
+    assert [after[m.id].status for m in mails] == ["done"] * (len(mails) - 1) + ["pending"]
+    assert after[mails[-1].id].last_error == "TransientMailError: 421 try again later"
+    assert sorted(Refusing.sent) == sorted(f"notification-{m.payload['notification_id']}" for m in mails[:-1])
+    async with session_factory() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Notification.id, Notification.mail_status).where(
+                        Notification.id.in_([UUID(m.payload["notification_id"]) for m in mails])
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+    assert statuses[UUID(mails[-1].payload["notification_id"])] == "pending"
+    assert {statuses[UUID(m.payload["notification_id"])] for m in mails[:-1]} == {"sent"}

@@ -43,7 +43,7 @@ from fund.notifications import tasks as notifications_tasks
 from fund.notifications.mail import mailer_from_settings
 from fund.notifications.service import DIGEST, NOTIFY, SEND_MAIL
 from fund.outbox import tasks as outbox_tasks
-from fund.outbox.runner import OutboxTask, run_event
+from fund.outbox.runner import Batch, OutboxTask, run_event
 from fund.payments import tasks as payments_tasks
 from fund.payments.batches import BATCH_CREATED
 from fund.payments.statements import STATEMENT_IMPORTED
@@ -64,6 +64,15 @@ OUTBOX_TASKS: dict[str, OutboxTask] = {
     INVITATION_MAIL: auth_tasks.send_invitation_mail,
     FAMILY_MAIL: family_tasks.send_access_mail,
     LETTER_REQUESTED: letters_tasks.make_decision_letter,
+}
+
+# The kinds a job may do several of in one transaction (``fund.outbox.runner``), and how many at most. Mails go
+# by smaller batches: a crash between a mail handed to the server and the commit sends it again, and the batch is
+# that window.
+OUTBOX_BATCHES: dict[str, Batch] = {
+    APPROVED_EVENT: Batch(size=100, many=disbursements_tasks.schedule_disbursements),
+    NOTIFY: Batch(size=50, many=notifications_tasks.deliver_many_notifications),
+    SEND_MAIL: Batch(size=25, many=notifications_tasks.send_notification_mails),
 }
 
 
@@ -96,6 +105,7 @@ async def handle_outbox_event(ctx: dict[str, Any], event_id: str) -> str:
             ctx["queue"],
             UUID(event_id),
             tasks=OUTBOX_TASKS,
+            batches=OUTBOX_BATCHES,
             last_try=job_try >= MAX_TRIES,
             books=ctx["books"],
             mailer=ctx["mailer"],

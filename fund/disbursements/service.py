@@ -37,7 +37,7 @@ from fund.letters.events import request_letter
 from fund.payments.camt import return_reason_fr
 
 # Built once: a statement made per job costs more to build than to run.
-_SCHEDULE = (
+_INSERT_FIRST = (
     insert(Disbursement)
     .values(
         id=bindparam("id"),
@@ -52,41 +52,55 @@ _SCHEDULE = (
         updated_at=func.now(),
     )
     .on_conflict_do_nothing(index_elements=["application_id", "sequence"])
-    .returning(Disbursement.id)
 )
+_SCHEDULE = _INSERT_FIRST.returning(Disbursement.id)
+# For several rows, in one statement (executemany as one multi-row VALUES), each inserted row telling whose.
+_SCHEDULE_MANY = _INSERT_FIRST.returning(Disbursement.id, Disbursement.application_id)
 
 
 async def schedule_for_approved_application(uow: UnitOfWork, application: Application) -> None:
     """Create the disbursement of an approved application, locked by the caller (``fund.disbursements.tasks`` once
     the approval committed); does nothing if it already exists or the application is no longer approved."""
-    session = uow.session
-    if application.status != "approved" or application.amount_granted_cents is None:
+    await schedule_for_approved_applications(uow, [application])
+
+
+async def schedule_for_approved_applications(uow: UnitOfWork, applications: Sequence[Application]) -> None:
+    """:func:`schedule_for_approved_application` for several applications (locked by the caller), with one insert
+    statement for all."""
+    rows = []
+    for application in applications:
+        if application.status != "approved" or application.amount_granted_cents is None:
+            continue
+        assert application.decided_at is not None
+        rows.append(
+            {
+                "id": uuid7(),
+                "fund_id": application.fund_id,
+                "application_id": application.id,
+                "amount_cents": application.amount_granted_cents,
+                "due_date": local_day(application.decided_at),
+            }
+        )
+    if not rows:
         return
-    assert application.decided_at is not None
-    amount = application.amount_granted_cents
     # Whoever adds disbursements locks the application first, and an application with any has its first instalment
     # (instalments are numbered from 1): the unique (application, sequence) tells, without a SELECT before.
-    disbursement_id = await session.scalar(
-        _SCHEDULE,
-        {
-            "id": uuid7(),
-            "fund_id": application.fund_id,
-            "application_id": application.id,
-            "amount_cents": amount,
-            "due_date": local_day(application.decided_at),
-        },
-    )
-    if disbursement_id is None:
-        return
-    await record(
-        session,
-        SYSTEM,
-        "disbursement.scheduled",
-        entity_type="disbursement",
-        entity_id=disbursement_id,
-        to_status="scheduled",
-        detail={"application_id": str(application.id), "amount_cents": amount},
-    )
+    if len(rows) == 1:
+        inserted = await uow.session.scalar(_SCHEDULE, rows[0])
+        scheduled = [(inserted, rows[0]["application_id"])] if inserted is not None else []
+    else:
+        scheduled = [(d, a) for d, a in await uow.session.execute(_SCHEDULE_MANY, rows)]
+    amounts = {row["application_id"]: row["amount_cents"] for row in rows}
+    for disbursement_id, application_id in scheduled:
+        await record(
+            uow.session,
+            SYSTEM,
+            "disbursement.scheduled",
+            entity_type="disbursement",
+            entity_id=disbursement_id,
+            to_status="scheduled",
+            detail={"application_id": str(application_id), "amount_cents": amounts[application_id]},
+        )
 
 
 async def list_for(

@@ -3,7 +3,8 @@
 Domain services call :func:`notify` in their own transaction: it writes one outbox event. The worker fans it out to
 the recipients (one notification each, keyed so that a re-run creates nothing twice) and, for each recipient who
 wants it now (or for an urgent kind), writes a ``mail.send`` event. Sending marks the notification ``sent`` in the
-same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice.
+same transaction: a crash between the SMTP reply and the commit is the only window in which a mail can go twice (the
+worker sends a batch of mails per transaction, ``workers/main.py``: the window holds that batch's mails).
 Non-urgent notifications of users who chose the daily digest wait for the digest cron. The worker's tasks (load the
 rows an event names, then call this module) are in :mod:`fund.notifications.tasks`.
 """
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import structlog
-from sqlalchemy import Table, and_, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 from uuid_utils.compat import uuid7
 
 from fund.applications import workflow
@@ -27,6 +30,7 @@ from fund.applications.models import Application
 from fund.auth.models import User, school_memberships
 from fund.core.errors import NotFound
 from fund.core.money import format_euros_fr
+from fund.core.outage import is_outage
 from fund.core.pagination import PageRequest, fetch_page
 from fund.core.uow import UnitOfWork
 from fund.disbursements.models import Disbursement, PaymentAttempt, PaymentBatch
@@ -81,19 +85,50 @@ async def _users(session: AsyncSession, fund_id: UUID, *roles: str) -> list[User
 
 async def _referents(session: AsyncSession, application: Application) -> list[User]:
     """The request's owners (``access.is_owner``): the active referents of its school in its fund."""
+    known = session.info.get(_REFERENTS_KEY, {}).get((application.school_id, application.fund_id))
+    if known is not None:
+        return list(known)
     return list(
         await session.scalars(
-            select(User)
-            .options(_NO_SCHOOLS)
-            .join(school_memberships, school_memberships.c.user_id == User.id)
-            .where(
+            _REFERENTS.where(
                 school_memberships.c.school_id == application.school_id,
                 User.fund_id == application.fund_id,
-                User.is_active.is_(True),
-                User.roles.contains(["referent"]),
             )
         )
     )
+
+
+_REFERENTS = (
+    select(User)
+    .options(_NO_SCHOOLS)
+    .join(school_memberships, school_memberships.c.user_id == User.id)
+    .where(User.is_active.is_(True), User.roles.contains(["referent"]))
+)
+# (school, fund) → its referents, read for a batch of events (:func:`_read_ahead`) while its transaction lasts.
+_REFERENTS_KEY = "fund.notifications.referents"
+
+
+async def _read_ahead(session: AsyncSession, events: Sequence[OutboxEvent]) -> list[Application]:
+    """Read the requests a batch of ``notify`` events names, and their referents, with one query each: fanning the
+    events out then finds them in the session (a request by its id, its referents by its school). The caller keeps
+    the requests returned while it fans out: the session holds only weak references to what it loaded."""
+    ids = {UUID(event.payload["application_id"]) for event in events if "application_id" in event.payload}
+    if not ids:
+        return []
+    applications = list(await session.scalars(select(Application).where(Application.id.in_(ids))))
+    schools = {(a.school_id, a.fund_id) for a in applications}
+    referents: dict[tuple[UUID, UUID], list[User]] = {school: [] for school in schools}
+    rows = await session.execute(
+        _REFERENTS.add_columns(school_memberships.c.school_id).where(
+            school_memberships.c.school_id.in_({school_id for school_id, _ in schools})
+        )
+    )
+    for user, school_id in rows:
+        found = referents.get((school_id, user.fund_id))
+        if found is not None:
+            found.append(user)
+    session.info[_REFERENTS_KEY] = referents
+    return applications
 
 
 # The accountant's page of the transfers the bank returned (what to re-issue, and whether the payee was corrected).
@@ -249,13 +284,25 @@ _NOTIFY = (
 
 async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
     """Create each recipient's notification of a ``notify`` event once, and queue the mails that go now."""
-    recipients = await _fan_out(uow, event)
+    await deliver_many(uow, [event])
+
+
+async def deliver_many(uow: UnitOfWork, events: Sequence[OutboxEvent]) -> None:
+    """:func:`deliver` for several events: their requests and referents read ahead by one query each, the users'
+    choices by one, every notification inserted by one statement."""
+    session = uow.session
+    read = await _read_ahead(session, events) if len(events) > 1 else []
+    try:
+        recipients = [(event, recipient) for event in events for recipient in await _fan_out(uow, event)]
+    finally:
+        session.info.pop(_REFERENTS_KEY, None)
+        del read
     if not recipients:
         return
-    asks = {user.id for user, kind, _, _ in recipients if kind not in URGENT and kind not in ALWAYS_DIGEST}
-    modes = await _mail_modes(uow.session, asks) if asks else {}
+    asks = {user.id for _, (user, kind, _, _) in recipients if kind not in URGENT and kind not in ALWAYS_DIGEST}
+    modes = await _mail_modes(session, asks) if asks else {}
     rows, seen = [], set()
-    for user, kind, context, link in recipients:
+    for event, (user, kind, context, link) in recipients:
         # One notification per person and event — per transfer when the event names several: the first wins.
         key = f"{event.id}:{user.id}" + (f":{context['transfer']}" if "transfer" in context else "")
         if key in seen:
@@ -281,10 +328,10 @@ async def deliver(uow: UnitOfWork, event: OutboxEvent) -> None:
             }
         )
     # One statement for all the recipients; a re-run inserts nothing (the keys exist) and so queues no mail twice.
-    inserted = await uow.session.execute(_NOTIFY, rows)
+    inserted = await session.execute(_NOTIFY, rows)
     for notification_id, status in inserted:
         if status == "pending":
-            add_event(uow.session, SEND_MAIL, {"notification_id": str(notification_id)})
+            add_event(session, SEND_MAIL, {"notification_id": str(notification_id)})
 
 
 DEFAULT_FUND_NAME = "Fonds de solidarité"
@@ -317,15 +364,54 @@ async def _send(
 async def send_mail(uow: UnitOfWork, notification: Notification, user: User, fund_name: str | None) -> None:
     """Mail a notification (locked by the caller) to its recipient, once: a notification no longer ``pending`` was
     sent already or waits for the digest."""
-    if notification.mail_status != "pending":
-        return  # already sent (a re-run) or turned into a digest
-    if not user.is_active:
-        notification.mail_status = "none"
-        return
-    message_id = f"notification-{notification.id}"
-    await _send(uow, user, notification.kind, notification.context, message_id, fund_name or DEFAULT_FUND_NAME)
-    notification.mail_status = "sent"
-    notification.mailed_at = func.now()  # in the UPDATE: no SELECT, no second UPDATE
+    failures = await send_mails(uow, [(notification.id, notification, user, fund_name)])
+    if failures:
+        raise failures[notification.id]
+
+
+Key = TypeVar("Key")
+
+
+async def send_mails(
+    uow: UnitOfWork, mails: Sequence[tuple[Key, Notification, User, str | None]]
+) -> dict[Key, Exception]:
+    """:func:`send_mail` for several notifications (locked by the caller), each given with a key: those marked sent
+    by one statement. A mail that could not go is returned (by its key) with its error, its notification unchanged;
+    the others go on."""
+    failures: dict[Key, Exception] = {}
+    sent: dict[UUID, Notification] = {}
+    for key, notification, user, fund_name in mails:
+        if notification.mail_status != "pending" or notification.id in sent:
+            continue  # already sent (a re-run, or named twice) or turned into a digest
+        if not user.is_active:
+            notification.mail_status = "none"
+            continue
+        message_id = f"notification-{notification.id}"
+        try:
+            await _send(uow, user, notification.kind, notification.context, message_id, fund_name or DEFAULT_FUND_NAME)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            failures[key] = exc
+            continue
+        sent[notification.id] = notification
+    if sent:
+        # Marked by one statement, not on the objects (an UPDATE each): the time is the transaction's.
+        marked = await uow.session.execute(_MARK_SENT, {"ids": list(sent)})
+        at = dict(marked.tuples().all())
+        for notification in sent.values():
+            set_committed_value(notification, "mail_status", "sent")
+            set_committed_value(notification, "mailed_at", at[notification.id])
+    return failures
+
+
+_MARK_SENT = (
+    update(Notification)
+    .where(Notification.id == func.any(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))))
+    .values(mail_status="sent", mailed_at=func.now(), updated_at=func.now())
+    .returning(Notification.id, Notification.mailed_at)
+    .execution_options(synchronize_session=False)
+)
 
 
 DIGEST = "mail.digest"

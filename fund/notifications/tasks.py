@@ -8,6 +8,7 @@ goes — are in :mod:`fund.notifications.service`.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -28,23 +29,37 @@ async def deliver_notifications(uow: UnitOfWork, event: OutboxEvent) -> None:
     await service.deliver(uow, event)
 
 
+async def deliver_many_notifications(uow: UnitOfWork, events: Sequence[OutboxEvent]) -> Mapping[UUID, Exception]:
+    """Several ``notify`` events in one go (see :func:`fund.notifications.service.deliver_many`)."""
+    await service.deliver_many(uow, events)
+    return {}
+
+
 async def send_notification_mail(uow: UnitOfWork, event: OutboxEvent) -> None:
     """``mail.send``: one notification's mail, once."""
-    # The notification (locked), its recipient (without their schools) and the fund's name, in one query.
-    row = (
-        await uow.session.execute(
-            select(Notification, User, Fund.name)
-            .join(User, User.id == Notification.user_id)
-            .outerjoin(Fund, Fund.id == User.fund_id)
-            .where(Notification.id == UUID(event.payload["notification_id"]))
-            .options(raiseload(User.schools))
-            .with_for_update(of=Notification)
-        )
-    ).first()
-    if row is None:
-        return
-    notification, user, fund_name = row
-    await service.send_mail(uow, notification, user, fund_name)
+    failures = await send_notification_mails(uow, [event])
+    if failures:
+        raise failures[event.id]
+
+
+async def send_notification_mails(uow: UnitOfWork, events: Sequence[OutboxEvent]) -> Mapping[UUID, Exception]:
+    """``mail.send`` events: each notification's mail, once. A mail that could not go is its event's failure alone:
+    nothing of it was changed (the notification is marked sent once its mail went), and the others go on."""
+    wanted = {event.id: UUID(event.payload["notification_id"]) for event in events}
+    # The notifications (locked, in id order), their recipients (without their schools) and the funds' names, in one
+    # query.
+    rows = await uow.session.execute(
+        select(Notification, User, Fund.name)
+        .join(User, User.id == Notification.user_id)
+        .outerjoin(Fund, Fund.id == User.fund_id)
+        .where(Notification.id.in_(sorted(set(wanted.values()))))
+        .order_by(Notification.id)
+        .options(raiseload(User.schools))
+        .with_for_update(of=Notification)
+    )
+    found = {notification.id: (notification, user, fund_name) for notification, user, fund_name in rows}
+    mails = [(event.id, *found[wanted[event.id]]) for event in events if wanted[event.id] in found]
+    return await service.send_mails(uow, mails)
 
 
 async def send_digest(uow: UnitOfWork, event: OutboxEvent) -> None:

@@ -33,6 +33,18 @@ def take_added_event_ids(session: AsyncSession) -> list[UUID]:
     return [event.id for event in session.info.pop(_ADDED_KEY, [])]
 
 
+def added_mark(session: AsyncSession) -> int:
+    """How many events wait to be enqueued: give it to :func:`forget_added_since` when rolling back to a savepoint."""
+    return len(session.info.get(_ADDED_KEY, ()))
+
+
+def forget_added_since(session: AsyncSession, mark: int) -> None:
+    """Forget the events added since ``mark``: a rolled-back savepoint took their rows, they have nothing to enqueue."""
+    added = session.info.get(_ADDED_KEY)
+    if added is not None:
+        del added[mark:]
+
+
 async def stale_pending_event_ids(
     session: AsyncSession, *, older_than: datetime.timedelta, limit: int = 1000
 ) -> list[UUID]:
