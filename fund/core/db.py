@@ -86,6 +86,15 @@ class DriverQuery:
         self._compiled: tuple[str, tuple[str, ...]] | None = None
 
     async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        driver, sql, values = await self._prepare(session, params)
+        return list(await driver.fetch(sql, *values))
+
+    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> None:
+        """Run a statement that returns no rows (an insert)."""
+        driver, sql, values = await self._prepare(session, params)
+        await driver.execute(sql, *values)
+
+    async def _prepare(self, session: AsyncSession, params: Mapping[str, Any]) -> tuple[Any, str, list[Any]]:
         # One hop into SQLAlchemy's greenlet for the session's connection and its driver's (not two, through
         # ``AsyncConnection``): a hop costs about as much as the rest of a short statement.
         dialect, driver = await greenlet_spawn(_driver_connection, session.sync_session)
@@ -94,7 +103,7 @@ class DriverQuery:
             assert isinstance(compiled, SQLCompiler)  # asyncpg's parameters are positional: $1, $2…
             self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
         sql, names = self._compiled
-        return list(await driver.fetch(sql, *(params[name] for name in names)))
+        return driver, sql, [params[name] for name in names]
 
 
 def _driver_connection(session: Session) -> tuple[Dialect, Any]:
