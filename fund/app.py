@@ -26,7 +26,7 @@ from fund.budgets.controllers import BudgetController
 from fund.casefiles.controllers import CaseFileController
 from fund.core.api_docs import OfflineSwaggerPlugin, api_docs_asset
 from fund.core.db import create_engine, create_reader_factory, create_session_factory
-from fund.core.deps import DEPENDENCIES
+from fund.core.deps import DEPENDENCIES, resolve_dependencies_in_turn
 from fund.core.errors import REFUSALS
 from fund.core.health import health
 from fund.core.http_security import security_headers
@@ -128,6 +128,7 @@ def web_sessions(settings: Settings) -> CookieBackendConfig:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.is_production)
+    resolve_dependencies_in_turn()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import Uuid, bindparam, func, null, select, text, union_all
+from sqlalchemy import Uuid, bindparam, func, null, select, text, tuple_, union_all
 
 from fund.applications import caps, workflow
 from fund.applications.access import (
@@ -354,6 +354,9 @@ class ListRow(NamedTuple):
     trade: str | None
     first_name: str
     last_name: str
+    # Each disbursement's ``INSTALMENT`` columns (None: none), read with the row: ``views.payment_standings`` needs no
+    # query of its own for a page of the list.
+    instalments: list[tuple[str, int, bool]] | None
     # The reader's own part in the current round, for committee members and the chair (null for others).
     my_vote: str | None
     my_amount_cents: int | None
@@ -365,6 +368,9 @@ class ListRow(NamedTuple):
 
 LIST_FIELDS = ListRow._fields[: ListRow._fields.index("birth_date")]
 MY_VOTE_FIELDS = ListRow._fields[ListRow._fields.index("my_vote") :]
+# What ``workflow.payment_status`` reads of each disbursement of a request: its status, the attempts made, whether its
+# payee was corrected since its return.
+INSTALMENT = (Disbursement.status, Disbursement.attempts, Disbursement.payee_corrected_at.is_not(None))
 
 
 @functools.cache
@@ -384,6 +390,10 @@ def _list_query(
             Student.trade,
             Student.first_name,
             Student.last_name,
+            select(func.array_agg(tuple_(*INSTALMENT)))
+            .where(Disbursement.application_id == Application.id)
+            .scalar_subquery()
+            .label("instalments"),
             *mine,
         )
         .join(Student, Student.id == Application.student_id)
@@ -412,7 +422,7 @@ async def list_for(
     uow: UnitOfWork, user: User, filters: ListFilters, page: PageRequest
 ) -> tuple[list[ListRow], str | None]:
     """One page of the requests ``user`` may see, newest first (the rows of ``LIST_FIELDS``, the student's birth
-    date and trade): one statement whatever the page size."""
+    date and trade, the disbursements' ``INSTALMENT``): one statement whatever the page size."""
     after = page.after_id()
     params: dict[str, Any] = {"limit": page.limit + 1, **reader_params(user)}
     if is_committee(user):

@@ -54,11 +54,13 @@ def to_out(
     payment: str | None = None,
     my_vote: MyVoteOut | None = None,
     limits: LimitsOut | None = None,
+    committee: bool | None = None,
 ) -> ApplicationOut:
     """What this reader may see of a request: the payee (and the student's aid) only for the school's referents.
 
     ``application`` is a request or a row of a list (``service.ListRow``); a list passes ``owner`` (computed from the
-    reader's schools once for the page) rather than have it worked out again for every row."""
+    reader's schools once for the page) and ``committee`` (``access.is_committee`` of the reader, once for the page)
+    rather than have them worked out again for every row."""
     decision = None
     status = application.status
     if status in workflow.DECIDED and application.decided_at:
@@ -74,6 +76,8 @@ def to_out(
         )
     if owner is None:
         owner = application.school_id in access.owned_schools(user)
+    if committee is None:
+        committee = access.is_committee(user)
     payee = payee_of(application) if owner else None
     return ApplicationOut(
         id=application.id,
@@ -105,8 +109,8 @@ def to_out(
         votes=[vote_out(v) for v in votes] if votes is not None else None,
         payment_status=payment,
         status_label=workflow.shown_status(status, payment),
-        my_vote=my_vote if access.is_committee(user) else None,
-        limits=limits if access.is_committee(user) else None,
+        my_vote=my_vote if committee else None,
+        limits=limits if committee else None,
     )
 
 
@@ -130,6 +134,7 @@ def page_of(
 ) -> ApplicationPage:
     """A page of list rows as this reader may see them (``payments``: ``payment_standings`` of the rows)."""
     mine = access.owned_schools(user)
+    committee = access.is_committee(user)
     today = datetime.date.today()
     return ApplicationPage(
         items=[
@@ -144,6 +149,7 @@ def page_of(
                 ),
                 payment=(payments or {}).get(row.id),
                 my_vote=row_vote(row),
+                committee=committee,
             )
             for row in rows
         ],
@@ -286,20 +292,25 @@ class _HasMoney(Protocol):
 
 async def payment_standings(session: AsyncSession, applications: Iterable[_HasMoney]) -> dict[UUID, str | None]:
     """application id → ``workflow.payment_status`` of each request (None when not granted), in one query for the
-    granted ones (their ids as one array: one statement whatever their number): the one computation every page,
-    list, mail and answer uses."""
-    statuses = {a.id: a.status for a in applications}
-    granted = [i for i, s in statuses.items() if s in workflow.GRANTED]
-    instalments: dict[UUID, list[tuple[str, int, bool]]] = {i: [] for i in granted}
-    if granted:
-        rows = await session.execute(
-            select(
-                Disbursement.application_id,
-                Disbursement.status,
-                Disbursement.attempts,
-                Disbursement.payee_corrected_at.is_not(None),
-            ).where(Disbursement.application_id == any_(bindparam("granted", granted, type_=ARRAY(Uuid()))))
-        )
+    granted ones (none for the rows of a list, read with their instalments; the others' ids as one array: one statement
+    whatever their number): the one computation every page, list, mail and answer uses."""
+    statuses: dict[UUID, str] = {}
+    instalments: dict[UUID, Iterable[tuple[str, int, bool]]] = {}
+    for a in applications:
+        statuses[a.id] = a.status
+        if isinstance(a, service.ListRow):
+            instalments[a.id] = a.instalments or ()
+    unread = [i for i, s in statuses.items() if s in workflow.GRANTED and i not in instalments]
+    if unread:
+        rows = await session.execute(_INSTALMENTS, {"ids": unread})
+        read: dict[UUID, list[tuple[str, int, bool]]] = {i: [] for i in unread}
         for application_id, status, attempts, corrected in rows:
-            instalments[application_id].append((status, attempts, bool(corrected)))
+            read[application_id].append((status, attempts, bool(corrected)))
+        instalments.update(read)
     return {i: workflow.payment_status(s, instalments.get(i, ())) for i, s in statuses.items()}
+
+
+# Built once: the statement of ``payment_standings`` (a statement built per call cost more than its round trip).
+_INSTALMENTS = select(Disbursement.application_id, *service.INSTALMENT).where(
+    Disbursement.application_id == any_(bindparam("ids", type_=ARRAY(Uuid())))
+)

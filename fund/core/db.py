@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import ClauseElement
+from sqlalchemy import ClauseElement, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
 
 from fund.core.outage import OutageSafeSession, watch
 from fund.core.settings import Settings
@@ -84,13 +86,30 @@ class DriverQuery:
         self._compiled: tuple[str, tuple[str, ...]] | None = None
 
     async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
-        connection = await session.connection()
+        driver, sql, values = await self._prepare(session, params)
+        return list(await driver.fetch(sql, *values))
+
+    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> None:
+        """Run a statement that returns no rows (an insert)."""
+        driver, sql, values = await self._prepare(session, params)
+        await driver.execute(sql, *values)
+
+    async def _prepare(self, session: AsyncSession, params: Mapping[str, Any]) -> tuple[Any, str, list[Any]]:
+        # One hop into SQLAlchemy's greenlet for the session's connection and its driver's (not two, through
+        # ``AsyncConnection``): a hop costs about as much as the rest of a short statement.
+        dialect, driver = await greenlet_spawn(_driver_connection, session.sync_session)
         if self._compiled is None:
-            compiled = self.statement.compile(dialect=connection.dialect)
+            compiled = self.statement.compile(dialect=dialect)
             assert isinstance(compiled, SQLCompiler)  # asyncpg's parameters are positional: $1, $2…
             self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
         sql, names = self._compiled
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        return list(await driver.fetch(sql, *(params[name] for name in names)))
+        return driver, sql, [params[name] for name in names]
+
+
+def _driver_connection(session: Session) -> tuple[Dialect, Any]:
+    """The session's connection (checked out, and its transaction begun unless AUTOCOMMIT, as for any statement):
+    its dialect and asyncpg's own connection."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return connection.dialect, driver

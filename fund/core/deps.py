@@ -6,6 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Request
+from litestar._kwargs.cleanup import DependencyCleanupGroup
+from litestar._kwargs.dependencies import resolve_dependency
+from litestar._kwargs.kwargs_model import KwargsModel
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
@@ -84,6 +88,25 @@ def provide_page(
     ] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor)
+
+
+async def _resolve_in_turn(
+    self: KwargsModel, connection: ASGIConnection[Any, Any, Any, Any], kwargs: dict[str, Any]
+) -> DependencyCleanupGroup:
+    cleanup_group = DependencyCleanupGroup()
+    for batch in self.dependency_batches:
+        for dependency in batch:
+            await resolve_dependency(dependency, connection, kwargs, cleanup_group)
+    return cleanup_group
+
+
+def resolve_dependencies_in_turn() -> None:
+    """Litestar resolves a handler's independent dependencies concurrently, in an anyio task group: a group and a
+    task for each (``uow``, ``user`` and ``page`` for a list), about 60 µs a request, more than the dependencies
+    themselves cost. None of ours waits for another's input or output (the session takes its connection at its first
+    statement, in the handler), so they are resolved one after the other, in the same batches and the same order of
+    dependence. Called by the application factory; doing it again changes nothing."""
+    KwargsModel.resolve_dependencies = _resolve_in_turn  # type: ignore[method-assign]
 
 
 DEPENDENCIES = {

@@ -11,17 +11,23 @@ from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, exists, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fund.applications.models import Application
 from fund.auth.models import User
+from fund.core.db import DriverQuery
 from fund.core.errors import InvalidInput, NotFound
 from fund.core.pagination import PageRequest, fetch_page
 from fund.privacy.models import ACCESS_KINDS, AccessRecord
 
-# Built once (a statement built per view cost more than its round trip); the id is drawn by the column's default.
-_RECORD = insert(cast(Table, AccessRecord.__table__))
+# Built once and run by asyncpg itself (``DriverQuery``: SQLAlchemy's execution of an insert cost more than its
+# round trip); the id is drawn by the column's default, as an ORM insert would draw it.
+_TABLE = cast(Table, AccessRecord.__table__)
+_NEW_ID = _TABLE.c.id.default
+_RECORD = DriverQuery(
+    insert(_TABLE).values({name: bindparam(name) for name in ("id", "user_id", "kind", "object_id", "ip")})
+)
 
 
 async def record_access(
@@ -33,8 +39,14 @@ async def record_access(
     once the object was found visible, never once per row of a list."""
     if kind not in ACCESS_KINDS:
         raise ValueError(f"unknown access kind {kind!r}")
-    values = {"user_id": user_id, "kind": kind, "object_id": object_id, "ip": (ip or None) and ip[:45]}
-    await session.execute(_RECORD, values)
+    values = {
+        "id": _NEW_ID.arg(None),  # type: ignore[union-attr]
+        "user_id": user_id,
+        "kind": kind,
+        "object_id": object_id,
+        "ip": (ip or None) and ip[:45],
+    }
+    await _RECORD.execute(session, values)
     if commit:
         await session.commit()
 
