@@ -147,7 +147,7 @@ async def test_an_internal_error_in_a_page_shows_no_trace_either(settings: Setti
     async def broken(*_: object, **__: object) -> None:
         raise RuntimeError(SECRET_MESSAGE)
 
-    monkeypatch.setattr(applications, "get", broken)
+    monkeypatch.setattr(applications, "get_for_reading", broken)  # what the request's page reads it with
     async with running_app(settings) as client:
         await sign_in(client, EMAILS["referent"])
         response = await client.get("/demandes/00000000-0000-0000-0000-000000000000")
